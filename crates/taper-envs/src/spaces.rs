@@ -1,0 +1,141 @@
+//! Observation and action spaces, as Gymnasium's `Discrete`, `Box` and `MultiDiscrete`.
+//!
+//! ```
+//! use taper_envs::spaces::Space;
+//! let s = Space::Discrete { n: 2 };
+//! assert!(s.contains_discrete(1) && !s.contains_discrete(2));
+//! let b = Space::boxed(vec![-2.0], vec![2.0]);
+//! assert_eq!(b.flat_dim(), 1);
+//! ```
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A space of observations or actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Space {
+    /// `{0, 1, …, n−1}`.
+    Discrete {
+        /// Number of elements.
+        n: usize,
+    },
+    /// A box `[low, high]` of f32 vectors (bounds may be infinite).
+    Box {
+        /// Lower bounds.
+        low: Vec<f32>,
+        /// Upper bounds.
+        high: Vec<f32>,
+    },
+    /// A vector of independent discrete choices, `nvec[i]` options each.
+    MultiDiscrete {
+        /// Options per component.
+        nvec: Vec<usize>,
+    },
+}
+
+impl Space {
+    /// A box space from bounds.
+    pub fn boxed(low: Vec<f32>, high: Vec<f32>) -> Self {
+        assert_eq!(low.len(), high.len());
+        Space::Box { low, high }
+    }
+    /// A box with the same bounds in every one of `dim` dimensions.
+    pub fn uniform_box(dim: usize, low: f32, high: f32) -> Self {
+        Space::Box {
+            low: vec![low; dim],
+            high: vec![high; dim],
+        }
+    }
+    /// Width of one element as a flat f32 vector: 1 for `Discrete` (the index; observations
+    /// are one-hot encoded by the learner, see [`Space::encoded_dim`]), the box width, or the
+    /// number of components.
+    pub fn flat_dim(&self) -> usize {
+        match self {
+            Space::Discrete { .. } => 1,
+            Space::Box { low, .. } => low.len(),
+            Space::MultiDiscrete { nvec } => nvec.len(),
+        }
+    }
+    /// Width of an observation as a network input: `n` for `Discrete` (one-hot), the sum of
+    /// `nvec` for `MultiDiscrete`, the width for `Box`.
+    pub fn encoded_dim(&self) -> usize {
+        match self {
+            Space::Discrete { n } => *n,
+            Space::Box { low, .. } => low.len(),
+            Space::MultiDiscrete { nvec } => nvec.iter().sum(),
+        }
+    }
+    /// Whether a discrete value is in this (discrete) space.
+    pub fn contains_discrete(&self, a: i64) -> bool {
+        matches!(self, Space::Discrete { n } if a >= 0 && (a as usize) < *n)
+    }
+    /// Whether a flat vector is in this space (finite and within bounds for `Box`, integral
+    /// and in range for the discrete spaces).
+    pub fn contains(&self, x: &[f32]) -> bool {
+        match self {
+            Space::Discrete { n } => {
+                x.len() == 1 && x[0].fract() == 0.0 && x[0] >= 0.0 && (x[0] as usize) < *n
+            }
+            Space::Box { low, high } => {
+                x.len() == low.len()
+                    && x
+                        .iter()
+                        .zip(low.iter().zip(high))
+                        .all(|(v, (l, h))| !v.is_nan() && v >= l && v <= h)
+            }
+            Space::MultiDiscrete { nvec } => {
+                x.len() == nvec.len()
+                    && x
+                        .iter()
+                        .zip(nvec)
+                        .all(|(v, n)| v.fract() == 0.0 && *v >= 0.0 && (*v as usize) < *n)
+            }
+        }
+    }
+    /// A uniform sample written as a flat vector (unbounded box dimensions draw from N(0,1),
+    /// as Gymnasium does).
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) {
+        match self {
+            Space::Discrete { n } => out[0] = rng.random_range(0..*n) as f32,
+            Space::Box { low, high } => {
+                for i in 0..low.len() {
+                    let (l, h) = (low[i], high[i]);
+                    out[i] = if l.is_finite() && h.is_finite() {
+                        rng.random_range(l..=h)
+                    } else {
+                        let z: f32 = rand_normal(rng);
+                        if l.is_finite() {
+                            l + z.abs()
+                        } else if h.is_finite() {
+                            h - z.abs()
+                        } else {
+                            z
+                        }
+                    };
+                }
+            }
+            Space::MultiDiscrete { nvec } => {
+                for (o, n) in out.iter_mut().zip(nvec) {
+                    *o = rng.random_range(0..*n) as f32;
+                }
+            }
+        }
+    }
+}
+
+fn rand_normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
+    // Box–Muller; one value.
+    let u1: f64 = rng.random::<f64>().max(1e-300);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+impl std::fmt::Display for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Space::Discrete { n } => write!(f, "Discrete({n})"),
+            Space::Box { low, high } => write!(f, "Box(low={low:?}, high={high:?})"),
+            Space::MultiDiscrete { nvec } => write!(f, "MultiDiscrete({nvec:?})"),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! # taper-tensor
+//!
+//! The numerics under taper's algorithms, on plain `f32` slices and candle tensors:
+//!
+//! - [`rng`]: seeded, independent random streams (candle's CPU RNG cannot be seeded);
+//! - [`init`]: uniform, normal and orthogonal initialisers;
+//! - [`mlp`]: a fast MLP with a hand-written backward pass, checked against candle autodiff;
+//! - [`fastmath`]: a vectorised `tanh` (also as a candle op);
+//! - [`distributions`]: categorical (with masks) and diagonal Gaussian;
+//! - [`returns`]: GAE and discounted returns that keep terminated and truncated apart;
+//! - [`normalize`]: running mean/std and explained variance;
+//! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing.
+//!
+//! ```
+//! use taper_tensor::prelude::*;
+//! let mut rng = stream(1, Purpose::Init, 0);
+//! let mut net = Mlp::new(&[2, 16, 1], Activation::Tanh, MlpInit::orthogonal(1.0, 1.0), &mut rng)?;
+//! let mut opt = Adam::new(AdamConfig { lr: 1e-2, ..Default::default() }, net.num_params());
+//! let (x, y) = (vec![0.5f32, -0.5], 1.0f32);
+//! let mut cache = MlpCache::default();
+//! let mut grads = vec![0f32; net.num_params()];
+//! for _ in 0..100 {
+//!     let out = net.forward(&x, 1, &mut cache)?[0];
+//!     grads.fill(0.0);
+//!     net.backward(&x, &mut cache, &[out - y], &mut grads)?;
+//!     opt.step(&mut [(net.params_mut(), &grads[..])])?;
+//! }
+//! assert!((net.forward(&x, 1, &mut cache)?[0] - y).abs() < 1e-2);
+//! # Ok::<(), taper_tensor::TensorError>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod distributions;
+mod error;
+pub mod fastmath;
+pub mod init;
+pub mod linalg;
+pub mod mlp;
+pub mod normalize;
+pub mod optim;
+pub mod returns;
+pub mod rng;
+
+pub use error::{Result, TensorError};
+
+/// The items most programs need.
+pub mod prelude {
+    pub use crate::distributions::{Categorical, DiagGaussian};
+    pub use crate::mlp::{Activation, Mlp, MlpCache, MlpInit};
+    pub use crate::normalize::{explained_variance, RunningMeanStd};
+    pub use crate::optim::{clip_grad_norm, linear_anneal, Adam, AdamConfig, AdamState};
+    pub use crate::returns::{gae, GaeInput};
+    pub use crate::rng::{stream, ChaCha8Rng, Purpose};
+    pub use crate::{Result, TensorError};
+}

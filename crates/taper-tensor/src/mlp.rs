@@ -1,0 +1,573 @@
+//! A multi-layer perceptron on flat parameter buffers with a hand-written backward pass.
+//!
+//! Why not candle's autodiff for this: on CPU, small nets spend most of a candle training step
+//! in framework overhead (scalar `tanh`, a slow dim-0 reduction for the bias gradient,
+//! per-node allocation; `docs/performance.md`). [`Mlp`] keeps every parameter in one `Vec<f32>`
+//! (PyTorch's layout, `W` as `[out, in]` then `b`), runs the products through `gemm`, fuses
+//! bias and activation, and computes exactly the gradients a step needs. Its gradients are
+//! tested against candle's autodiff, and its parameters convert to and from candle tensors
+//! (and so safetensors) with PyTorch's names.
+//!
+//! ```
+//! use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+//! use taper_tensor::rng::{stream, Purpose};
+//! let mut rng = stream(0, Purpose::Init, 0);
+//! let net = Mlp::new(&[4, 64, 64, 2], Activation::Tanh, MlpInit::orthogonal(2f32.sqrt(), 0.01), &mut rng)?;
+//! let mut cache = MlpCache::default();
+//! let x = vec![0.1f32; 3 * 4];
+//! let y = net.forward(&x, 3, &mut cache)?;
+//! assert_eq!(y.len(), 3 * 2);
+//! # Ok::<(), taper_tensor::TensorError>(())
+//! ```
+
+use crate::error::{check_len, Result, TensorError};
+use crate::fastmath;
+use crate::linalg::{matmul_nn, matmul_nt, matmul_tn};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// The hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `tanh`, evaluated with [`fastmath::tanh_fast`].
+    Tanh,
+    /// `max(x, 0)`.
+    Relu,
+    /// No activation.
+    Identity,
+}
+
+/// How to initialise the weights; biases start at zero except for [`MlpInit::TorchDefault`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum MlpInit {
+    /// Orthogonal weights with one gain for hidden layers and one for the output layer, zero
+    /// biases: CleanRL's `layer_init`.
+    Orthogonal {
+        /// Gain of the hidden layers (CleanRL: √2).
+        hidden_gain: f32,
+        /// Gain of the output layer (CleanRL: 0.01 for a policy, 1.0 for a value head).
+        output_gain: f32,
+    },
+    /// PyTorch's `nn.Linear` default: weights and biases uniform in ±1/√fan_in.
+    TorchDefault,
+}
+
+impl MlpInit {
+    /// Shorthand for [`MlpInit::Orthogonal`].
+    pub fn orthogonal(hidden_gain: f32, output_gain: f32) -> Self {
+        MlpInit::Orthogonal {
+            hidden_gain,
+            output_gain,
+        }
+    }
+}
+
+/// A fully connected network: `sizes[0] -> sizes[1] -> ... -> sizes[L]`, the hidden
+/// activation after every layer but the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mlp {
+    sizes: Vec<usize>,
+    activation: Activation,
+    params: Vec<f32>,
+}
+
+/// Forward activations kept for the backward pass, reused between calls.
+#[derive(Debug, Default, Clone)]
+pub struct MlpCache {
+    batch: usize,
+    outs: Vec<Vec<f32>>,
+    delta: [Vec<f32>; 2],
+}
+
+impl Mlp {
+    /// A new network with seeded initial weights.
+    pub fn new<R: Rng + ?Sized>(
+        sizes: &[usize],
+        activation: Activation,
+        init: MlpInit,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(TensorError::Invalid {
+                name: "sizes",
+                reason: format!("need at least two positive layer sizes, got {sizes:?}"),
+            });
+        }
+        let mut params = Vec::with_capacity(Self::count(sizes));
+        let last = sizes.len() - 2;
+        for l in 0..sizes.len() - 1 {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            match init {
+                MlpInit::Orthogonal {
+                    hidden_gain,
+                    output_gain,
+                } => {
+                    let g = if l == last { output_gain } else { hidden_gain };
+                    params.extend(crate::init::orthogonal(rng, o, i, g));
+                    params.extend(std::iter::repeat_n(0.0, o));
+                }
+                MlpInit::TorchDefault => {
+                    let bound = 1.0 / (i as f32).sqrt();
+                    params.extend(crate::init::uniform(rng, o * i, -bound, bound));
+                    params.extend(crate::init::uniform(rng, o, -bound, bound));
+                }
+            }
+        }
+        Ok(Mlp {
+            sizes: sizes.to_vec(),
+            activation,
+            params,
+        })
+    }
+
+    /// A network from explicit parameters in this type's layout.
+    pub fn from_params(sizes: &[usize], activation: Activation, params: Vec<f32>) -> Result<Self> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(TensorError::Invalid {
+                name: "sizes",
+                reason: format!("need at least two positive layer sizes, got {sizes:?}"),
+            });
+        }
+        check_len("Mlp parameters", Self::count(sizes), params.len())?;
+        Ok(Mlp {
+            sizes: sizes.to_vec(),
+            activation,
+            params,
+        })
+    }
+
+    fn count(sizes: &[usize]) -> usize {
+        sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    /// Layer sizes, input first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+    /// The hidden activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+    /// Input width.
+    pub fn input_dim(&self) -> usize {
+        self.sizes[0]
+    }
+    /// Output width.
+    pub fn output_dim(&self) -> usize {
+        *self.sizes.last().unwrap()
+    }
+    /// All parameters, layer by layer (`W` as `[out, in]`, then `b`).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+    /// Mutable parameters, e.g. for an optimiser step.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Offsets `(w, b)` of layer `l` in the parameter buffer.
+    fn offsets(&self, l: usize) -> (usize, usize) {
+        let mut off = 0;
+        for w in self.sizes.windows(2).take(l) {
+            off += w[0] * w[1] + w[1];
+        }
+        (off, off + self.sizes[l] * self.sizes[l + 1])
+    }
+
+    fn act_for(&self, l: usize) -> Activation {
+        if l + 2 == self.sizes.len() {
+            Activation::Identity
+        } else {
+            self.activation
+        }
+    }
+
+    /// Forward pass of `batch` rows of `x` (`[batch, in]`), keeping activations in `cache`;
+    /// returns the output `[batch, out]`.
+    pub fn forward<'c>(
+        &self,
+        x: &[f32],
+        batch: usize,
+        cache: &'c mut MlpCache,
+    ) -> Result<&'c [f32]> {
+        check_len("Mlp input", batch * self.input_dim(), x.len())?;
+        let layers = self.sizes.len() - 1;
+        cache.batch = batch;
+        cache.outs.resize_with(layers, Vec::new);
+        for l in 0..layers {
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let (wo, bo) = self.offsets(l);
+            let (prev, rest) = cache.outs.split_at_mut(l);
+            let input: &[f32] = if l == 0 { x } else { &prev[l - 1] };
+            let out = &mut rest[0];
+            out.resize(batch * o, 0.0);
+            matmul_nt(batch, o, i, input, &self.params[wo..bo], out, false);
+            let b = &self.params[bo..bo + o];
+            match self.act_for(l) {
+                Activation::Tanh => fastmath::bias_tanh_inplace(out, b),
+                Activation::Relu => {
+                    fastmath::bias_add_inplace(out, b);
+                    out.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+                Activation::Identity => fastmath::bias_add_inplace(out, b),
+            }
+        }
+        Ok(&cache.outs[layers - 1])
+    }
+
+    /// The output of the last [`Mlp::forward`] held in `cache`.
+    pub fn output<'c>(&self, cache: &'c MlpCache) -> &'c [f32] {
+        cache.outs.last().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// Backward pass: given `dout = ∂L/∂output` (`[batch, out]`) for the batch last passed to
+    /// [`Mlp::forward`] with the same `x`, **adds** `∂L/∂params` into `grads`.
+    pub fn backward(
+        &self,
+        x: &[f32],
+        cache: &mut MlpCache,
+        dout: &[f32],
+        grads: &mut [f32],
+    ) -> Result<()> {
+        let batch = cache.batch;
+        check_len("Mlp input", batch * self.input_dim(), x.len())?;
+        check_len("Mlp output gradient", batch * self.output_dim(), dout.len())?;
+        check_len("Mlp gradient buffer", self.params.len(), grads.len())?;
+        let layers = self.sizes.len() - 1;
+        if cache.outs.len() != layers {
+            return Err(TensorError::Invalid {
+                name: "cache",
+                reason: "backward called before forward".into(),
+            });
+        }
+        let MlpCache { outs, delta, .. } = cache;
+        let [d0, d1] = delta;
+        let (mut cur, mut next) = (d0, d1);
+        cur.clear();
+        cur.extend_from_slice(dout);
+        for l in (0..layers).rev() {
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let (wo, bo) = self.offsets(l);
+            match self.act_for(l) {
+                Activation::Tanh => fastmath::tanh_grad_inplace(cur, &outs[l]),
+                Activation::Relu => {
+                    for (g, &y) in cur.iter_mut().zip(outs[l].iter()) {
+                        if y <= 0.0 {
+                            *g = 0.0;
+                        }
+                    }
+                }
+                Activation::Identity => {}
+            }
+            let input: &[f32] = if l == 0 { x } else { &outs[l - 1] };
+            matmul_tn(o, i, batch, cur, input, &mut grads[wo..bo], true);
+            fastmath::col_sum_acc(cur, &mut grads[bo..bo + o]);
+            if l > 0 {
+                next.resize(batch * i, 0.0);
+                matmul_nn(batch, i, o, cur, &self.params[wo..bo], next, false);
+                std::mem::swap(&mut cur, &mut next);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass into `out` without keeping activations for a backward pass.
+    pub fn predict(
+        &self,
+        x: &[f32],
+        batch: usize,
+        cache: &mut MlpCache,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let y = self.forward(x, batch, cache)?;
+        out.clear();
+        out.extend_from_slice(y);
+        Ok(())
+    }
+
+    /// The parameters as candle tensors named like PyTorch's `nn.Sequential` of linears:
+    /// `{prefix}.{l}.weight` (`[out, in]`) and `{prefix}.{l}.bias`.
+    pub fn to_tensors(&self, prefix: &str) -> Result<Vec<(String, candle_core::Tensor)>> {
+        let mut v = Vec::new();
+        for l in 0..self.sizes.len() - 1 {
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let (wo, bo) = self.offsets(l);
+            v.push((
+                format!("{prefix}.{l}.weight"),
+                crate::init::to_tensor(self.params[wo..bo].to_vec(), &[o, i])?,
+            ));
+            v.push((
+                format!("{prefix}.{l}.bias"),
+                crate::init::to_tensor(self.params[bo..bo + o].to_vec(), &[o])?,
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Loads parameters written by [`Mlp::to_tensors`] with the same prefix, checking shapes.
+    pub fn load_tensors(
+        &mut self,
+        prefix: &str,
+        tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    ) -> Result<()> {
+        let mut params = self.params.clone();
+        for l in 0..self.sizes.len() - 1 {
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let (wo, bo) = self.offsets(l);
+            for (name, dims, range) in [
+                (format!("{prefix}.{l}.weight"), vec![o, i], wo..bo),
+                (format!("{prefix}.{l}.bias"), vec![o], bo..bo + o),
+            ] {
+                let t = tensors.get(&name).ok_or_else(|| TensorError::Invalid {
+                    name: "tensors",
+                    reason: format!("missing tensor `{name}`"),
+                })?;
+                if t.dims() != dims.as_slice() {
+                    return Err(TensorError::Invalid {
+                        name: "tensors",
+                        reason: format!(
+                            "tensor `{name}` has shape {:?}, expected {dims:?}",
+                            t.dims()
+                        ),
+                    });
+                }
+                let vals = t
+                    .to_dtype(candle_core::DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                params[range].copy_from_slice(&vals);
+            }
+        }
+        self.params = params;
+        Ok(())
+    }
+
+    /// Forward pass on a candle tensor `[batch, in]` (inference; uses candle ops and the fast
+    /// tanh op, so it also runs on GPU devices with the matching feature).
+    pub fn forward_tensor(&self, x: &candle_core::Tensor) -> Result<candle_core::Tensor> {
+        let dev = x.device();
+        let mut h = x.clone();
+        for l in 0..self.sizes.len() - 1 {
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let (wo, bo) = self.offsets(l);
+            let w = candle_core::Tensor::from_slice(&self.params[wo..bo], (o, i), dev)?;
+            let b = candle_core::Tensor::from_slice(&self.params[bo..bo + o], o, dev)?;
+            h = h.matmul(&w.t()?)?.broadcast_add(&b)?;
+            h = match self.act_for(l) {
+                Activation::Tanh => fastmath::fast_tanh(&h)?,
+                Activation::Relu => h.relu()?,
+                Activation::Identity => h,
+            };
+        }
+        Ok(h)
+    }
+}
+
+/// Per-chunk buffers for [`Mlp::grad_chunked`].
+#[derive(Debug, Default)]
+pub struct ChunkedGrad {
+    chunks: Vec<(MlpCache, Vec<f32>, Vec<f32>)>,
+}
+
+impl Mlp {
+    /// Rows per chunk in [`Mlp::grad_chunked`]. The chunking depends on the batch size only,
+    /// never on the thread count, so results are the same at any `RAYON_NUM_THREADS`.
+    pub const CHUNK_ROWS: usize = 1024;
+
+    /// Forward and backward over `batch` rows of `x`, split into fixed chunks of
+    /// [`Mlp::CHUNK_ROWS`] rows that run in parallel with rayon. `loss_grad(row0, out, dout)`
+    /// receives a chunk's first row and output, writes `∂L/∂out` into `dout` and returns the
+    /// chunk's contribution to the loss. The gradient is written (not added) to `grads`, and
+    /// the summed loss is returned. Chunk sums are combined in chunk order.
+    pub fn grad_chunked<F>(
+        &self,
+        x: &[f32],
+        batch: usize,
+        ws: &mut ChunkedGrad,
+        grads: &mut [f32],
+        loss_grad: F,
+    ) -> Result<f64>
+    where
+        F: Fn(usize, &[f32], &mut [f32]) -> f64 + Sync,
+    {
+        use rayon::prelude::*;
+        check_len("Mlp input", batch * self.input_dim(), x.len())?;
+        check_len("Mlp gradient buffer", self.params.len(), grads.len())?;
+        let n_chunks = batch.div_ceil(Self::CHUNK_ROWS).max(1);
+        ws.chunks.resize_with(n_chunks, Default::default);
+        let (ind, outd, np) = (self.input_dim(), self.output_dim(), self.params.len());
+        let run =
+            |c: usize, (cache, g, dout): &mut (MlpCache, Vec<f32>, Vec<f32>)| -> Result<f64> {
+                let r0 = c * Self::CHUNK_ROWS;
+                let r1 = (r0 + Self::CHUNK_ROWS).min(batch);
+                let xs = &x[r0 * ind..r1 * ind];
+                let out = self.forward(xs, r1 - r0, cache)?;
+                dout.resize((r1 - r0) * outd, 0.0);
+                let l = loss_grad(r0, out, dout);
+                g.clear();
+                g.resize(np, 0.0);
+                self.backward(xs, cache, dout, g)?;
+                Ok(l)
+            };
+        let losses: Vec<Result<f64>> = if n_chunks == 1 {
+            vec![run(0, &mut ws.chunks[0])]
+        } else {
+            ws.chunks
+                .par_iter_mut()
+                .enumerate()
+                .map(|(c, w)| run(c, w))
+                .collect()
+        };
+        let mut total = 0f64;
+        for l in losses {
+            total += l?;
+        }
+        grads.copy_from_slice(&ws.chunks[0].1);
+        for c in 1..n_chunks {
+            for (a, b) in grads.iter_mut().zip(&ws.chunks[c].1) {
+                *a += b;
+            }
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{stream, Purpose};
+    use candle_core::{Device, Tensor, Var};
+
+    /// The hand-written backward pass against candle's autodiff on the same weights.
+    #[test]
+    fn gradients_match_candle_autodiff() -> Result<()> {
+        for act in [Activation::Tanh, Activation::Relu] {
+            let mut rng = stream(11, Purpose::Init, 0);
+            let net = Mlp::new(&[5, 7, 6, 3], act, MlpInit::TorchDefault, &mut rng)?;
+            let batch = 13;
+            let x = crate::init::normal(&mut rng, batch * 5, 0.0, 1.0);
+            let target = crate::init::normal(&mut rng, batch * 3, 0.0, 1.0);
+            // loss = 0.5 * sum((y - t)^2)
+            let mut cache = MlpCache::default();
+            let y = net.forward(&x, batch, &mut cache)?.to_vec();
+            let dout: Vec<f32> = y.iter().zip(&target).map(|(a, b)| a - b).collect();
+            let mut grads = vec![0f32; net.num_params()];
+            net.backward(&x, &mut cache, &dout, &mut grads)?;
+
+            // candle
+            let vars: Vec<(String, Var)> = net
+                .to_tensors("n")?
+                .into_iter()
+                .map(|(k, t)| (k, Var::from_tensor(&t).unwrap()))
+                .collect();
+            let xt = Tensor::from_vec(x.clone(), (batch, 5), &Device::Cpu)?;
+            let mut h = xt;
+            for l in 0..3 {
+                let w = vars[2 * l].1.as_tensor();
+                let b = vars[2 * l + 1].1.as_tensor();
+                h = h.matmul(&w.t()?)?.broadcast_add(b)?;
+                if l < 2 {
+                    h = match act {
+                        Activation::Tanh => h.tanh()?,
+                        _ => h.relu()?,
+                    };
+                }
+            }
+            let yt = h.flatten_all()?.to_vec1::<f32>()?;
+            for (a, b) in y.iter().zip(&yt) {
+                assert!((a - b).abs() < 1e-5, "forward {a} vs {b}");
+            }
+            let tt = Tensor::from_vec(target, (batch, 3), &Device::Cpu)?;
+            let loss = ((h - tt)?.sqr()?.sum_all()? * 0.5)?;
+            let gs = loss.backward()?;
+            let mut flat = Vec::new();
+            for (_, v) in &vars {
+                flat.extend(
+                    gs.get(v.as_tensor())
+                        .unwrap()
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                );
+            }
+            for (i, (a, b)) in grads.iter().zip(&flat).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{act:?} grad {i}: {a} vs {b}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn chunked_equals_single_pass() -> Result<()> {
+        let mut rng = stream(2, Purpose::Init, 0);
+        let net = Mlp::new(
+            &[4, 16, 2],
+            Activation::Tanh,
+            MlpInit::orthogonal(1.4, 0.5),
+            &mut rng,
+        )?;
+        let batch = 2500;
+        let x = crate::init::normal(&mut rng, batch * 4, 0.0, 1.0);
+        let mut ws = ChunkedGrad::default();
+        let mut g = vec![0f32; net.num_params()];
+        let l = net.grad_chunked(&x, batch, &mut ws, &mut g, |_, out, d| {
+            d.copy_from_slice(out);
+            out.iter().map(|v| 0.5 * (*v as f64).powi(2)).sum()
+        })?;
+        let mut cache = MlpCache::default();
+        let y = net.forward(&x, batch, &mut cache)?.to_vec();
+        let mut g2 = vec![0f32; net.num_params()];
+        net.backward(&x, &mut cache, &y, &mut g2)?;
+        let l2: f64 = y.iter().map(|v| 0.5 * (*v as f64).powi(2)).sum();
+        assert!((l - l2).abs() < 1e-6 * l2.abs());
+        for (a, b) in g.iter().zip(&g2) {
+            assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tensors_round_trip_and_forward_tensor() -> Result<()> {
+        let mut rng = stream(4, Purpose::Init, 0);
+        let net = Mlp::new(
+            &[3, 8, 2],
+            Activation::Tanh,
+            MlpInit::orthogonal(1.0, 1.0),
+            &mut rng,
+        )?;
+        let map: std::collections::HashMap<_, _> = net.to_tensors("pi")?.into_iter().collect();
+        let mut other = Mlp::new(
+            &[3, 8, 2],
+            Activation::Tanh,
+            MlpInit::TorchDefault,
+            &mut rng,
+        )?;
+        other.load_tensors("pi", &map)?;
+        assert_eq!(other.params(), net.params());
+        let x = vec![0.3f32, -0.2, 0.9, 1.0, 0.0, -1.0];
+        let mut cache = MlpCache::default();
+        let y = net.forward(&x, 2, &mut cache)?.to_vec();
+        let yt = net
+            .forward_tensor(&Tensor::from_vec(x, (2, 3), &Device::Cpu)?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for (a, b) in y.iter().zip(&yt) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let mut wrong = Mlp::new(
+            &[3, 9, 2],
+            Activation::Tanh,
+            MlpInit::TorchDefault,
+            &mut rng,
+        )?;
+        assert!(wrong.load_tensors("pi", &map).is_err());
+        Ok(())
+    }
+}
