@@ -110,7 +110,11 @@ impl Env for CartPole {
             return Err(EnvError::NeedsReset("CartPole-v1"));
         }
         let [x, x_dot, theta, theta_dot] = self.state;
-        let force = if a == 1 { Self::FORCE_MAG } else { -Self::FORCE_MAG };
+        let force = if a == 1 {
+            Self::FORCE_MAG
+        } else {
+            -Self::FORCE_MAG
+        };
         let total_mass = Self::MASS_POLE + Self::MASS_CART;
         let polemass_length = Self::MASS_POLE * Self::LENGTH;
         let (sin, cos) = theta.sin_cos();
@@ -241,7 +245,9 @@ impl Env for Pendulum {
         let (th, thdot) = (self.th, self.thdot);
         let costs = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + 0.001 * u * u;
         let mut newthdot = thdot
-            + (3.0 * Self::G / (2.0 * Self::L) * th.sin() + 3.0 / (Self::M * Self::L * Self::L) * u) * Self::DT;
+            + (3.0 * Self::G / (2.0 * Self::L) * th.sin()
+                + 3.0 / (Self::M * Self::L * Self::L) * u)
+                * Self::DT;
         newthdot = newthdot.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
         self.th = th + newthdot * Self::DT;
         self.thdot = newthdot;
@@ -264,10 +270,19 @@ mod tests {
     #[test]
     fn cartpole_bad_actions() {
         let mut e = CartPole::new();
-        assert!(matches!(e.step(Action::Discrete(0)), Err(EnvError::NeedsReset(_))));
+        assert!(matches!(
+            e.step(Action::Discrete(0)),
+            Err(EnvError::NeedsReset(_))
+        ));
         e.reset(Some(0)).unwrap();
-        assert!(matches!(e.step(Action::Discrete(2)), Err(EnvError::ActionOutOfSpace { .. })));
-        assert!(matches!(e.step(Action::Continuous(&[0.0])), Err(EnvError::ActionOutOfSpace { .. })));
+        assert!(matches!(
+            e.step(Action::Discrete(2)),
+            Err(EnvError::ActionOutOfSpace { .. })
+        ));
+        assert!(matches!(
+            e.step(Action::Continuous(&[0.0])),
+            Err(EnvError::ActionOutOfSpace { .. })
+        ));
     }
 
     #[test]

@@ -1,1 +1,37 @@
-//! placeholder
+//! # taper-envs
+//!
+//! Environments with Gymnasium's contract, vectorised without per-step allocation, and exact
+//! solvers where an exact answer exists.
+//!
+//! - [`Env`], [`Action`], [`spaces::Space`]: the single-agent API;
+//! - [`VecEnv`]: N envs into flat buffers, same-step autoreset, final observations kept;
+//! - [`wrappers`]: time limit, action clipping, episode statistics;
+//! - [`classic`]: `CartPole-v1`, `Pendulum-v1`; [`toy_text`]: `FrozenLake-v1`, `CliffWalking-v1`;
+//! - [`solve`]: value iteration and finite-horizon DP;
+//! - [`registry`]: ids → envs.
+//!
+//! ```
+//! use taper_envs::{make, Action, Env};
+//! let mut env = make("FrozenLake-v1")?;
+//! env.reset(Some(0))?;
+//! let step = env.step(Action::Discrete(2))?;
+//! assert!(step.obs[0] >= 0.0);
+//! # Ok::<(), taper_envs::EnvError>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod classic;
+pub mod env;
+mod error;
+pub mod registry;
+pub mod solve;
+pub mod spaces;
+pub mod toy_text;
+pub mod vec_env;
+pub mod wrappers;
+
+pub use env::{Action, Env, Step, StepOutcome};
+pub use error::{EnvError, Result};
+pub use registry::{make, make_vec, make_vec_with, make_with, Kwargs};
+pub use spaces::Space;
+pub use vec_env::{NormalizeConfig, NormalizerState, VecAction, VecEnv};

@@ -78,15 +78,13 @@ impl Space {
             }
             Space::Box { low, high } => {
                 x.len() == low.len()
-                    && x
-                        .iter()
+                    && x.iter()
                         .zip(low.iter().zip(high))
                         .all(|(v, (l, h))| !v.is_nan() && v >= l && v <= h)
             }
             Space::MultiDiscrete { nvec } => {
                 x.len() == nvec.len()
-                    && x
-                        .iter()
+                    && x.iter()
                         .zip(nvec)
                         .all(|(v, n)| v.fract() == 0.0 && *v >= 0.0 && (*v as usize) < *n)
             }

@@ -1,0 +1,213 @@
+//! One registry of env ids, as `gymnasium.make`: each id builds the env with its registered
+//! time limit.
+//!
+//! ```
+//! let ids: Vec<&str> = taper_envs::registry::specs().iter().map(|s| s.id).collect();
+//! assert!(ids.contains(&"CartPole-v1"));
+//! assert!(taper_envs::make("NoSuchEnv-v0").is_err());
+//! ```
+
+use crate::classic::{CartPole, Pendulum};
+use crate::env::Env;
+use crate::error::{EnvError, Result};
+use crate::toy_text::{CliffWalking, FrozenLake, TabularMdp};
+use crate::vec_env::VecEnv;
+use crate::wrappers::TimeLimit;
+use std::collections::BTreeMap;
+
+/// What the registry knows about an id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvSpec {
+    /// The id, as Gymnasium spells it.
+    pub id: &'static str,
+    /// One line on what it is.
+    pub description: &'static str,
+    /// The registered time limit.
+    pub max_episode_steps: Option<usize>,
+    /// Gymnasium's `reward_threshold`, where registered.
+    pub reward_threshold: Option<f64>,
+    /// Keyword arguments the id accepts (`key=value`).
+    pub kwargs: &'static str,
+}
+
+const SPECS: &[EnvSpec] = &[
+    EnvSpec {
+        id: "CartPole-v1",
+        description: "balance a pole on a cart (Gymnasium classic control)",
+        max_episode_steps: Some(500),
+        reward_threshold: Some(475.0),
+        kwargs: "",
+    },
+    EnvSpec {
+        id: "Pendulum-v1",
+        description: "swing up a pendulum, continuous torque (Gymnasium classic control)",
+        max_episode_steps: Some(200),
+        reward_threshold: None,
+        kwargs: "",
+    },
+    EnvSpec {
+        id: "FrozenLake-v1",
+        description: "cross a slippery 4x4 lake (Gymnasium toy text)",
+        max_episode_steps: Some(100),
+        reward_threshold: Some(0.70),
+        kwargs: "map_name=4x4|8x8, is_slippery=true|false, desc=ROW/ROW/...",
+    },
+    EnvSpec {
+        id: "FrozenLake8x8-v1",
+        description: "cross a slippery 8x8 lake (Gymnasium toy text)",
+        max_episode_steps: Some(200),
+        reward_threshold: Some(0.85),
+        kwargs: "is_slippery=true|false",
+    },
+    EnvSpec {
+        id: "CliffWalking-v1",
+        description: "walk along a cliff edge, 4x12 grid (Gymnasium toy text; no time limit)",
+        max_episode_steps: None,
+        reward_threshold: None,
+        kwargs: "",
+    },
+];
+
+/// Every registered env.
+pub fn specs() -> &'static [EnvSpec] {
+    SPECS
+}
+
+/// The spec of `id`.
+pub fn spec(id: &str) -> Result<&'static EnvSpec> {
+    SPECS.iter().find(|s| s.id == id).ok_or_else(|| unknown(id))
+}
+
+fn unknown(id: &str) -> EnvError {
+    EnvError::UnknownEnv {
+        id: id.to_string(),
+        known: SPECS.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// Keyword arguments for [`make_with`].
+pub type Kwargs = BTreeMap<String, String>;
+
+/// Builds `id` with its registered time limit.
+pub fn make(id: &str) -> Result<Box<dyn Env>> {
+    make_with(id, &Kwargs::new())
+}
+
+fn parse_bool(k: &str, v: &str) -> Result<bool> {
+    match v {
+        "true" | "True" | "1" => Ok(true),
+        "false" | "False" | "0" => Ok(false),
+        _ => Err(EnvError::Invalid {
+            name: "kwargs",
+            reason: format!("`{k}` must be true or false, got `{v}`"),
+        }),
+    }
+}
+
+fn check_keys(id: &str, kw: &Kwargs, allowed: &[&str]) -> Result<()> {
+    if let Some(k) = kw.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(EnvError::Invalid {
+            name: "kwargs",
+            reason: format!(
+                "`{id}` takes no argument `{k}` (accepted: {})",
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn frozen_lake(id: &str, kw: &Kwargs) -> Result<(FrozenLake, usize)> {
+    let allowed: &[&str] = if id == "FrozenLake-v1" {
+        &["map_name", "is_slippery", "desc"]
+    } else {
+        &["is_slippery"]
+    };
+    check_keys(id, kw, allowed)?;
+    let slippery = match kw.get("is_slippery") {
+        Some(v) => parse_bool("is_slippery", v)?,
+        None => true,
+    };
+    let map = if id == "FrozenLake8x8-v1" {
+        "8x8"
+    } else {
+        kw.get("map_name").map(|s| s.as_str()).unwrap_or("4x4")
+    };
+    if let Some(desc) = kw.get("desc") {
+        let rows: Vec<&str> = desc.split('/').collect();
+        let lake = FrozenLake::from_map(&rows, slippery)?;
+        // Gymnasium's FrozenLake-v1 registration keeps 100 steps whatever the map.
+        return Ok((lake, 100));
+    }
+    match map {
+        "4x4" => Ok((
+            FrozenLake::new_4x4(slippery),
+            if id == "FrozenLake-v1" { 100 } else { 200 },
+        )),
+        "8x8" => Ok((
+            FrozenLake::new_8x8(slippery),
+            if id == "FrozenLake-v1" { 100 } else { 200 },
+        )),
+        other => Err(EnvError::Invalid {
+            name: "map_name",
+            reason: format!("unknown map `{other}` (4x4 or 8x8)"),
+        }),
+    }
+}
+
+/// Builds `id` with keyword arguments (e.g. `is_slippery=false` for FrozenLake).
+pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
+    let s = spec(id)?;
+    Ok(match id {
+        "CartPole-v1" => {
+            check_keys(id, kw, &[])?;
+            Box::new(TimeLimit::new(CartPole::new(), 500))
+        }
+        "Pendulum-v1" => {
+            check_keys(id, kw, &[])?;
+            Box::new(TimeLimit::new(Pendulum::new(), 200))
+        }
+        "FrozenLake-v1" | "FrozenLake8x8-v1" => {
+            let (lake, limit) = frozen_lake(id, kw)?;
+            Box::new(TimeLimit::new(lake, limit))
+        }
+        "CliffWalking-v1" => {
+            check_keys(id, kw, &[])?;
+            Box::new(CliffWalking::new())
+        }
+        _ => return Err(unknown(s.id)),
+    })
+}
+
+/// The exact model of a tabular env id, for the solvers, with its step limit.
+pub fn make_tabular(id: &str, kw: &Kwargs) -> Result<(Box<dyn TabularMdp>, Option<usize>)> {
+    spec(id)?;
+    match id {
+        "FrozenLake-v1" | "FrozenLake8x8-v1" => {
+            let (lake, limit) = frozen_lake(id, kw)?;
+            Ok((Box::new(lake), Some(limit)))
+        }
+        "CliffWalking-v1" => Ok((Box::new(CliffWalking::new()), None)),
+        _ => Err(EnvError::Invalid {
+            name: "env",
+            reason: format!("`{id}` has no tabular model"),
+        }),
+    }
+}
+
+/// `n` copies of `id` in a [`VecEnv`].
+pub fn make_vec(id: &str, n: usize) -> Result<VecEnv> {
+    make_vec_with(id, n, &Kwargs::new())
+}
+
+/// `n` copies of `id` with keyword arguments.
+pub fn make_vec_with(id: &str, n: usize, kw: &Kwargs) -> Result<VecEnv> {
+    let envs = (0..n)
+        .map(|_| make_with(id, kw))
+        .collect::<Result<Vec<_>>>()?;
+    VecEnv::new(envs)
+}

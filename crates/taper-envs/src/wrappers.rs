@@ -1,0 +1,207 @@
+//! Env wrappers: [`TimeLimit`], [`ClipAction`] and [`RecordEpisodeStatistics`].
+//!
+//! Observation and reward normalisation live on the vectorised side, in
+//! [`crate::vec_env::NormalizeConfig`], where their statistics can be saved and frozen.
+//!
+//! ```
+//! use taper_envs::{classic::CartPole, wrappers::TimeLimit, Action, Env};
+//! let mut env = TimeLimit::new(CartPole::new(), 3);
+//! env.reset(Some(0))?;
+//! env.step(Action::Discrete(0))?;
+//! env.step(Action::Discrete(1))?;
+//! assert!(env.step(Action::Discrete(0))?.truncated);
+//! # Ok::<(), taper_envs::EnvError>(())
+//! ```
+
+use crate::env::{Action, Env, StepOutcome};
+use crate::error::Result;
+use crate::spaces::Space;
+
+/// Sets `truncated` once `max_steps` steps have elapsed in an episode (Gymnasium's
+/// `TimeLimit`).
+#[derive(Debug, Clone)]
+pub struct TimeLimit<E> {
+    inner: E,
+    max_steps: usize,
+    elapsed: usize,
+}
+
+impl<E: Env> TimeLimit<E> {
+    /// Wraps `inner` with a limit of `max_steps` steps.
+    pub fn new(inner: E, max_steps: usize) -> Self {
+        TimeLimit {
+            inner,
+            max_steps,
+            elapsed: 0,
+        }
+    }
+    /// The wrapped env.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+    /// The limit.
+    pub fn max_steps(&self) -> usize {
+        self.max_steps
+    }
+}
+
+impl<E: Env> Env for TimeLimit<E> {
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        self.elapsed = 0;
+        self.inner.reset_into(seed, obs)
+    }
+    fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
+        let mut o = self.inner.step_into(action, obs)?;
+        self.elapsed += 1;
+        if self.elapsed >= self.max_steps {
+            o.truncated = true;
+        }
+        Ok(o)
+    }
+    fn is_success(&self) -> Option<bool> {
+        self.inner.is_success()
+    }
+    fn render_ansi(&self) -> Option<String> {
+        self.inner.render_ansi()
+    }
+    fn render_state(&self) -> Option<Vec<f64>> {
+        self.inner.render_state()
+    }
+}
+
+/// Clips continuous actions to the `Box` bounds before passing them on (Gymnasium's
+/// `ClipAction`); NaN actions are still rejected by the env.
+#[derive(Debug, Clone)]
+pub struct ClipAction<E> {
+    inner: E,
+    buf: Vec<f32>,
+}
+
+impl<E: Env> ClipAction<E> {
+    /// Wraps `inner`.
+    pub fn new(inner: E) -> Self {
+        let n = inner.action_space().flat_dim();
+        ClipAction {
+            inner,
+            buf: vec![0.0; n],
+        }
+    }
+}
+
+impl<E: Env> Env for ClipAction<E> {
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        self.inner.reset_into(seed, obs)
+    }
+    fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
+        match (action, self.inner.action_space()) {
+            (Action::Continuous(a), Space::Box { low, high }) if a.len() == low.len() => {
+                for i in 0..a.len() {
+                    self.buf[i] = if a[i].is_nan() {
+                        a[i]
+                    } else {
+                        a[i].clamp(low[i], high[i])
+                    };
+                }
+                let buf = std::mem::take(&mut self.buf);
+                let r = self.inner.step_into(Action::Continuous(&buf), obs);
+                self.buf = buf;
+                r
+            }
+            _ => self.inner.step_into(action, obs),
+        }
+    }
+    fn is_success(&self) -> Option<bool> {
+        self.inner.is_success()
+    }
+    fn render_ansi(&self) -> Option<String> {
+        self.inner.render_ansi()
+    }
+    fn render_state(&self) -> Option<Vec<f64>> {
+        self.inner.render_state()
+    }
+}
+
+/// A finished episode's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EpisodeRecord {
+    /// Sum of raw rewards.
+    pub ret: f64,
+    /// Number of steps.
+    pub len: u64,
+    /// Success, where the env has the notion.
+    pub success: Option<bool>,
+}
+
+/// Records each episode's return and length (Gymnasium's `RecordEpisodeStatistics`); the last
+/// finished episode is in [`RecordEpisodeStatistics::last_episode`].
+#[derive(Debug, Clone)]
+pub struct RecordEpisodeStatistics<E> {
+    inner: E,
+    ret: f64,
+    len: u64,
+    last: Option<EpisodeRecord>,
+}
+
+impl<E: Env> RecordEpisodeStatistics<E> {
+    /// Wraps `inner`.
+    pub fn new(inner: E) -> Self {
+        RecordEpisodeStatistics {
+            inner,
+            ret: 0.0,
+            len: 0,
+            last: None,
+        }
+    }
+    /// The last finished episode.
+    pub fn last_episode(&self) -> Option<EpisodeRecord> {
+        self.last
+    }
+}
+
+impl<E: Env> Env for RecordEpisodeStatistics<E> {
+    fn observation_space(&self) -> &Space {
+        self.inner.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.inner.action_space()
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        self.ret = 0.0;
+        self.len = 0;
+        self.inner.reset_into(seed, obs)
+    }
+    fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
+        let o = self.inner.step_into(action, obs)?;
+        self.ret += o.reward as f64;
+        self.len += 1;
+        if o.terminated || o.truncated {
+            self.last = Some(EpisodeRecord {
+                ret: self.ret,
+                len: self.len,
+                success: self.inner.is_success(),
+            });
+        }
+        Ok(o)
+    }
+    fn is_success(&self) -> Option<bool> {
+        self.inner.is_success()
+    }
+    fn render_ansi(&self) -> Option<String> {
+        self.inner.render_ansi()
+    }
+    fn render_state(&self) -> Option<Vec<f64>> {
+        self.inner.render_state()
+    }
+}
