@@ -9,7 +9,11 @@ fn golden() -> serde_json::Value {
 }
 
 fn f64s(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -22,7 +26,12 @@ fn cartpole_matches_gymnasium() {
         let actions = f64s(&case["actions"]);
         let obs = case["obs"].as_array().unwrap();
         let rewards = f64s(&case["rewards"]);
-        let terms: Vec<bool> = case["terminated"].as_array().unwrap().iter().map(|b| b.as_bool().unwrap()).collect();
+        let terms: Vec<bool> = case["terminated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_bool().unwrap())
+            .collect();
         for (t, a) in actions.iter().enumerate() {
             let s = env.step(Action::Discrete(*a as i64)).unwrap();
             let want = f64s(&obs[t]);

@@ -1,0 +1,70 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+/// Errors from `taper-algos`.
+#[derive(Debug, Error)]
+pub enum AlgoError {
+    /// A hyperparameter is invalid.
+    #[error("invalid config `{field}`: {reason}")]
+    Config {
+        /// The key.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The algorithm cannot handle this env.
+    #[error("{algo} does not support {what}")]
+    Unsupported {
+        /// The algorithm.
+        algo: &'static str,
+        /// What it cannot handle.
+        what: String,
+    },
+    /// A loss or gradient became NaN or infinite.
+    #[error("non-finite {term} at update {update}; training stopped")]
+    NonFinite {
+        /// The update (1-based).
+        update: u64,
+        /// The loss term or quantity.
+        term: &'static str,
+    },
+    /// A checkpoint is missing, corrupt, or does not fit.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file or folder.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// File-system errors.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// From the envs.
+    #[error(transparent)]
+    Env(#[from] taper_envs::EnvError),
+    /// From the tensor layer.
+    #[error(transparent)]
+    Tensor(#[from] taper_tensor::TensorError),
+    /// From the critics.
+    #[error(transparent)]
+    Critic(#[from] taper_critics::CriticError),
+}
+
+/// `Result` with [`AlgoError`].
+pub type Result<T, E = AlgoError> = std::result::Result<T, E>;
+
+impl AlgoError {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        AlgoError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! One record of named numbers per update, in a fixed column order, shared by every
+//! algorithm and every sink (JSONL, CSV, the progress line).
+//!
+//! ```
+//! use taper_algos::metrics::Metrics;
+//! let mut m = Metrics::new();
+//! m.push("global_step", 512.0);
+//! m.push("policy_loss", -0.01);
+//! assert_eq!(m.to_json_line(), r#"{"global_step":512,"policy_loss":-0.01}"#);
+//! ```
+
+/// Column names whose values depend on wall-clock time; excluded when comparing runs.
+pub const TIMING_COLUMNS: &[&str] = &["sps", "time_elapsed"];
+
+/// Named values in insertion order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    entries: Vec<(&'static str, f64)>,
+}
+
+impl Metrics {
+    /// An empty record.
+    pub fn new() -> Self {
+        Metrics::default()
+    }
+    /// Appends (or overwrites) a value.
+    pub fn push(&mut self, name: &'static str, value: f64) {
+        if let Some(e) = self.entries.iter_mut().find(|(n, _)| *n == name) {
+            e.1 = value;
+        } else {
+            self.entries.push((name, value));
+        }
+    }
+    /// A value by name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.entries.iter().find(|(n, _)| *n == name).map(|e| e.1)
+    }
+    /// The entries in order.
+    pub fn entries(&self) -> &[(&'static str, f64)] {
+        &self.entries
+    }
+    /// Column names in order.
+    pub fn columns(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.0).collect()
+    }
+    /// One JSON object; integers print without a fraction, non-finite values as `null`.
+    pub fn to_json_line(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('"');
+            s.push_str(k);
+            s.push_str("\":");
+            s.push_str(&fmt_value(*v));
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Formats a value for JSON and CSV: integral values as integers, others with Rust's shortest
+/// round-trip representation, non-finite as `null`.
+pub fn fmt_value(v: f64) -> String {
+    if !v.is_finite() {
+        "null".to_string()
+    } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}

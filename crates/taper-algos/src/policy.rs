@@ -1,0 +1,225 @@
+//! The actor-critic model PPO trains: a policy MLP (categorical logits, or a Gaussian mean
+//! with a state-independent log-std) and a separate value MLP, as in CleanRL's `Agent`.
+
+use crate::error::{AlgoError, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use taper_critics::ValueCritic;
+use taper_envs::Space;
+use taper_tensor::distributions::{Categorical, DiagGaussian};
+use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+
+/// Encodes raw observations as network inputs: one-hot for `Discrete`, concatenated one-hots
+/// for `MultiDiscrete`, as is for `Box`.
+pub fn encode_obs(space: &Space, raw: &[f32], rows: usize, out: &mut Vec<f32>) {
+    match space {
+        Space::Box { .. } => {
+            out.clear();
+            out.extend_from_slice(raw);
+        }
+        Space::Discrete { n } => {
+            out.clear();
+            out.resize(rows * n, 0.0);
+            for r in 0..rows {
+                let i = (raw[r] as usize).min(n - 1);
+                out[r * n + i] = 1.0;
+            }
+        }
+        Space::MultiDiscrete { nvec } => {
+            let w: usize = nvec.iter().sum();
+            out.clear();
+            out.resize(rows * w, 0.0);
+            for r in 0..rows {
+                let mut off = 0;
+                for (j, n) in nvec.iter().enumerate() {
+                    let i = (raw[r * nvec.len() + j] as usize).min(n - 1);
+                    out[r * w + off + i] = 1.0;
+                    off += n;
+                }
+            }
+        }
+    }
+}
+
+/// Policy and value networks for one observation and action space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorCritic {
+    /// Observation space.
+    pub obs_space: Space,
+    /// Action space (`Discrete` or `Box`).
+    pub act_space: Space,
+    /// The policy network: logits, or the Gaussian mean.
+    pub actor: Mlp,
+    /// Log-std per action dimension (empty for discrete actions).
+    pub log_std: Vec<f32>,
+    /// The value network.
+    pub critic: ValueCritic,
+}
+
+/// Scratch buffers for acting, reused between steps.
+#[derive(Debug, Default)]
+pub struct ActWorkspace {
+    /// Actor activations.
+    pub actor_cache: MlpCache,
+    /// Critic activations.
+    pub critic_cache: MlpCache,
+    cat: Option<Categorical>,
+}
+
+impl ActorCritic {
+    /// CleanRL's agent: `hidden` tanh layers, orthogonal init (√2 hidden, 0.01 policy head,
+    /// 1.0 value head), zero biases, log-std `init_log_std`.
+    pub fn new<R: Rng + ?Sized>(
+        obs_space: &Space,
+        act_space: &Space,
+        hidden: &[usize],
+        init_log_std: f32,
+        rng_actor: &mut R,
+        rng_critic: &mut R,
+    ) -> Result<Self> {
+        let in_dim = obs_space.encoded_dim();
+        let (out, log_std) = match act_space {
+            Space::Discrete { n } => (*n, Vec::new()),
+            Space::Box { low, .. } => (low.len(), vec![init_log_std; low.len()]),
+            Space::MultiDiscrete { .. } => {
+                return Err(AlgoError::Unsupported {
+                    algo: "PPO",
+                    what: "MultiDiscrete action spaces yet".into(),
+                })
+            }
+        };
+        let mut sizes = vec![in_dim];
+        sizes.extend_from_slice(hidden);
+        sizes.push(out);
+        let actor = Mlp::new(
+            &sizes,
+            Activation::Tanh,
+            MlpInit::orthogonal(2f32.sqrt(), 0.01),
+            rng_actor,
+        )?;
+        let critic = ValueCritic::new(in_dim, hidden, rng_critic)?;
+        Ok(ActorCritic {
+            obs_space: obs_space.clone(),
+            act_space: act_space.clone(),
+            actor,
+            log_std,
+            critic,
+        })
+    }
+
+    /// Whether actions are discrete.
+    pub fn is_discrete(&self) -> bool {
+        matches!(self.act_space, Space::Discrete { .. })
+    }
+    /// Width of one action as stored (1 for discrete).
+    pub fn action_dim(&self) -> usize {
+        self.act_space.flat_dim()
+    }
+    /// Width of an encoded observation.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_space.encoded_dim()
+    }
+
+    /// Samples (or, with `deterministic`, takes the mode of) actions for `n` encoded
+    /// observations; writes actions `[n, action_dim]` and their log-probabilities `[n]`.
+    pub fn act<R: Rng + ?Sized>(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut R,
+        deterministic: bool,
+        ws: &mut ActWorkspace,
+        actions: &mut [f32],
+        logp: &mut [f32],
+    ) -> Result<()> {
+        let out = self.actor.forward(obs, n, &mut ws.actor_cache)?;
+        match self.act_space {
+            Space::Discrete { n: k } => {
+                let cat = ws.cat.get_or_insert_with(|| Categorical::new(k));
+                for i in 0..n {
+                    cat.set_logits(&out[i * k..(i + 1) * k], None);
+                    let a = if deterministic {
+                        cat.mode()
+                    } else {
+                        cat.sample(rng)
+                    };
+                    actions[i] = a as f32;
+                    logp[i] = cat.log_prob(a);
+                }
+            }
+            _ => {
+                let d = self.log_std.len();
+                let g = DiagGaussian::new(self.log_std.clone());
+                for i in 0..n {
+                    let mean = &out[i * d..(i + 1) * d];
+                    let a = &mut actions[i * d..(i + 1) * d];
+                    if deterministic {
+                        a.copy_from_slice(mean);
+                    } else {
+                        g.sample(mean, rng, a);
+                    }
+                    logp[i] = g.log_prob(mean, a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `V(s)` for `n` encoded observations.
+    pub fn values(
+        &self,
+        obs: &[f32],
+        n: usize,
+        ws: &mut ActWorkspace,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let v = self.critic.values(obs, n, &mut ws.critic_cache)?;
+        out[..n].copy_from_slice(v);
+        Ok(())
+    }
+
+    /// The model's tensors, named `actor.{l}.weight|bias`, `critic.{l}.weight|bias` and
+    /// `actor_logstd`, as CleanRL's state dict.
+    pub fn to_tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
+        let mut v = self.actor.to_tensors("actor")?;
+        v.extend(self.critic.net.to_tensors("critic")?);
+        if !self.log_std.is_empty() {
+            v.push((
+                "actor_logstd".to_string(),
+                taper_tensor::init::to_tensor(self.log_std.clone(), &[1, self.log_std.len()])?,
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Loads tensors written by [`ActorCritic::to_tensors`], checking every shape.
+    pub fn load_tensors(
+        &mut self,
+        t: &std::collections::HashMap<String, candle_core::Tensor>,
+    ) -> Result<()> {
+        self.actor.load_tensors("actor", t)?;
+        self.critic.net.load_tensors("critic", t)?;
+        if !self.log_std.is_empty() {
+            let ls = t.get("actor_logstd").ok_or_else(|| AlgoError::Checkpoint {
+                path: "model.safetensors".into(),
+                reason: "missing tensor `actor_logstd`".into(),
+            })?;
+            let v = ls
+                .flatten_all()
+                .and_then(|x| x.to_vec1::<f32>())
+                .map_err(|e| AlgoError::Tensor(e.into()))?;
+            if v.len() != self.log_std.len() {
+                return Err(AlgoError::Checkpoint {
+                    path: "model.safetensors".into(),
+                    reason: format!(
+                        "actor_logstd has {} values, expected {}",
+                        v.len(),
+                        self.log_std.len()
+                    ),
+                });
+            }
+            self.log_std = v;
+        }
+        Ok(())
+    }
+}

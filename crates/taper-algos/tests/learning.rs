@@ -1,0 +1,116 @@
+//! Learning tests with fixed seeds. Thresholds come from references named at each test.
+
+use taper_algos::prelude::*;
+use taper_envs::solve::{best_stationary, evaluate_policy};
+use taper_envs::toy_text::FrozenLake;
+
+fn train(
+    env: &str,
+    kwargs: &taper_envs::Kwargs,
+    config: PpoConfig,
+    seed: u64,
+    steps: u64,
+) -> (Ppo, TrainSummary, taper_envs::VecEnv) {
+    let mut venv = make_env(env, kwargs, &config).unwrap();
+    let mut ppo = Ppo::new(config, venv.observation_space(), venv.action_space(), seed).unwrap();
+    let s = ppo.learn(&mut venv, steps, &mut NoCallback).unwrap();
+    (ppo, s, venv)
+}
+
+/// CleanRL's ppo.py reaches 490 ± 6 on CartPole-v1 at 500k steps (CleanRL docs,
+/// `docs/rl-algorithms/ppo.md`); the issue asks for ≥ 475 (the env's registered
+/// `reward_threshold`) over the last 20 episodes within 200k steps.
+#[test]
+fn ppo_cartpole_reaches_475_within_200k() {
+    let (_, s, _) = train(
+        "CartPole-v1",
+        &Default::default(),
+        PpoConfig::default(),
+        1,
+        200_000,
+    );
+    eprintln!(
+        "CartPole: recent return {:.1} after {} steps",
+        s.recent_return, s.global_step
+    );
+    assert!(
+        s.recent_return >= 475.0,
+        "mean of the last 20 episodes: {}",
+        s.recent_return
+    );
+}
+
+/// CleanRL's ppo.py: 490.04 ± 6.12 at 500k steps (CleanRL docs, 3 seeds). With CleanRL's
+/// defaults and budget, two seeds must both end ≥ 475 over their last 20 episodes.
+#[test]
+fn ppo_cartpole_500k_matches_cleanrl() {
+    for seed in [0, 3] {
+        let (_, s, _) = train(
+            "CartPole-v1",
+            &Default::default(),
+            PpoConfig::default(),
+            seed,
+            500_000,
+        );
+        eprintln!(
+            "CartPole 500k seed {seed}: recent return {:.1}",
+            s.recent_return
+        );
+        assert!(s.recent_return >= 475.0, "seed {seed}: {}", s.recent_return);
+    }
+}
+
+/// Slippery FrozenLake 4x4: the greedy policy's success rate must be within 0.03 of the best
+/// stationary policy's, both computed by the crate's own solver (exactly) and measured over
+/// 10 000 episodes.
+#[test]
+fn ppo_frozen_lake_near_best_stationary() {
+    let (ppo, _, _) = train(
+        "FrozenLake-v1",
+        &Default::default(),
+        PpoConfig::default(),
+        0,
+        200_000,
+    );
+    let lake = FrozenLake::new_4x4(true);
+    let (best, _) = best_stationary(&lake, 100);
+    // The greedy policy, read off the actor state by state.
+    let m = ppo.model();
+    let mut ws = taper_algos::policy::ActWorkspace::default();
+    let mut rng = taper_tensor::rng::stream(0, taper_tensor::rng::Purpose::Eval, 0);
+    let policy: Vec<usize> = (0..16)
+        .map(|s| {
+            let mut enc = vec![0f32; 16];
+            enc[s] = 1.0;
+            let (mut a, mut lp) = ([0f32], [0f32]);
+            m.act(&enc, 1, &mut rng, true, &mut ws, &mut a, &mut lp)
+                .unwrap();
+            a[0] as usize
+        })
+        .collect();
+    let exact = evaluate_policy(&lake, &policy, 100);
+    let mut env = taper_envs::make("FrozenLake-v1").unwrap();
+    let eps = ppo.evaluate(env.as_mut(), 10_000, 12345, true).unwrap();
+    let mc = eps.iter().filter(|e| e.success == Some(true)).count() as f64 / eps.len() as f64;
+    eprintln!(
+        "FrozenLake: best stationary {best:.4}, greedy PPO exact {exact:.4}, measured {mc:.4}"
+    );
+    assert!(best - exact <= 0.03, "exact gap {}", best - exact);
+    assert!((best - mc).abs() <= 0.03, "measured gap {}", best - mc);
+}
+
+/// Pendulum-v1 with CleanRL's continuous defaults: a random policy scores about −1200 per
+/// episode (the issue's calibration); after 300k steps the last 20 episodes must average
+/// better than −400, a third of random's cost.
+#[test]
+fn ppo_pendulum_improves_over_random() {
+    let (_, s, _) = train(
+        "Pendulum-v1",
+        &Default::default(),
+        PpoConfig::continuous(),
+        0,
+        300_000,
+    );
+    eprintln!("Pendulum: recent return {:.1}", s.recent_return);
+    assert!(s.recent_return > -400.0, "{}", s.recent_return);
+}
