@@ -31,6 +31,16 @@ impl Metrics {
             self.entries.push((name, value));
         }
     }
+    /// Appends an f32 value, widened through its shortest decimal form so `2.5e-4f32` is
+    /// recorded as `0.00025`, not `0.0002500000118743628`.
+    pub fn push_f32(&mut self, name: &'static str, value: f32) {
+        let v = if value.is_finite() {
+            value.to_string().parse::<f64>().unwrap_or(value as f64)
+        } else {
+            value as f64
+        };
+        self.push(name, v);
+    }
     /// A value by name.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.entries.iter().find(|(n, _)| *n == name).map(|e| e.1)

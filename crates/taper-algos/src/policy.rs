@@ -122,6 +122,7 @@ impl ActorCritic {
 
     /// Samples (or, with `deterministic`, takes the mode of) actions for `n` encoded
     /// observations; writes actions `[n, action_dim]` and their log-probabilities `[n]`.
+    #[allow(clippy::too_many_arguments)]
     pub fn act<R: Rng + ?Sized>(
         &self,
         obs: &[f32],

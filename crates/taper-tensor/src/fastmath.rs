@@ -19,18 +19,23 @@
 //! }
 //! ```
 
-const CLAMP: f32 = 7.905_311;
-const A1: f32 = 4.893_524_6e-3;
-const A3: f32 = 6.372_619_3e-4;
-const A5: f32 = 1.485_722_4e-5;
-const A7: f32 = 5.122_297e-8;
-const A9: f32 = -8.604_671_5e-11;
-const A11: f32 = 2.000_187_9e-13;
-const A13: f32 = -2.760_768_5e-16;
-const B0: f32 = 4.893_525_2e-3;
-const B2: f32 = 2.268_434_7e-3;
-const B4: f32 = 1.185_347_1e-4;
-const B6: f32 = 1.198_258_4e-6;
+// The coefficients keep the digits of their source.
+#[allow(clippy::excessive_precision)]
+mod coef {
+    pub const CLAMP: f32 = 7.905_311;
+    pub const A1: f32 = 4.893_524_6e-3;
+    pub const A3: f32 = 6.372_619_3e-4;
+    pub const A5: f32 = 1.485_722_4e-5;
+    pub const A7: f32 = 5.122_297e-8;
+    pub const A9: f32 = -8.604_671_5e-11;
+    pub const A11: f32 = 2.000_187_9e-13;
+    pub const A13: f32 = -2.760_768_5e-16;
+    pub const B0: f32 = 4.893_525_2e-3;
+    pub const B2: f32 = 2.268_434_7e-3;
+    pub const B4: f32 = 1.185_347_1e-4;
+    pub const B6: f32 = 1.198_258_4e-6;
+}
+use coef::*;
 
 /// The scalar form of the fast tanh.
 #[inline(always)]

@@ -83,6 +83,8 @@ mod tests {
     use super::*;
     use crate::rng::{stream, Purpose};
 
+    type Getter<'a> = Box<dyn Fn(usize, usize) -> f32 + 'a>;
+
     #[test]
     fn orthogonal_rows_are_orthonormal_times_gain() {
         let mut rng = stream(3, Purpose::Init, 0);
@@ -90,7 +92,7 @@ mod tests {
             let g = 1.5f32;
             let w = orthogonal(&mut rng, r, c, g);
             // The smaller dimension's vectors are orthonormal.
-            let (n, d, get): (usize, usize, Box<dyn Fn(usize, usize) -> f32>) = if r <= c {
+            let (n, d, get): (usize, usize, Getter) = if r <= c {
                 (r, c, Box::new(|i, t| w[i * c + t]))
             } else {
                 (c, r, Box::new(|i, t| w[t * c + i]))

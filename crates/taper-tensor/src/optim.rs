@@ -249,7 +249,7 @@ mod tests {
     /// hand from the update rule: after step 1, x = 1 − 0.1 (the first step is ±lr).
     #[test]
     fn first_step_is_lr_sized() {
-        let mut p = vec![1.0f32, -3.0];
+        let mut p = [1.0f32, -3.0];
         let mut opt = Adam::new(
             AdamConfig {
                 lr: 0.1,
@@ -257,7 +257,7 @@ mod tests {
             },
             2,
         );
-        let g = vec![2.0f32, -6.0];
+        let g = [2.0f32, -6.0];
         opt.step(&mut [(&mut p[..], &g[..])]).unwrap();
         assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 2.9).abs() < 1e-6);
     }
@@ -303,12 +303,12 @@ mod tests {
 
     #[test]
     fn clip_returns_norm_and_scales() {
-        let mut a = vec![3.0f32];
-        let mut b = vec![4.0f32];
+        let mut a = [3.0f32];
+        let mut b = [4.0f32];
         let n = clip_grad_norm(&mut [&mut a[..], &mut b[..]], 1.0);
         assert!((n - 5.0).abs() < 1e-6);
         assert!(((a[0] * a[0] + b[0] * b[0]).sqrt() - 1.0).abs() < 1e-5);
-        let mut c = vec![0.1f32];
+        let mut c = [0.1f32];
         clip_grad_norm(&mut [&mut c[..]], 1.0);
         assert_eq!(c[0], 0.1);
     }
@@ -334,7 +334,7 @@ mod tests {
         .validate()
         .is_err());
         let mut opt = Adam::new(AdamConfig::default(), 3);
-        let mut p = vec![0f32; 2];
+        let mut p = [0f32; 2];
         assert!(opt.step(&mut [(&mut p[..], &[0.0, 0.0][..])]).is_err());
     }
 }

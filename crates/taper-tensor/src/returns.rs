@@ -194,6 +194,7 @@ mod tests {
 
     /// A naive reference: for each (t, e), sum (γλ)^k δ_{t+k} over the episode's remaining
     /// steps in the buffer.
+    #[allow(clippy::too_many_arguments)]
     fn naive(
         n: usize,
         r: &[f32],

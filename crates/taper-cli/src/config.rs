@@ -1,0 +1,175 @@
+//! Resolving a run's configuration: built-in defaults for the env's action space, then the
+//! `--config` file, then command-line flags.
+
+use crate::error::{CliError, Result};
+use serde::{Deserialize, Serialize};
+use taper::algos::ppo::PpoConfig;
+use taper::envs::Kwargs;
+
+/// A run's resolved configuration, written to `config.toml` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The algorithm.
+    pub algo: String,
+    /// The env id.
+    pub env: String,
+    /// The seed.
+    pub seed: u64,
+    /// Env steps to train for.
+    pub total_steps: u64,
+    /// Keyword arguments for the env.
+    #[serde(default)]
+    pub env_kwargs: Kwargs,
+    /// PPO's hyperparameters.
+    pub ppo: PpoConfig,
+}
+
+/// The parts of a config file, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    algo: Option<String>,
+    env: Option<String>,
+    seed: Option<u64>,
+    total_steps: Option<u64>,
+    #[serde(default)]
+    env_kwargs: Kwargs,
+    ppo: Option<toml::Table>,
+}
+
+/// Flags given on the command line (None = not given).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub algo: Option<String>,
+    pub env: Option<String>,
+    pub seed: Option<u64>,
+    pub total_steps: Option<u64>,
+    pub env_kwargs: Kwargs,
+}
+
+/// Parses `k=v,k=v` env keyword arguments.
+pub fn parse_kwargs(s: &str) -> Result<Kwargs> {
+    let mut kw = Kwargs::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| CliError::Arg {
+            arg: "--env-kwargs",
+            reason: format!("`{part}` is not key=value"),
+        })?;
+        kw.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(kw)
+}
+
+/// A TOML error as one line: `line L, column C: message`.
+fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+/// Resolves the run configuration.
+pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConfig> {
+    let fc: FileConfig = match file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| CliError::io(p, e))?;
+            toml::from_str(&text).map_err(|e| CliError::Config {
+                path: p.display().to_string(),
+                reason: toml_error_line(&text, &e),
+            })?
+        }
+        None => FileConfig::default(),
+    };
+    let path = file
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<defaults>".into());
+    let algo = ov.algo.clone().or(fc.algo).unwrap_or_else(|| "ppo".into());
+    if algo != "ppo" {
+        return Err(CliError::UnknownAlgo(algo));
+    }
+    let env = ov
+        .env
+        .clone()
+        .or(fc.env)
+        .unwrap_or_else(|| "CartPole-v1".into());
+    let mut env_kwargs = fc.env_kwargs;
+    env_kwargs.extend(ov.env_kwargs.clone());
+    // The env decides the default hyperparameters (discrete or continuous CleanRL script).
+    let probe = taper::envs::make_with(&env, &env_kwargs)?;
+    let base = PpoConfig::for_action_space(probe.action_space());
+    let ppo = match fc.ppo {
+        None => base,
+        Some(table) => {
+            let mut merged = toml::Table::try_from(&base).map_err(|e| CliError::Config {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            for (k, v) in table {
+                merged.insert(k, v);
+            }
+            merged
+                .try_into::<PpoConfig>()
+                .map_err(|e| CliError::Config {
+                    path: path.clone(),
+                    reason: format!("[ppo]: {}", e.message()),
+                })?
+        }
+    };
+    ppo.validate()?;
+    let seed = ov.seed.or(fc.seed).unwrap_or(1);
+    let total_steps = ov
+        .total_steps
+        .or(fc.total_steps)
+        .unwrap_or_else(|| taper::algos::ppo::default_budget(&env));
+    Ok(RunConfig {
+        algo,
+        env,
+        seed,
+        total_steps,
+        env_kwargs,
+        ppo,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_action_space() {
+        let c = resolve(None, &Overrides::default()).unwrap();
+        assert_eq!(c.ppo, PpoConfig::default());
+        assert_eq!(c.total_steps, 500_000);
+        let c = resolve(
+            None,
+            &Overrides {
+                env: Some("Pendulum-v1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.ppo, PpoConfig::continuous());
+    }
+
+    #[test]
+    fn resolved_config_round_trips_through_toml() {
+        let c = resolve(None, &Overrides::default()).unwrap();
+        let text = toml::to_string(&c).unwrap();
+        let back: RunConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn kwargs_parse() {
+        let kw = parse_kwargs("is_slippery=false, map_name=8x8").unwrap();
+        assert_eq!(kw.get("is_slippery").unwrap(), "false");
+        assert!(parse_kwargs("oops").is_err());
+    }
+}

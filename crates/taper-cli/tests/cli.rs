@@ -1,0 +1,266 @@
+//! End-to-end tests of the `taper` binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn taper(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_taper"));
+    c.args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("run taper")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// A failing command prints exactly one line, starting with `error:`, and exits non-zero.
+fn assert_clean_error(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "expected failure");
+    let e = stderr(o);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {e}");
+    assert!(lines[0].starts_with("error: "), "{e}");
+    assert!(lines[0].contains(needle), "`{needle}` not in: {e}");
+}
+
+#[test]
+fn train_then_eval_json() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let o = taper(
+        &[
+            "train",
+            "--total-steps",
+            "4096",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "metrics.csv",
+        "checkpoint/model.safetensors",
+        "checkpoint/state.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let rows = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 8, "4096 / 512 updates");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 9);
+    let o = taper(
+        &["eval", out.to_str().unwrap(), "--episodes", "3", "--json"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["episodes"], 3);
+    assert!(v["mean_return"].as_f64().unwrap() > 0.0);
+    assert!(v["std_return"].as_f64().is_some());
+    assert!(v["success_rate"].is_null());
+}
+
+#[test]
+fn eval_reports_success_on_gridworlds() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fl");
+    let o = taper(
+        &[
+            "train",
+            "--env",
+            "FrozenLake-v1",
+            "--total-steps",
+            "2048",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = taper(
+        &[
+            "eval",
+            out.to_str().unwrap(),
+            "--episodes",
+            "5",
+            "--json",
+            "--deterministic",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = v["success_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&s));
+}
+
+fn metrics_without_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(l).unwrap();
+            for c in taper::algos::metrics::TIMING_COLUMNS {
+                assert!(v.remove(*c).is_some(), "timing column {c} missing");
+            }
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect()
+}
+
+/// Same seed, same metrics, whatever the thread count.
+#[test]
+fn same_seed_same_metrics_at_any_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for (i, threads) in ["1", "2", "2"].iter().enumerate() {
+        let out = d.path().join(format!("r{i}"));
+        let o = taper(
+            &[
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--seed",
+                "7",
+                "--total-steps",
+                "8192",
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        runs.push(metrics_without_timing(&out));
+    }
+    assert_eq!(runs[0].len(), 4);
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[1], runs[2]);
+    // And the raw files differ only in the timing columns: same number of bytes per row is
+    // not required, but a different seed must give different numbers.
+    let out = d.path().join("other");
+    let o = taper(
+        &[
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--seed",
+            "8",
+            "--total-steps",
+            "8192",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(o.status.success());
+    assert_ne!(metrics_without_timing(&out), runs[0]);
+}
+
+#[test]
+fn unknown_env_and_algo() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("x");
+    assert_clean_error(
+        &taper(
+            &[
+                "train",
+                "--env",
+                "NoSuchEnv-v9",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "unknown env id `NoSuchEnv-v9`",
+    );
+    assert_clean_error(
+        &taper(
+            &[
+                "train",
+                "--algo",
+                "dqn-nope",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "unknown algo `dqn-nope`",
+    );
+    assert!(!out.exists(), "nothing written on bad input");
+}
+
+#[test]
+fn malformed_toml() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("bad.toml");
+    std::fs::write(&cfg, "[ppo\nlearning_rate = ").unwrap();
+    assert_clean_error(
+        &taper(&["train", "--config", cfg.to_str().unwrap()], &[]),
+        "bad.toml",
+    );
+    std::fs::write(&cfg, "[ppo]\nlearnin_rate = 0.1\n").unwrap();
+    assert_clean_error(
+        &taper(&["train", "--config", cfg.to_str().unwrap()], &[]),
+        "learnin_rate",
+    );
+}
+
+#[test]
+fn invalid_hyperparameters() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    for (body, needle) in [
+        ("[ppo]\nnum_minibatches = 3\n", "num_minibatches"),
+        ("[ppo]\nlearning_rate = -0.001\n", "learning_rate"),
+        ("[ppo]\ngamma = 1.5\n", "gamma"),
+        ("[ppo]\ngamma = -0.1\n", "gamma"),
+    ] {
+        std::fs::write(&cfg, body).unwrap();
+        assert_clean_error(
+            &taper(
+                &[
+                    "train",
+                    "--config",
+                    cfg.to_str().unwrap(),
+                    "--out",
+                    d.path().join("o").to_str().unwrap(),
+                ],
+                &[],
+            ),
+            needle,
+        );
+    }
+}
+
+#[test]
+fn eval_without_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    assert_clean_error(
+        &taper(&["eval", d.path().to_str().unwrap()], &[]),
+        "no checkpoint found",
+    );
+}
+
+#[test]
+fn envs_lists_the_registry() {
+    let o = taper(&["envs"], &[]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for id in [
+        "CartPole-v1",
+        "Pendulum-v1",
+        "FrozenLake-v1",
+        "CliffWalking-v1",
+    ] {
+        assert!(s.contains(id));
+    }
+}
