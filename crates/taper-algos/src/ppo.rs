@@ -278,20 +278,69 @@ pub struct Ppo {
     episodes_total: u64,
     recent: VecDeque<EpisodeRecord>,
     env_started: bool,
+    upd: UpdateWorkspace,
 }
 
-#[derive(Default)]
-struct Buffers {
-    obs: Vec<f32>,
-    actions: Vec<f32>,
-    logp: Vec<f32>,
-    values: Vec<f32>,
-    rewards: Vec<f32>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-    final_values: Vec<f32>,
-    adv: Vec<f32>,
-    ret: Vec<f32>,
+/// One rollout, time-major `[T, N, ...]` and flat, with its advantages and returns.
+#[derive(Debug, Clone, Default)]
+pub struct RolloutBuffer {
+    /// Encoded observations `[T, N, obs_dim]`.
+    pub obs: Vec<f32>,
+    /// Actions as sampled (unclipped) `[T, N, action_dim]`.
+    pub actions: Vec<f32>,
+    /// Log-probabilities of the actions under the rollout policy `[T, N]`.
+    pub logp: Vec<f32>,
+    /// `V(s_t)` `[T, N]`.
+    pub values: Vec<f32>,
+    /// Rewards (scaled if normalising) `[T, N]`.
+    pub rewards: Vec<f32>,
+    /// Terminal transitions `[T, N]`.
+    pub terminated: Vec<bool>,
+    /// Truncated transitions `[T, N]`.
+    pub truncated: Vec<bool>,
+    /// `V(final observation)` where truncated `[T, N]`.
+    pub final_values: Vec<f32>,
+    /// GAE advantages `[T, N]`.
+    pub adv: Vec<f32>,
+    /// Returns, `adv + values` `[T, N]`.
+    pub ret: Vec<f32>,
+}
+
+impl RolloutBuffer {
+    /// Zeroed buffers for `batch` transitions.
+    pub fn new(batch: usize, obs_dim: usize, action_dim: usize) -> Self {
+        RolloutBuffer {
+            obs: vec![0.0; batch * obs_dim],
+            actions: vec![0.0; batch * action_dim],
+            logp: vec![0.0; batch],
+            values: vec![0.0; batch],
+            rewards: vec![0.0; batch],
+            terminated: vec![false; batch],
+            truncated: vec![false; batch],
+            final_values: vec![0.0; batch],
+            adv: vec![0.0; batch],
+            ret: vec![0.0; batch],
+        }
+    }
+}
+
+/// What one update reports.
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+pub struct UpdateStats {
+    /// Clipped surrogate loss (last minibatch, as CleanRL logs).
+    pub policy_loss: f32,
+    /// Value loss (last minibatch).
+    pub value_loss: f32,
+    /// Mean entropy (last minibatch).
+    pub entropy: f32,
+    /// k3 estimate of KL (last minibatch).
+    pub approx_kl: f32,
+    /// `mean(−log ratio)` (last minibatch).
+    pub old_approx_kl: f32,
+    /// Fraction of clipped ratios, over all minibatches.
+    pub clipfrac: f32,
+    /// Gradient norm before clipping, averaged over minibatches.
+    pub grad_norm: f32,
 }
 
 impl Ppo {
@@ -329,6 +378,7 @@ impl Ppo {
             episodes_total: 0,
             recent: VecDeque::with_capacity(RECENT_EPISODES),
             env_started: false,
+            upd: UpdateWorkspace::default(),
         })
     }
 
@@ -410,18 +460,7 @@ impl Ppo {
         let od = self.model.obs_dim();
         let ad = self.model.action_dim();
         let bs = n * t_len;
-        let mut b = Buffers {
-            obs: vec![0.0; bs * od],
-            actions: vec![0.0; bs * ad],
-            logp: vec![0.0; bs],
-            values: vec![0.0; bs],
-            rewards: vec![0.0; bs],
-            terminated: vec![false; bs],
-            truncated: vec![false; bs],
-            final_values: vec![0.0; bs],
-            adv: vec![0.0; bs],
-            ret: vec![0.0; bs],
-        };
+        let mut b = RolloutBuffer::new(bs, od, ad);
         let mut ws = ActWorkspace::default();
         let mut enc = Vec::new();
         let mut act_i64 = vec![0i64; n];
@@ -429,7 +468,6 @@ impl Ppo {
         let mut summary = TrainSummary::default();
         let start = Instant::now();
         let start_step = self.global_step;
-        let mut upd = UpdateWorkspace::default();
 
         for it in 1..=iters {
             if c.anneal_lr {
@@ -511,7 +549,7 @@ impl Ppo {
                 &mut b.ret,
             )?;
 
-            let stats = self.update(&b, &mut upd)?;
+            let stats = self.update(&b)?;
             self.updates += 1;
 
             let elapsed = start.elapsed().as_secs_f64();
@@ -575,8 +613,35 @@ impl Ppo {
         Ok(summary)
     }
 
-    fn update(&mut self, b: &Buffers, w: &mut UpdateWorkspace) -> Result<UpdateStats> {
+    /// One PPO update on a filled rollout (advantages and returns computed): `update_epochs`
+    /// passes over shuffled minibatches. Counts toward [`Ppo::updates`] only through
+    /// [`Ppo::learn`].
+    pub fn update(&mut self, b: &RolloutBuffer) -> Result<UpdateStats> {
+        let mut ws = std::mem::take(&mut self.upd);
+        let r = self.update_with(b, &mut ws);
+        self.upd = ws;
+        r
+    }
+
+    fn update_with(&mut self, b: &RolloutBuffer, w: &mut UpdateWorkspace) -> Result<UpdateStats> {
         let c = &self.config;
+        let bs_check = c.batch_size();
+        for (what, len, want) in [
+            ("rollout values", b.values.len(), bs_check),
+            ("rollout advantages", b.adv.len(), bs_check),
+            (
+                "rollout observations",
+                b.obs.len(),
+                bs_check * self.model.obs_dim(),
+            ),
+        ] {
+            if len != want {
+                return Err(AlgoError::Config {
+                    field: "rollout",
+                    reason: format!("{what}: expected {want} values, got {len}"),
+                });
+            }
+        }
         let (clip, ent_coef, vf_coef) = (c.clip_coef as f32, c.ent_coef as f32, c.vf_coef as f32);
         let bs = c.batch_size();
         let mb = c.minibatch_size();
@@ -777,7 +842,7 @@ impl Ppo {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct UpdateWorkspace {
     perm: Vec<usize>,
     obs: Vec<f32>,
@@ -793,17 +858,6 @@ struct UpdateWorkspace {
     actor_cache: MlpCache,
     critic_cache: MlpCache,
     cat: Option<Categorical>,
-}
-
-#[derive(Default, Debug, Clone, Copy)]
-struct UpdateStats {
-    policy_loss: f32,
-    value_loss: f32,
-    entropy: f32,
-    approx_kl: f32,
-    old_approx_kl: f32,
-    clipfrac: f32,
-    grad_norm: f32,
 }
 
 /// Runs `episodes` episodes of `model` on `env` (episode `k` reset with `seed + k`), with

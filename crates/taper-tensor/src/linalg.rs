@@ -7,19 +7,8 @@ pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
     if m == 0 || n == 0 {
         return;
     }
-    if m <= 8 {
-        for i in 0..m {
-            let ar = &a[i * k..(i + 1) * k];
-            let cr = &mut c[i * n..(i + 1) * n];
-            for (j, cij) in cr.iter_mut().enumerate() {
-                let d = dot(ar, &b[j * k..(j + 1) * k]);
-                if acc {
-                    *cij += d;
-                } else {
-                    *cij = d;
-                }
-            }
-        }
+    if m <= SMALL_M {
+        small_nt(m, n, k, a, b, c, acc);
         return;
     }
     // SAFETY: the asserts above bound every index the strides below can reach.
@@ -118,7 +107,28 @@ pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
     }
 }
 
-#[inline]
+/// Up to this many rows, `matmul_nt` uses dot products instead of `gemm` (measured: gemm wins
+/// from 2 rows on, 1.7 µs against 4.0 µs for the 18-64-64-5 forward at batch 4).
+pub const SMALL_M: usize = 1;
+
+multiversion! {
+    fn small_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
+        for i in 0..m {
+            let ar = &a[i * k..(i + 1) * k];
+            let cr = &mut c[i * n..(i + 1) * n];
+            for (j, cij) in cr.iter_mut().enumerate() {
+                let d = dot(ar, &b[j * k..(j + 1) * k]);
+                if acc {
+                    *cij += d;
+                } else {
+                    *cij = d;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight accumulators so the loop vectorises without reassociation flags.
     let mut acc = [0f32; 8];

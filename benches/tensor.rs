@@ -1,0 +1,186 @@
+//! taper-tensor benchmarks: the MLP update (18→64→64→5, tanh, batch 2048, forward + backward
+//! + Adam) against raw candle, the fast tanh against candle's, and the rollout forward pass.
+//!
+//! Run: `cargo bench --bench tensor`. Compare with `../shared/peers/bench_mlp_update.py`
+//! (PyTorch) on the same machine: `scripts/bench_mlp_vs_torch.sh`.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{AdamW, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use rand::Rng;
+use taper::tensor::mlp::{ChunkedGrad, MlpCache};
+use taper::tensor::prelude::*;
+
+const B: usize = 2048;
+
+fn data() -> (Vec<f32>, Vec<usize>) {
+    let mut rng = stream(0, Purpose::Other(1), 0);
+    let x = taper::tensor::init::normal(&mut rng, B * 18, 0.0, 1.0);
+    let y = (0..B).map(|_| rng.random_range(0..5)).collect();
+    (x, y)
+}
+
+/// One taper update: chunked forward/backward (cross-entropy), Adam.
+struct TaperUpdate {
+    net: Mlp,
+    opt: Adam,
+    ws: ChunkedGrad,
+    grads: Vec<f32>,
+}
+
+impl TaperUpdate {
+    fn new() -> Self {
+        let mut rng = stream(0, Purpose::Init, 0);
+        let net = Mlp::new(
+            &[18, 64, 64, 5],
+            Activation::Tanh,
+            MlpInit::TorchDefault,
+            &mut rng,
+        )
+        .unwrap();
+        let n = net.num_params();
+        TaperUpdate {
+            net,
+            opt: Adam::new(
+                AdamConfig {
+                    lr: 3e-4,
+                    ..Default::default()
+                },
+                n,
+            ),
+            ws: ChunkedGrad::default(),
+            grads: vec![0.0; n],
+        }
+    }
+    fn step(&mut self, x: &[f32], y: &[usize]) -> f64 {
+        let inv = 1.0 / B as f32;
+        let loss = self
+            .net
+            .grad_chunked(x, B, &mut self.ws, &mut self.grads, |r0, out, dout| {
+                let mut l = 0f64;
+                for (k, (row, d)) in out
+                    .chunks_exact(5)
+                    .zip(dout.chunks_exact_mut(5))
+                    .enumerate()
+                {
+                    let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                    let mut e = [0f32; 5];
+                    let mut s = 0f32;
+                    for j in 0..5 {
+                        e[j] = (row[j] - m).exp();
+                        s += e[j];
+                    }
+                    let t = y[r0 + k];
+                    for j in 0..5 {
+                        d[j] = (e[j] / s - if j == t { 1.0 } else { 0.0 }) * inv;
+                    }
+                    l -= (row[t] - m - s.ln()) as f64;
+                }
+                l / B as f64
+            })
+            .unwrap();
+        self.opt
+            .step(&mut [(self.net.params_mut(), &self.grads[..])])
+            .unwrap();
+        loss
+    }
+}
+
+fn bench_mlp_update(c: &mut Criterion) {
+    let (x, y) = data();
+    let mut g = c.benchmark_group("mlp_update_18-64-64-5_b2048");
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut u = TaperUpdate::new();
+        g.bench_function(format!("taper_{threads}thread"), |b| {
+            b.iter(|| pool.install(|| black_box(u.step(&x, &y))))
+        });
+    }
+    // Raw candle: Linear layers, tanh, log_softmax cross-entropy, candle's AdamW (wd 0).
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let l1 = candle_nn::linear(18, 64, vb.pp("l1")).unwrap();
+    let l2 = candle_nn::linear(64, 64, vb.pp("l2")).unwrap();
+    let l3 = candle_nn::linear(64, 5, vb.pp("l3")).unwrap();
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: 3e-4,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let xt = Tensor::from_vec(x.clone(), (B, 18), &dev).unwrap();
+    let yt = Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<_>>(), B, &dev).unwrap();
+    g.bench_function("candle_raw", |b| {
+        b.iter(|| {
+            let h = l1.forward(&xt).unwrap().tanh().unwrap();
+            let h = l2.forward(&h).unwrap().tanh().unwrap();
+            let logits = l3.forward(&h).unwrap();
+            let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+            let loss = candle_nn::loss::nll(&lsm, &yt).unwrap();
+            opt.backward_step(&loss).unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn bench_tanh(c: &mut Criterion) {
+    let mut rng = stream(0, Purpose::Other(2), 0);
+    let x = taper::tensor::init::normal(&mut rng, B * 64, 0.0, 1.0);
+    let mut y = vec![0f32; x.len()];
+    let mut g = c.benchmark_group("tanh_2048x64");
+    g.bench_function("taper_fast_tanh_slice", |b| {
+        b.iter(|| taper::tensor::fastmath::tanh_slice(black_box(&x), &mut y))
+    });
+    g.bench_function("f32_tanh_loop", |b| {
+        b.iter(|| {
+            for (o, v) in y.iter_mut().zip(black_box(&x)) {
+                *o = v.tanh();
+            }
+        })
+    });
+    let xt = Tensor::from_vec(x.clone(), (B, 64), &Device::Cpu).unwrap();
+    g.bench_function("candle_tensor_tanh", |b| {
+        b.iter(|| black_box(xt.tanh().unwrap()))
+    });
+    g.bench_function("taper_fast_tanh_candle_op", |b| {
+        b.iter(|| black_box(taper::tensor::fastmath::fast_tanh(&xt).unwrap()))
+    });
+    g.finish();
+}
+
+fn bench_rollout_forward(c: &mut Criterion) {
+    let mut rng = stream(0, Purpose::Init, 0);
+    let net = Mlp::new(
+        &[18, 64, 64, 5],
+        Activation::Tanh,
+        MlpInit::TorchDefault,
+        &mut rng,
+    )
+    .unwrap();
+    let mut g = c.benchmark_group("rollout_forward_18-64-64-5");
+    for batch in [1usize, 4, 64] {
+        let x = taper::tensor::init::normal(&mut rng, batch * 18, 0.0, 1.0);
+        let mut cache = MlpCache::default();
+        let mut cat = Categorical::new(5);
+        g.bench_function(format!("taper_logits_logsoftmax_b{batch}"), |b| {
+            b.iter(|| {
+                let out = net.forward(black_box(&x), batch, &mut cache).unwrap();
+                for r in out.chunks_exact(5) {
+                    cat.set_logits(r, None);
+                }
+                black_box(cat.log_probs()[0])
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_mlp_update, bench_tanh, bench_rollout_forward);
+criterion_main!(benches);
