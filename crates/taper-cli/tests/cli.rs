@@ -264,3 +264,19 @@ fn envs_lists_the_registry() {
         assert!(s.contains(id));
     }
 }
+
+/// The configuration reference in docs/cli.md lists every PPO key, so it cannot drift.
+#[test]
+fn docs_list_every_ppo_key() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
+    let mut c = taper::algos::ppo::PpoConfig::default();
+    c.target_kl = Some(0.1);
+    let v = serde_json::to_value(&c).unwrap();
+    for key in v.as_object().unwrap().keys() {
+        assert!(
+            docs.contains(&format!("| `{key}` |")),
+            "docs/cli.md does not document `{key}`"
+        );
+    }
+}
