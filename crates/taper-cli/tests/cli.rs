@@ -270,8 +270,10 @@ fn envs_lists_the_registry() {
 fn docs_list_every_ppo_key() {
     let docs =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
-    let mut c = taper::algos::ppo::PpoConfig::default();
-    c.target_kl = Some(0.1);
+    let c = taper::algos::ppo::PpoConfig {
+        target_kl: Some(0.1),
+        ..Default::default()
+    };
     let v = serde_json::to_value(&c).unwrap();
     for key in v.as_object().unwrap().keys() {
         assert!(
