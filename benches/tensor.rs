@@ -31,13 +31,7 @@ struct TaperUpdate {
 impl TaperUpdate {
     fn new() -> Self {
         let mut rng = stream(0, Purpose::Init, 0);
-        let net = Mlp::new(
-            &[18, 64, 64, 5],
-            Activation::Tanh,
-            MlpInit::TorchDefault,
-            &mut rng,
-        )
-        .unwrap();
+        let net = Mlp::new(&[18, 64, 64, 5], Activation::Tanh, MlpInit::TorchDefault, &mut rng).unwrap();
         let n = net.num_params();
         TaperUpdate {
             net,
@@ -58,11 +52,7 @@ impl TaperUpdate {
             .net
             .grad_chunked(x, B, &mut self.ws, &mut self.grads, |r0, out, dout| {
                 let mut l = 0f64;
-                for (k, (row, d)) in out
-                    .chunks_exact(5)
-                    .zip(dout.chunks_exact_mut(5))
-                    .enumerate()
-                {
+                for (k, (row, d)) in out.chunks_exact(5).zip(dout.chunks_exact_mut(5)).enumerate() {
                     let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                     let mut e = [0f32; 5];
                     let mut s = 0f32;
@@ -79,9 +69,7 @@ impl TaperUpdate {
                 l / B as f64
             })
             .unwrap();
-        self.opt
-            .step(&mut [(self.net.params_mut(), &self.grads[..])])
-            .unwrap();
+        self.opt.step(&mut [(self.net.params_mut(), &self.grads[..])]).unwrap();
         loss
     }
 }
@@ -90,10 +78,7 @@ fn bench_mlp_update(c: &mut Criterion) {
     let (x, y) = data();
     let mut g = c.benchmark_group("mlp_update_18-64-64-5_b2048");
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let mut u = TaperUpdate::new();
         g.bench_function(format!("taper_{threads}thread"), |b| {
             b.iter(|| pool.install(|| black_box(u.step(&x, &y))))
@@ -146,9 +131,7 @@ fn bench_tanh(c: &mut Criterion) {
         })
     });
     let xt = Tensor::from_vec(x.clone(), (B, 64), &Device::Cpu).unwrap();
-    g.bench_function("candle_tensor_tanh", |b| {
-        b.iter(|| black_box(xt.tanh().unwrap()))
-    });
+    g.bench_function("candle_tensor_tanh", |b| b.iter(|| black_box(xt.tanh().unwrap())));
     g.bench_function("taper_fast_tanh_candle_op", |b| {
         b.iter(|| black_box(taper::tensor::fastmath::fast_tanh(&xt).unwrap()))
     });
@@ -157,13 +140,7 @@ fn bench_tanh(c: &mut Criterion) {
 
 fn bench_rollout_forward(c: &mut Criterion) {
     let mut rng = stream(0, Purpose::Init, 0);
-    let net = Mlp::new(
-        &[18, 64, 64, 5],
-        Activation::Tanh,
-        MlpInit::TorchDefault,
-        &mut rng,
-    )
-    .unwrap();
+    let net = Mlp::new(&[18, 64, 64, 5], Activation::Tanh, MlpInit::TorchDefault, &mut rng).unwrap();
     let mut g = c.benchmark_group("rollout_forward_18-64-64-5");
     for batch in [1usize, 4, 64] {
         let x = taper::tensor::init::normal(&mut rng, batch * 18, 0.0, 1.0);

@@ -37,14 +37,7 @@ fn main() -> Result<(), AlgoError> {
 
     // Evaluate the mean action, with the observation statistics frozen.
     let mut env = make("Pendulum-v1")?;
-    let episodes = evaluate(
-        agent.model(),
-        env.as_mut(),
-        envs.normalizer(),
-        10,
-        1000,
-        true,
-    )?;
+    let episodes = evaluate(agent.model(), env.as_mut(), envs.normalizer(), 10, 1000, true)?;
     let mean = episodes.iter().map(|e| e.ret).sum::<f64>() / episodes.len() as f64;
     println!("deterministic policy, 10 episodes: mean return {mean:.1}");
     Ok(())

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod policy;
 pub mod ppo;
 pub mod run;
+pub mod tensorboard;
 
 pub use error::{AlgoError, Result};
 

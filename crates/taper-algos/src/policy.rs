@@ -139,11 +139,7 @@ impl ActorCritic {
                 let cat = ws.cat.get_or_insert_with(|| Categorical::new(k));
                 for i in 0..n {
                     cat.set_logits(&out[i * k..(i + 1) * k], None);
-                    let a = if deterministic {
-                        cat.mode()
-                    } else {
-                        cat.sample(rng)
-                    };
+                    let a = if deterministic { cat.mode() } else { cat.sample(rng) };
                     actions[i] = a as f32;
                     logp[i] = cat.log_prob(a);
                 }
@@ -167,13 +163,7 @@ impl ActorCritic {
     }
 
     /// `V(s)` for `n` encoded observations.
-    pub fn values(
-        &self,
-        obs: &[f32],
-        n: usize,
-        ws: &mut ActWorkspace,
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn values(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) -> Result<()> {
         let v = self.critic.values(obs, n, &mut ws.critic_cache)?;
         out[..n].copy_from_slice(v);
         Ok(())
@@ -194,10 +184,7 @@ impl ActorCritic {
     }
 
     /// Loads tensors written by [`ActorCritic::to_tensors`], checking every shape.
-    pub fn load_tensors(
-        &mut self,
-        t: &std::collections::HashMap<String, candle_core::Tensor>,
-    ) -> Result<()> {
+    pub fn load_tensors(&mut self, t: &std::collections::HashMap<String, candle_core::Tensor>) -> Result<()> {
         self.actor.load_tensors("actor", t)?;
         self.critic.net.load_tensors("critic", t)?;
         if !self.log_std.is_empty() {
@@ -212,11 +199,7 @@ impl ActorCritic {
             if v.len() != self.log_std.len() {
                 return Err(AlgoError::Checkpoint {
                     path: "model.safetensors".into(),
-                    reason: format!(
-                        "actor_logstd has {} values, expected {}",
-                        v.len(),
-                        self.log_std.len()
-                    ),
+                    reason: format!("actor_logstd has {} values, expected {}", v.len(), self.log_std.len()),
                 });
             }
             self.log_std = v;

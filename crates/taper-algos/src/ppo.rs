@@ -21,7 +21,7 @@
 //! # Ok::<(), taper_algos::AlgoError>(())
 //! ```
 
-use crate::callback::{Callback, Control};
+use crate::callback::{Callback, Control, Learner, UpdateContext};
 use crate::error::{AlgoError, Result};
 use crate::metrics::Metrics;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
@@ -171,10 +171,7 @@ impl PpoConfig {
             return bad("gamma", format!("must be in [0, 1], got {}", self.gamma));
         }
         if !(0.0..=1.0).contains(&self.gae_lambda) {
-            return bad(
-                "gae_lambda",
-                format!("must be in [0, 1], got {}", self.gae_lambda),
-            );
+            return bad("gae_lambda", format!("must be in [0, 1], got {}", self.gae_lambda));
         }
         if self.num_minibatches == 0 || self.batch_size() % self.num_minibatches != 0 {
             return bad(
@@ -199,10 +196,7 @@ impl PpoConfig {
             return bad("vf_coef", format!("must be >= 0, got {}", self.vf_coef));
         }
         if !(self.max_grad_norm > 0.0) {
-            return bad(
-                "max_grad_norm",
-                format!("must be > 0, got {}", self.max_grad_norm),
-            );
+            return bad("max_grad_norm", format!("must be > 0, got {}", self.max_grad_norm));
         }
         if let Some(t) = self.target_kl {
             if !(t > 0.0) {
@@ -263,6 +257,31 @@ pub struct TrainSummary {
 
 /// Episodes averaged in the `recent_return` metric.
 pub const RECENT_EPISODES: usize = 20;
+
+/// Everything a PPO learner holds besides its config and weights: optimizer moments, the
+/// random streams' exact positions, counters and the recent-episode window. With the model
+/// and a [`taper_envs::VecEnvState`], it resumes training exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PpoState {
+    /// The run's seed.
+    pub seed: u64,
+    /// Adam's moments and step count.
+    pub optimizer: taper_tensor::optim::AdamState,
+    /// The action-sampling stream.
+    pub action_rng: ChaCha8Rng,
+    /// The minibatch-shuffling stream.
+    pub shuffle_rng: ChaCha8Rng,
+    /// Env steps taken.
+    pub global_step: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// The last (up to 20) finished episodes.
+    pub recent: Vec<EpisodeRecord>,
+    /// Whether the envs have been reset by the learner.
+    pub env_started: bool,
+}
 
 /// A PPO learner.
 #[derive(Debug)]
@@ -415,9 +434,69 @@ impl Ppo {
         self.seed
     }
 
-    /// Trains for `total_steps` env steps (`total_steps / batch_size` updates, as CleanRL).
-    /// The envs are reset with the learner's seed on the first call.
-    pub fn learn(
+    /// The learner's state besides config and weights.
+    pub fn state(&self) -> PpoState {
+        PpoState {
+            seed: self.seed,
+            optimizer: self.opt.state().clone(),
+            action_rng: self.action_rng.clone(),
+            shuffle_rng: self.shuffle_rng.clone(),
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes_total,
+            recent: self.recent.iter().copied().collect(),
+            env_started: self.env_started,
+        }
+    }
+
+    /// Rebuilds a learner from its config, model and state, e.g. from a checkpoint.
+    pub fn restore(config: PpoConfig, model: ActorCritic, state: PpoState) -> Result<Self> {
+        config.validate()?;
+        let mut ppo = Ppo::new(config, &model.obs_space, &model.act_space, state.seed)?;
+        if model.actor.sizes() != ppo.model.actor.sizes() || model.log_std.len() != ppo.model.log_std.len() {
+            return Err(AlgoError::Checkpoint {
+                path: "model".into(),
+                reason: format!(
+                    "the model's layer sizes {:?} do not match the config's {:?}",
+                    model.actor.sizes(),
+                    ppo.model.actor.sizes()
+                ),
+            });
+        }
+        let n = ppo.opt.state().m.len();
+        if state.optimizer.m.len() != n {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: format!(
+                    "optimizer state has {} moments for {n} parameters",
+                    state.optimizer.m.len()
+                ),
+            });
+        }
+        ppo.opt = Adam::from_state(*ppo.opt.config(), state.optimizer)?;
+        ppo.model = model;
+        ppo.action_rng = state.action_rng;
+        ppo.shuffle_rng = state.shuffle_rng;
+        ppo.global_step = state.global_step;
+        ppo.updates = state.updates;
+        ppo.episodes_total = state.episodes;
+        ppo.recent = state.recent.into_iter().collect();
+        ppo.env_started = state.env_started;
+        Ok(ppo)
+    }
+
+    /// Trains for `steps` more env steps (`steps / batch_size` updates, as CleanRL), with the
+    /// learning rate annealed over the whole run so far plus these steps. The envs are reset
+    /// with the learner's seed on the first call.
+    pub fn learn(&mut self, venv: &mut VecEnv, steps: u64, callback: &mut dyn Callback) -> Result<TrainSummary> {
+        self.learn_until(venv, self.global_step + steps, callback)
+    }
+
+    /// Trains until `total_steps` env steps in all, counting those already taken: the plan
+    /// is `total_steps / batch_size` updates, the LR is annealed over the plan, and training
+    /// continues from the next planned update. A run resumed from a checkpoint with the same
+    /// plan takes exactly the steps the uninterrupted run would have taken.
+    pub fn learn_until(
         &mut self,
         venv: &mut VecEnv,
         total_steps: u64,
@@ -427,16 +506,10 @@ impl Ppo {
         if venv.num_envs() != c.num_envs {
             return Err(AlgoError::Config {
                 field: "num_envs",
-                reason: format!(
-                    "config says {} but the VecEnv has {}",
-                    c.num_envs,
-                    venv.num_envs()
-                ),
+                reason: format!("config says {} but the VecEnv has {}", c.num_envs, venv.num_envs()),
             });
         }
-        if venv.observation_space() != &self.model.obs_space
-            || venv.action_space() != &self.model.act_space
-        {
+        if venv.observation_space() != &self.model.obs_space || venv.action_space() != &self.model.act_space {
             return Err(AlgoError::Config {
                 field: "env",
                 reason: "the env's spaces differ from the model's".into(),
@@ -447,8 +520,15 @@ impl Ppo {
         if iters == 0 {
             return Err(AlgoError::Config {
                 field: "total_steps",
+                reason: format!("{total_steps} is less than one rollout (num_envs*num_steps = {batch})"),
+            });
+        }
+        if iters <= self.updates {
+            return Err(AlgoError::Config {
+                field: "total_steps",
                 reason: format!(
-                    "{total_steps} is less than one rollout (num_envs*num_steps = {batch})"
+                    "the run is already at step {} of a {total_steps}-step plan",
+                    self.global_step
                 ),
             });
         }
@@ -469,10 +549,9 @@ impl Ppo {
         let start = Instant::now();
         let start_step = self.global_step;
 
-        for it in 1..=iters {
+        for it in self.updates + 1..=iters {
             if c.anneal_lr {
-                self.opt
-                    .set_lr(linear_anneal(c.learning_rate as f32, it, iters));
+                self.opt.set_lr(linear_anneal(c.learning_rate as f32, it, iters));
             }
             let mut ep_this: Vec<EpisodeRecord> = Vec::new();
             // Rollout.
@@ -490,8 +569,7 @@ impl Ppo {
                     &mut b.actions[rows.start * ad..rows.end * ad],
                     &mut b.logp[rows.clone()],
                 )?;
-                self.model
-                    .values(&enc, n, &mut ws, &mut b.values[rows.clone()])?;
+                self.model.values(&enc, n, &mut ws, &mut b.values[rows.clone()])?;
                 let acts = &b.actions[rows.start * ad..rows.end * ad];
                 if self.model.is_discrete() {
                     for (d, a) in act_i64.iter_mut().zip(acts) {
@@ -563,10 +641,7 @@ impl Ppo {
             m.push_f32("old_approx_kl", stats.old_approx_kl);
             m.push_f32("approx_kl", stats.approx_kl);
             m.push_f32("clipfrac", stats.clipfrac);
-            m.push(
-                "explained_variance",
-                explained_variance(&b.values, &b.ret) as f64,
-            );
+            m.push("explained_variance", explained_variance(&b.values, &b.ret) as f64);
             m.push_f32("grad_norm", stats.grad_norm);
             m.push("episodes", ep_this.len() as f64);
             let mean = |f: &dyn Fn(&EpisodeRecord) -> f64, v: &[EpisodeRecord]| {
@@ -583,19 +658,18 @@ impl Ppo {
             if recent.iter().any(|e| e.success.is_some()) {
                 m.push(
                     "success_rate",
-                    mean(
-                        &|e| if e.success == Some(true) { 1.0 } else { 0.0 },
-                        &recent,
-                    ),
+                    mean(&|e| if e.success == Some(true) { 1.0 } else { 0.0 }, &recent),
                 );
             }
-            m.push(
-                "sps",
-                (self.global_step - start_step) as f64 / elapsed.max(1e-9),
-            );
+            m.push("sps", (self.global_step - start_step) as f64 / elapsed.max(1e-9));
             m.push("time_elapsed", elapsed);
             summary.episodes.extend(ep_this);
-            if callback.on_update(&m) == Control::Stop {
+            let ctx = UpdateContext {
+                metrics: &m,
+                learner: &*self,
+                envs: &*venv,
+            };
+            if callback.on_update(&ctx) == Control::Stop {
                 summary.stopped_early = true;
                 break;
             }
@@ -629,11 +703,7 @@ impl Ppo {
         for (what, len, want) in [
             ("rollout values", b.values.len(), bs_check),
             ("rollout advantages", b.adv.len(), bs_check),
-            (
-                "rollout observations",
-                b.obs.len(),
-                bs_check * self.model.obs_dim(),
-            ),
+            ("rollout observations", b.obs.len(), bs_check * self.model.obs_dim()),
         ] {
             if len != want {
                 return Err(AlgoError::Config {
@@ -677,8 +747,7 @@ impl Ppo {
                 }
                 if c.norm_adv && mb > 1 {
                     let m = w.adv.iter().map(|&x| x as f64).sum::<f64>() / mb as f64;
-                    let var = w.adv.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>()
-                        / (mb - 1) as f64;
+                    let var = w.adv.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (mb - 1) as f64;
                     let sd = var.sqrt();
                     for a in w.adv.iter_mut() {
                         *a = ((*a as f64 - m) / (sd + 1e-8)) as f32;
@@ -728,13 +797,7 @@ impl Ppo {
                             cat.add_entropy_grad(-ent_coef * inv, drow);
                         }
                         Some(g) => {
-                            g.add_log_prob_grad(
-                                row,
-                                &w.act[k * ad..(k + 1) * ad],
-                                dlogp,
-                                drow,
-                                &mut w.g_logstd,
-                            );
+                            g.add_log_prob_grad(row, &w.act[k * ad..(k + 1) * ad], dlogp, drow, &mut w.g_logstd);
                         }
                     }
                 }
@@ -756,35 +819,19 @@ impl Ppo {
                     w.old_v[k] = b.values[i];
                     w.ret[k] = b.ret[i];
                 }
-                let v = self
-                    .model
-                    .critic
-                    .values(&w.obs, mb, &mut w.critic_cache)?
-                    .to_vec();
+                let v = self.model.critic.values(&w.obs, mb, &mut w.critic_cache)?.to_vec();
                 w.dv.resize(mb, 0.0);
-                let v_loss = value_loss(
-                    &v,
-                    &w.old_v,
-                    &w.ret,
-                    c.clip_vloss.then_some(clip),
-                    &mut w.dv,
-                )?;
+                let v_loss = value_loss(&v, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?;
                 for d in w.dv.iter_mut() {
                     *d *= vf_coef;
                 }
                 w.g_critic.iter_mut().for_each(|g| *g = 0.0);
-                self.model.critic.net.backward(
-                    &w.obs,
-                    &mut w.critic_cache,
-                    &w.dv,
-                    &mut w.g_critic,
-                )?;
+                self.model
+                    .critic
+                    .net
+                    .backward(&w.obs, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
 
-                for (term, val) in [
-                    ("policy loss", pg_loss),
-                    ("value loss", v_loss),
-                    ("entropy", entropy),
-                ] {
+                for (term, val) in [("policy loss", pg_loss), ("value loss", v_loss), ("entropy", entropy)] {
                     if !val.is_finite() {
                         return Err(AlgoError::NonFinite {
                             update: update_no,
@@ -842,6 +889,30 @@ impl Ppo {
     }
 }
 
+impl Learner for Ppo {
+    fn algo(&self) -> &'static str {
+        "ppo"
+    }
+    fn policy(&self) -> &ActorCritic {
+        &self.model
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+    fn state_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.state()).unwrap_or_default()
+    }
+    fn global_step(&self) -> u64 {
+        self.global_step
+    }
+    fn updates(&self) -> u64 {
+        self.updates
+    }
+    fn episodes(&self) -> u64 {
+        self.episodes_total
+    }
+}
+
 #[derive(Default, Debug)]
 struct UpdateWorkspace {
     perm: Vec<usize>,
@@ -871,15 +942,7 @@ pub fn evaluate(
     seed: u64,
     deterministic: bool,
 ) -> Result<Vec<EpisodeRecord>> {
-    evaluate_with(
-        model,
-        env,
-        obs_norm,
-        episodes,
-        seed,
-        deterministic,
-        &mut |_, _| {},
-    )
+    evaluate_with(model, env, obs_norm, episodes, seed, deterministic, &mut |_, _| {})
 }
 
 /// [`evaluate`] with a hook called after every step with the episode index and the env.
@@ -913,20 +976,11 @@ pub fn evaluate_with(
             let mut o = obs.clone();
             if let Some(nrm) = obs_norm {
                 if nrm.config.obs {
-                    nrm.obs_rms
-                        .normalize(&mut o, nrm.config.eps, nrm.config.clip_obs);
+                    nrm.obs_rms.normalize(&mut o, nrm.config.eps, nrm.config.clip_obs);
                 }
             }
             encode_obs(&model.obs_space, &o, 1, &mut enc);
-            model.act(
-                &enc,
-                1,
-                &mut rng,
-                deterministic,
-                &mut ws,
-                &mut action,
-                &mut logp,
-            )?;
+            model.act(&enc, 1, &mut rng, deterministic, &mut ws, &mut action, &mut logp)?;
             let s = if model.is_discrete() {
                 env.step_into(taper_envs::Action::Discrete(action[0] as i64), &mut obs)?
             } else {

@@ -9,6 +9,7 @@
 //! mid-write leaves the previous checkpoint readable (as `checkpoint/` or, between the two
 //! renames, `checkpoint.old/`, which [`load_checkpoint`] falls back to).
 
+use crate::callback::Learner;
 use crate::error::{AlgoError, Result};
 use crate::metrics::{fmt_value, Metrics};
 use crate::policy::ActorCritic;
@@ -16,15 +17,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use taper_envs::{Kwargs, NormalizerState};
-use taper_tensor::optim::AdamState;
+use taper_envs::{Kwargs, NormalizerState, VecEnv, VecEnvState};
 
 /// Writes each update's metrics to `metrics.jsonl` and `metrics.csv`.
 #[derive(Debug)]
 pub struct MetricsWriter {
     jsonl: std::io::BufWriter<std::fs::File>,
     csv: std::io::BufWriter<std::fs::File>,
-    columns: Option<Vec<&'static str>>,
+    columns: Option<Vec<String>>,
     dir: PathBuf,
 }
 
@@ -45,13 +45,66 @@ impl MetricsWriter {
             dir: dir.to_path_buf(),
         })
     }
+    /// Reopens the files of a run being resumed: rows after update `keep_updates` (written
+    /// after the checkpoint by a run that went on) are dropped, and new rows are appended.
+    pub fn resume(dir: &Path, keep_updates: u64) -> Result<Self> {
+        let jp = dir.join("metrics.jsonl");
+        let cp = dir.join("metrics.csv");
+        let jsonl = std::fs::read_to_string(&jp).unwrap_or_default();
+        let csv = std::fs::read_to_string(&cp).unwrap_or_default();
+        let keep: Vec<&str> = jsonl
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get("update").and_then(|u| u.as_u64()))
+                    .is_some_and(|u| u <= keep_updates)
+            })
+            .collect();
+        let mut csv_lines = csv.lines();
+        let header = csv_lines.next();
+        let csv_keep: Vec<&str> = csv_lines.take(keep.len()).collect();
+        let mut jtext: String = keep.iter().map(|l| format!("{l}\n")).collect();
+        if keep.is_empty() {
+            jtext.clear();
+        }
+        write_atomic(&jp, jtext.as_bytes())?;
+        let mut ctext = String::new();
+        if let (Some(h), false) = (header, keep.is_empty()) {
+            ctext.push_str(h);
+            ctext.push('\n');
+            for l in &csv_keep {
+                ctext.push_str(l);
+                ctext.push('\n');
+            }
+        }
+        write_atomic(&cp, ctext.as_bytes())?;
+        let open = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| AlgoError::io(p, e))
+        };
+        let columns = header
+            .filter(|_| !keep.is_empty())
+            .map(|h| h.split(',').map(str::to_string).collect());
+        Ok(MetricsWriter {
+            jsonl: open(&jp)?,
+            csv: open(&cp)?,
+            columns,
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// Appends one row to both files and flushes them.
     pub fn write(&mut self, m: &Metrics) -> Result<()> {
         let dir = self.dir.clone();
         let io = |e| AlgoError::io(&dir, e);
         writeln!(self.jsonl, "{}", m.to_json_line()).map_err(io)?;
         if self.columns.is_none() {
-            let cols = m.columns();
+            let cols: Vec<String> = m.columns().iter().map(|c| c.to_string()).collect();
             writeln!(self.csv, "{}", cols.join(",")).map_err(io)?;
             self.columns = Some(cols);
         }
@@ -89,10 +142,15 @@ pub struct CheckpointState {
     pub config: serde_json::Value,
     /// The model without weights (spaces, sizes); weights are in `model.safetensors`.
     pub model_shape: ModelShape,
-    /// Observation-normaliser statistics, if the run normalised.
+    /// Observation-normaliser statistics, if the run normalised (what evaluation needs).
     pub normalizer: Option<NormalizerState>,
-    /// Optimizer moments and step count.
-    pub optimizer: Option<AdamState>,
+    /// The learner's state besides weights (optimizer moments, random streams, counters),
+    /// for exact resume.
+    #[serde(default)]
+    pub algo_state: Option<serde_json::Value>,
+    /// The training envs' full state, for exact resume.
+    #[serde(default)]
+    pub env_state: Option<VecEnvState>,
     /// Env steps taken.
     pub global_step: u64,
     /// Updates done.
@@ -112,6 +170,37 @@ pub struct ModelShape {
     pub hidden: Vec<usize>,
 }
 
+/// The checkpoint of a learner and its training envs, mid-run or at the end.
+pub fn learner_checkpoint(
+    learner: &dyn Learner,
+    envs: &VecEnv,
+    env_id: &str,
+    env_kwargs: &Kwargs,
+    seed: u64,
+) -> Result<CheckpointState> {
+    let p = learner.policy();
+    let sizes = p.actor.sizes();
+    Ok(CheckpointState {
+        taper_version: env!("CARGO_PKG_VERSION").to_string(),
+        algo: learner.algo().to_string(),
+        env_id: env_id.to_string(),
+        env_kwargs: env_kwargs.clone(),
+        seed,
+        config: learner.config_json(),
+        model_shape: ModelShape {
+            obs_space: p.obs_space.clone(),
+            act_space: p.act_space.clone(),
+            hidden: sizes[1..sizes.len() - 1].to_vec(),
+        },
+        normalizer: envs.normalizer().cloned(),
+        algo_state: Some(learner.state_json()),
+        env_state: Some(envs.snapshot()?),
+        global_step: learner.global_step(),
+        updates: learner.updates(),
+        episodes: learner.episodes(),
+    })
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -127,10 +216,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn save_checkpoint(dir: &Path, model: &ActorCritic, state: &CheckpointState) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| AlgoError::io(parent, e))?;
-    let name = dir
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("checkpoint");
+    let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint");
     let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
     let old = parent.join(format!("{name}.old"));
     if tmp.exists() {
@@ -175,18 +261,16 @@ pub fn load_checkpoint(path: &Path) -> Result<(ActorCritic, CheckpointState)> {
         } else {
             return Err(AlgoError::Checkpoint {
                 path: path.display().to_string(),
-                reason: "no checkpoint found (expected state.json, or checkpoint/state.json)"
-                    .into(),
+                reason: "no checkpoint found (expected state.json, or checkpoint/state.json)".into(),
             });
         }
     }
     let sp = dir.join("state.json");
     let bytes = std::fs::read(&sp).map_err(|e| AlgoError::io(&sp, e))?;
-    let state: CheckpointState =
-        serde_json::from_slice(&bytes).map_err(|e| AlgoError::Checkpoint {
-            path: sp.display().to_string(),
-            reason: format!("unreadable state: {e}"),
-        })?;
+    let state: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| AlgoError::Checkpoint {
+        path: sp.display().to_string(),
+        reason: format!("unreadable state: {e}"),
+    })?;
     let mp = dir.join("model.safetensors");
     if !mp.exists() {
         return Err(AlgoError::Checkpoint {
@@ -194,29 +278,19 @@ pub fn load_checkpoint(path: &Path) -> Result<(ActorCritic, CheckpointState)> {
             reason: "missing weights file".into(),
         });
     }
-    let tensors = candle_core::safetensors::load(&mp, &candle_core::Device::Cpu).map_err(|e| {
-        AlgoError::Checkpoint {
+    let tensors =
+        candle_core::safetensors::load(&mp, &candle_core::Device::Cpu).map_err(|e| AlgoError::Checkpoint {
             path: mp.display().to_string(),
             reason: format!("unreadable weights: {e}"),
-        }
-    })?;
+        })?;
     let sh = &state.model_shape;
     let mut r1 = taper_tensor::rng::stream(0, taper_tensor::rng::Purpose::Init, 0);
     let mut r2 = taper_tensor::rng::stream(0, taper_tensor::rng::Purpose::Init, 1);
-    let mut model = ActorCritic::new(
-        &sh.obs_space,
-        &sh.act_space,
-        &sh.hidden,
-        0.0,
-        &mut r1,
-        &mut r2,
-    )?;
-    model
-        .load_tensors(&tensors)
-        .map_err(|e| AlgoError::Checkpoint {
-            path: mp.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    let mut model = ActorCritic::new(&sh.obs_space, &sh.act_space, &sh.hidden, 0.0, &mut r1, &mut r2)?;
+    model.load_tensors(&tensors).map_err(|e| AlgoError::Checkpoint {
+        path: mp.display().to_string(),
+        reason: e.to_string(),
+    })?;
     Ok((model, state))
 }
 
@@ -245,7 +319,8 @@ mod tests {
                 hidden: vec![8],
             },
             normalizer: None,
-            optimizer: None,
+            algo_state: None,
+            env_state: None,
             global_step: 10,
             updates: 1,
             episodes: 0,
@@ -267,10 +342,7 @@ mod tests {
         assert_eq!(st.global_step, 10);
         // A corrupted weights file is a clear error.
         std::fs::write(d.join("checkpoint/model.safetensors"), b"garbage").unwrap();
-        assert!(matches!(
-            load_checkpoint(&d),
-            Err(AlgoError::Checkpoint { .. })
-        ));
+        assert!(matches!(load_checkpoint(&d), Err(AlgoError::Checkpoint { .. })));
         // No checkpoint at all.
         assert!(matches!(
             load_checkpoint(&tmpdir("none")),

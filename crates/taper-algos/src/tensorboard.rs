@@ -33,11 +33,7 @@ fn crc32c_table() -> &'static [u32; 256] {
         for (i, e) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ CRC32C_POLY
-                } else {
-                    c >> 1
-                };
+                c = if c & 1 != 0 { (c >> 1) ^ CRC32C_POLY } else { c >> 1 };
             }
             *e = c;
         }
@@ -126,11 +122,7 @@ impl EventWriter {
     pub fn create(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
         let t = now();
-        let path = dir.join(format!(
-            "events.out.tfevents.{}.taper.{}",
-            t as u64,
-            std::process::id()
-        ));
+        let path = dir.join(format!("events.out.tfevents.{}.taper.{}", t as u64, std::process::id()));
         let f = std::fs::File::create(&path).map_err(|e| AlgoError::io(&path, e))?;
         let mut w = EventWriter {
             file: std::io::BufWriter::new(f),
@@ -148,22 +140,14 @@ impl EventWriter {
         let p = self.path.clone();
         let io = |e| AlgoError::io(&p, e);
         self.file.write_all(&len).map_err(io)?;
-        self.file
-            .write_all(&masked_crc(&len).to_le_bytes())
-            .map_err(io)?;
+        self.file.write_all(&masked_crc(&len).to_le_bytes()).map_err(io)?;
         self.file.write_all(data).map_err(io)?;
-        self.file
-            .write_all(&masked_crc(data).to_le_bytes())
-            .map_err(io)?;
+        self.file.write_all(&masked_crc(data).to_le_bytes()).map_err(io)?;
         Ok(())
     }
     /// One scalar at `step`.
     pub fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> Result<()> {
-        self.record(&event_bytes(
-            now(),
-            step,
-            EventBody::Scalars(&[(tag, value)]),
-        ))
+        self.record(&event_bytes(now(), step, EventBody::Scalars(&[(tag, value)])))
     }
     /// Every finite value of a metrics row as `group/name` scalars at `step` (CleanRL's tags:
     /// `losses/*`, `charts/*`).
@@ -174,11 +158,7 @@ impl EventWriter {
                 continue;
             }
             let tag = format!("{}/{}", tag_group(name), name);
-            self.record(&event_bytes(
-                t,
-                step,
-                EventBody::Scalars(&[(&tag, *v as f32)]),
-            ))?;
+            self.record(&event_bytes(t, step, EventBody::Scalars(&[(&tag, *v as f32)])))?;
         }
         Ok(())
     }
@@ -217,7 +197,7 @@ struct Cursor<'a> {
     i: usize,
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for s in 0..10 {
@@ -230,8 +210,9 @@ impl Cursor<'_> {
         }
         None
     }
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let s = self.b.get(self.i..self.i + n)?;
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let b: &'a [u8] = self.b;
+        let s = b.get(self.i..self.i + n)?;
         self.i += n;
         Some(s)
     }
@@ -240,7 +221,10 @@ impl Cursor<'_> {
     }
 }
 
-fn parse_fields(bytes: &[u8]) -> Option<Vec<(u32, u32, u64, &[u8])>> {
+/// One protobuf field: number, wire type, scalar value, bytes (length-delimited only).
+type Field<'a> = (u32, u32, u64, &'a [u8]);
+
+fn parse_fields(bytes: &[u8]) -> Option<Vec<Field<'_>>> {
     let mut c = Cursor { b: bytes, i: 0 };
     let mut out = Vec::new();
     while !c.done() {
@@ -248,12 +232,7 @@ fn parse_fields(bytes: &[u8]) -> Option<Vec<(u32, u32, u64, &[u8])>> {
         let (field, wire) = ((k >> 3) as u32, (k & 7) as u32);
         match wire {
             0 => out.push((field, wire, c.varint()?, &[][..])),
-            1 => out.push((
-                field,
-                wire,
-                u64::from_le_bytes(c.take(8)?.try_into().ok()?),
-                &[][..],
-            )),
+            1 => out.push((field, wire, u64::from_le_bytes(c.take(8)?.try_into().ok()?), &[][..])),
             5 => out.push((
                 field,
                 wire,
@@ -282,24 +261,12 @@ pub fn read_scalars(path: &Path) -> Result<Vec<Scalar>> {
     while !c.done() {
         let len_b = c.take(8).ok_or_else(|| bad("truncated length"))?;
         let len = u64::from_le_bytes(len_b.try_into().unwrap());
-        let crc = u32::from_le_bytes(
-            c.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .unwrap(),
-        );
+        let crc = u32::from_le_bytes(c.take(4).ok_or_else(|| bad("truncated"))?.try_into().unwrap());
         if crc != masked_crc(len_b) {
             return Err(bad("length CRC mismatch"));
         }
-        let data = c
-            .take(len as usize)
-            .ok_or_else(|| bad("truncated record"))?;
-        let crc = u32::from_le_bytes(
-            c.take(4)
-                .ok_or_else(|| bad("truncated"))?
-                .try_into()
-                .unwrap(),
-        );
+        let data = c.take(len as usize).ok_or_else(|| bad("truncated record"))?;
+        let crc = u32::from_le_bytes(c.take(4).ok_or_else(|| bad("truncated"))?.try_into().unwrap());
         if crc != masked_crc(data) {
             return Err(bad("data CRC mismatch"));
         }
@@ -371,10 +338,7 @@ mod tests {
             (s[0].tag.as_str(), s[0].step, s[0].value),
             ("losses/policy_loss", 512, -0.25)
         );
-        assert_eq!(
-            (s[1].tag.as_str(), s[1].value),
-            ("charts/recent_return", 21.5)
-        );
+        assert_eq!((s[1].tag.as_str(), s[1].value), ("charts/recent_return", 21.5));
         assert_eq!((s[2].step, s[2].value), (1024, 3.0));
         // A flipped byte is caught by the CRC.
         let mut bytes = std::fs::read(w.path()).unwrap();

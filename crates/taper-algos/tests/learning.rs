@@ -17,27 +17,37 @@ fn train(
     (ppo, s, venv)
 }
 
-/// CleanRL's ppo.py reaches 490 ± 6 on CartPole-v1 at 500k steps (CleanRL docs,
-/// `docs/rl-algorithms/ppo.md`); the issue asks for ≥ 475 (the env's registered
-/// `reward_threshold`) over the last 20 episodes within 200k steps.
+/// RL Baselines3 Zoo's tuned PPO for CartPole-v1 (`hyperparams/ppo.yml`; also
+/// `configs/ppo-cartpole-zoo.toml`) solves it within its 100k budget. The issue asks for a
+/// last-20 mean ≥ 475 (Gymnasium's `reward_threshold`) within 200k steps: three seeds must
+/// all get there. (With CleanRL's defaults, annealed over 200k, 0–3 of 10 seeds do; CleanRL's
+/// own ppo.py is at 274 at 100k on this machine. See docs/reproducing.md.)
 #[test]
 fn ppo_cartpole_reaches_475_within_200k() {
-    let (_, s, _) = train(
-        "CartPole-v1",
-        &Default::default(),
-        PpoConfig::default(),
-        1,
-        200_000,
-    );
-    eprintln!(
-        "CartPole: recent return {:.1} after {} steps",
-        s.recent_return, s.global_step
-    );
-    assert!(
-        s.recent_return >= 475.0,
-        "mean of the last 20 episodes: {}",
-        s.recent_return
-    );
+    let zoo = PpoConfig {
+        num_envs: 8,
+        num_steps: 32,
+        num_minibatches: 1,
+        update_epochs: 20,
+        gamma: 0.98,
+        gae_lambda: 0.8,
+        ent_coef: 0.0,
+        learning_rate: 1e-3,
+        clip_vloss: false,
+        ..PpoConfig::default()
+    };
+    for seed in 0..3 {
+        let (_, s, _) = train("CartPole-v1", &Default::default(), zoo.clone(), seed, 200_000);
+        eprintln!(
+            "CartPole (zoo config) seed {seed}: recent return {:.1}",
+            s.recent_return
+        );
+        assert!(
+            s.recent_return >= 475.0,
+            "seed {seed}: mean of the last 20 episodes {}",
+            s.recent_return
+        );
+    }
 }
 
 /// CleanRL's ppo.py: 490.04 ± 6.12 at 500k steps (CleanRL docs, 3 seeds). With CleanRL's
@@ -45,17 +55,8 @@ fn ppo_cartpole_reaches_475_within_200k() {
 #[test]
 fn ppo_cartpole_500k_matches_cleanrl() {
     for seed in [0, 3] {
-        let (_, s, _) = train(
-            "CartPole-v1",
-            &Default::default(),
-            PpoConfig::default(),
-            seed,
-            500_000,
-        );
-        eprintln!(
-            "CartPole 500k seed {seed}: recent return {:.1}",
-            s.recent_return
-        );
+        let (_, s, _) = train("CartPole-v1", &Default::default(), PpoConfig::default(), seed, 500_000);
+        eprintln!("CartPole 500k seed {seed}: recent return {:.1}", s.recent_return);
         assert!(s.recent_return >= 475.0, "seed {seed}: {}", s.recent_return);
     }
 }
@@ -65,13 +66,7 @@ fn ppo_cartpole_500k_matches_cleanrl() {
 /// 10 000 episodes.
 #[test]
 fn ppo_frozen_lake_near_best_stationary() {
-    let (ppo, _, _) = train(
-        "FrozenLake-v1",
-        &Default::default(),
-        PpoConfig::default(),
-        0,
-        200_000,
-    );
+    let (ppo, _, _) = train("FrozenLake-v1", &Default::default(), PpoConfig::default(), 0, 200_000);
     let lake = FrozenLake::new_4x4(true);
     let (best, _) = best_stationary(&lake, 100);
     // The greedy policy, read off the actor state by state.
@@ -83,8 +78,7 @@ fn ppo_frozen_lake_near_best_stationary() {
             let mut enc = vec![0f32; 16];
             enc[s] = 1.0;
             let (mut a, mut lp) = ([0f32], [0f32]);
-            m.act(&enc, 1, &mut rng, true, &mut ws, &mut a, &mut lp)
-                .unwrap();
+            m.act(&enc, 1, &mut rng, true, &mut ws, &mut a, &mut lp).unwrap();
             a[0] as usize
         })
         .collect();
@@ -92,9 +86,7 @@ fn ppo_frozen_lake_near_best_stationary() {
     let mut env = taper_envs::make("FrozenLake-v1").unwrap();
     let eps = ppo.evaluate(env.as_mut(), 10_000, 12345, true).unwrap();
     let mc = eps.iter().filter(|e| e.success == Some(true)).count() as f64 / eps.len() as f64;
-    eprintln!(
-        "FrozenLake: best stationary {best:.4}, greedy PPO exact {exact:.4}, measured {mc:.4}"
-    );
+    eprintln!("FrozenLake: best stationary {best:.4}, greedy PPO exact {exact:.4}, measured {mc:.4}");
     assert!(best - exact <= 0.03, "exact gap {}", best - exact);
     assert!((best - mc).abs() <= 0.03, "measured gap {}", best - mc);
 }
@@ -104,13 +96,28 @@ fn ppo_frozen_lake_near_best_stationary() {
 /// better than −400, a third of random's cost.
 #[test]
 fn ppo_pendulum_improves_over_random() {
-    let (_, s, _) = train(
-        "Pendulum-v1",
-        &Default::default(),
-        PpoConfig::continuous(),
-        0,
-        300_000,
-    );
+    let (_, s, _) = train("Pendulum-v1", &Default::default(), PpoConfig::continuous(), 0, 300_000);
     eprintln!("Pendulum: recent return {:.1}", s.recent_return);
     assert!(s.recent_return > -400.0, "{}", s.recent_return);
+}
+
+/// A callback that asks to stop ends training after that update.
+#[test]
+fn callback_can_stop_training() {
+    let config = PpoConfig::default();
+    let mut venv = make_env("CartPole-v1", &Default::default(), &config).unwrap();
+    let mut ppo = Ppo::new(config, venv.observation_space(), venv.action_space(), 0).unwrap();
+    let mut seen = 0;
+    let mut cb = |_: &Metrics| {
+        seen += 1;
+        if seen == 3 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    };
+    let s = ppo.learn(&mut venv, 100_000, &mut cb).unwrap();
+    assert!(s.stopped_early);
+    assert_eq!(s.updates, 3);
+    assert_eq!(s.global_step, 3 * 512);
 }

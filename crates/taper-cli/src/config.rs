@@ -94,11 +94,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     if algo != "ppo" {
         return Err(CliError::UnknownAlgo(algo));
     }
-    let env = ov
-        .env
-        .clone()
-        .or(fc.env)
-        .unwrap_or_else(|| "CartPole-v1".into());
+    let env = ov.env.clone().or(fc.env).unwrap_or_else(|| "CartPole-v1".into());
     let mut env_kwargs = fc.env_kwargs;
     env_kwargs.extend(ov.env_kwargs.clone());
     // The env decides the default hyperparameters (discrete or continuous CleanRL script).
@@ -114,12 +110,10 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
             for (k, v) in table {
                 merged.insert(k, v);
             }
-            merged
-                .try_into::<PpoConfig>()
-                .map_err(|e| CliError::Config {
-                    path: path.clone(),
-                    reason: format!("[ppo]: {}", e.message()),
-                })?
+            merged.try_into::<PpoConfig>().map_err(|e| CliError::Config {
+                path: path.clone(),
+                reason: format!("[ppo]: {}", e.message()),
+            })?
         }
     };
     ppo.validate()?;

@@ -63,6 +63,18 @@ struct TrainArgs {
     /// No progress output.
     #[arg(long)]
     quiet: bool,
+    /// Write a checkpoint to checkpoints/step_N every N env steps.
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<u64>,
+    /// Keep only the newest K periodic checkpoints.
+    #[arg(long, value_name = "K")]
+    keep_last: Option<usize>,
+    /// Stop this session after N env steps in all; `--resume` continues the plan.
+    #[arg(long, value_name = "N")]
+    stop_after: Option<u64>,
+    /// Continue the run in DIR from its newest checkpoint, exactly.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,9 +105,7 @@ fn main() {
             Ok(())
         }
         Command::Algos => {
-            println!(
-                "ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)"
-            );
+            println!("ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)");
             Ok(())
         }
     };
@@ -106,15 +116,9 @@ fn main() {
 }
 
 fn list_envs() {
-    println!(
-        "{:<20} {:>7} {:>12}  description",
-        "id", "limit", "ppo budget"
-    );
+    println!("{:<20} {:>7} {:>12}  description", "id", "limit", "ppo budget");
     for s in taper::envs::registry::specs() {
-        let limit = s
-            .max_episode_steps
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| "-".into());
+        let limit = s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
         println!(
             "{:<20} {:>7} {:>12}  {}{}",
             s.id,
@@ -131,15 +135,81 @@ fn list_envs() {
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
+    let opts = train::TrainOptions {
+        quiet: a.quiet,
+        checkpoint_every: a.checkpoint_every.unwrap_or(0),
+        keep_last: a.keep_last.unwrap_or(0),
+        stop_after: a.stop_after,
+    };
+    let kwargs = match &a.env_kwargs {
+        Some(s) => Some(config::parse_kwargs(s)?),
+        None => None,
+    };
+    if let Some(dir) = &a.resume {
+        let path = dir.join("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| CliError::io(&path, e))?;
+        let mut cfg: config::RunConfig = toml::from_str(&text).map_err(|e| CliError::Config {
+            path: path.display().to_string(),
+            reason: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
+        })?;
+        // Flags that would change the run conflict with resuming it.
+        let conflict = |flag: &str, given: String, run: String| CliError::Arg {
+            arg: "--resume",
+            reason: format!(
+                "{flag} {given} conflicts with the run in {}, which has {run}",
+                dir.display()
+            ),
+        };
+        if let Some(e) = &a.env {
+            if *e != cfg.env {
+                return Err(conflict("--env", e.clone(), cfg.env.clone()));
+            }
+        }
+        if let Some(al) = &a.algo {
+            if *al != cfg.algo {
+                return Err(conflict("--algo", al.clone(), cfg.algo.clone()));
+            }
+        }
+        if let Some(s) = a.seed {
+            if s != cfg.seed {
+                return Err(conflict("--seed", s.to_string(), cfg.seed.to_string()));
+            }
+        }
+        if let Some(kw) = &kwargs {
+            if *kw != cfg.env_kwargs {
+                return Err(conflict(
+                    "--env-kwargs",
+                    format!("{kw:?}"),
+                    format!("{:?}", cfg.env_kwargs),
+                ));
+            }
+        }
+        if let Some(c) = &a.config {
+            return Err(conflict(
+                "--config",
+                c.display().to_string(),
+                "its own config.toml".into(),
+            ));
+        }
+        if a.out.as_ref().is_some_and(|o| o != dir) {
+            return Err(conflict(
+                "--out",
+                a.out.as_ref().unwrap().display().to_string(),
+                "its own folder".into(),
+            ));
+        }
+        cfg.ppo.validate()?;
+        if let Some(t) = a.total_steps {
+            cfg.total_steps = t;
+        }
+        return train::resume(&cfg, dir, &opts);
+    }
     let ov = config::Overrides {
         algo: a.algo,
         env: a.env,
         seed: a.seed,
         total_steps: a.total_steps,
-        env_kwargs: match &a.env_kwargs {
-            Some(s) => config::parse_kwargs(s)?,
-            None => Default::default(),
-        },
+        env_kwargs: kwargs.unwrap_or_default(),
     };
     let cfg = config::resolve(a.config.as_deref(), &ov)?;
     let out = a.out.unwrap_or_else(|| {
@@ -149,7 +219,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
             .unwrap_or(0);
         PathBuf::from("runs").join(format!("{}__{}__{}__{}", cfg.env, cfg.algo, cfg.seed, t))
     });
-    train::train(&cfg, &out, a.quiet)
+    train::train(&cfg, &out, &opts)
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {

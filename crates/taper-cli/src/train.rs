@@ -1,49 +1,238 @@
-//! `taper train`: resolve the config, train, and write the run folder.
+//! `taper train`: resolve the config, train (or resume), and write the run folder.
 
 use crate::config::RunConfig;
 use crate::error::{CliError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::Path;
-use taper::algos::callback::Control;
-use taper::algos::metrics::Metrics;
-use taper::algos::ppo::{make_env, Ppo};
-use taper::algos::run::{save_checkpoint, CheckpointState, MetricsWriter, ModelShape};
+use std::path::{Path, PathBuf};
+use taper::algos::callback::{Callback, Control, UpdateContext};
+use taper::algos::ppo::{make_env, Ppo, PpoState};
+use taper::algos::run::{learner_checkpoint, load_checkpoint, save_checkpoint, CheckpointState, MetricsWriter};
+use taper::algos::tensorboard::EventWriter;
 
-/// Trains per `cfg` into the run folder `out`.
-pub fn train(cfg: &RunConfig, out: &Path, quiet: bool) -> Result<()> {
+/// How to run: the options of `taper train` besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// No progress output.
+    pub quiet: bool,
+    /// Write `checkpoints/step_N` every this many env steps (0: never).
+    pub checkpoint_every: u64,
+    /// Keep only the newest K periodic checkpoints (0: keep all).
+    pub keep_last: usize,
+    /// Stop this session once this many env steps are done in all (the plan stays
+    /// `total_steps`; `--resume` continues it).
+    pub stop_after: Option<u64>,
+}
+
+/// Trains per `cfg` into the run folder `out`, from scratch.
+pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| CliError::io(out, e))?;
-    let toml_text = toml::to_string(cfg).map_err(|e| CliError::Config {
+    write_config(cfg, out)?;
+    let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
+    let ppo = Ppo::new(cfg.ppo.clone(), venv.observation_space(), venv.action_space(), cfg.seed)?;
+    let writer = MetricsWriter::create(out)?;
+    run(cfg, out, opts, ppo, &mut venv, writer)
+}
+
+/// Continues the run in `out` from its newest checkpoint.
+pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    let ckpt = newest_checkpoint(out)?;
+    let (model, state) = load_checkpoint(&ckpt)?;
+    if state.env_id != cfg.env || state.algo != cfg.algo {
+        return Err(CliError::Arg {
+            arg: "--resume",
+            reason: format!(
+                "checkpoint {} is {} on {}, but the run's config says {} on {}",
+                ckpt.display(),
+                state.algo,
+                state.env_id,
+                cfg.algo,
+                cfg.env
+            ),
+        });
+    }
+    let bad = |why: &str| CliError::Arg {
+        arg: "--resume",
+        reason: format!("checkpoint {} cannot be resumed: {why}", ckpt.display()),
+    };
+    let algo_state: PpoState = serde_json::from_value(state.algo_state.clone().ok_or_else(|| bad("no learner state"))?)
+        .map_err(|e| bad(&e.to_string()))?;
+    let env_state = state.env_state.clone().ok_or_else(|| bad("no env state"))?;
+    let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
+    venv.restore(&env_state)?;
+    let ppo = Ppo::restore(cfg.ppo.clone(), model, algo_state)?;
+    if cfg.total_steps / cfg.ppo.batch_size() as u64 <= ppo.updates() {
+        return Err(CliError::Arg {
+            arg: "--total-steps",
+            reason: format!(
+                "the run is already at step {} of {}; give a larger --total-steps to continue",
+                ppo.global_step(),
+                cfg.total_steps
+            ),
+        });
+    }
+    write_config(cfg, out)?;
+    let writer = MetricsWriter::resume(out, state.updates)?;
+    if !opts.quiet {
+        eprintln!(
+            "taper train: resuming {} at step {} from {}",
+            out.display(),
+            state.global_step,
+            ckpt.display()
+        );
+    }
+    run(cfg, out, opts, ppo, &mut venv, writer)
+}
+
+fn write_config(cfg: &RunConfig, out: &Path) -> Result<()> {
+    let text = toml::to_string(cfg).map_err(|e| CliError::Config {
         path: out.display().to_string(),
         reason: e.to_string(),
     })?;
-    std::fs::write(out.join("config.toml"), toml_text)
-        .map_err(|e| CliError::io(out.join("config.toml"), e))?;
+    taper::algos::run::write_atomic(&out.join("config.toml"), text.as_bytes())?;
+    Ok(())
+}
 
-    let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
-    let mut ppo = Ppo::new(
-        cfg.ppo.clone(),
-        venv.observation_space(),
-        venv.action_space(),
-        cfg.seed,
-    )?;
-    let mut writer = MetricsWriter::create(out)?;
+/// The newest checkpoint of a run folder: `checkpoint/` or `checkpoints/step_*`, whichever
+/// has the most steps.
+pub fn newest_checkpoint(out: &Path) -> Result<PathBuf> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut consider = |p: PathBuf| {
+        if let Ok(bytes) = std::fs::read(p.join("state.json")) {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                let s = v.get("global_step").and_then(|x| x.as_u64()).unwrap_or(0);
+                if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                    best = Some((s, p));
+                }
+            }
+        }
+    };
+    consider(out.join("checkpoint"));
+    if let Ok(rd) = std::fs::read_dir(out.join("checkpoints")) {
+        for e in rd.flatten() {
+            consider(e.path());
+        }
+    }
+    best.map(|b| b.1).ok_or_else(|| {
+        CliError::Algo(taper::algos::AlgoError::Checkpoint {
+            path: out.display().to_string(),
+            reason: "no checkpoint to resume from (checkpoint/ or checkpoints/step_*)".into(),
+        })
+    })
+}
+
+struct RunCallback<'a> {
+    cfg: &'a RunConfig,
+    out: &'a Path,
+    opts: &'a TrainOptions,
+    writer: MetricsWriter,
+    tb: EventWriter,
+    bar: Option<ProgressBar>,
+    planned: u64,
+    every: u64,
+    error: Option<CliError>,
+}
+
+impl RunCallback<'_> {
+    fn handle(&mut self, ctx: &UpdateContext<'_>) -> Result<Control> {
+        let m = ctx.metrics;
+        self.writer.write(m)?;
+        let step = m.get("global_step").unwrap_or(0.0) as u64;
+        self.tb.add_metrics(m, step as i64)?;
+        self.tb.flush()?;
+        let sps = m.get("sps").unwrap_or(0.0);
+        let ret = m.get("recent_return").unwrap_or(f64::NAN);
+        let msg = format!("sps {sps:.0} | return {ret:.1}");
+        if let Some(b) = &self.bar {
+            b.set_position(step);
+            b.set_message(msg);
+        } else if !self.opts.quiet {
+            let u = m.get("update").unwrap_or(0.0) as u64;
+            if u % self.every == 0 || step >= self.planned {
+                eprintln!("step {step:>9}/{} | {msg}", self.planned);
+            }
+        }
+        let batch = self.cfg.ppo.batch_size() as u64;
+        let n = self.opts.checkpoint_every;
+        if n > 0 && step % n < batch && step < self.planned {
+            let state = learner_checkpoint(
+                ctx.learner,
+                ctx.envs,
+                &self.cfg.env,
+                &self.cfg.env_kwargs,
+                self.cfg.seed,
+            )?;
+            let dir = self.out.join("checkpoints").join(format!("step_{step:010}"));
+            save_checkpoint(&dir, ctx.learner.policy(), &state)?;
+            self.prune()?;
+        }
+        if self.opts.stop_after.is_some_and(|s| step >= s) {
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn prune(&self) -> Result<()> {
+        if self.opts.keep_last == 0 {
+            return Ok(());
+        }
+        let dir = self.out.join("checkpoints");
+        let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| CliError::io(&dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("step_") && !n.ends_with(".old"))
+            })
+            .collect();
+        all.sort();
+        while all.len() > self.opts.keep_last {
+            let p = all.remove(0);
+            std::fs::remove_dir_all(&p).map_err(|e| CliError::io(&p, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Callback for RunCallback<'_> {
+    fn on_update(&mut self, ctx: &UpdateContext<'_>) -> Control {
+        match self.handle(ctx) {
+            Ok(c) => c,
+            Err(e) => {
+                self.error = Some(e);
+                Control::Stop
+            }
+        }
+    }
+}
+
+fn run(
+    cfg: &RunConfig,
+    out: &Path,
+    opts: &TrainOptions,
+    mut ppo: Ppo,
+    venv: &mut taper::envs::VecEnv,
+    writer: MetricsWriter,
+) -> Result<()> {
     let batch = cfg.ppo.batch_size() as u64;
     let planned = (cfg.total_steps / batch) * batch;
     let tty = std::io::stderr().is_terminal();
-    let bar = if !quiet && tty {
+    let bar = if !opts.quiet && tty {
         let b = ProgressBar::new(planned);
         b.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps | {msg}",
+                "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} steps | {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        b.set_position(ppo.global_step());
         Some(b)
     } else {
         None
     };
-    if !quiet {
+    if !opts.quiet {
         eprintln!(
             "taper train: {} on {} (seed {}), {} steps -> {}",
             cfg.algo,
@@ -54,61 +243,33 @@ pub fn train(cfg: &RunConfig, out: &Path, quiet: bool) -> Result<()> {
         );
     }
     let iters = (cfg.total_steps / batch).max(1);
-    let every = (iters / 10).max(1);
-    let mut io_err: Option<CliError> = None;
-    let mut cb = |m: &Metrics| {
-        if let Err(e) = writer.write(m) {
-            io_err = Some(e.into());
-            return Control::Stop;
-        }
-        let step = m.get("global_step").unwrap_or(0.0);
-        let sps = m.get("sps").unwrap_or(0.0);
-        let ret = m.get("recent_return").unwrap_or(f64::NAN);
-        let msg = format!("sps {sps:.0} | return {ret:.1}");
-        if let Some(b) = &bar {
-            b.set_position(step as u64);
-            b.set_message(msg);
-        } else if !quiet {
-            let u = m.get("update").unwrap_or(0.0) as u64;
-            if u % every == 0 || u == iters {
-                eprintln!("step {step:>9.0}/{planned} | {msg}");
-            }
-        }
-        Control::Continue
+    let mut cb = RunCallback {
+        cfg,
+        out,
+        opts,
+        writer,
+        tb: EventWriter::create(out)?,
+        bar,
+        planned,
+        every: (iters / 10).max(1),
+        error: None,
     };
-    let result = ppo.learn(&mut venv, cfg.total_steps, &mut cb);
-    if let Some(b) = &bar {
+    let result = ppo.learn_until(venv, cfg.total_steps, &mut cb);
+    if let Some(b) = &cb.bar {
         b.finish_and_clear();
     }
-    if let Some(e) = io_err {
+    if let Some(e) = cb.error.take() {
         return Err(e);
     }
+    // On a non-finite loss the error names the update and the term; the last good
+    // checkpoint stays as it was.
     let summary = result?;
-    let state = CheckpointState {
-        taper_version: taper::VERSION.to_string(),
-        algo: cfg.algo.clone(),
-        env_id: cfg.env.clone(),
-        env_kwargs: cfg.env_kwargs.clone(),
-        seed: cfg.seed,
-        config: serde_json::to_value(&cfg.ppo).map_err(|e| CliError::Config {
-            path: "ppo".into(),
-            reason: e.to_string(),
-        })?,
-        model_shape: ModelShape {
-            obs_space: ppo.model().obs_space.clone(),
-            act_space: ppo.model().act_space.clone(),
-            hidden: cfg.ppo.hidden.clone(),
-        },
-        normalizer: venv.normalizer().cloned(),
-        optimizer: Some(ppo.optimizer().state().clone()),
-        global_step: ppo.global_step(),
-        updates: ppo.updates(),
-        episodes: ppo.episodes(),
-    };
+    let state: CheckpointState = learner_checkpoint(&ppo, venv, &cfg.env, &cfg.env_kwargs, cfg.seed)?;
     save_checkpoint(&out.join("checkpoint"), ppo.model(), &state)?;
-    if !quiet {
+    if !opts.quiet {
+        let what = if summary.stopped_early { "stopped" } else { "done" };
         eprintln!(
-            "done: {} steps, {} updates, {} episodes; mean return of the last 20 episodes {:.1}; run folder {}",
+            "{what}: {} steps, {} updates, {} episodes; mean return of the last 20 episodes {:.1}; run folder {}",
             summary.global_step,
             summary.updates,
             ppo.episodes(),

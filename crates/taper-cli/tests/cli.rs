@@ -55,10 +55,7 @@ fn train_then_eval_json() {
     assert_eq!(rows.lines().count(), 8, "4096 / 512 updates");
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 9);
-    let o = taper(
-        &["eval", out.to_str().unwrap(), "--episodes", "3", "--json"],
-        &[],
-    );
+    let o = taper(&["eval", out.to_str().unwrap(), "--episodes", "3", "--json"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["episodes"], 3);
@@ -105,8 +102,7 @@ fn metrics_without_timing(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     text.lines()
         .map(|l| {
-            let mut v: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(l).unwrap();
+            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
             for c in taper::algos::metrics::TIMING_COLUMNS {
                 assert!(v.remove(*c).is_some(), "timing column {c} missing");
             }
@@ -170,29 +166,11 @@ fn unknown_env_and_algo() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("x");
     assert_clean_error(
-        &taper(
-            &[
-                "train",
-                "--env",
-                "NoSuchEnv-v9",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            &[],
-        ),
+        &taper(&["train", "--env", "NoSuchEnv-v9", "--out", out.to_str().unwrap()], &[]),
         "unknown env id `NoSuchEnv-v9`",
     );
     assert_clean_error(
-        &taper(
-            &[
-                "train",
-                "--algo",
-                "dqn-nope",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            &[],
-        ),
+        &taper(&["train", "--algo", "dqn-nope", "--out", out.to_str().unwrap()], &[]),
         "unknown algo `dqn-nope`",
     );
     assert!(!out.exists(), "nothing written on bad input");
@@ -203,10 +181,7 @@ fn malformed_toml() {
     let d = tempfile::tempdir().unwrap();
     let cfg = d.path().join("bad.toml");
     std::fs::write(&cfg, "[ppo\nlearning_rate = ").unwrap();
-    assert_clean_error(
-        &taper(&["train", "--config", cfg.to_str().unwrap()], &[]),
-        "bad.toml",
-    );
+    assert_clean_error(&taper(&["train", "--config", cfg.to_str().unwrap()], &[]), "bad.toml");
     std::fs::write(&cfg, "[ppo]\nlearnin_rate = 0.1\n").unwrap();
     assert_clean_error(
         &taper(&["train", "--config", cfg.to_str().unwrap()], &[]),
@@ -255,12 +230,7 @@ fn envs_lists_the_registry() {
     let o = taper(&["envs"], &[]);
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
-    for id in [
-        "CartPole-v1",
-        "Pendulum-v1",
-        "FrozenLake-v1",
-        "CliffWalking-v1",
-    ] {
+    for id in ["CartPole-v1", "Pendulum-v1", "FrozenLake-v1", "CliffWalking-v1"] {
         assert!(s.contains(id));
     }
 }
@@ -268,8 +238,7 @@ fn envs_lists_the_registry() {
 /// The configuration reference in docs/cli.md lists every PPO key, so it cannot drift.
 #[test]
 fn docs_list_every_ppo_key() {
-    let docs =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
     let c = taper::algos::ppo::PpoConfig {
         target_kl: Some(0.1),
         ..Default::default()
@@ -281,4 +250,213 @@ fn docs_list_every_ppo_key() {
             "docs/cli.md does not document `{key}`"
         );
     }
+}
+
+fn train_ok(args: &[&str]) {
+    let o = taper(args, &[]);
+    assert!(o.status.success(), "{:?}: {}", args, stderr(&o));
+}
+
+fn same_run(a: &Path, b: &Path) {
+    let wa = std::fs::read(a.join("checkpoint/model.safetensors")).unwrap();
+    let wb = std::fs::read(b.join("checkpoint/model.safetensors")).unwrap();
+    assert!(wa == wb, "weights differ between {} and {}", a.display(), b.display());
+    assert_eq!(metrics_without_timing(a), metrics_without_timing(b));
+}
+
+/// A run interrupted at N steps and resumed to 2N equals the straight 2N run: byte-identical
+/// weights and identical metrics rows (timing columns aside), for discrete PPO and for
+/// continuous PPO with observation and reward normalisation.
+#[test]
+fn exact_resume_after_interruption() {
+    let d = tempfile::tempdir().unwrap();
+    for (env, total, half) in [("CartPole-v1", "8192", "4096"), ("Pendulum-v1", "8192", "4096")] {
+        let a = d.path().join(format!("{env}-straight"));
+        let b = d.path().join(format!("{env}-resumed"));
+        train_ok(&[
+            "train",
+            "--env",
+            env,
+            "--seed",
+            "3",
+            "--total-steps",
+            total,
+            "--out",
+            a.to_str().unwrap(),
+            "--quiet",
+        ]);
+        train_ok(&[
+            "train",
+            "--env",
+            env,
+            "--seed",
+            "3",
+            "--total-steps",
+            total,
+            "--stop-after",
+            half,
+            "--out",
+            b.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let rows = std::fs::read_to_string(b.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(
+            rows < metrics_without_timing(&a).len(),
+            "the first session stopped early"
+        );
+        train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
+        same_run(&a, &b);
+    }
+}
+
+/// Without LR annealing, a run of N steps resumed for N more equals a straight 2N run.
+#[test]
+fn exact_resume_extending_the_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[ppo]\nanneal_lr = false\n").unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    let c = cfg.to_str().unwrap();
+    train_ok(&[
+        "train",
+        "--config",
+        c,
+        "--total-steps",
+        "6144",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--config",
+        c,
+        "--total-steps",
+        "3072",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--total-steps",
+        "6144",
+        "--quiet",
+    ]);
+    same_run(&a, &b);
+}
+
+/// Periodic checkpoints, pruning, and resuming after a crash from the newest periodic one
+/// (metrics rows written after it are replaced).
+#[test]
+fn periodic_checkpoints_and_crash_recovery() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let c = d.path().join("c");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--checkpoint-every",
+        "2048",
+        "--keep-last",
+        "2",
+        "--out",
+        c.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let mut kept: Vec<String> = std::fs::read_dir(c.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["step_0000004096", "step_0000006144"]);
+    // Simulate a crash after step 6144: the final checkpoint never got written.
+    std::fs::remove_dir_all(c.join("checkpoint")).unwrap();
+    train_ok(&["train", "--resume", c.to_str().unwrap(), "--quiet"]);
+    same_run(&a, &c);
+}
+
+#[test]
+fn resume_conflicts_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "2048",
+        "--stop-after",
+        "1024",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let p = a.to_str().unwrap();
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--env", "Pendulum-v1"], &[]),
+        "--env Pendulum-v1 conflicts",
+    );
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--seed", "9"], &[]),
+        "--seed 9 conflicts",
+    );
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--total-steps", "1024"], &[]),
+        "already at step 1024",
+    );
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(!taper(&["train", "--resume", empty.to_str().unwrap()], &[])
+        .status
+        .success());
+}
+
+/// A diverging run stops with a message naming the update and the loss term, and keeps the
+/// last good checkpoint.
+#[test]
+fn non_finite_loss_stops_training() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[ppo]\nlearning_rate = 1e30\nmax_grad_norm = 1e30\nanneal_lr = false\n",
+    )
+    .unwrap();
+    let a = d.path().join("a");
+    let o = taper(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--total-steps",
+            "20480",
+            "--checkpoint-every",
+            "512",
+            "--out",
+            a.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    let e = stderr(&o);
+    assert!(!o.status.success(), "expected divergence: {e}");
+    assert!(e.contains("non-finite") && e.contains("at update"), "{e}");
+    assert!(
+        !a.join("checkpoint").exists(),
+        "no final checkpoint from a diverged run"
+    );
 }

@@ -59,22 +59,12 @@ impl ValueCritic {
         let mut sizes = vec![obs_dim];
         sizes.extend_from_slice(hidden);
         sizes.push(1);
-        let net = Mlp::new(
-            &sizes,
-            Activation::Tanh,
-            MlpInit::orthogonal(2f32.sqrt(), 1.0),
-            rng,
-        )?;
+        let net = Mlp::new(&sizes, Activation::Tanh, MlpInit::orthogonal(2f32.sqrt(), 1.0), rng)?;
         Ok(ValueCritic { net })
     }
     /// `V(s)` for `batch` observations `[batch, obs_dim]`; activations stay in `cache` for a
     /// backward pass.
-    pub fn values<'c>(
-        &self,
-        obs: &[f32],
-        batch: usize,
-        cache: &'c mut MlpCache,
-    ) -> Result<&'c [f32]> {
+    pub fn values<'c>(&self, obs: &[f32], batch: usize, cache: &'c mut MlpCache) -> Result<&'c [f32]> {
         Ok(self.net.forward(obs, batch, cache)?)
     }
 }
@@ -82,13 +72,7 @@ impl ValueCritic {
 /// CleanRL's value loss, `0.5 · mean(max((V − R)², (V_clip − R)²))` with
 /// `V_clip = V_old + clip(V − V_old, −ε, ε)` when `clip = Some(ε)`, or `0.5 · mean((V − R)²)`.
 /// Writes `∂loss/∂V` into `dv` and returns the loss.
-pub fn value_loss(
-    new_v: &[f32],
-    old_v: &[f32],
-    returns: &[f32],
-    clip: Option<f32>,
-    dv: &mut [f32],
-) -> Result<f32> {
+pub fn value_loss(new_v: &[f32], old_v: &[f32], returns: &[f32], clip: Option<f32>, dv: &mut [f32]) -> Result<f32> {
     let n = new_v.len();
     for (what, len) in [
         ("old values", old_v.len()),

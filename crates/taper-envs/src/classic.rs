@@ -3,11 +3,12 @@
 //! f32. The time limits (500 and 200 steps) are applied by the registry's
 //! [`crate::wrappers::TimeLimit`], as `gymnasium.make` does.
 
-use crate::env::{check_obs, out_of_space, seeded_rng, Action, Env, StepOutcome};
+use crate::env::{check_obs, from_snapshot, out_of_space, seeded_rng, to_snapshot, Action, Env, StepOutcome};
 use crate::error::{EnvError, Result};
 use crate::spaces::Space;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// Gymnasium's `CartPole-v1` (`classic_control/cartpole.py`): Euler integration, force ±10,
 /// termination at |x| > 2.4 or |θ| > 12°, reward 1 per step (also on the terminating step).
@@ -110,11 +111,7 @@ impl Env for CartPole {
             return Err(EnvError::NeedsReset("CartPole-v1"));
         }
         let [x, x_dot, theta, theta_dot] = self.state;
-        let force = if a == 1 {
-            Self::FORCE_MAG
-        } else {
-            -Self::FORCE_MAG
-        };
+        let force = if a == 1 { Self::FORCE_MAG } else { -Self::FORCE_MAG };
         let total_mass = Self::MASS_POLE + Self::MASS_CART;
         let polemass_length = Self::MASS_POLE * Self::LENGTH;
         let (sin, cos) = theta.sin_cos();
@@ -140,6 +137,27 @@ impl Env for CartPole {
     fn render_state(&self) -> Option<Vec<f64>> {
         Some(self.state.to_vec())
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        to_snapshot(&CartPoleSnap {
+            state: self.state,
+            rng: self.rng.clone(),
+            done: self.done,
+            started: self.started,
+        })
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let s: CartPoleSnap = from_snapshot("CartPole", v)?;
+        (self.state, self.rng, self.done, self.started) = (s.state, s.rng, s.done, s.started);
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CartPoleSnap {
+    state: [f64; 4],
+    rng: Option<ChaCha8Rng>,
+    done: bool,
+    started: bool,
 }
 
 /// Gymnasium's `Pendulum-v1` (`classic_control/pendulum.py`): torque clipped to ±2,
@@ -244,10 +262,8 @@ impl Env for Pendulum {
         self.last_u = u;
         let (th, thdot) = (self.th, self.thdot);
         let costs = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + 0.001 * u * u;
-        let mut newthdot = thdot
-            + (3.0 * Self::G / (2.0 * Self::L) * th.sin()
-                + 3.0 / (Self::M * Self::L * Self::L) * u)
-                * Self::DT;
+        let mut newthdot =
+            thdot + (3.0 * Self::G / (2.0 * Self::L) * th.sin() + 3.0 / (Self::M * Self::L * Self::L) * u) * Self::DT;
         newthdot = newthdot.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
         self.th = th + newthdot * Self::DT;
         self.thdot = newthdot;
@@ -261,6 +277,29 @@ impl Env for Pendulum {
     fn render_state(&self) -> Option<Vec<f64>> {
         Some(vec![self.th, self.thdot, self.last_u])
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        to_snapshot(&PendulumSnap {
+            th: self.th,
+            thdot: self.thdot,
+            last_u: self.last_u,
+            rng: self.rng.clone(),
+            started: self.started,
+        })
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let s: PendulumSnap = from_snapshot("Pendulum", v)?;
+        (self.th, self.thdot, self.last_u, self.rng, self.started) = (s.th, s.thdot, s.last_u, s.rng, s.started);
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct PendulumSnap {
+    th: f64,
+    thdot: f64,
+    last_u: f64,
+    rng: Option<ChaCha8Rng>,
+    started: bool,
 }
 
 #[cfg(test)]
@@ -270,10 +309,7 @@ mod tests {
     #[test]
     fn cartpole_bad_actions() {
         let mut e = CartPole::new();
-        assert!(matches!(
-            e.step(Action::Discrete(0)),
-            Err(EnvError::NeedsReset(_))
-        ));
+        assert!(matches!(e.step(Action::Discrete(0)), Err(EnvError::NeedsReset(_))));
         e.reset(Some(0)).unwrap();
         assert!(matches!(
             e.step(Action::Discrete(2)),

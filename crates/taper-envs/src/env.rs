@@ -92,6 +92,20 @@ pub trait Env: Send {
         None
     }
 
+    /// The env's full state (dynamics, generator, counters) as JSON, for exact resume;
+    /// `None` for envs that cannot save it.
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Restores a state saved by [`Env::snapshot`].
+    fn restore(&mut self, snapshot: &serde_json::Value) -> Result<()> {
+        let _ = snapshot;
+        Err(crate::EnvError::Invalid {
+            name: "snapshot",
+            reason: "this env cannot restore a saved state".into(),
+        })
+    }
+
     /// Allocating form of [`Env::reset_into`].
     fn reset(&mut self, seed: Option<u64>) -> Result<Vec<f32>> {
         let mut obs = vec![0.0; self.observation_space().flat_dim()];
@@ -133,6 +147,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     fn render_state(&self) -> Option<Vec<f64>> {
         (**self).render_state()
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, snapshot: &serde_json::Value) -> Result<()> {
+        (**self).restore(snapshot)
+    }
 }
 
 pub(crate) fn seeded_rng(seed: Option<u64>, current: &mut Option<rand_chacha::ChaCha8Rng>) {
@@ -163,4 +183,17 @@ pub(crate) fn out_of_space(action: Action<'_>, space: &Space) -> crate::EnvError
         action: action.to_string(),
         space: space.to_string(),
     }
+}
+
+/// Serialises a snapshot struct.
+pub(crate) fn to_snapshot<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}
+
+/// Deserialises a snapshot struct with a typed error.
+pub(crate) fn from_snapshot<T: serde::de::DeserializeOwned>(env: &'static str, v: &serde_json::Value) -> Result<T> {
+    serde_json::from_value(v.clone()).map_err(|e| crate::EnvError::Invalid {
+        name: "snapshot",
+        reason: format!("not a {env} state: {e}"),
+    })
 }

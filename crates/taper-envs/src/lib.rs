@@ -36,4 +36,4 @@ pub use env::{Action, Env, Step, StepOutcome};
 pub use error::{EnvError, Result};
 pub use registry::{make, make_vec, make_vec_with, make_with, Kwargs};
 pub use spaces::Space;
-pub use vec_env::{NormalizeConfig, NormalizerState, VecAction, VecEnv};
+pub use vec_env::{NormalizeConfig, NormalizerState, VecAction, VecEnv, VecEnvState};

@@ -206,8 +206,6 @@ pub fn make_vec(id: &str, n: usize) -> Result<VecEnv> {
 
 /// `n` copies of `id` with keyword arguments.
 pub fn make_vec_with(id: &str, n: usize, kw: &Kwargs) -> Result<VecEnv> {
-    let envs = (0..n)
-        .map(|_| make_with(id, kw))
-        .collect::<Result<Vec<_>>>()?;
+    let envs = (0..n).map(|_| make_with(id, kw)).collect::<Result<Vec<_>>>()?;
     VecEnv::new(envs)
 }

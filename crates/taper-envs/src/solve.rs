@@ -32,12 +32,7 @@ fn q_value<M: TabularMdp + ?Sized>(m: &M, v: &[f64], s: usize, a: usize, gamma: 
 }
 
 /// Discounted value iteration to a sup-norm change below `tol` (or `max_iters` sweeps).
-pub fn value_iteration<M: TabularMdp + ?Sized>(
-    m: &M,
-    gamma: f64,
-    tol: f64,
-    max_iters: usize,
-) -> ValueIteration {
+pub fn value_iteration<M: TabularMdp + ?Sized>(m: &M, gamma: f64, tol: f64, max_iters: usize) -> ValueIteration {
     let (ns, na) = (m.num_states(), m.num_actions());
     let mut v = vec![0f64; ns];
     let mut iterations = 0;

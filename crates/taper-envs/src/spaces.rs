@@ -73,9 +73,7 @@ impl Space {
     /// and in range for the discrete spaces).
     pub fn contains(&self, x: &[f32]) -> bool {
         match self {
-            Space::Discrete { n } => {
-                x.len() == 1 && x[0].fract() == 0.0 && x[0] >= 0.0 && (x[0] as usize) < *n
-            }
+            Space::Discrete { n } => x.len() == 1 && x[0].fract() == 0.0 && x[0] >= 0.0 && (x[0] as usize) < *n,
             Space::Box { low, high } => {
                 x.len() == low.len()
                     && x.iter()

@@ -2,11 +2,12 @@
 //! `CliffWalking-v1`. Both expose their exact transition model through [`TabularMdp`], which
 //! the solvers in [`crate::solve`] use.
 
-use crate::env::{check_obs, out_of_space, seeded_rng, Action, Env, StepOutcome};
+use crate::env::{check_obs, from_snapshot, out_of_space, seeded_rng, to_snapshot, Action, Env, StepOutcome};
 use crate::error::{EnvError, Result};
 use crate::spaces::Space;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// One possible outcome of `(state, action)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,27 +69,16 @@ impl FrozenLake {
         let desc: Vec<Vec<u8>> = rows.iter().map(|r| r.trim().as_bytes().to_vec()).collect();
         let nrow = desc.len();
         let ncol = desc.first().map(|r| r.len()).unwrap_or(0);
-        let invalid = |reason: String| EnvError::Invalid {
-            name: "map",
-            reason,
-        };
+        let invalid = |reason: String| EnvError::Invalid { name: "map", reason };
         if nrow == 0 || ncol == 0 || desc.iter().any(|r| r.len() != ncol) {
             return Err(invalid("rows must be non-empty and of equal length".into()));
         }
         if let Some(c) = desc.iter().flatten().find(|c| !b"SFHG".contains(c)) {
-            return Err(invalid(format!(
-                "unknown tile `{}` (use S, F, H, G)",
-                *c as char
-            )));
+            return Err(invalid(format!("unknown tile `{}` (use S, F, H, G)", *c as char)));
         }
-        let starts: Vec<usize> = (0..nrow * ncol)
-            .filter(|&s| desc[s / ncol][s % ncol] == b'S')
-            .collect();
+        let starts: Vec<usize> = (0..nrow * ncol).filter(|&s| desc[s / ncol][s % ncol] == b'S').collect();
         if starts.len() != 1 {
-            return Err(invalid(format!(
-                "need exactly one S, found {}",
-                starts.len()
-            )));
+            return Err(invalid(format!("need exactly one S, found {}", starts.len())));
         }
         if !desc.iter().flatten().any(|&c| c == b'G') {
             return Err(invalid("need at least one G".into()));
@@ -108,11 +98,7 @@ impl FrozenLake {
                     });
                 } else {
                     let dirs: Vec<(usize, f64)> = if slippery {
-                        vec![
-                            ((a + 3) % 4, 1.0 / 3.0),
-                            (a, 1.0 / 3.0),
-                            ((a + 1) % 4, 1.0 / 3.0),
-                        ]
+                        vec![((a + 3) % 4, 1.0 / 3.0), (a, 1.0 / 3.0), ((a + 1) % 4, 1.0 / 3.0)]
                     } else {
                         vec![(a, 1.0)]
                     };
@@ -242,6 +228,27 @@ impl Env for FrozenLake {
     }
     fn is_success(&self) -> Option<bool> {
         Some(self.last_success.unwrap_or(false))
+    }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        to_snapshot(&GridSnap {
+            state: self.state,
+            last_success: self.last_success,
+            done: self.done,
+            started: self.started,
+            rng: self.rng.clone(),
+        })
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let s: GridSnap = from_snapshot("FrozenLake", v)?;
+        if s.state >= self.nrow * self.ncol {
+            return Err(EnvError::Invalid {
+                name: "snapshot",
+                reason: format!("state {} outside the map", s.state),
+            });
+        }
+        (self.state, self.last_success, self.done, self.started, self.rng) =
+            (s.state, s.last_success, s.done, s.started, s.rng);
+        Ok(())
     }
     fn render_ansi(&self) -> Option<String> {
         let mut s = String::new();
@@ -403,6 +410,26 @@ impl Env for CliffWalking {
     fn is_success(&self) -> Option<bool> {
         Some(self.done)
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        to_snapshot(&GridSnap {
+            state: self.state,
+            last_success: None,
+            done: self.done,
+            started: self.started,
+            rng: self.rng.clone(),
+        })
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let s: GridSnap = from_snapshot("CliffWalking", v)?;
+        if s.state >= 48 {
+            return Err(EnvError::Invalid {
+                name: "snapshot",
+                reason: format!("state {} outside the grid", s.state),
+            });
+        }
+        (self.state, self.done, self.started, self.rng) = (s.state, s.done, s.started, s.rng);
+        Ok(())
+    }
     fn render_ansi(&self) -> Option<String> {
         let mut s = String::new();
         for r in 0..4 {
@@ -424,6 +451,15 @@ impl Env for CliffWalking {
         }
         Some(s)
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct GridSnap {
+    state: usize,
+    last_success: Option<bool>,
+    done: bool,
+    started: bool,
+    rng: Option<ChaCha8Rng>,
 }
 
 #[cfg(test)]

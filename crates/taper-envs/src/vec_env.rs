@@ -84,6 +84,26 @@ pub struct NormalizerState {
     pub returns: Vec<f64>,
 }
 
+/// A [`VecEnv`]'s full state, for exact resume: every env's snapshot, the current
+/// observations, running episode statistics and the normaliser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VecEnvState {
+    /// Each env's [`Env::snapshot`].
+    pub envs: Vec<serde_json::Value>,
+    /// Current (normalised) observations.
+    pub obs: Vec<f32>,
+    /// Current raw observations.
+    pub raw_obs: Vec<f32>,
+    /// Running episode returns.
+    pub ep_ret: Vec<f64>,
+    /// Running episode lengths.
+    pub ep_len: Vec<u64>,
+    /// Normaliser statistics.
+    pub normalizer: Option<NormalizerState>,
+    /// Whether `reset` has been called.
+    pub started: bool,
+}
+
 /// N envs stepped together.
 pub struct VecEnv {
     envs: Vec<Box<dyn Env>>,
@@ -107,6 +127,7 @@ pub struct VecEnv {
     parallel: bool,
     started: bool,
     errors: Vec<Option<EnvError>>,
+    ret_buf: Vec<f32>,
 }
 
 impl std::fmt::Debug for VecEnv {
@@ -162,6 +183,7 @@ impl VecEnv {
             parallel: false,
             started: false,
             errors: (0..n).map(|_| None).collect(),
+            ret_buf: vec![0.0; n],
         })
     }
 
@@ -199,6 +221,75 @@ impl VecEnv {
         self.norm = Some(state);
         Ok(())
     }
+    /// The full state, for exact resume. Fails if an env cannot save its state.
+    pub fn snapshot(&self) -> Result<VecEnvState> {
+        let envs = self
+            .envs
+            .iter()
+            .map(|e| {
+                e.snapshot().ok_or_else(|| EnvError::Invalid {
+                    name: "snapshot",
+                    reason: "an env cannot save its state".into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VecEnvState {
+            envs,
+            obs: self.obs.clone(),
+            raw_obs: self.raw_obs.clone(),
+            ep_ret: self.ep_ret.clone(),
+            ep_len: self.ep_len.clone(),
+            normalizer: self.norm.clone(),
+            started: self.started,
+        })
+    }
+
+    /// Restores a state saved by [`VecEnv::snapshot`] on a `VecEnv` built the same way.
+    pub fn restore(&mut self, s: &VecEnvState) -> Result<()> {
+        let n = self.envs.len();
+        if s.envs.len() != n {
+            return Err(EnvError::Shape {
+                what: "saved envs",
+                expected: n,
+                got: s.envs.len(),
+            });
+        }
+        for (what, got, want) in [
+            ("saved observations", s.obs.len(), self.obs.len()),
+            ("saved raw observations", s.raw_obs.len(), self.raw_obs.len()),
+            ("saved episode returns", s.ep_ret.len(), n),
+            ("saved episode lengths", s.ep_len.len(), n),
+        ] {
+            if got != want {
+                return Err(EnvError::Shape {
+                    what,
+                    expected: want,
+                    got,
+                });
+            }
+        }
+        if let Some(norm) = &s.normalizer {
+            if norm.obs_rms.dim() != self.obs_dim || norm.returns.len() != n {
+                return Err(EnvError::Shape {
+                    what: "saved normalizer",
+                    expected: self.obs_dim,
+                    got: norm.obs_rms.dim(),
+                });
+            }
+        }
+        for (e, v) in self.envs.iter_mut().zip(&s.envs) {
+            e.restore(v)?;
+        }
+        self.obs.copy_from_slice(&s.obs);
+        self.raw_obs.copy_from_slice(&s.raw_obs);
+        self.ep_ret.copy_from_slice(&s.ep_ret);
+        self.ep_len.copy_from_slice(&s.ep_len);
+        self.norm = s.normalizer.clone();
+        self.started = s.started;
+        self.finished.clear();
+        Ok(())
+    }
+
     /// In evaluation mode (`false`) the normaliser's statistics are frozen.
     pub fn set_training(&mut self, training: bool) {
         self.training = training;
@@ -257,10 +348,7 @@ impl VecEnv {
     pub fn reset(&mut self, seed: u64) -> Result<()> {
         let d = self.obs_dim;
         for (i, env) in self.envs.iter_mut().enumerate() {
-            env.reset_into(
-                Some(seed.wrapping_add(i as u64)),
-                &mut self.raw_obs[i * d..(i + 1) * d],
-            )?;
+            env.reset_into(Some(seed.wrapping_add(i as u64)), &mut self.raw_obs[i * d..(i + 1) * d])?;
         }
         self.ep_ret.fill(0.0);
         self.ep_len.fill(0);
@@ -405,8 +493,7 @@ impl VecEnv {
         self.obs.copy_from_slice(&self.raw_obs);
         self.rewards.copy_from_slice(&self.raw_rewards);
         for &(i, _) in &self.finished {
-            self.final_obs[i * d..(i + 1) * d]
-                .copy_from_slice(&self.raw_final_obs[i * d..(i + 1) * d]);
+            self.final_obs[i * d..(i + 1) * d].copy_from_slice(&self.raw_final_obs[i * d..(i + 1) * d]);
         }
         let Some(norm) = self.norm.as_mut() else {
             return;
@@ -416,8 +503,7 @@ impl VecEnv {
             if self.training {
                 // The observations the step produced: final ones where an episode ended...
                 for &(i, _) in &self.finished {
-                    self.obs[i * d..(i + 1) * d]
-                        .copy_from_slice(&self.raw_final_obs[i * d..(i + 1) * d]);
+                    self.obs[i * d..(i + 1) * d].copy_from_slice(&self.raw_final_obs[i * d..(i + 1) * d]);
                 }
                 norm.obs_rms.update(&self.obs, n);
                 // ...then the reset observations of those envs.
@@ -428,22 +514,20 @@ impl VecEnv {
             }
             norm.obs_rms.normalize(&mut self.obs, cfg.eps, cfg.clip_obs);
             for &(i, _) in &self.finished {
-                norm.obs_rms.normalize(
-                    &mut self.final_obs[i * d..(i + 1) * d],
-                    cfg.eps,
-                    cfg.clip_obs,
-                );
+                norm.obs_rms
+                    .normalize(&mut self.final_obs[i * d..(i + 1) * d], cfg.eps, cfg.clip_obs);
             }
         }
         if cfg.reward {
             for i in 0..n {
                 let cont = if self.terminated[i] { 0.0 } else { 1.0 };
-                norm.returns[i] =
-                    norm.returns[i] * cfg.gamma as f64 * cont + self.raw_rewards[i] as f64;
+                norm.returns[i] = norm.returns[i] * cfg.gamma as f64 * cont + self.raw_rewards[i] as f64;
             }
             if self.training {
-                let r: Vec<f32> = norm.returns.iter().map(|&v| v as f32).collect();
-                norm.ret_rms.update(&r, n);
+                for (b, &v) in self.ret_buf.iter_mut().zip(&norm.returns) {
+                    *b = v as f32;
+                }
+                norm.ret_rms.update(&self.ret_buf, n);
             }
             let scale = 1.0 / (norm.ret_rms.var()[0] + cfg.eps).sqrt();
             for r in self.rewards.iter_mut() {

@@ -56,6 +56,19 @@ impl<E: Env> Env for TimeLimit<E> {
         self.elapsed = 0;
         self.inner.reset_into(seed, obs)
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "elapsed": self.elapsed, "inner": self.inner.snapshot()? }))
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let elapsed = v
+            .get("elapsed")
+            .and_then(|e| e.as_u64())
+            .ok_or_else(|| snapshot_err("TimeLimit"))?;
+        self.inner
+            .restore(v.get("inner").ok_or_else(|| snapshot_err("TimeLimit"))?)?;
+        self.elapsed = elapsed as usize;
+        Ok(())
+    }
     fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
         let mut o = self.inner.step_into(action, obs)?;
         self.elapsed += 1;
@@ -103,6 +116,12 @@ impl<E: Env> Env for ClipAction<E> {
     }
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.inner.reset_into(seed, obs)
+    }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        self.inner.snapshot()
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        self.inner.restore(v)
     }
     fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
         match (action, self.inner.action_space()) {
@@ -182,6 +201,21 @@ impl<E: Env> Env for RecordEpisodeStatistics<E> {
         self.len = 0;
         self.inner.reset_into(seed, obs)
     }
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        Some(
+            serde_json::json!({ "ret": self.ret, "len": self.len, "last": self.last, "inner": self.inner.snapshot()? }),
+        )
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let err = || snapshot_err("RecordEpisodeStatistics");
+        let ret = v.get("ret").and_then(|x| x.as_f64()).ok_or_else(err)?;
+        let len = v.get("len").and_then(|x| x.as_u64()).ok_or_else(err)?;
+        let last: Option<EpisodeRecord> =
+            serde_json::from_value(v.get("last").cloned().unwrap_or_default()).map_err(|_| err())?;
+        self.inner.restore(v.get("inner").ok_or_else(err)?)?;
+        (self.ret, self.len, self.last) = (ret, len, last);
+        Ok(())
+    }
     fn step_into(&mut self, action: Action<'_>, obs: &mut [f32]) -> Result<StepOutcome> {
         let o = self.inner.step_into(action, obs)?;
         self.ret += o.reward as f64;
@@ -203,5 +237,12 @@ impl<E: Env> Env for RecordEpisodeStatistics<E> {
     }
     fn render_state(&self) -> Option<Vec<f64>> {
         self.inner.render_state()
+    }
+}
+
+fn snapshot_err(what: &str) -> crate::EnvError {
+    crate::EnvError::Invalid {
+        name: "snapshot",
+        reason: format!("not a {what} state"),
     }
 }

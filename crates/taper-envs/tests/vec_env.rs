@@ -14,18 +14,11 @@ fn autoreset_keeps_the_final_observation() {
     twin.reset_into(Some(5), &mut obs).unwrap();
     assert_eq!(&venv.obs()[..4], &obs);
     for t in 0..200 {
-        venv.step(VecAction::Discrete(&[0, (t % 2) as i64]))
-            .unwrap();
-        let o = twin
-            .step_into(taper_envs::Action::Discrete(0), &mut obs)
-            .unwrap();
+        venv.step(VecAction::Discrete(&[0, (t % 2) as i64])).unwrap();
+        let o = twin.step_into(taper_envs::Action::Discrete(0), &mut obs).unwrap();
         if o.terminated {
             assert!(venv.terminated()[0]);
-            assert_eq!(
-                &venv.final_obs()[..4],
-                &obs,
-                "final obs is the terminal one"
-            );
+            assert_eq!(&venv.final_obs()[..4], &obs, "final obs is the terminal one");
             assert_ne!(&venv.obs()[..4], &obs, "obs is the reset one");
             assert!(venv.obs()[..4].iter().all(|v| v.abs() <= 0.05));
             let (i, rec) = venv.finished()[0];
@@ -106,10 +99,7 @@ fn normalisation_updates_in_training_and_freezes_in_eval() {
 
 #[test]
 fn unknown_ids_and_kwargs() {
-    assert!(matches!(
-        taper_envs::make("Nope-v0"),
-        Err(EnvError::UnknownEnv { .. })
-    ));
+    assert!(matches!(taper_envs::make("Nope-v0"), Err(EnvError::UnknownEnv { .. })));
     let mut kw = taper_envs::Kwargs::new();
     kw.insert("is_slippery".into(), "maybe".into());
     assert!(taper_envs::make_with("FrozenLake-v1", &kw).is_err());
@@ -127,12 +117,7 @@ fn unknown_ids_and_kwargs() {
 /// A snapshot taken mid-episode and restored into a fresh VecEnv continues identically.
 #[test]
 fn snapshot_restore_continues_identically() {
-    for id in [
-        "CartPole-v1",
-        "Pendulum-v1",
-        "FrozenLake-v1",
-        "CliffWalking-v1",
-    ] {
+    for id in ["CartPole-v1", "Pendulum-v1", "FrozenLake-v1", "CliffWalking-v1"] {
         let mut a = make_vec(id, 3).unwrap();
         if id == "Pendulum-v1" {
             a.set_normalize(NormalizeConfig::default());
@@ -144,9 +129,7 @@ fn snapshot_restore_continues_identically() {
                 (0..3)
                     .map(|i| ((t * 7 + i * 3) % if id == "CartPole-v1" { 2 } else { 4 }) as i64)
                     .collect(),
-                (0..3)
-                    .map(|i| ((t + i) as f32 * 0.37).sin() * 2.0)
-                    .collect(),
+                (0..3).map(|i| ((t + i) as f32 * 0.37).sin() * 2.0).collect(),
             )
         };
         let step = |v: &mut taper_envs::VecEnv, t: usize| {

@@ -76,12 +76,7 @@ impl Categorical {
     }
     /// Entropy `-Σ p log p`.
     pub fn entropy(&self) -> f32 {
-        -self
-            .p
-            .iter()
-            .zip(&self.logp)
-            .map(|(p, l)| p * l)
-            .sum::<f32>()
+        -self.p.iter().zip(&self.logp).map(|(p, l)| p * l).sum::<f32>()
     }
     /// The most likely action (the first on ties).
     pub fn mode(&self) -> usize {
@@ -185,14 +180,7 @@ impl DiagGaussian {
         }
     }
     /// Adds `scale · ∂ log p(x) / ∂μ` to `gmean` and `scale · ∂ log p(x) / ∂ log σ` to `glogstd`.
-    pub fn add_log_prob_grad(
-        &self,
-        mean: &[f32],
-        x: &[f32],
-        scale: f32,
-        gmean: &mut [f32],
-        glogstd: &mut [f32],
-    ) {
+    pub fn add_log_prob_grad(&self, mean: &[f32], x: &[f32], scale: f32, gmean: &mut [f32], glogstd: &mut [f32]) {
         for d in 0..mean.len() {
             let inv_var = (-2.0 * self.log_std[d]).exp();
             let diff = x[d] - mean[d];

@@ -35,10 +35,6 @@ pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Resu
     if expected == got {
         Ok(())
     } else {
-        Err(TensorError::Shape {
-            what,
-            expected,
-            got,
-        })
+        Err(TensorError::Shape { what, expected, got })
     }
 }

@@ -134,10 +134,7 @@ pub fn fast_tanh(x: &candle_core::Tensor) -> candle_core::Result<candle_core::Te
 struct FastTanh;
 struct TanhGrad;
 
-fn contiguous_f32<'a>(
-    s: &'a candle_core::CpuStorage,
-    l: &candle_core::Layout,
-) -> candle_core::Result<&'a [f32]> {
+fn contiguous_f32<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout) -> candle_core::Result<&'a [f32]> {
     let data = match s {
         candle_core::CpuStorage::F32(v) => v.as_slice(),
         _ => candle_core::bail!("taper fast tanh: expected f32 storage"),
@@ -201,9 +198,7 @@ mod tests {
     fn tanh_accuracy_against_f64() {
         let mut worst = 0f64;
         let n = 200_001;
-        let xs: Vec<f32> = (0..n)
-            .map(|i| -10.0 + 20.0 * i as f32 / (n - 1) as f32)
-            .collect();
+        let xs: Vec<f32> = (0..n).map(|i| -10.0 + 20.0 * i as f32 / (n - 1) as f32).collect();
         let mut ys = vec![0f32; n];
         tanh_slice(&xs, &mut ys);
         for (x, y) in xs.iter().zip(&ys) {

@@ -36,11 +36,7 @@ pub fn orthogonal<R: Rng + ?Sized>(rng: &mut R, rows: usize, cols: usize, gain: 
     }
     // Work on the tall orientation: n vectors of length d, n <= d.
     let transpose = rows < cols;
-    let (n, d) = if transpose {
-        (rows, cols)
-    } else {
-        (cols, rows)
-    };
+    let (n, d) = if transpose { (rows, cols) } else { (cols, rows) };
     let mut q: Vec<Vec<f64>> = (0..n)
         .map(|_| (0..d).map(|_| StandardNormal.sample(rng)).collect())
         .collect();
@@ -71,11 +67,7 @@ pub fn orthogonal<R: Rng + ?Sized>(rng: &mut R, rows: usize, cols: usize, gain: 
 
 /// Builds a candle tensor of the given shape from a buffer.
 pub fn to_tensor(values: Vec<f32>, shape: &[usize]) -> crate::Result<candle_core::Tensor> {
-    Ok(candle_core::Tensor::from_vec(
-        values,
-        shape,
-        &candle_core::Device::Cpu,
-    )?)
+    Ok(candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)?)
 }
 
 #[cfg(test)]

@@ -170,12 +170,7 @@ mod tests {
     #[test]
     fn products_match_naive() {
         let vals = |len: usize, s: f32| (0..len).map(|i| (i as f32 * s).sin()).collect::<Vec<_>>();
-        for &(m, n, k) in &[
-            (3usize, 5usize, 7usize),
-            (33, 17, 9),
-            (64, 64, 64),
-            (100, 5, 64),
-        ] {
+        for &(m, n, k) in &[(3usize, 5usize, 7usize), (33, 17, 9), (64, 64, 64), (100, 5, 64)] {
             let a = vals(m * k, 0.37);
             let b = vals(n * k, 0.91);
             let mut c = vec![1f32; m * n];

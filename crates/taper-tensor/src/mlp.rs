@@ -82,12 +82,7 @@ pub struct MlpCache {
 
 impl Mlp {
     /// A new network with seeded initial weights.
-    pub fn new<R: Rng + ?Sized>(
-        sizes: &[usize],
-        activation: Activation,
-        init: MlpInit,
-        rng: &mut R,
-    ) -> Result<Self> {
+    pub fn new<R: Rng + ?Sized>(sizes: &[usize], activation: Activation, init: MlpInit, rng: &mut R) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(TensorError::Invalid {
                 name: "sizes",
@@ -189,12 +184,7 @@ impl Mlp {
 
     /// Forward pass of `batch` rows of `x` (`[batch, in]`), keeping activations in `cache`;
     /// returns the output `[batch, out]`.
-    pub fn forward<'c>(
-        &self,
-        x: &[f32],
-        batch: usize,
-        cache: &'c mut MlpCache,
-    ) -> Result<&'c [f32]> {
+    pub fn forward<'c>(&self, x: &[f32], batch: usize, cache: &'c mut MlpCache) -> Result<&'c [f32]> {
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
         let layers = self.sizes.len() - 1;
         cache.batch = batch;
@@ -227,13 +217,7 @@ impl Mlp {
 
     /// Backward pass: given `dout = ∂L/∂output` (`[batch, out]`) for the batch last passed to
     /// [`Mlp::forward`] with the same `x`, **adds** `∂L/∂params` into `grads`.
-    pub fn backward(
-        &self,
-        x: &[f32],
-        cache: &mut MlpCache,
-        dout: &[f32],
-        grads: &mut [f32],
-    ) -> Result<()> {
+    pub fn backward(&self, x: &[f32], cache: &mut MlpCache, dout: &[f32], grads: &mut [f32]) -> Result<()> {
         let batch = cache.batch;
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
         check_len("Mlp output gradient", batch * self.output_dim(), dout.len())?;
@@ -277,13 +261,7 @@ impl Mlp {
     }
 
     /// Forward pass into `out` without keeping activations for a backward pass.
-    pub fn predict(
-        &self,
-        x: &[f32],
-        batch: usize,
-        cache: &mut MlpCache,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
+    pub fn predict(&self, x: &[f32], batch: usize, cache: &mut MlpCache, out: &mut Vec<f32>) -> Result<()> {
         let y = self.forward(x, batch, cache)?;
         out.clear();
         out.extend_from_slice(y);
@@ -330,16 +308,10 @@ impl Mlp {
                 if t.dims() != dims.as_slice() {
                     return Err(TensorError::Invalid {
                         name: "tensors",
-                        reason: format!(
-                            "tensor `{name}` has shape {:?}, expected {dims:?}",
-                            t.dims()
-                        ),
+                        reason: format!("tensor `{name}` has shape {:?}, expected {dims:?}", t.dims()),
                     });
                 }
-                let vals = t
-                    .to_dtype(candle_core::DType::F32)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
+                let vals = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                 params[range].copy_from_slice(&vals);
             }
         }
@@ -401,27 +373,22 @@ impl Mlp {
         let n_chunks = batch.div_ceil(Self::CHUNK_ROWS).max(1);
         ws.chunks.resize_with(n_chunks, Default::default);
         let (ind, outd, np) = (self.input_dim(), self.output_dim(), self.params.len());
-        let run =
-            |c: usize, (cache, g, dout): &mut (MlpCache, Vec<f32>, Vec<f32>)| -> Result<f64> {
-                let r0 = c * Self::CHUNK_ROWS;
-                let r1 = (r0 + Self::CHUNK_ROWS).min(batch);
-                let xs = &x[r0 * ind..r1 * ind];
-                let out = self.forward(xs, r1 - r0, cache)?;
-                dout.resize((r1 - r0) * outd, 0.0);
-                let l = loss_grad(r0, out, dout);
-                g.clear();
-                g.resize(np, 0.0);
-                self.backward(xs, cache, dout, g)?;
-                Ok(l)
-            };
+        let run = |c: usize, (cache, g, dout): &mut (MlpCache, Vec<f32>, Vec<f32>)| -> Result<f64> {
+            let r0 = c * Self::CHUNK_ROWS;
+            let r1 = (r0 + Self::CHUNK_ROWS).min(batch);
+            let xs = &x[r0 * ind..r1 * ind];
+            let out = self.forward(xs, r1 - r0, cache)?;
+            dout.resize((r1 - r0) * outd, 0.0);
+            let l = loss_grad(r0, out, dout);
+            g.clear();
+            g.resize(np, 0.0);
+            self.backward(xs, cache, dout, g)?;
+            Ok(l)
+        };
         let losses: Vec<Result<f64>> = if n_chunks == 1 {
             vec![run(0, &mut ws.chunks[0])]
         } else {
-            ws.chunks
-                .par_iter_mut()
-                .enumerate()
-                .map(|(c, w)| run(c, w))
-                .collect()
+            ws.chunks.par_iter_mut().enumerate().map(|(c, w)| run(c, w)).collect()
         };
         let mut total = 0f64;
         for l in losses {
@@ -487,18 +454,10 @@ mod tests {
             let gs = loss.backward()?;
             let mut flat = Vec::new();
             for (_, v) in &vars {
-                flat.extend(
-                    gs.get(v.as_tensor())
-                        .unwrap()
-                        .flatten_all()?
-                        .to_vec1::<f32>()?,
-                );
+                flat.extend(gs.get(v.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()?);
             }
             for (i, (a, b)) in grads.iter().zip(&flat).enumerate() {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{act:?} grad {i}: {a} vs {b}"
-                );
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{act:?} grad {i}: {a} vs {b}");
             }
         }
         Ok(())
@@ -507,12 +466,7 @@ mod tests {
     #[test]
     fn chunked_equals_single_pass() -> Result<()> {
         let mut rng = stream(2, Purpose::Init, 0);
-        let net = Mlp::new(
-            &[4, 16, 2],
-            Activation::Tanh,
-            MlpInit::orthogonal(1.4, 0.5),
-            &mut rng,
-        )?;
+        let net = Mlp::new(&[4, 16, 2], Activation::Tanh, MlpInit::orthogonal(1.4, 0.5), &mut rng)?;
         let batch = 2500;
         let x = crate::init::normal(&mut rng, batch * 4, 0.0, 1.0);
         let mut ws = ChunkedGrad::default();
@@ -536,19 +490,9 @@ mod tests {
     #[test]
     fn tensors_round_trip_and_forward_tensor() -> Result<()> {
         let mut rng = stream(4, Purpose::Init, 0);
-        let net = Mlp::new(
-            &[3, 8, 2],
-            Activation::Tanh,
-            MlpInit::orthogonal(1.0, 1.0),
-            &mut rng,
-        )?;
+        let net = Mlp::new(&[3, 8, 2], Activation::Tanh, MlpInit::orthogonal(1.0, 1.0), &mut rng)?;
         let map: std::collections::HashMap<_, _> = net.to_tensors("pi")?.into_iter().collect();
-        let mut other = Mlp::new(
-            &[3, 8, 2],
-            Activation::Tanh,
-            MlpInit::TorchDefault,
-            &mut rng,
-        )?;
+        let mut other = Mlp::new(&[3, 8, 2], Activation::Tanh, MlpInit::TorchDefault, &mut rng)?;
         other.load_tensors("pi", &map)?;
         assert_eq!(other.params(), net.params());
         let x = vec![0.3f32, -0.2, 0.9, 1.0, 0.0, -1.0];
@@ -561,12 +505,7 @@ mod tests {
         for (a, b) in y.iter().zip(&yt) {
             assert!((a - b).abs() < 1e-5);
         }
-        let mut wrong = Mlp::new(
-            &[3, 9, 2],
-            Activation::Tanh,
-            MlpInit::TorchDefault,
-            &mut rng,
-        )?;
+        let mut wrong = Mlp::new(&[3, 9, 2], Activation::Tanh, MlpInit::TorchDefault, &mut rng)?;
         assert!(wrong.load_tensors("pi", &map).is_err());
         Ok(())
     }

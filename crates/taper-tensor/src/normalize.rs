@@ -117,10 +117,7 @@ pub fn explained_variance(y_pred: &[f32], y_true: &[f32]) -> f32 {
     if vy == 0.0 {
         return f32::NAN;
     }
-    let vr = var(&mut y_true
-        .iter()
-        .zip(y_pred)
-        .map(|(&a, &b)| a as f64 - b as f64));
+    let vr = var(&mut y_true.iter().zip(y_pred).map(|(&a, &b)| a as f64 - b as f64));
     (1.0 - vr / vy) as f32
 }
 
@@ -130,9 +127,7 @@ mod tests {
 
     #[test]
     fn merge_equals_one_pass() {
-        let data: Vec<f32> = (0..200)
-            .map(|i| ((i * 37 % 101) as f32).sin() * 3.0 + 1.0)
-            .collect();
+        let data: Vec<f32> = (0..200).map(|i| ((i * 37 % 101) as f32).sin() * 3.0 + 1.0).collect();
         let mut all = RunningMeanStd::new(2);
         all.update(&data, 100);
         let mut a = RunningMeanStd::new(2);

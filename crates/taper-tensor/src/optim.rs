@@ -70,10 +70,7 @@ impl AdamConfig {
             return bad("eps", format!("must be > 0, got {}", self.eps));
         }
         if !(self.weight_decay >= 0.0) {
-            return bad(
-                "weight_decay",
-                format!("must be >= 0, got {}", self.weight_decay),
-            );
+            return bad("weight_decay", format!("must be >= 0, got {}", self.weight_decay));
         }
         Ok(())
     }

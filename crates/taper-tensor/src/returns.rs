@@ -118,10 +118,7 @@ pub fn discounted_returns(
     if num_envs == 0 || rewards.len() % num_envs != 0 {
         return Err(TensorError::Invalid {
             name: "num_envs",
-            reason: format!(
-                "{} rewards do not split into {num_envs} envs",
-                rewards.len()
-            ),
+            reason: format!("{} rewards do not split into {num_envs} envs", rewards.len()),
         });
     }
     check_len("dones", rewards.len(), dones.len())?;
@@ -171,8 +168,7 @@ mod tests {
 
     #[test]
     fn discounted_returns_hand_computed() {
-        let r =
-            discounted_returns(1, &[1.0, 1.0, 1.0], &[false, true, false], &[10.0], 0.5).unwrap();
+        let r = discounted_returns(1, &[1.0, 1.0, 1.0], &[false, true, false], &[10.0], 0.5).unwrap();
         assert_eq!(r, vec![1.5, 1.0, 6.0]);
     }
 
