@@ -167,3 +167,28 @@ mod tests {
         assert!(parse_kwargs("oops").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Arbitrary config text never panics the resolver: it resolves or returns an error.
+        #[test]
+        fn config_parser_never_panics(text in "(\\[ppo\\]\n|\\[env_kwargs\\]\n|[a-z_]{1,16} = (-?[0-9.e]{1,8}|\"[A-Za-z0-9-]{0,12}\"|true|\\[[0-9, ]{0,8}\\])\n|.{0,20}\n){0,8}") {
+            let dir = std::env::temp_dir().join(format!("taper-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join("c.toml");
+            std::fs::write(&p, &text).unwrap();
+            let _ = resolve(Some(&p), &Overrides::default());
+        }
+
+        /// Arbitrary `k=v` lists never panic the kwargs parser.
+        #[test]
+        fn kwargs_parser_never_panics(s in ".{0,40}") {
+            let _ = parse_kwargs(&s);
+        }
+    }
+}

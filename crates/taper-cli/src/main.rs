@@ -8,6 +8,8 @@
 
 mod config;
 mod error;
+mod plot;
+mod render;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a run's checkpoint.
     Eval(EvalArgs),
+    /// Draw learning curves of one or more run folders.
+    Plot(PlotArgs),
     /// List the env ids.
     Envs,
     /// List the algorithms.
@@ -51,6 +55,10 @@ struct TrainArgs {
     /// The seed [default: 1].
     #[arg(long)]
     seed: Option<u64>,
+    /// Several seeds, `A..B` (B excluded) or `A,B,C`: one run each, in parallel, into
+    /// OUT/s<seed>.
+    #[arg(long, conflicts_with = "seed")]
+    seeds: Option<String>,
     /// Env steps to train for [default: the env's budget, see `taper envs`].
     #[arg(long)]
     total_steps: Option<u64>,
@@ -93,6 +101,28 @@ struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Print each step of each episode as text (gridworlds): `ansi`.
+    #[arg(long, value_name = "MODE")]
+    render: Option<String>,
+    /// Record the first episode: `FILE.gif`, or a folder for PNG frames (CartPole, Pendulum).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct PlotArgs {
+    /// Run folders; runs that differ only in seed are averaged.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The output image, `.png` or `.svg`.
+    #[arg(long, default_value = "plot.png")]
+    out: PathBuf,
+    /// The metric on the y axis (a column of metrics.jsonl).
+    #[arg(long, default_value = plot::DEFAULT_METRIC)]
+    metric: String,
+    /// Trailing moving average over K updates.
+    #[arg(long, default_value_t = 1)]
+    smooth: usize,
 }
 
 fn main() {
@@ -100,6 +130,9 @@ fn main() {
     let r = match cli.command {
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
+        Command::Plot(a) => plot::plot(&a.dirs, &a.out, &a.metric, a.smooth).map(|_| {
+            eprintln!("wrote {}", a.out.display());
+        }),
         Command::Envs => {
             list_envs();
             Ok(())
@@ -204,6 +237,25 @@ fn run_train(a: TrainArgs) -> Result<()> {
         }
         return train::resume(&cfg, dir, &opts);
     }
+    if let Some(spec) = &a.seeds {
+        let seeds = parse_seeds(spec)?;
+        let ov = config::Overrides {
+            algo: a.algo,
+            env: a.env,
+            seed: None,
+            total_steps: a.total_steps,
+            env_kwargs: kwargs.unwrap_or_default(),
+        };
+        let cfg = config::resolve(a.config.as_deref(), &ov)?;
+        let base = a.out.unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            PathBuf::from("runs").join(format!("{}__{}__seeds__{}", cfg.env, cfg.algo, t))
+        });
+        return train::train_seeds(&cfg, &seeds, &base, &opts);
+    }
     let ov = config::Overrides {
         algo: a.algo,
         env: a.env,
@@ -222,6 +274,41 @@ fn run_train(a: TrainArgs) -> Result<()> {
     train::train(&cfg, &out, &opts)
 }
 
+/// `A..B` (B excluded) or `A,B,C`.
+fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
+    let bad = || CliError::Arg {
+        arg: "--seeds",
+        reason: format!("`{spec}` is not A..B or A,B,C"),
+    };
+    let seeds: Vec<u64> = if let Some((a, b)) = spec.split_once("..") {
+        let (a, b): (u64, u64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        (a..b).collect()
+    } else {
+        spec.split(',')
+            .map(|s| s.trim().parse::<u64>().map_err(|_| bad()))
+            .collect::<Result<_>>()?
+    };
+    if seeds.is_empty() || seeds.len() > 1000 {
+        return Err(CliError::Arg {
+            arg: "--seeds",
+            reason: format!("`{spec}` gives {} seeds (1 to 1000)", seeds.len()),
+        });
+    }
+    let mut uniq = seeds.clone();
+    uniq.sort();
+    uniq.dedup();
+    if uniq.len() != seeds.len() {
+        return Err(CliError::Arg {
+            arg: "--seeds",
+            reason: format!("`{spec}` repeats a seed"),
+        });
+    }
+    Ok(seeds)
+}
+
 fn run_eval(a: EvalArgs) -> Result<()> {
     if a.episodes == 0 {
         return Err(CliError::Arg {
@@ -237,14 +324,68 @@ fn run_eval(a: EvalArgs) -> Result<()> {
             reason: format!("the model's spaces do not match env `{}`", state.env_id),
         }));
     }
-    let eps = taper::algos::ppo::evaluate(
+    let ansi = match a.render.as_deref() {
+        None => false,
+        Some("ansi") => {
+            env.reset(Some(a.seed))?;
+            if env.render_ansi().is_none() {
+                return Err(CliError::Arg {
+                    arg: "--render",
+                    reason: format!("{} has no text rendering", state.env_id),
+                });
+            }
+            true
+        }
+        Some(other) => {
+            return Err(CliError::Arg {
+                arg: "--render",
+                reason: format!("unknown mode `{other}` (ansi)"),
+            })
+        }
+    };
+    let scene = match &a.record {
+        None => None,
+        Some(_) => Some(render::Scene::for_env(&state.env_id).ok_or_else(|| CliError::Arg {
+            arg: "--record",
+            reason: format!("{} cannot be drawn yet (CartPole-v1, Pendulum-v1 can)", state.env_id),
+        })?),
+    };
+    let mut frames: Vec<Vec<f64>> = Vec::new();
+    let mut last_ep = usize::MAX;
+    let mut hook = |k: usize, e: &dyn taper::envs::Env| {
+        if ansi {
+            if k != last_ep {
+                println!("episode {k}");
+                last_ep = k;
+            }
+            if let Some(t) = e.render_ansi() {
+                println!("{t}");
+            }
+        }
+        if scene.is_some() && k == 0 {
+            if let Some(s) = e.render_state() {
+                frames.push(s);
+            }
+        }
+    };
+    let eps = taper::algos::ppo::evaluate_with(
         &model,
         env.as_mut(),
         state.normalizer.as_ref(),
         a.episodes,
         a.seed,
         a.deterministic,
+        &mut hook,
     )?;
+    if let (Some(path), Some(scene)) = (&a.record, scene) {
+        render::record(
+            path,
+            scene,
+            &frames,
+            &format!("{} episode 0, return {:.1}", state.env_id, eps[0].ret),
+        )?;
+        eprintln!("recorded {} frames to {}", frames.len(), path.display());
+    }
     let n = eps.len() as f64;
     let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
     let std = (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -287,4 +428,31 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+        /// Arbitrary argument lists never panic the CLI parser or the seed-list parser.
+        #[test]
+        fn cli_parser_never_panics(args in proptest::collection::vec(
+            prop_oneof![
+                Just("train".to_string()), Just("eval".to_string()), Just("plot".to_string()),
+                Just("--seed".to_string()), Just("--seeds".to_string()), Just("--total-steps".to_string()),
+                Just("--resume".to_string()), Just("--episodes".to_string()), Just("--json".to_string()),
+                Just("--metric".to_string()), "-{0,2}[a-z0-9.,=-]{0,10}",
+            ], 0..8)) {
+            let mut v = vec!["taper".to_string()];
+            v.extend(args.iter().cloned());
+            let _ = Cli::try_parse_from(&v);
+            for a in &args {
+                let _ = parse_seeds(a);
+            }
+        }
+    }
 }

@@ -34,6 +34,56 @@ pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     run(cfg, out, opts, ppo, &mut venv, writer)
 }
 
+/// Trains one run per seed into `base/s<seed>`, several at once (each run is
+/// single-threaded, so runs in parallel use the cores; the results do not depend on it).
+pub fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, opts: &TrainOptions) -> Result<()> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(seeds.len());
+    if !opts.quiet {
+        eprintln!(
+            "taper train: {} seeds of {} on {}, {workers} at a time -> {}/s<seed>",
+            seeds.len(),
+            cfg.algo,
+            cfg.env,
+            base.display()
+        );
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::new());
+    let quiet = TrainOptions {
+        quiet: true,
+        ..opts.clone()
+    };
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&seed) = seeds.get(i) else { break };
+                let c = RunConfig { seed, ..cfg.clone() };
+                let out = base.join(format!("s{seed}"));
+                match train(&c, &out, &quiet) {
+                    Ok(()) => {
+                        if !opts.quiet {
+                            eprintln!("seed {seed} done -> {}", out.display());
+                        }
+                    }
+                    Err(e) => errors.lock().unwrap().push(format!("seed {seed}: {e}")),
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap();
+    if let Some(e) = errors.first() {
+        return Err(CliError::Arg {
+            arg: "--seeds",
+            reason: e.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// Continues the run in `out` from its newest checkpoint.
 pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     let ckpt = newest_checkpoint(out)?;

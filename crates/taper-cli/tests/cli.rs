@@ -460,3 +460,235 @@ fn non_finite_loss_stops_training() {
         "no final checkpoint from a diverged run"
     );
 }
+
+/// `--seeds` trains sibling runs that `taper plot` groups into one curve; the PNG is written.
+#[test]
+fn seeds_then_plot() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("multi");
+    train_ok(&[
+        "train",
+        "--seeds",
+        "0..3",
+        "--total-steps",
+        "2048",
+        "--out",
+        base.to_str().unwrap(),
+        "--quiet",
+    ]);
+    for s in 0..3 {
+        assert!(base.join(format!("s{s}/checkpoint/state.json")).exists());
+    }
+    // Each seed's run equals the same seed trained alone.
+    let alone = d.path().join("alone");
+    train_ok(&[
+        "train",
+        "--seed",
+        "1",
+        "--total-steps",
+        "2048",
+        "--out",
+        alone.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(metrics_without_timing(&base.join("s1")), metrics_without_timing(&alone));
+    let png = d.path().join("curve.png");
+    let dirs: Vec<String> = (0..3)
+        .map(|s| base.join(format!("s{s}")).to_string_lossy().to_string())
+        .collect();
+    let mut args = vec!["plot"];
+    args.extend(dirs.iter().map(|s| s.as_str()));
+    args.extend(["--out", png.to_str().unwrap(), "--smooth", "3"]);
+    let o = taper(&args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let svg = d.path().join("curve.svg");
+    let o = taper(
+        &[
+            "plot",
+            &dirs[0],
+            "--out",
+            svg.to_str().unwrap(),
+            "--metric",
+            "value_loss",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    assert_clean_error(&taper(&["train", "--seeds", "3..3"], &[]), "--seeds");
+    assert_clean_error(&taper(&["train", "--seeds", "1,x"], &[]), "--seeds");
+}
+
+#[test]
+fn plot_errors_name_the_problem() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_clean_error(&taper(&["plot", empty.to_str().unwrap()], &[]), "has no metrics.jsonl");
+    let a = d.path().join("a");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "1024",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = taper(
+        &[
+            "plot",
+            a.to_str().unwrap(),
+            "--metric",
+            "nope",
+            "--out",
+            d.path().join("x.png").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_clean_error(&o, "unknown metric `nope`");
+    assert!(stderr(&o).contains("available:") && stderr(&o).contains("policy_loss"));
+    assert_clean_error(
+        &taper(&["plot", a.to_str().unwrap(), "--out", "x.jpg"], &[]),
+        ".png or .svg",
+    );
+}
+
+#[test]
+fn eval_render_and_record() {
+    let d = tempfile::tempdir().unwrap();
+    let fl = d.path().join("fl");
+    train_ok(&[
+        "train",
+        "--env",
+        "FrozenLake-v1",
+        "--total-steps",
+        "1024",
+        "--out",
+        fl.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = taper(
+        &["eval", fl.to_str().unwrap(), "--episodes", "1", "--render", "ansi"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("episode 0") && out.contains("[S]"), "{out}");
+    assert_clean_error(
+        &taper(&["eval", fl.to_str().unwrap(), "--record", "x.gif"], &[]),
+        "cannot be drawn",
+    );
+    let cp = d.path().join("cp");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "1024",
+        "--out",
+        cp.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_clean_error(
+        &taper(&["eval", cp.to_str().unwrap(), "--render", "ansi"], &[]),
+        "no text rendering",
+    );
+    let gif = d.path().join("ep.gif");
+    let o = taper(
+        &[
+            "eval",
+            cp.to_str().unwrap(),
+            "--episodes",
+            "1",
+            "--record",
+            gif.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&std::fs::read(&gif).unwrap()[..3], b"GIF");
+    let frames = d.path().join("frames");
+    let o = taper(
+        &[
+            "eval",
+            cp.to_str().unwrap(),
+            "--episodes",
+            "1",
+            "--record",
+            frames.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(frames.join("frame_00000.png").exists());
+}
+
+/// Corrupted, truncated or foreign checkpoints give one clear line, and nothing is written.
+#[test]
+fn bad_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "1024",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let ck = a.join("checkpoint");
+    let weights = std::fs::read(ck.join("model.safetensors")).unwrap();
+    let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    // Truncated weights.
+    std::fs::write(ck.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "unreadable weights");
+    std::fs::write(ck.join("model.safetensors"), &weights).unwrap();
+    // Corrupted state.
+    std::fs::write(ck.join("state.json"), "{ not json").unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "unreadable state");
+    // A checkpoint that claims another env: the model does not fit it.
+    std::fs::write(
+        ck.join("state.json"),
+        state.replace("\"CartPole-v1\"", "\"Pendulum-v1\""),
+    )
+    .unwrap();
+    assert_clean_error(
+        &taper(&["eval", a.to_str().unwrap()], &[]),
+        "do not match env `Pendulum-v1`",
+    );
+    // Weights with other shapes (a 32-32 network) under a 64-64 state.
+    std::fs::write(ck.join("state.json"), &state).unwrap();
+    let cfg = d.path().join("small.toml");
+    std::fs::write(&cfg, "[ppo]\nhidden = [32, 32]\n").unwrap();
+    let b = d.path().join("b");
+    train_ok(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--total-steps",
+        "1024",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    std::fs::copy(b.join("checkpoint/model.safetensors"), ck.join("model.safetensors")).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "has shape");
+    // Missing weights.
+    std::fs::remove_file(ck.join("model.safetensors")).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "missing weights file");
+    assert_eq!(
+        std::fs::read_to_string(ck.join("state.json")).unwrap(),
+        state,
+        "eval writes nothing"
+    );
+    // Resuming from a corrupted checkpoint fails cleanly and leaves the run alone.
+    std::fs::write(ck.join("state.json"), "garbage").unwrap();
+    let before = std::fs::read(a.join("metrics.jsonl")).unwrap();
+    assert!(!taper(
+        &["train", "--resume", a.to_str().unwrap(), "--total-steps", "4096"],
+        &[]
+    )
+    .status
+    .success());
+    assert_eq!(std::fs::read(a.join("metrics.jsonl")).unwrap(), before);
+}

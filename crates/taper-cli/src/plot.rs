@@ -1,0 +1,382 @@
+//! `taper plot`: learning curves from run folders, with plotters.
+//!
+//! Runs whose `config.toml` agree except for the seed form a group, drawn as the mean over
+//! seeds with a min–max band; different groups are separate curves, labelled by the config
+//! keys in which they differ.
+
+use crate::error::{CliError, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The default metric: the mean return of the last 20 episodes.
+pub const DEFAULT_METRIC: &str = "recent_return";
+
+/// One run's metrics.
+#[derive(Debug)]
+pub struct Run {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Flattened config without the seed (`key=value`), the grouping key.
+    pub config: BTreeMap<String, String>,
+    /// Rows of `metrics.jsonl`.
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// Reads a run folder.
+pub fn load_run(dir: &Path) -> Result<Run> {
+    let mp = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&mp).map_err(|_| CliError::Arg {
+        arg: "DIR",
+        reason: format!("{} has no metrics.jsonl (is it a run folder?)", dir.display()),
+    })?;
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if rows.is_empty() {
+        return Err(CliError::Arg {
+            arg: "DIR",
+            reason: format!("{} has no metrics rows yet", dir.display()),
+        });
+    }
+    let mut config = BTreeMap::new();
+    if let Ok(t) = std::fs::read_to_string(dir.join("config.toml")) {
+        if let Ok(v) = toml::from_str::<toml::Value>(&t) {
+            flatten("", &v, &mut config);
+        }
+    }
+    config.remove("seed");
+    config.remove("total_steps");
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        config,
+        rows,
+    })
+}
+
+fn series(run: &Run, metric: &str) -> Vec<(f64, f64)> {
+    run.rows
+        .iter()
+        .map(|r| {
+            let x = r.get("global_step").and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            let y = r.get(metric).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            (x, y)
+        })
+        .collect()
+}
+
+/// Trailing moving average over `k` points, skipping NaN.
+pub fn smooth(ys: &[f64], k: usize) -> Vec<f64> {
+    if k <= 1 {
+        return ys.to_vec();
+    }
+    (0..ys.len())
+        .map(|i| {
+            let w: Vec<f64> = ys[i.saturating_sub(k - 1)..=i]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            if w.is_empty() {
+                f64::NAN
+            } else {
+                w.iter().sum::<f64>() / w.len() as f64
+            }
+        })
+        .collect()
+}
+
+/// A group's curve: x, mean, min, max (finite points only).
+pub type Curve = Vec<(f64, f64, f64, f64)>;
+
+/// Aggregates runs of one group: per update index present in every run, the mean, min and
+/// max over runs of the (smoothed) metric.
+pub fn aggregate(runs: &[&Run], metric: &str, k: usize) -> Curve {
+    let all: Vec<(Vec<f64>, Vec<f64>)> = runs
+        .iter()
+        .map(|r| {
+            let s = series(r, metric);
+            let xs = s.iter().map(|p| p.0).collect();
+            let ys = smooth(&s.iter().map(|p| p.1).collect::<Vec<_>>(), k);
+            (xs, ys)
+        })
+        .collect();
+    let n = all.iter().map(|s| s.0.len()).min().unwrap_or(0);
+    (0..n)
+        .filter_map(|i| {
+            let vals: Vec<f64> = all.iter().map(|s| s.1[i]).filter(|v| v.is_finite()).collect();
+            let x = all[0].0[i];
+            if vals.is_empty() || !x.is_finite() {
+                return None;
+            }
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let min = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            Some((x, mean, min, max))
+        })
+        .collect()
+}
+
+/// Known places of a TrueType font for plot text; `TAPER_FONT` overrides them.
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// Registers a font for plotters' text (once per process).
+pub fn ensure_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let mut candidates: Vec<String> = Vec::new();
+        if let Ok(p) = std::env::var("TAPER_FONT") {
+            candidates.push(p);
+        }
+        candidates.extend(FONT_PATHS.iter().map(|s| s.to_string()));
+        for p in &candidates {
+            if let Ok(bytes) = std::fs::read(p) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, bytes);
+                    return Ok(());
+                }
+            }
+        }
+        Err("no TrueType font found for plot text; set TAPER_FONT=/path/to/font.ttf".to_string())
+    })
+    .clone()
+    .map_err(|reason| CliError::Arg {
+        arg: "TAPER_FONT",
+        reason,
+    })
+}
+
+fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
+    let env = group
+        .get("env")
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let algo = group
+        .get("algo")
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let mut parts = vec![format!("{algo} {env}")];
+    for k in differing.iter().filter(|k| *k != "env" && *k != "algo").take(3) {
+        let short = k.rsplit('.').next().unwrap_or(k);
+        parts.push(format!("{short}={}", group.get(k).map(|s| s.as_str()).unwrap_or("-")));
+    }
+    parts.join(", ")
+}
+
+/// Draws the plot of `dirs` into `out` (`.png` or `.svg`).
+pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Result<()> {
+    if dirs.is_empty() {
+        return Err(CliError::Arg {
+            arg: "DIR",
+            reason: "give at least one run folder".into(),
+        });
+    }
+    let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
+    // Every metric must exist somewhere; list what is available otherwise.
+    for r in &runs {
+        if !r.rows.iter().any(|row| row.contains_key(metric)) {
+            let mut names: Vec<&str> = r.rows[0].keys().map(|s| s.as_str()).collect();
+            names.sort();
+            return Err(CliError::Arg {
+                arg: "--metric",
+                reason: format!(
+                    "unknown metric `{metric}` in {}; available: {}",
+                    r.dir.display(),
+                    names.join(", ")
+                ),
+            });
+        }
+    }
+    let mut groups: Vec<(BTreeMap<String, String>, Vec<&Run>)> = Vec::new();
+    for r in &runs {
+        match groups.iter_mut().find(|g| g.0 == r.config) {
+            Some(g) => g.1.push(r),
+            None => groups.push((r.config.clone(), vec![r])),
+        }
+    }
+    let keys: std::collections::BTreeSet<&String> = groups.iter().flat_map(|g| g.0.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|k| {
+            groups
+                .iter()
+                .map(|g| g.0.get(*k))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                > 1
+        })
+        .cloned()
+        .collect();
+    let curves: Vec<(String, usize, Curve)> = groups
+        .iter()
+        .map(|(cfg, rs)| (label_for(cfg, &differing), rs.len(), aggregate(rs, metric, smooth_k)))
+        .collect();
+    let pts: Vec<&(f64, f64, f64, f64)> = curves.iter().flat_map(|c| c.2.iter()).collect();
+    if pts.is_empty() {
+        return Err(CliError::Arg {
+            arg: "--metric",
+            reason: format!("`{metric}` has no finite values to plot"),
+        });
+    }
+    let x1 = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max).max(1.0);
+    let mut y0 = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+    let mut y1 = pts.iter().map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
+    if (y1 - y0).abs() < 1e-12 {
+        y0 -= 1.0;
+        y1 += 1.0;
+    }
+    let pad = 0.05 * (y1 - y0);
+    let ylabel = if metric == DEFAULT_METRIC {
+        "return (mean of the last 20 episodes)".to_string()
+    } else {
+        metric.to_string()
+    };
+    let title = {
+        let first = &groups[0].0;
+        let env = first.get("env").map(|s| s.trim_matches('"')).unwrap_or("");
+        let n: usize = groups.iter().map(|g| g.1.len()).sum();
+        format!("{env}: {ylabel}, {n} run{}", if n == 1 { "" } else { "s" })
+    };
+    ensure_font()?;
+    let spec = PlotSpec {
+        curves: &curves,
+        x1,
+        y0: y0 - pad,
+        y1: y1 + pad,
+        ylabel: &ylabel,
+        title: &title,
+    };
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let res = match ext.as_str() {
+        "png" => draw(BitMapBackend::new(out, (1000, 600)).into_drawing_area(), &spec),
+        "svg" => draw(SVGBackend::new(out, (1000, 600)).into_drawing_area(), &spec),
+        _ => {
+            return Err(CliError::Arg {
+                arg: "--out",
+                reason: format!("{} must end in .png or .svg", out.display()),
+            })
+        }
+    };
+    res.map_err(|e| CliError::Arg {
+        arg: "--out",
+        reason: format!("drawing {}: {e}", out.display()),
+    })
+}
+
+struct PlotSpec<'a> {
+    curves: &'a [(String, usize, Curve)],
+    x1: f64,
+    y0: f64,
+    y1: f64,
+    ylabel: &'a str,
+    title: &'a str,
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, s: &PlotSpec<'_>) -> std::result::Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(s.title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..s.x1, s.y0..s.y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("env steps")
+        .y_desc(s.ylabel)
+        .x_label_formatter(&|v| {
+            if *v >= 1e6 {
+                format!("{:.1}M", v / 1e6)
+            } else {
+                format!("{:.0}k", v / 1e3)
+            }
+        })
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .draw()
+        .map_err(e)?;
+    for (k, (label, n, curve)) in s.curves.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        if *n > 1 {
+            let mut band: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, p.3)).collect();
+            band.extend(curve.iter().rev().map(|p| (p.0, p.2)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+                .map_err(e)?;
+        }
+        let text = if *n > 1 {
+            format!("{label} (mean of {n} seeds, min-max band)")
+        } else {
+            label.clone()
+        };
+        chart
+            .draw_series(LineSeries::new(curve.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
+            .map_err(e)?
+            .label(text)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_is_a_trailing_mean_skipping_nan() {
+        let s = smooth(&[1.0, f64::NAN, 3.0, 5.0], 2);
+        assert_eq!(s[0], 1.0);
+        assert_eq!(s[1], 1.0);
+        assert_eq!(s[2], 3.0);
+        assert_eq!(s[3], 4.0);
+    }
+}
