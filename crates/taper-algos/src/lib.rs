@@ -19,6 +19,7 @@
 
 pub mod callback;
 mod error;
+pub mod eval;
 pub mod metrics;
 pub mod policy;
 pub mod ppo;

@@ -80,6 +80,13 @@ struct TrainArgs {
     /// Stop this session after N env steps in all; `--resume` continues the plan.
     #[arg(long, value_name = "N")]
     stop_after: Option<u64>,
+    /// Evaluate the policy every N env steps; keep the best in best/ and the results in
+    /// evaluations.jsonl.
+    #[arg(long, value_name = "N")]
+    eval_every: Option<u64>,
+    /// Episodes per evaluation.
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    eval_episodes: usize,
     /// Continue the run in DIR from its newest checkpoint, exactly.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
@@ -173,6 +180,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
         checkpoint_every: a.checkpoint_every.unwrap_or(0),
         keep_last: a.keep_last.unwrap_or(0),
         stop_after: a.stop_after,
+        eval_every: a.eval_every.unwrap_or(0),
+        eval_episodes: a.eval_episodes,
     };
     let kwargs = match &a.env_kwargs {
         Some(s) => Some(config::parse_kwargs(s)?),

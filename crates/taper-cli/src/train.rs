@@ -5,7 +5,8 @@ use crate::error::{CliError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use taper::algos::callback::{Callback, Control, UpdateContext};
+use taper::algos::callback::{Callback, CallbackList, Control, UpdateContext};
+use taper::algos::eval::EvalCallback;
 use taper::algos::ppo::{make_env, Ppo, PpoState};
 use taper::algos::run::{learner_checkpoint, load_checkpoint, save_checkpoint, CheckpointState, MetricsWriter};
 use taper::algos::tensorboard::EventWriter;
@@ -22,6 +23,10 @@ pub struct TrainOptions {
     /// Stop this session once this many env steps are done in all (the plan stays
     /// `total_steps`; `--resume` continues it).
     pub stop_after: Option<u64>,
+    /// Evaluate every this many env steps (0: never).
+    pub eval_every: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
 }
 
 /// Trains per `cfg` into the run folder `out`, from scratch.
@@ -304,7 +309,42 @@ fn run(
         every: (iters / 10).max(1),
         error: None,
     };
-    let result = ppo.learn_until(venv, cfg.total_steps, &mut cb);
+    let mut eval = if opts.eval_every > 0 {
+        Some(
+            EvalCallback::new(
+                &cfg.env,
+                &cfg.env_kwargs,
+                cfg.seed,
+                opts.eval_every,
+                opts.eval_episodes,
+                1_000_000,
+            )?
+            .with_run_dir(out.to_path_buf(), ppo.global_step())?,
+        )
+    } else {
+        None
+    };
+    let result = {
+        let mut list = CallbackList::new();
+        if let Some(e) = eval.as_mut() {
+            list.push(e);
+        }
+        list.push(&mut cb);
+        ppo.learn_until(venv, cfg.total_steps, &mut list)
+    };
+    if let Some(e) = eval.as_mut().and_then(|e| e.error.take()) {
+        return Err(e.into());
+    }
+    if let (Some(e), false) = (&eval, opts.quiet) {
+        if let Some(last) = e.history.last() {
+            eprintln!(
+                "evaluation at step {}: mean return {:.1} (best {:.1}, in best/)",
+                last.global_step,
+                last.mean_return,
+                e.best()
+            );
+        }
+    }
     if let Some(b) = &cb.bar {
         b.finish_and_clear();
     }

@@ -692,3 +692,66 @@ fn bad_checkpoints() {
     .success());
     assert_eq!(std::fs::read(a.join("metrics.jsonl")).unwrap(), before);
 }
+
+/// Periodic evaluation writes evaluations.jsonl and best/, and does not change training.
+#[test]
+fn eval_callback_keeps_the_best() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--eval-every",
+        "2048",
+        "--eval-episodes",
+        "3",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(
+        metrics_without_timing(&a),
+        metrics_without_timing(&b),
+        "evaluation must not disturb training"
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(b.join("evaluations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "at 2048, 4096, 6144 and 8192");
+    let best = rows
+        .iter()
+        .map(|r| r["mean_return"].as_f64().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let o = taper(
+        &[
+            "eval",
+            b.join("best").to_str().unwrap(),
+            "--episodes",
+            "3",
+            "--deterministic",
+            "--json",
+            "--seed",
+            "1000000",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["mean_return"].as_f64().unwrap(),
+        best,
+        "best/ holds the best-evaluated policy"
+    );
+}
