@@ -331,6 +331,13 @@ where
                 format!("{:.0}k", v / 1e3)
             }
         })
+        .y_label_formatter(&|v| {
+            if s.y1 - s.y0 > 20.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.3}")
+            }
+        })
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .draw()
