@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod plot;
 mod render;
+mod solve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Eval(EvalArgs),
     /// Draw learning curves of one or more run folders.
     Plot(PlotArgs),
+    /// Print the exact or heuristic optimum of an env, where a solver exists.
+    Solve(SolveArgs),
     /// List the env ids.
     Envs,
     /// List the algorithms.
@@ -117,6 +120,21 @@ struct EvalArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct SolveArgs {
+    /// The env id: InventoryLostSales-v0, InventoryBacklog-v0, FrozenLake-v1, CliffWalking-v1, ...
+    #[arg(long)]
+    env: String,
+    /// Env keyword arguments, `key=value,...` (gridworlds).
+    #[arg(long)]
+    env_kwargs: Option<String>,
+    #[command(flatten)]
+    inventory: solve::InventoryArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
 struct PlotArgs {
     /// Run folders; runs that differ only in seed are averaged.
     #[arg(required = true)]
@@ -132,6 +150,18 @@ struct PlotArgs {
     smooth: usize,
 }
 
+/// Prints a line to stdout; a closed pipe (`taper eval ... | head`) ends the program quietly.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 fn main() {
     let cli = Cli::parse();
     let r = match cli.command {
@@ -140,12 +170,13 @@ fn main() {
         Command::Plot(a) => plot::plot(&a.dirs, &a.out, &a.metric, a.smooth).map(|_| {
             eprintln!("wrote {}", a.out.display());
         }),
+        Command::Solve(a) => run_solve(a),
         Command::Envs => {
             list_envs();
             Ok(())
         }
         Command::Algos => {
-            println!("ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)");
+            out!("ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)");
             Ok(())
         }
     };
@@ -156,10 +187,10 @@ fn main() {
 }
 
 fn list_envs() {
-    println!("{:<20} {:>7} {:>12}  description", "id", "limit", "ppo budget");
+    out!("{:<20} {:>7} {:>12}  description", "id", "limit", "ppo budget");
     for s in taper::envs::registry::specs() {
         let limit = s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
-        println!(
+        out!(
             "{:<20} {:>7} {:>12}  {}{}",
             s.id,
             limit,
@@ -283,6 +314,38 @@ fn run_train(a: TrainArgs) -> Result<()> {
     train::train(&cfg, &out, &opts)
 }
 
+fn run_solve(a: SolveArgs) -> Result<()> {
+    let kw = match &a.env_kwargs {
+        Some(s) => config::parse_kwargs(s)?,
+        None => Default::default(),
+    };
+    let v = solve::solve(&a.env, &a.inventory, &kw)?;
+    if a.json {
+        out!("{v}");
+    } else {
+        let method = v["method"].as_str().unwrap_or("");
+        match v.get("optimal_return").and_then(|r| r.as_f64()) {
+            Some(r) => out!("{}: optimal return {r:.4} ({method})", a.env),
+            None => out!(
+                "{}: optimal cost {:.4} ({method})",
+                a.env,
+                v["optimal_cost"].as_f64().unwrap_or(f64::NAN)
+            ),
+        }
+        for k in ["base_stock", "capped_base_stock"] {
+            if let Some(h) = v.get(k) {
+                out!("  best {k}: {h}");
+            }
+        }
+        if let Some(p) = v.get("policy") {
+            if p.get("orders").is_none() {
+                out!("  policy: {p}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `A..B` (B excluded) or `A,B,C`.
 fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     let bad = || CliError::Arg {
@@ -364,11 +427,11 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let mut hook = |k: usize, e: &dyn taper::envs::Env| {
         if ansi {
             if k != last_ep {
-                println!("episode {k}");
+                out!("episode {k}");
                 last_ep = k;
             }
             if let Some(t) = e.render_ansi() {
-                println!("{t}");
+                out!("{t}");
             }
         }
         if scene.is_some() && k == 0 {
@@ -421,19 +484,19 @@ fn run_eval(a: EvalArgs) -> Result<()> {
             "seed": a.seed,
             "global_step": state.global_step,
         });
-        println!("{v}");
+        out!("{v}");
     } else {
-        println!(
+        out!(
             "{} ({}, trained {} steps): {} episodes",
             state.env_id,
             state.algo,
             state.global_step,
             eps.len()
         );
-        println!("  return  {mean:.2} ± {std:.2}  (min {min:.2}, max {max:.2})");
-        println!("  length  {mean_len:.1}");
+        out!("  return  {mean:.2} ± {std:.2}  (min {min:.2}, max {max:.2})");
+        out!("  length  {mean_len:.1}");
         if let Some(s) = success {
-            println!("  success {s:.3}");
+            out!("  success {s:.3}");
         }
     }
     Ok(())

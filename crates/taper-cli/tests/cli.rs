@@ -755,3 +755,82 @@ fn eval_callback_keeps_the_best() {
         "best/ holds the best-evaluated policy"
     );
 }
+
+/// `taper solve` reproduces Zipkin (2008)'s 4.73 and prints the policy; limits are errors.
+#[test]
+fn solve_inventory_and_gridworlds() {
+    let o = taper(
+        &[
+            "solve",
+            "--env",
+            "InventoryLostSales-v0",
+            "--demand-mean",
+            "5",
+            "--lead-time",
+            "4",
+            "--p",
+            "4",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["optimal_cost"].as_f64().unwrap() - 4.73).abs() < 0.005);
+    assert!(v["policy"]["orders"].as_array().unwrap().len() > 1000);
+    assert!(v["capped_base_stock"]["cost"].as_f64().unwrap() >= v["optimal_cost"].as_f64().unwrap() - 0.02);
+    let o = taper(
+        &[
+            "solve",
+            "--env",
+            "InventoryBacklog-v0",
+            "--demand-std",
+            "1.6",
+            "--lead-time",
+            "4",
+            "--p",
+            "9",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["policy"]["level"].as_f64().unwrap() - 29.585).abs() < 1e-3);
+    let o = taper(&["solve", "--env", "FrozenLake-v1", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["optimal_return"].as_f64().unwrap() - 0.7442).abs() < 5e-4);
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryLostSales-v0", "--lead-time", "9"], &[]),
+        "1 <= L <= 6",
+    );
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryLostSales-v0", "--h", "-1"], &[]),
+        "holding cost must be >= 0",
+    );
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryBacklog-v0", "--p", "-2"], &[]),
+        "penalty must be >= 0",
+    );
+    assert_clean_error(
+        &taper(&["solve", "--env", "CartPole-v1"], &[]),
+        "no solver for `CartPole-v1`",
+    );
+}
+
+/// Output into a closed pipe ends quietly, without a panic message.
+#[test]
+fn closed_pipe_is_quiet() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taper"))
+        .args(["solve", "--env", "InventoryLostSales-v0", "--lead-time", "3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -25,6 +25,7 @@
 pub mod classic;
 pub mod env;
 mod error;
+pub mod inventory;
 pub mod registry;
 pub mod solve;
 pub mod spaces;

@@ -1,0 +1,266 @@
+//! Heuristic policies for a single store and their best parameters: base-stock and capped
+//! base-stock for lost sales (evaluated by simulation with common random numbers), and the
+//! optimal base-stock level and cost for backlogged demand (exact for Poisson demand, closed
+//! form for normal demand).
+//!
+//! ```
+//! use taper_envs::inventory::heuristics::backlog_normal_base_stock;
+//! // environments reference §2.6: L = 4, p = 9, Normal(5, 1.6): S* = 29.585, C* = 6.279.
+//! let (s, c) = backlog_normal_base_stock(5.0, 1.6, 1.0, 9.0, 4).unwrap();
+//! assert!((s - 29.585).abs() < 1e-3 && (c - 6.279).abs() < 1e-3);
+//! ```
+
+use crate::error::{EnvError, Result};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Poisson};
+use serde::{Deserialize, Serialize};
+
+/// Standard normal density.
+pub fn phi(z: f64) -> f64 {
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// Standard normal CDF (Abramowitz–Stegun 7.1.26 through erf, |error| < 1.5e-7).
+pub fn big_phi(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
+            * t
+            * (-x * x).exp();
+    let erf = if x >= 0.0 { y } else { -y };
+    0.5 * (1.0 + erf)
+}
+
+/// Inverse standard normal CDF by bisection on [`big_phi`] (to 1e-10).
+pub fn inv_phi(p: f64) -> f64 {
+    let (mut lo, mut hi) = (-10.0, 10.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if big_phi(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+fn check_costs(h: f64, p: f64) -> Result<()> {
+    if !(h >= 0.0 && h.is_finite()) {
+        return Err(EnvError::Invalid {
+            name: "h",
+            reason: format!("holding cost must be >= 0, got {h}"),
+        });
+    }
+    if !(p >= 0.0 && p.is_finite()) {
+        return Err(EnvError::Invalid {
+            name: "p",
+            reason: format!("penalty must be >= 0, got {p}"),
+        });
+    }
+    if h + p <= 0.0 {
+        return Err(EnvError::Invalid {
+            name: "p",
+            reason: "h + p must be positive".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Backlogged demand, Normal(mean, std) i.i.d. (normal approximation, ignoring the clip at 0):
+/// the optimal base-stock level `S* = (L+1)μ + z*σ√(L+1)` and cost `(h+p)σ√(L+1)φ(z*)`,
+/// `z* = Φ⁻¹(p/(p+h))`.
+pub fn backlog_normal_base_stock(mean: f64, std: f64, h: f64, p: f64, lead_time: usize) -> Result<(f64, f64)> {
+    check_costs(h, p)?;
+    let s = std * ((lead_time + 1) as f64).sqrt();
+    let z = inv_phi(p / (p + h));
+    Ok(((lead_time + 1) as f64 * mean + z * s, (h + p) * s * phi(z)))
+}
+
+/// Backlogged demand, Poisson(mean) i.i.d.: the exact optimal integer base-stock level and
+/// its cost, from the distribution of demand over L+1 periods, Poisson((L+1)·mean).
+pub fn backlog_poisson_base_stock(mean: f64, h: f64, p: f64, lead_time: usize) -> Result<(i64, f64)> {
+    check_costs(h, p)?;
+    let lam = (lead_time + 1) as f64 * mean;
+    let kmax = (lam + 20.0 * lam.sqrt() + 20.0) as usize;
+    let mut pmf = vec![(-lam).exp()];
+    for k in 1..=kmax {
+        let prev = pmf[k - 1];
+        pmf.push(prev * lam / k as f64);
+    }
+    let cost = |s: i64| -> f64 {
+        pmf.iter()
+            .enumerate()
+            .map(|(d, &pd)| {
+                let x = s - d as i64;
+                pd * if x >= 0 { h * x as f64 } else { p * (-x) as f64 }
+            })
+            .sum()
+    };
+    let mut best = (0i64, cost(0));
+    for s in 1..=kmax as i64 {
+        let c = cost(s);
+        if c < best.1 {
+            best = (s, c);
+        }
+    }
+    Ok(best)
+}
+
+/// A lost-sales heuristic's best parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeuristicResult {
+    /// Base-stock level S: order up to S minus the inventory position.
+    pub level: i64,
+    /// Order cap (capped base-stock), if any.
+    pub cap: Option<i64>,
+    /// Average cost per period, by simulation.
+    pub cost: f64,
+}
+
+/// One store with Poisson demand and lost sales.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LostSalesStore {
+    /// Mean demand per period (Poisson).
+    pub mean: f64,
+    /// Holding cost.
+    pub h: f64,
+    /// Lost-sales penalty.
+    pub p: f64,
+    /// Lead time (Zipkin's convention).
+    pub lead_time: usize,
+}
+
+/// Average cost per period of a (capped) base-stock policy `(level, cap)` for lost sales,
+/// simulated over `periods` periods after a warm-up, with demand from `seed`.
+pub fn simulate_lost_sales(store: &LostSalesStore, level: i64, cap: Option<i64>, periods: usize, seed: u64) -> f64 {
+    let LostSalesStore { mean, h, p, lead_time } = *store;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let pois = Poisson::new(mean).expect("positive mean");
+    let l = lead_time.max(1);
+    let mut pipe = vec![0i64; l]; // pipe[0] = on hand, pipe[j] arrives in j periods
+    let warm = 1000;
+    let mut total = 0.0;
+    for t in 0..warm + periods {
+        let ip: i64 = pipe.iter().sum();
+        let mut q = (level - ip).max(0);
+        if let Some(c) = cap {
+            q = q.min(c);
+        }
+        let d = pois.sample(&mut rng) as i64;
+        let on = pipe[0];
+        let c = if on >= d {
+            h * (on - d) as f64
+        } else {
+            p * (d - on) as f64
+        };
+        if t >= warm {
+            total += c;
+        }
+        let post = (on - d).max(0);
+        if l == 1 {
+            pipe[0] = post + q;
+        } else {
+            pipe[0] = post + pipe[1];
+            for j in 1..l - 1 {
+                pipe[j] = pipe[j + 1];
+            }
+            pipe[l - 1] = q;
+        }
+    }
+    total / periods as f64
+}
+
+/// The best base-stock level for lost sales (searched over integers, common random numbers).
+pub fn best_lost_sales_base_stock(
+    mean: f64,
+    h: f64,
+    p: f64,
+    lead_time: usize,
+    periods: usize,
+    seed: u64,
+) -> Result<HeuristicResult> {
+    check_costs(h, p)?;
+    let hi = ((lead_time + 1) as f64 * mean + 8.0 * ((lead_time + 1) as f64 * mean).sqrt()) as i64 + 2;
+    let mut best = HeuristicResult {
+        level: 0,
+        cap: None,
+        cost: f64::INFINITY,
+    };
+    for s in 0..=hi {
+        let c = simulate_lost_sales(&LostSalesStore { mean, h, p, lead_time }, s, None, periods, seed);
+        if c < best.cost {
+            best = HeuristicResult {
+                level: s,
+                cap: None,
+                cost: c,
+            };
+        }
+    }
+    Ok(best)
+}
+
+/// The best capped base-stock policy for lost sales (S and cap searched over integers).
+pub fn best_lost_sales_capped_base_stock(
+    mean: f64,
+    h: f64,
+    p: f64,
+    lead_time: usize,
+    periods: usize,
+    seed: u64,
+) -> Result<HeuristicResult> {
+    let base = best_lost_sales_base_stock(mean, h, p, lead_time, periods, seed)?;
+    let mut best = base;
+    let cap_hi = (mean + 6.0 * mean.sqrt()) as i64 + 2;
+    for s in base.level..=base.level + 3 * (mean.sqrt() as i64 + 2) {
+        for cap in (mean.floor() as i64).max(1)..=cap_hi {
+            let c = simulate_lost_sales(&LostSalesStore { mean, h, p, lead_time }, s, Some(cap), periods, seed);
+            if c < best.cost {
+                best = HeuristicResult {
+                    level: s,
+                    cap: Some(cap),
+                    cost: c,
+                };
+            }
+        }
+    }
+    Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// environments reference §2.6 table (closed form): L = 1, p = 4 → 3.167; L = 20,
+    /// p = 39 → 17.141; L = 10, p = 19 → 10.946.
+    #[test]
+    fn backlog_closed_form_table() {
+        for (l, p, want) in [
+            (1usize, 4.0, 3.167),
+            (20, 39.0, 17.141),
+            (10, 19.0, 10.946),
+            (4, 9.0, 6.279),
+        ] {
+            let (_, c) = backlog_normal_base_stock(5.0, 1.6, 1.0, p, l).unwrap();
+            assert!((c - want).abs() < 2e-3, "L={l} p={p}: {c} vs {want}");
+        }
+    }
+
+    #[test]
+    fn normal_cdf_and_inverse() {
+        assert!((big_phi(0.0) - 0.5).abs() < 1e-7);
+        assert!((big_phi(1.96) - 0.975).abs() < 1e-4);
+        assert!((inv_phi(0.9) - 1.281_551_6).abs() < 1e-5);
+    }
+
+    #[test]
+    fn poisson_backlog_is_a_newsvendor() {
+        // L = 0: one period of Poisson(5) demand, critical ratio 0.8. Hand-computed:
+        // E[(S−D)⁺] + 4E[(D−S)⁺] is 3.466488 at S = 6, 3.277405 at S = 7, 3.610546 at S = 8.
+        let (s, c) = backlog_poisson_base_stock(5.0, 1.0, 4.0, 0).unwrap();
+        assert_eq!(s, 7);
+        assert!((c - 3.277405).abs() < 1e-5, "{c}");
+        assert!(backlog_poisson_base_stock(5.0, -1.0, 4.0, 0).is_err());
+    }
+}
