@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train an agent; writes a run folder (config.toml, metrics.jsonl, metrics.csv, checkpoint/).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a run's checkpoint.
     Eval(EvalArgs),
     /// Draw learning curves of one or more run folders.
@@ -90,6 +90,8 @@ struct TrainArgs {
     /// Episodes per evaluation.
     #[arg(long, value_name = "K", default_value_t = 10)]
     eval_episodes: usize,
+    #[command(flatten)]
+    inventory: solve::InventoryFlags,
     /// Continue the run in DIR from its newest checkpoint, exactly.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
@@ -165,7 +167,7 @@ macro_rules! out {
 fn main() {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Train(a) => run_train(a),
+        Command::Train(a) => run_train(*a),
         Command::Eval(a) => run_eval(a),
         Command::Plot(a) => plot::plot(&a.dirs, &a.out, &a.metric, a.smooth).map(|_| {
             eprintln!("wrote {}", a.out.display());
@@ -214,10 +216,14 @@ fn run_train(a: TrainArgs) -> Result<()> {
         eval_every: a.eval_every.unwrap_or(0),
         eval_episodes: a.eval_episodes,
     };
-    let kwargs = match &a.env_kwargs {
+    let mut kwargs = match &a.env_kwargs {
         Some(s) => Some(config::parse_kwargs(s)?),
         None => None,
     };
+    let inv = a.inventory.to_kwargs();
+    if !inv.is_empty() {
+        kwargs.get_or_insert_with(Default::default).extend(inv);
+    }
     if let Some(dir) = &a.resume {
         let path = dir.join("config.toml");
         let text = std::fs::read_to_string(&path).map_err(|e| CliError::io(&path, e))?;
@@ -470,7 +476,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let min = eps.iter().map(|e| e.ret).fold(f64::INFINITY, f64::min);
     let max = eps.iter().map(|e| e.ret).fold(f64::NEG_INFINITY, f64::max);
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "env": state.env_id,
             "algo": state.algo,
             "episodes": eps.len(),
@@ -484,6 +490,11 @@ fn run_eval(a: EvalArgs) -> Result<()> {
             "seed": a.seed,
             "global_step": state.global_step,
         });
+        if state.env_id.starts_with("Inventory") {
+            // The average cost per period over the evaluated paths.
+            let periods: f64 = eps.iter().map(|e| e.len as f64).sum();
+            v["mean_cost"] = serde_json::json!(-eps.iter().map(|e| e.ret).sum::<f64>() / periods);
+        }
         out!("{v}");
     } else {
         out!(

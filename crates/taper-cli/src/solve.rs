@@ -24,6 +24,49 @@ pub struct InventoryArgs {
     pub h: f64,
 }
 
+/// The inventory flags of `taper train`, all optional; given ones become env kwargs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InventoryFlags {
+    /// Inventory envs: mean demand per period.
+    #[arg(long, allow_negative_numbers = true)]
+    pub demand_mean: Option<f64>,
+    /// Inventory envs: demand standard deviation (backlog).
+    #[arg(long, allow_negative_numbers = true)]
+    pub demand_std: Option<f64>,
+    /// Inventory envs: lead time L.
+    #[arg(long)]
+    pub lead_time: Option<usize>,
+    /// Inventory envs: penalty per unit short.
+    #[arg(long, allow_negative_numbers = true)]
+    pub p: Option<f64>,
+    /// Inventory envs: holding cost.
+    #[arg(long, allow_negative_numbers = true)]
+    pub h: Option<f64>,
+}
+
+impl InventoryFlags {
+    /// The flags given, as env keyword arguments.
+    pub fn to_kwargs(&self) -> taper::envs::Kwargs {
+        let mut kw = taper::envs::Kwargs::new();
+        if let Some(v) = self.demand_mean {
+            kw.insert("demand_mean".into(), v.to_string());
+        }
+        if let Some(v) = self.demand_std {
+            kw.insert("demand_std".into(), v.to_string());
+        }
+        if let Some(v) = self.lead_time {
+            kw.insert("lead_time".into(), v.to_string());
+        }
+        if let Some(v) = self.p {
+            kw.insert("p".into(), v.to_string());
+        }
+        if let Some(v) = self.h {
+            kw.insert("h".into(), v.to_string());
+        }
+        kw
+    }
+}
+
 /// Solves `env` and returns the JSON answer.
 pub fn solve(env: &str, inv: &InventoryArgs, kwargs: &taper::envs::Kwargs) -> Result<serde_json::Value> {
     match env {

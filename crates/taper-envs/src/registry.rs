@@ -60,6 +60,20 @@ const SPECS: &[EnvSpec] = &[
         kwargs: "is_slippery=true|false",
     },
     EnvSpec {
+        id: "InventoryLostSales-v0",
+        description: "one store, lost sales, Poisson demand (HDPO benchmark; L=4, p=9 by default)",
+        max_episode_steps: Some(100),
+        reward_threshold: None,
+        kwargs: "demand_mean, lead_time, p, h, horizon",
+    },
+    EnvSpec {
+        id: "InventoryBacklog-v0",
+        description: "one store, backlogged demand, Normal(5, 1.6) clipped at 0 (HDPO benchmark)",
+        max_episode_steps: Some(100),
+        reward_threshold: None,
+        kwargs: "demand_mean, demand_std, lead_time, p, h, horizon",
+    },
+    EnvSpec {
         id: "CliffWalking-v1",
         description: "walk along a cliff edge, 4x12 grid (Gymnasium toy text; no time limit)",
         max_episode_steps: None,
@@ -159,6 +173,57 @@ fn frozen_lake(id: &str, kw: &Kwargs) -> Result<(FrozenLake, usize)> {
     }
 }
 
+fn parse_num<T: std::str::FromStr>(kw: &Kwargs, key: &str) -> Result<Option<T>> {
+    match kw.get(key) {
+        None => Ok(None),
+        Some(v) => v.parse::<T>().map(Some).map_err(|_| EnvError::Invalid {
+            name: "kwargs",
+            reason: format!("`{key}` must be a number, got `{v}`"),
+        }),
+    }
+}
+
+/// The store configuration of an inventory id with its keyword arguments.
+pub fn inventory_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::StoreConfig> {
+    use crate::inventory::{Demand, StoreConfig};
+    let backlog = id == "InventoryBacklog-v0";
+    let allowed: &[&str] = if backlog {
+        &["demand_mean", "demand_std", "lead_time", "p", "h", "horizon"]
+    } else {
+        &["demand_mean", "lead_time", "p", "h", "horizon"]
+    };
+    check_keys(id, kw, allowed)?;
+    let mut c = if backlog {
+        StoreConfig::backlogged()
+    } else {
+        StoreConfig::lost_sales()
+    };
+    let mean = parse_num::<f64>(kw, "demand_mean")?.unwrap_or(5.0);
+    c.demand = if backlog {
+        Demand::Normal {
+            mean,
+            std: parse_num::<f64>(kw, "demand_std")?.unwrap_or(1.6),
+        }
+    } else {
+        Demand::Poisson { mean }
+    };
+    if let Some(l) = parse_num::<usize>(kw, "lead_time")? {
+        c.lead_time = l;
+    }
+    if let Some(p) = parse_num::<f64>(kw, "p")? {
+        c.p = p;
+    }
+    if let Some(h) = parse_num::<f64>(kw, "h")? {
+        c.h = h;
+    }
+    if let Some(hz) = parse_num::<usize>(kw, "horizon")? {
+        c.horizon = hz;
+    }
+    c.max_order = (6.0 * mean).max(10.0);
+    c.validate()?;
+    Ok(c)
+}
+
 /// Builds `id` with keyword arguments (e.g. `is_slippery=false` for FrozenLake).
 pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
     let s = spec(id)?;
@@ -178,6 +243,9 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         "CliffWalking-v1" => {
             check_keys(id, kw, &[])?;
             Box::new(CliffWalking::new())
+        }
+        "InventoryLostSales-v0" | "InventoryBacklog-v0" => {
+            Box::new(crate::inventory::SingleStore::new(inventory_config(id, kw)?)?)
         }
         _ => return Err(unknown(s.id)),
     })

@@ -22,8 +22,10 @@ pub enum Space {
     /// A box `[low, high]` of f32 vectors (bounds may be infinite).
     Box {
         /// Lower bounds.
+        #[serde(with = "bounds")]
         low: Vec<f32>,
         /// Upper bounds.
+        #[serde(with = "bounds")]
         high: Vec<f32>,
     },
     /// A vector of independent discrete choices, `nvec[i]` options each.
@@ -133,5 +135,60 @@ impl std::fmt::Display for Space {
             Space::Box { low, high } => write!(f, "Box(low={low:?}, high={high:?})"),
             Space::MultiDiscrete { nvec } => write!(f, "MultiDiscrete({nvec:?})"),
         }
+    }
+}
+
+/// Box bounds in JSON: finite values as numbers, infinities as the strings `"inf"` and
+/// `"-inf"` (JSON has no infinity).
+mod bounds {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Num(f32),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<Bound> = v
+            .iter()
+            .map(|&x| {
+                if x == f32::INFINITY {
+                    Bound::Text("inf".into())
+                } else if x == f32::NEG_INFINITY {
+                    Bound::Text("-inf".into())
+                } else {
+                    Bound::Num(x)
+                }
+            })
+            .collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        let v = Vec::<Bound>::deserialize(d)?;
+        v.into_iter()
+            .map(|b| match b {
+                Bound::Num(x) => Ok(x),
+                Bound::Text(t) if t == "inf" => Ok(f32::INFINITY),
+                Bound::Text(t) if t == "-inf" => Ok(f32::NEG_INFINITY),
+                Bound::Text(t) => Err(serde::de::Error::custom(format!("bad bound `{t}`"))),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinite_bounds_round_trip_through_json() {
+        let s = Space::boxed(vec![f32::NEG_INFINITY, 0.0], vec![f32::INFINITY, 2.5]);
+        let j = serde_json::to_string(&s).unwrap();
+        assert!(j.contains("\"-inf\""), "{j}");
+        let back: Space = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, s);
     }
 }

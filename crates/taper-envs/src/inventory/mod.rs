@@ -4,3 +4,6 @@
 
 pub mod dp;
 pub mod heuristics;
+pub mod single;
+
+pub use single::{Demand, SingleStore, StoreConfig};
