@@ -20,6 +20,7 @@
 pub mod callback;
 mod error;
 pub mod eval;
+pub mod hdpo;
 pub mod metrics;
 pub mod policy;
 pub mod ppo;

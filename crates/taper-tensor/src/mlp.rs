@@ -34,6 +34,8 @@ pub enum Activation {
     Tanh,
     /// `max(x, 0)`.
     Relu,
+    /// `x` for `x > 0`, `eˣ − 1` otherwise (the HDPO repository's hidden activation).
+    Elu,
     /// No activation.
     Identity,
 }
@@ -204,6 +206,14 @@ impl Mlp {
                     fastmath::bias_add_inplace(out, b);
                     out.iter_mut().for_each(|v| *v = v.max(0.0));
                 }
+                Activation::Elu => {
+                    fastmath::bias_add_inplace(out, b);
+                    out.iter_mut().for_each(|v| {
+                        if *v <= 0.0 {
+                            *v = v.exp_m1()
+                        }
+                    });
+                }
                 Activation::Identity => fastmath::bias_add_inplace(out, b),
             }
         }
@@ -218,6 +228,21 @@ impl Mlp {
     /// Backward pass: given `dout = ∂L/∂output` (`[batch, out]`) for the batch last passed to
     /// [`Mlp::forward`] with the same `x`, **adds** `∂L/∂params` into `grads`.
     pub fn backward(&self, x: &[f32], cache: &mut MlpCache, dout: &[f32], grads: &mut [f32]) -> Result<()> {
+        self.backward_full(x, cache, dout, grads, None)
+    }
+
+    /// [`Mlp::backward`] that also writes `∂L/∂x` (`[batch, in]`) into `dx` when given.
+    pub fn backward_full(
+        &self,
+        x: &[f32],
+        cache: &mut MlpCache,
+        dout: &[f32],
+        grads: &mut [f32],
+        mut dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        if let Some(d) = dx.as_deref() {
+            check_len("Mlp input gradient", cache.batch * self.input_dim(), d.len())?;
+        }
         let batch = cache.batch;
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
         check_len("Mlp output gradient", batch * self.output_dim(), dout.len())?;
@@ -246,11 +271,23 @@ impl Mlp {
                         }
                     }
                 }
+                Activation::Elu => {
+                    for (g, &y) in cur.iter_mut().zip(outs[l].iter()) {
+                        if y <= 0.0 {
+                            *g *= y + 1.0;
+                        }
+                    }
+                }
                 Activation::Identity => {}
             }
             let input: &[f32] = if l == 0 { x } else { &outs[l - 1] };
             matmul_tn(o, i, batch, cur, input, &mut grads[wo..bo], true);
             fastmath::col_sum_acc(cur, &mut grads[bo..bo + o]);
+            if l == 0 {
+                if let Some(d) = dx.as_deref_mut() {
+                    matmul_nn(batch, i, o, cur, &self.params[wo..bo], d, false);
+                }
+            }
             if l > 0 {
                 next.resize(batch * i, 0.0);
                 matmul_nn(batch, i, o, cur, &self.params[wo..bo], next, false);
@@ -333,6 +370,7 @@ impl Mlp {
             h = match self.act_for(l) {
                 Activation::Tanh => fastmath::fast_tanh(&h)?,
                 Activation::Relu => h.relu()?,
+                Activation::Elu => h.elu(1.0)?,
                 Activation::Identity => h,
             };
         }
@@ -413,7 +451,7 @@ mod tests {
     /// The hand-written backward pass against candle's autodiff on the same weights.
     #[test]
     fn gradients_match_candle_autodiff() -> Result<()> {
-        for act in [Activation::Tanh, Activation::Relu] {
+        for act in [Activation::Tanh, Activation::Relu, Activation::Elu] {
             let mut rng = stream(11, Purpose::Init, 0);
             let net = Mlp::new(&[5, 7, 6, 3], act, MlpInit::TorchDefault, &mut rng)?;
             let batch = 13;
@@ -424,7 +462,8 @@ mod tests {
             let y = net.forward(&x, batch, &mut cache)?.to_vec();
             let dout: Vec<f32> = y.iter().zip(&target).map(|(a, b)| a - b).collect();
             let mut grads = vec![0f32; net.num_params()];
-            net.backward(&x, &mut cache, &dout, &mut grads)?;
+            let mut dx = vec![0f32; batch * 5];
+            net.backward_full(&x, &mut cache, &dout, &mut grads, Some(&mut dx))?;
 
             // candle
             let vars: Vec<(String, Var)> = net
@@ -432,8 +471,8 @@ mod tests {
                 .into_iter()
                 .map(|(k, t)| (k, Var::from_tensor(&t).unwrap()))
                 .collect();
-            let xt = Tensor::from_vec(x.clone(), (batch, 5), &Device::Cpu)?;
-            let mut h = xt;
+            let xv = Var::from_vec(x.clone(), (batch, 5), &Device::Cpu)?;
+            let mut h = xv.as_tensor().clone();
             for l in 0..3 {
                 let w = vars[2 * l].1.as_tensor();
                 let b = vars[2 * l + 1].1.as_tensor();
@@ -441,6 +480,7 @@ mod tests {
                 if l < 2 {
                     h = match act {
                         Activation::Tanh => h.tanh()?,
+                        Activation::Elu => h.elu(1.0)?,
                         _ => h.relu()?,
                     };
                 }
@@ -458,6 +498,10 @@ mod tests {
             }
             for (i, (a, b)) in grads.iter().zip(&flat).enumerate() {
                 assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{act:?} grad {i}: {a} vs {b}");
+            }
+            let gx = gs.get(xv.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            for (a, b) in dx.iter().zip(&gx) {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{act:?} input grad: {a} vs {b}");
             }
         }
         Ok(())

@@ -1,0 +1,660 @@
+//! Hindsight Differentiable Policy Optimization (Alvo, Russo & Kanoria, arXiv 2306.11246) for
+//! one store: sample demand paths up front, simulate the policy on them, and descend the
+//! gradient of the total cost straight through the simulator (a pathwise gradient, not a
+//! score-function one).
+//!
+//! Two implementations of the same simulation and its gradient:
+//! - [`loss_and_grad`]: hand-written backpropagation through time on f32 buffers, with
+//!   taper's MLP (fast; what training uses);
+//! - [`candle_loss_and_grad`]: the batched simulator on candle tensors with candle's autodiff
+//!   (the reference; the tests check that both give the same loss and gradient).
+//!
+//! `min`/`max` get their ordinary subgradients (1 on the active branch), as in the paper's
+//! PyTorch code; orders are continuous in training and rounded only at test time.
+//!
+//! The policy maps the state `x` (on hand and pipeline) to `q = μ·softplus(MLP(x/μ) + 1)`, with μ
+//! the mean demand; the MLP has ELU hidden layers (3 × 32, the repository's vanilla one-store
+//! network). Scaling by μ is taper's choice, so one learning rate fits every demand level.
+
+use crate::error::{AlgoError, Result};
+use crate::metrics::Metrics;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use taper_envs::inventory::StoreConfig;
+use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::optim::{Adam, AdamConfig};
+use taper_tensor::rng::{stream, Purpose};
+
+/// HDPO hyperparameters; defaults follow the HDPO repository's one-store configs where they
+/// exist (Adam lr 3e-3, 3 × 32 ELU, 50 training periods, dev 100 periods with 60 ignored, test
+/// 5000 with 3000 ignored) and are smaller where the repository's sizes would only cost time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HdpoConfig {
+    /// Adam learning rate (repository: 3e-3).
+    pub learning_rate: f64,
+    /// Hidden widths (repository: 32, 32, 32).
+    pub hidden: Vec<usize>,
+    /// Demand paths per gradient step (repository: 8192; 1024 also tested there).
+    pub batch_size: usize,
+    /// Training paths (repository: 32768).
+    pub train_paths: usize,
+    /// Periods per training path (repository: 50).
+    pub train_periods: usize,
+    /// Development paths, for choosing the parameters to keep.
+    pub dev_paths: usize,
+    /// Periods per development path (repository: 100).
+    pub dev_periods: usize,
+    /// Development periods left out of the reported cost (repository: 60).
+    pub dev_ignore: usize,
+    /// Test paths.
+    pub test_paths: usize,
+    /// Periods per test path (repository: 5000).
+    pub test_periods: usize,
+    /// Test periods left out of the reported cost (repository: 3000).
+    pub test_ignore: usize,
+    /// Gradient steps.
+    pub steps: usize,
+    /// Evaluate on the development set every this many steps.
+    pub eval_every: usize,
+}
+
+impl Default for HdpoConfig {
+    fn default() -> Self {
+        HdpoConfig {
+            learning_rate: 3e-3,
+            hidden: vec![32, 32, 32],
+            batch_size: 1024,
+            train_paths: 8192,
+            train_periods: 50,
+            dev_paths: 2048,
+            dev_periods: 100,
+            dev_ignore: 60,
+            test_paths: 512,
+            test_periods: 5000,
+            test_ignore: 3000,
+            steps: 1500,
+            eval_every: 25,
+        }
+    }
+}
+
+impl HdpoConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(AlgoError::Config { field, reason });
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(
+                "learning_rate",
+                format!("must be a positive number, got {}", self.learning_rate),
+            );
+        }
+        for (f, v) in [
+            ("batch_size", self.batch_size),
+            ("train_paths", self.train_paths),
+            ("train_periods", self.train_periods),
+            ("dev_paths", self.dev_paths),
+            ("test_paths", self.test_paths),
+            ("steps", self.steps),
+            ("eval_every", self.eval_every),
+        ] {
+            if v == 0 {
+                return bad(f, "must be at least 1".into());
+            }
+        }
+        if self.batch_size > self.train_paths {
+            return bad(
+                "batch_size",
+                format!("{} exceeds train_paths {}", self.batch_size, self.train_paths),
+            );
+        }
+        if self.dev_ignore >= self.dev_periods {
+            return bad("dev_ignore", "must be below dev_periods".into());
+        }
+        if self.test_ignore >= self.test_periods {
+            return bad("test_ignore", "must be below test_periods".into());
+        }
+        if self.hidden.contains(&0) {
+            return bad("hidden", "layer widths must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Demand paths and initial states, sampled up front ("hindsight").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenarios {
+    /// Paths.
+    pub paths: usize,
+    /// Periods per path.
+    pub periods: usize,
+    /// Demand `[paths, periods]`.
+    pub demand: Vec<f32>,
+    /// Initial states `[paths, state_dim]`.
+    pub init: Vec<f32>,
+}
+
+impl Scenarios {
+    /// Samples `paths` paths of `periods` periods: demand from the store's distribution and
+    /// initial states with every entry U(0, 1) × mean demand (the repository's choice).
+    pub fn sample(store: &StoreConfig, paths: usize, periods: usize, rng: &mut ChaCha8Rng) -> Self {
+        let sd = store.state_dim();
+        let m = store.demand.mean();
+        let init = (0..paths * sd).map(|_| (rng.random::<f64>() * m) as f32).collect();
+        let demand = (0..paths * periods).map(|_| store.demand.sample(rng) as f32).collect();
+        Scenarios {
+            paths,
+            periods,
+            demand,
+            init,
+        }
+    }
+}
+
+/// The store policy: `q = μ·softplus(MLP(x/μ) + 1)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorePolicy {
+    /// The network, state → one output.
+    pub net: Mlp,
+    /// Mean demand μ.
+    pub scale: f32,
+}
+
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl StorePolicy {
+    /// A policy for `store` with seeded initial weights (PyTorch's default init).
+    pub fn new(store: &StoreConfig, hidden: &[usize], rng: &mut ChaCha8Rng) -> Result<Self> {
+        let mut sizes = vec![store.state_dim()];
+        sizes.extend_from_slice(hidden);
+        sizes.push(1);
+        let net = Mlp::new(&sizes, Activation::Elu, MlpInit::TorchDefault, rng)?;
+        Ok(StorePolicy {
+            net,
+            scale: store.demand.mean() as f32,
+        })
+    }
+}
+
+fn check_store(store: &StoreConfig, policy: &StorePolicy) -> Result<()> {
+    if policy.net.input_dim() != store.state_dim() {
+        return Err(AlgoError::Config {
+            field: "policy",
+            reason: format!(
+                "policy takes {} state values, the store has {}",
+                policy.net.input_dim(),
+                store.state_dim()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Average cost per period (periods `≥ ignore`, all paths) of `policy` on `scen`, orders
+/// rounded to integers if `round`. No gradient.
+pub fn evaluate_cost(
+    policy: &StorePolicy,
+    store: &StoreConfig,
+    scen: &Scenarios,
+    ignore: usize,
+    round: bool,
+) -> Result<f64> {
+    check_store(store, policy)?;
+    let sd = store.state_dim();
+    let l = store.lead_time;
+    let mu = policy.scale;
+    let (h, p) = (store.h as f32, store.p as f32);
+    let chunk = 1024;
+    let mut cache = MlpCache::default();
+    let (mut total, mut count) = (0f64, 0usize);
+    let mut z = Vec::new();
+    for start in (0..scen.paths).step_by(chunk) {
+        let b = chunk.min(scen.paths - start);
+        let mut x: Vec<f32> = scen.init[start * sd..(start + b) * sd].to_vec();
+        for t in 0..scen.periods {
+            z.clear();
+            z.extend(x.iter().map(|v| v / mu));
+            let out = policy.net.forward(&z, b, &mut cache)?;
+            for r in 0..b {
+                let mut q = mu * softplus(out[r] + 1.0);
+                if round {
+                    q = q.round();
+                }
+                let d = scen.demand[(start + r) * scen.periods + t];
+                let xr = &mut x[r * sd..(r + 1) * sd];
+                let c = step_f32(xr, q, d, l, store.backlog, h, p);
+                if t >= ignore {
+                    total += c as f64;
+                    count += 1;
+                }
+            }
+        }
+    }
+    Ok(total / count.max(1) as f64)
+}
+
+/// One period on an f32 state row; returns the cost (the dynamics of
+/// `taper_envs::inventory::single::store_step`).
+fn step_f32(x: &mut [f32], q: f32, d: f32, l: usize, backlog: bool, h: f32, p: f32) -> f32 {
+    if l == 0 {
+        x[0] += q;
+    }
+    let a = x[0];
+    let c = h * (a - d).max(0.0) + p * (d - a).max(0.0);
+    let post = if backlog { a - d } else { (a - d).max(0.0) };
+    match l {
+        0 => x[0] = post,
+        1 => x[0] = post + q,
+        _ => {
+            x[0] = post + x[1];
+            for j in 1..l - 1 {
+                x[j] = x[j + 1];
+            }
+            x[l - 1] = q;
+        }
+    }
+    c
+}
+
+/// Scratch space for [`loss_and_grad`], reused between steps.
+#[derive(Debug, Default)]
+pub struct BpttWorkspace {
+    caches: Vec<MlpCache>,
+    z: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    o: Vec<Vec<f32>>,
+    d: Vec<Vec<f32>>,
+}
+
+/// The mean cost per period and path over the paths `idx` of `scen` (all periods), and its
+/// gradient with respect to the policy's parameters, written into `grads`; by hand-written
+/// backpropagation through time.
+pub fn loss_and_grad(
+    policy: &StorePolicy,
+    store: &StoreConfig,
+    scen: &Scenarios,
+    idx: &[usize],
+    ws: &mut BpttWorkspace,
+    grads: &mut [f32],
+) -> Result<f64> {
+    check_store(store, policy)?;
+    let (b, t_len, sd, l) = (idx.len(), scen.periods, store.state_dim(), store.lead_time);
+    let mu = policy.scale;
+    let (h, p) = (store.h as f32, store.p as f32);
+    let w = 1.0 / (b * t_len) as f32;
+    ws.caches.resize_with(t_len, Default::default);
+    for v in [&mut ws.z, &mut ws.a, &mut ws.o, &mut ws.d] {
+        v.resize_with(t_len, Vec::new);
+    }
+    let mut x: Vec<f32> = Vec::with_capacity(b * sd);
+    for &i in idx {
+        x.extend_from_slice(&scen.init[i * sd..(i + 1) * sd]);
+    }
+    let mut loss = 0f64;
+    for t in 0..t_len {
+        let z = &mut ws.z[t];
+        z.clear();
+        z.extend(x.iter().map(|v| v / mu));
+        let out = policy.net.forward(z, b, &mut ws.caches[t])?;
+        let (a_t, o_t, d_t) = (&mut ws.a[t], &mut ws.o[t], &mut ws.d[t]);
+        a_t.resize(b, 0.0);
+        o_t.resize(b, 0.0);
+        d_t.resize(b, 0.0);
+        for r in 0..b {
+            let o = out[r];
+            let q = mu * softplus(o + 1.0);
+            let d = scen.demand[idx[r] * t_len + t];
+            let xr = &mut x[r * sd..(r + 1) * sd];
+            a_t[r] = if l == 0 { xr[0] + q } else { xr[0] };
+            o_t[r] = o;
+            d_t[r] = d;
+            loss += step_f32(xr, q, d, l, store.backlog, h, p) as f64;
+        }
+    }
+    grads.iter_mut().for_each(|g| *g = 0.0);
+    let mut lam = vec![0f32; b * sd];
+    let mut new_lam = vec![0f32; b * sd];
+    let mut dout = vec![0f32; b];
+    let mut dz = vec![0f32; b * sd];
+    for t in (0..t_len).rev() {
+        for r in 0..b {
+            let lr = &lam[r * sd..(r + 1) * sd];
+            let (a, d, o) = (ws.a[t][r], ws.d[t][r], ws.o[t][r]);
+            let g_post = lr[0];
+            let mut gq = match l {
+                0 => 0.0,
+                1 => lr[0],
+                _ => lr[l - 1],
+            };
+            let (pos, neg) = (a > d, a < d);
+            let dcost = w * (if pos { h } else { 0.0 } - if neg { p } else { 0.0 });
+            let dpost = if store.backlog || pos { g_post } else { 0.0 };
+            let ga = dcost + dpost;
+            let nl = &mut new_lam[r * sd..(r + 1) * sd];
+            nl.iter_mut().for_each(|v| *v = 0.0);
+            nl[0] = ga;
+            if l == 0 {
+                gq += ga;
+            }
+            if l >= 2 {
+                nl[1] = lr[0];
+                for j in 2..l {
+                    nl[j] = lr[j - 1];
+                }
+            }
+            dout[r] = gq * mu * sigmoid(o + 1.0);
+        }
+        policy
+            .net
+            .backward_full(&ws.z[t], &mut ws.caches[t], &dout, grads, Some(&mut dz))?;
+        for (v, g) in new_lam.iter_mut().zip(&dz) {
+            *v += g / mu;
+        }
+        std::mem::swap(&mut lam, &mut new_lam);
+    }
+    Ok(loss * w as f64)
+}
+
+/// The same loss and gradient with the simulator written in candle tensor ops and candle's
+/// autodiff: the batched differentiable simulator. Slower; the reference for
+/// [`loss_and_grad`].
+pub fn candle_loss_and_grad(
+    policy: &StorePolicy,
+    store: &StoreConfig,
+    scen: &Scenarios,
+    idx: &[usize],
+) -> Result<(f64, Vec<f32>)> {
+    use candle_core::{Device, Tensor, Var};
+    check_store(store, policy)?;
+    let ce = |e: candle_core::Error| AlgoError::Tensor(e.into());
+    let dev = Device::Cpu;
+    let (b, t_len, sd, l) = (idx.len(), scen.periods, store.state_dim(), store.lead_time);
+    let mu = policy.scale as f64;
+    let vars: Vec<(String, Var)> = policy
+        .net
+        .to_tensors("n")?
+        .into_iter()
+        .map(|(k, t)| Var::from_tensor(&t).map(|v| (k, v)))
+        .collect::<candle_core::Result<_>>()
+        .map_err(ce)?;
+    let layers = vars.len() / 2;
+    let column = |vals: Vec<f32>| Tensor::from_vec(vals, (b, 1), &dev);
+    let mut x: Vec<Tensor> = (0..sd)
+        .map(|j| column(idx.iter().map(|&i| scen.init[i * sd + j]).collect()))
+        .collect::<candle_core::Result<_>>()
+        .map_err(ce)?;
+    let mut total: Option<Tensor> = None;
+    let mut run = || -> candle_core::Result<Tensor> {
+        for t in 0..t_len {
+            let mut h = (Tensor::cat(&x, 1)? / mu)?;
+            for li in 0..layers {
+                let wt = vars[2 * li].1.as_tensor();
+                let bt = vars[2 * li + 1].1.as_tensor();
+                h = h.matmul(&wt.t()?)?.broadcast_add(bt)?;
+                if li + 1 < layers {
+                    // ELU as relu(h) + exp(min(h, 0)) − 1.
+                    h = ((h.relu()? + h.minimum(0f32)?.exp()?)? - 1.0)?;
+                }
+            }
+            // q = μ·softplus(o + 1) = μ·ln(1 + e^{o+1}).
+            let q = (((h + 1.0)?.exp()? + 1.0)?.log()? * mu)?;
+            let d = column(idx.iter().map(|&i| scen.demand[i * t_len + t]).collect())?;
+            if l == 0 {
+                x[0] = (&x[0] + &q)?;
+            }
+            let a = x[0].clone();
+            let over = (&a - &d)?.relu()?;
+            let under = (&d - &a)?.relu()?;
+            let c = ((&over * store.h)? + (&under * store.p)?)?.sum_all()?;
+            total = Some(match total.take() {
+                None => c,
+                Some(s) => (s + c)?,
+            });
+            let post = if store.backlog { (&a - &d)? } else { over };
+            match l {
+                0 => x[0] = post,
+                1 => x[0] = (post + &q)?,
+                _ => {
+                    let mut next = vec![(post + &x[1])?];
+                    next.extend(x[2..].iter().cloned());
+                    next.push(q);
+                    x = next;
+                }
+            }
+        }
+        total.take().unwrap() / (b * t_len) as f64
+    };
+    let loss = run().map_err(ce)?;
+    let gs = loss.backward().map_err(ce)?;
+    let mut flat = Vec::with_capacity(policy.net.num_params());
+    for (_, v) in &vars {
+        let g = gs
+            .get(v.as_tensor())
+            .map(|g| g.flatten_all().and_then(|g| g.to_vec1::<f32>()));
+        match g {
+            Some(g) => flat.extend(g.map_err(ce)?),
+            None => flat.extend(std::iter::repeat_n(0.0, v.as_tensor().elem_count())),
+        }
+    }
+    Ok((loss.to_scalar::<f32>().map_err(ce)? as f64, flat))
+}
+
+/// What [`Hdpo::train`] returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HdpoSummary {
+    /// Best development cost per period.
+    pub best_dev_cost: f64,
+    /// The step that gave it.
+    pub best_step: usize,
+    /// Test cost per period of the best-dev parameters, orders rounded (Poisson demand) or
+    /// not (normal demand).
+    pub test_cost: f64,
+    /// Gradient steps taken.
+    pub steps: usize,
+}
+
+/// An HDPO learner for one store.
+#[derive(Debug, Clone)]
+pub struct Hdpo {
+    /// The config.
+    pub config: HdpoConfig,
+    /// The store.
+    pub store: StoreConfig,
+    /// The current policy.
+    pub policy: StorePolicy,
+    /// The best-by-dev policy so far.
+    pub best: StorePolicy,
+    seed: u64,
+}
+
+impl Hdpo {
+    /// A learner; all randomness from `seed`.
+    pub fn new(config: HdpoConfig, store: StoreConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        store.validate()?;
+        let mut rng = stream(seed, Purpose::Init, 0);
+        let policy = StorePolicy::new(&store, &config.hidden, &mut rng)?;
+        Ok(Hdpo {
+            best: policy.clone(),
+            config,
+            store,
+            policy,
+            seed,
+        })
+    }
+
+    /// Trains; `on_eval` sees a metrics row at every development evaluation.
+    pub fn train(&mut self, on_eval: &mut dyn FnMut(&Metrics)) -> Result<HdpoSummary> {
+        let c = self.config.clone();
+        let mut drng = stream(self.seed, Purpose::Other(100), 0);
+        let train = Scenarios::sample(&self.store, c.train_paths, c.train_periods, &mut drng);
+        let mut devrng = stream(self.seed, Purpose::Other(101), 0);
+        let dev = Scenarios::sample(&self.store, c.dev_paths, c.dev_periods, &mut devrng);
+        let mut testrng = stream(self.seed, Purpose::Other(102), 0);
+        let test = Scenarios::sample(&self.store, c.test_paths, c.test_periods, &mut testrng);
+        let mut brng = stream(self.seed, Purpose::Shuffle, 0);
+        let mut opt = Adam::new(
+            AdamConfig {
+                lr: c.learning_rate as f32,
+                ..AdamConfig::default()
+            },
+            self.policy.net.num_params(),
+        );
+        let mut grads = vec![0f32; self.policy.net.num_params()];
+        let mut ws = BpttWorkspace::default();
+        let mut best = (
+            evaluate_cost(&self.policy, &self.store, &dev, c.dev_ignore, false)?,
+            0usize,
+        );
+        self.best = self.policy.clone();
+        let start = std::time::Instant::now();
+        let mut idx: Vec<usize> = (0..c.train_paths).collect();
+        for step in 1..=c.steps {
+            // A random batch of training paths (partial Fisher–Yates).
+            for i in 0..c.batch_size {
+                let j = brng.random_range(i..c.train_paths);
+                idx.swap(i, j);
+            }
+            let loss = loss_and_grad(
+                &self.policy,
+                &self.store,
+                &train,
+                &idx[..c.batch_size],
+                &mut ws,
+                &mut grads,
+            )?;
+            if !loss.is_finite() || grads.iter().any(|g| !g.is_finite()) {
+                return Err(AlgoError::NonFinite {
+                    update: step as u64,
+                    term: "total cost",
+                });
+            }
+            opt.step(&mut [(self.policy.net.params_mut(), &grads[..])])?;
+            if step % c.eval_every == 0 || step == c.steps {
+                let dev_cost = evaluate_cost(&self.policy, &self.store, &dev, c.dev_ignore, false)?;
+                if dev_cost < best.0 {
+                    best = (dev_cost, step);
+                    self.best = self.policy.clone();
+                }
+                let mut m = Metrics::new();
+                m.push("step", step as f64);
+                m.push("train_cost", loss);
+                m.push("dev_cost", dev_cost);
+                m.push("best_dev_cost", best.0);
+                m.push("time_elapsed", start.elapsed().as_secs_f64());
+                on_eval(&m);
+            }
+        }
+        let round = matches!(self.store.demand, taper_envs::inventory::Demand::Poisson { .. });
+        let test_cost = evaluate_cost(&self.best, &self.store, &test, c.test_ignore, round)?;
+        Ok(HdpoSummary {
+            best_dev_cost: best.0,
+            best_step: best.1,
+            test_cost,
+            steps: c.steps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written BPTT equals candle's autodiff through the candle simulator, for lost
+    /// sales and backlog, L = 0, 1, 2, 4.
+    #[test]
+    fn bptt_matches_candle_autodiff() {
+        for backlog in [false, true] {
+            for l in [0usize, 1, 2, 4] {
+                let base = if backlog {
+                    StoreConfig::backlogged()
+                } else {
+                    StoreConfig::lost_sales()
+                };
+                let store = StoreConfig { lead_time: l, ..base };
+                let mut rng = stream(3, Purpose::Init, l as u64);
+                let policy = StorePolicy::new(&store, &[8, 8], &mut rng).unwrap();
+                let mut srng = stream(4, Purpose::Other(1), 0);
+                let scen = Scenarios::sample(&store, 16, 7, &mut srng);
+                let idx: Vec<usize> = vec![3, 0, 7, 11, 5];
+                let mut grads = vec![0f32; policy.net.num_params()];
+                let loss =
+                    loss_and_grad(&policy, &store, &scen, &idx, &mut BpttWorkspace::default(), &mut grads).unwrap();
+                let (closs, cgrads) = candle_loss_and_grad(&policy, &store, &scen, &idx).unwrap();
+                assert!(
+                    (loss - closs).abs() < 1e-4 * (1.0 + closs.abs()),
+                    "L={l} backlog={backlog}: {loss} vs {closs}"
+                );
+                for (i, (a, b)) in grads.iter().zip(&cgrads).enumerate() {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "L={l} backlog={backlog} grad {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The f32 simulation equals the env's f64 dynamics on the same demand path.
+    #[test]
+    fn simulators_agree_with_the_env_dynamics() {
+        use taper_envs::inventory::single::store_step;
+        for (backlog, l) in [(false, 0usize), (false, 3), (true, 1), (true, 4)] {
+            let base = if backlog {
+                StoreConfig::backlogged()
+            } else {
+                StoreConfig::lost_sales()
+            };
+            let store = StoreConfig { lead_time: l, ..base };
+            let mut x32 = vec![2.0f32; store.state_dim()];
+            let mut x64 = vec![2.0f64; store.state_dim()];
+            let mut rng = stream(9, Purpose::Other(2), 0);
+            for _ in 0..200 {
+                let q = rng.random_range(0.0..12.0f32);
+                let d = store.demand.sample(&mut rng) as f32;
+                let c32 = step_f32(&mut x32, q, d, l, backlog, store.h as f32, store.p as f32);
+                let c64 = store_step(&store, &mut x64, q as f64, d as f64);
+                assert!((c32 as f64 - c64).abs() < 1e-3 * (1.0 + c64.abs()));
+            }
+            for (a, b) in x32.iter().zip(&x64) {
+                assert!((*a as f64 - b).abs() < 1e-2);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_configs() {
+        assert!(HdpoConfig {
+            batch_size: 10_000,
+            ..HdpoConfig::default()
+        }
+        .validate()
+        .is_err());
+        assert!(HdpoConfig {
+            learning_rate: -1.0,
+            ..HdpoConfig::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Hdpo::new(
+            HdpoConfig::default(),
+            StoreConfig {
+                h: -1.0,
+                ..StoreConfig::lost_sales()
+            },
+            0
+        )
+        .is_err());
+    }
+}
