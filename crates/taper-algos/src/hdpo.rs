@@ -349,9 +349,7 @@ pub fn loss_and_grad(
             }
             if l >= 2 {
                 nl[1] = lr[0];
-                for j in 2..l {
-                    nl[j] = lr[j - 1];
-                }
+                nl[2..l].copy_from_slice(&lr[1..l - 1]);
             }
             dout[r] = gq * mu * sigmoid(o + 1.0);
         }
@@ -548,7 +546,7 @@ impl Hdpo {
                     self.best = self.policy.clone();
                 }
                 let mut m = Metrics::new();
-                m.push("step", step as f64);
+                m.push("global_step", step as f64);
                 m.push("train_cost", loss);
                 m.push("dev_cost", dev_cost);
                 m.push("best_dev_cost", best.0);
@@ -565,6 +563,130 @@ impl Hdpo {
             steps: c.steps,
         })
     }
+}
+
+/// The checkpoint state of a trained HDPO learner (weights: `policy.{l}.weight|bias`).
+pub fn checkpoint_state(
+    h: &Hdpo,
+    env_id: &str,
+    env_kwargs: &taper_envs::Kwargs,
+    seed: u64,
+    summary: &HdpoSummary,
+) -> crate::run::CheckpointState {
+    let sd = h.store.state_dim();
+    crate::run::CheckpointState {
+        taper_version: env!("CARGO_PKG_VERSION").to_string(),
+        algo: "hdpo".into(),
+        env_id: env_id.to_string(),
+        env_kwargs: env_kwargs.clone(),
+        seed,
+        config: serde_json::to_value(&h.config).unwrap_or_default(),
+        model_shape: crate::run::ModelShape {
+            obs_space: taper_envs::Space::uniform_box(sd, f32::NEG_INFINITY, f32::INFINITY),
+            act_space: taper_envs::Space::boxed(vec![0.0], vec![h.store.max_order as f32]),
+            hidden: h.config.hidden.clone(),
+        },
+        normalizer: None,
+        algo_state: serde_json::to_value(summary).ok(),
+        env_state: None,
+        global_step: summary.steps as u64,
+        updates: summary.steps as u64,
+        episodes: 0,
+    }
+}
+
+/// Saves the best-by-dev policy of `h` as a checkpoint folder.
+pub fn save_checkpoint(dir: &std::path::Path, h: &Hdpo, state: &crate::run::CheckpointState) -> Result<()> {
+    crate::run::save_tensors_checkpoint(dir, h.best.net.to_tensors("policy")?, state)
+}
+
+/// Loads an HDPO checkpoint: the policy and its state.
+pub fn load_policy(path: &std::path::Path) -> Result<(StorePolicy, crate::run::CheckpointState)> {
+    let (tensors, state, mp) = crate::run::load_raw_checkpoint(path)?;
+    if state.algo != "hdpo" {
+        return Err(AlgoError::Checkpoint {
+            path: path.display().to_string(),
+            reason: format!("this is a `{}` checkpoint, not an HDPO one", state.algo),
+        });
+    }
+    let store = taper_envs::registry::inventory_config(&state.env_id, &state.env_kwargs)?;
+    let mut sizes = vec![store.state_dim()];
+    sizes.extend_from_slice(&state.model_shape.hidden);
+    sizes.push(1);
+    let n: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    let mut net = Mlp::from_params(&sizes, Activation::Elu, vec![0.0; n])?;
+    net.load_tensors("policy", &tensors)
+        .map_err(|e| AlgoError::Checkpoint {
+            path: mp.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok((
+        StorePolicy {
+            net,
+            scale: store.demand.mean() as f32,
+        },
+        state,
+    ))
+}
+
+/// Runs `episodes` episodes of `policy` on an inventory env (episode k reset with `seed + k`),
+/// orders rounded to integers if `round`.
+pub fn evaluate_env(
+    policy: &StorePolicy,
+    env: &mut dyn taper_envs::Env,
+    episodes: usize,
+    seed: u64,
+    round: bool,
+) -> Result<Vec<taper_envs::wrappers::EpisodeRecord>> {
+    let n = env.observation_space().flat_dim();
+    if n != policy.net.input_dim() {
+        return Err(AlgoError::Config {
+            field: "env",
+            reason: format!(
+                "the policy takes {} state values, the env has {n}",
+                policy.net.input_dim()
+            ),
+        });
+    }
+    let max = match env.action_space() {
+        taper_envs::Space::Box { high, .. } => high[0],
+        _ => {
+            return Err(AlgoError::Unsupported {
+                algo: "HDPO",
+                what: "non-Box action spaces".into(),
+            })
+        }
+    };
+    let mut obs = vec![0f32; n];
+    let mut z = vec![0f32; n];
+    let mut cache = MlpCache::default();
+    let mut out = Vec::with_capacity(episodes);
+    for k in 0..episodes {
+        env.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
+        let (mut ret, mut len) = (0f64, 0u64);
+        loop {
+            for (zi, oi) in z.iter_mut().zip(&obs) {
+                *zi = oi / policy.scale;
+            }
+            let o = policy.net.forward(&z, 1, &mut cache)?[0];
+            let mut q = policy.scale * softplus(o + 1.0);
+            if round {
+                q = q.round();
+            }
+            let s = env.step_into(taper_envs::Action::Continuous(&[q.clamp(0.0, max)]), &mut obs)?;
+            ret += s.reward as f64;
+            len += 1;
+            if s.terminated || s.truncated {
+                out.push(taper_envs::wrappers::EpisodeRecord {
+                    ret,
+                    len,
+                    success: None,
+                });
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

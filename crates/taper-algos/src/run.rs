@@ -214,6 +214,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Saves `model` and `state` as the folder `dir` (e.g. `run/checkpoint`), atomically.
 pub fn save_checkpoint(dir: &Path, model: &ActorCritic, state: &CheckpointState) -> Result<()> {
+    save_tensors_checkpoint(dir, model.to_tensors()?, state)
+}
+
+/// Saves named tensors and `state` as the folder `dir`, atomically (any algorithm's model).
+pub fn save_tensors_checkpoint(
+    dir: &Path,
+    tensors: Vec<(String, candle_core::Tensor)>,
+    state: &CheckpointState,
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| AlgoError::io(parent, e))?;
     let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint");
@@ -223,7 +232,7 @@ pub fn save_checkpoint(dir: &Path, model: &ActorCritic, state: &CheckpointState)
         std::fs::remove_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
-    let tensors: HashMap<String, candle_core::Tensor> = model.to_tensors()?.into_iter().collect();
+    let tensors: HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
     let mp = tmp.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &mp).map_err(|e| AlgoError::Checkpoint {
         path: mp.display().to_string(),
@@ -247,24 +256,10 @@ pub fn save_checkpoint(dir: &Path, model: &ActorCritic, state: &CheckpointState)
     Ok(())
 }
 
-/// Loads a checkpoint folder written by [`save_checkpoint`] (or a run folder containing
-/// `checkpoint/`), checking that the weights fit the recorded shapes.
-pub fn load_checkpoint(path: &Path) -> Result<(ActorCritic, CheckpointState)> {
-    let mut dir = path.to_path_buf();
-    if !dir.join("state.json").exists() {
-        let inner = dir.join("checkpoint");
-        let old = dir.join("checkpoint.old");
-        if inner.join("state.json").exists() {
-            dir = inner;
-        } else if old.join("state.json").exists() {
-            dir = old;
-        } else {
-            return Err(AlgoError::Checkpoint {
-                path: path.display().to_string(),
-                reason: "no checkpoint found (expected state.json, or checkpoint/state.json)".into(),
-            });
-        }
-    }
+/// Reads a checkpoint's `state.json` and its weights file, without building a model; `path`
+/// is a checkpoint folder or a run folder containing `checkpoint/`.
+pub fn load_raw_checkpoint(path: &Path) -> Result<(HashMap<String, candle_core::Tensor>, CheckpointState, PathBuf)> {
+    let dir = checkpoint_dir(path)?;
     let sp = dir.join("state.json");
     let bytes = std::fs::read(&sp).map_err(|e| AlgoError::io(&sp, e))?;
     let state: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| AlgoError::Checkpoint {
@@ -283,6 +278,35 @@ pub fn load_checkpoint(path: &Path) -> Result<(ActorCritic, CheckpointState)> {
             path: mp.display().to_string(),
             reason: format!("unreadable weights: {e}"),
         })?;
+    Ok((tensors, state, mp))
+}
+
+fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    let dir = path.to_path_buf();
+    if dir.join("state.json").exists() {
+        return Ok(dir);
+    }
+    for inner in [dir.join("checkpoint"), dir.join("checkpoint.old")] {
+        if inner.join("state.json").exists() {
+            return Ok(inner);
+        }
+    }
+    Err(AlgoError::Checkpoint {
+        path: path.display().to_string(),
+        reason: "no checkpoint found (expected state.json, or checkpoint/state.json)".into(),
+    })
+}
+
+/// Loads a checkpoint folder written by [`save_checkpoint`] (or a run folder containing
+/// `checkpoint/`), checking that the weights fit the recorded shapes.
+pub fn load_checkpoint(path: &Path) -> Result<(ActorCritic, CheckpointState)> {
+    let (tensors, state, mp) = load_raw_checkpoint(path)?;
+    if state.algo != "ppo" {
+        return Err(AlgoError::Checkpoint {
+            path: path.display().to_string(),
+            reason: format!("this is a `{}` checkpoint, not a PPO one", state.algo),
+        });
+    }
     let sh = &state.model_shape;
     let mut r1 = taper_tensor::rng::stream(0, taper_tensor::rng::Purpose::Init, 0);
     let mut r2 = taper_tensor::rng::stream(0, taper_tensor::rng::Purpose::Init, 1);

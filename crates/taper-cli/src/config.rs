@@ -23,6 +23,9 @@ pub struct RunConfig {
     pub env_kwargs: Kwargs,
     /// PPO's hyperparameters.
     pub ppo: PpoConfig,
+    /// HDPO's hyperparameters (HDPO runs only; `total_steps` is its number of gradient steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdpo: Option<taper::algos::hdpo::HdpoConfig>,
 }
 
 /// The parts of a config file, all optional.
@@ -36,6 +39,7 @@ struct FileConfig {
     #[serde(default)]
     env_kwargs: Kwargs,
     ppo: Option<toml::Table>,
+    hdpo: Option<toml::Table>,
 }
 
 /// Flags given on the command line (None = not given).
@@ -91,10 +95,23 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<defaults>".into());
     let algo = ov.algo.clone().or(fc.algo).unwrap_or_else(|| "ppo".into());
-    if algo != "ppo" {
+    if algo != "ppo" && algo != "hdpo" {
         return Err(CliError::UnknownAlgo(algo));
     }
-    let env = ov.env.clone().or(fc.env).unwrap_or_else(|| "CartPole-v1".into());
+    let env = ov.env.clone().or(fc.env).unwrap_or_else(|| {
+        if algo == "hdpo" {
+            "InventoryLostSales-v0"
+        } else {
+            "CartPole-v1"
+        }
+        .into()
+    });
+    if algo == "hdpo" && !env.starts_with("Inventory") {
+        return Err(CliError::Arg {
+            arg: "--algo",
+            reason: format!("hdpo needs a differentiable simulator; it runs on the inventory envs, not `{env}`"),
+        });
+    }
     let mut env_kwargs = fc.env_kwargs;
     env_kwargs.extend(ov.env_kwargs.clone());
     // The env decides the default hyperparameters (discrete or continuous CleanRL script).
@@ -112,16 +129,53 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
             }
             merged.try_into::<PpoConfig>().map_err(|e| CliError::Config {
                 path: path.clone(),
-                reason: format!("[ppo]: {}", e.message()),
+                reason: format!(
+                    "[ppo]: {}",
+                    e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
             })?
         }
     };
     ppo.validate()?;
     let seed = ov.seed.or(fc.seed).unwrap_or(1);
-    let total_steps = ov
-        .total_steps
-        .or(fc.total_steps)
-        .unwrap_or_else(|| taper::algos::ppo::default_budget(&env));
+    let steps_given = ov.total_steps.or(fc.total_steps);
+    if algo == "hdpo" {
+        let mut h = match fc.hdpo {
+            None => taper::algos::hdpo::HdpoConfig::default(),
+            Some(table) => {
+                let mut merged =
+                    toml::Table::try_from(taper::algos::hdpo::HdpoConfig::default()).map_err(|e| CliError::Config {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                for (k, v) in table {
+                    merged.insert(k, v);
+                }
+                merged.try_into().map_err(|e: toml::de::Error| CliError::Config {
+                    path: path.clone(),
+                    reason: format!(
+                        "[hdpo]: {}",
+                        e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+                    ),
+                })?
+            }
+        };
+        if let Some(s) = steps_given {
+            h.steps = s as usize;
+        }
+        h.validate()?;
+        let total_steps = h.steps as u64;
+        return Ok(RunConfig {
+            algo,
+            env,
+            seed,
+            total_steps,
+            env_kwargs,
+            ppo,
+            hdpo: Some(h),
+        });
+    }
+    let total_steps = steps_given.unwrap_or_else(|| taper::algos::ppo::default_budget(&env));
     Ok(RunConfig {
         algo,
         env,
@@ -129,6 +183,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         total_steps,
         env_kwargs,
         ppo,
+        hdpo: None,
     })
 }
 

@@ -6,7 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum CliError {
     /// An unknown algorithm.
-    #[error("unknown algo `{0}`; known algos: ppo")]
+    #[error("unknown algo `{0}`; known algos: ppo, hdpo")]
     UnknownAlgo(String),
     /// A config file that is not valid TOML or has unknown keys.
     #[error("config {path}: {reason}")]

@@ -179,6 +179,7 @@ fn main() {
         }
         Command::Algos => {
             out!("ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)");
+            out!("hdpo\tHindsight Differentiable Policy Optimization (inventory envs; Alvo, Russo & Kanoria)");
             Ok(())
         }
     };
@@ -352,6 +353,52 @@ fn run_solve(a: SolveArgs) -> Result<()> {
     Ok(())
 }
 
+/// Inventory envs are evaluated on long paths (5000 periods, the HDPO repository's test
+/// length), so `mean_cost` is close to the long-run average cost.
+fn long_paths(kw: &taper::envs::Kwargs) -> taper::envs::Kwargs {
+    let mut kw = kw.clone();
+    kw.insert("horizon".into(), "5000".into());
+    kw
+}
+
+/// `taper eval` for an HDPO checkpoint: the deterministic policy on the inventory env, orders
+/// rounded for Poisson demand (as at HDPO's test time).
+fn eval_hdpo(a: &EvalArgs) -> Result<()> {
+    if a.render.is_some() || a.record.is_some() {
+        return Err(CliError::Arg {
+            arg: "--record",
+            reason: "inventory envs cannot be drawn yet".into(),
+        });
+    }
+    let (policy, state) = taper::algos::hdpo::load_policy(&a.dir)?;
+    let mut env = taper::envs::make_with(&state.env_id, &long_paths(&state.env_kwargs))?;
+    let round = state.env_id == "InventoryLostSales-v0";
+    let eps = taper::algos::hdpo::evaluate_env(&policy, env.as_mut(), a.episodes, a.seed, round)?;
+    let n = eps.len() as f64;
+    let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
+    let std = (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let periods: f64 = eps.iter().map(|e| e.len as f64).sum();
+    let mean_cost = -eps.iter().map(|e| e.ret).sum::<f64>() / periods;
+    if a.json {
+        let v = serde_json::json!({
+            "env": state.env_id, "algo": state.algo, "episodes": eps.len(),
+            "mean_return": mean, "std_return": std, "success_rate": null,
+            "mean_cost": mean_cost, "mean_length": periods / n, "seed": a.seed,
+            "rounded_orders": round, "global_step": state.global_step,
+        });
+        out!("{v}");
+    } else {
+        out!(
+            "{} (hdpo, {} gradient steps): {} episodes",
+            state.env_id,
+            state.global_step,
+            eps.len()
+        );
+        out!("  cost per period {mean_cost:.4}  (return {mean:.2} ± {std:.2} per episode)");
+    }
+    Ok(())
+}
+
 /// `A..B` (B excluded) or `A,B,C`.
 fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     let bad = || CliError::Arg {
@@ -394,8 +441,17 @@ fn run_eval(a: EvalArgs) -> Result<()> {
             reason: "must be at least 1".into(),
         });
     }
+    let (_, raw_state, _) = taper::algos::run::load_raw_checkpoint(&a.dir)?;
+    if raw_state.algo == "hdpo" {
+        return eval_hdpo(&a);
+    }
     let (model, state) = taper::algos::run::load_checkpoint(&a.dir)?;
-    let mut env = taper::envs::make_with(&state.env_id, &state.env_kwargs)?;
+    let kwargs = if state.env_id.starts_with("Inventory") {
+        long_paths(&state.env_kwargs)
+    } else {
+        state.env_kwargs.clone()
+    };
+    let mut env = taper::envs::make_with(&state.env_id, &kwargs)?;
     if env.observation_space() != &model.obs_space || env.action_space() != &model.act_space {
         return Err(CliError::Algo(taper::algos::AlgoError::Checkpoint {
             path: a.dir.display().to_string(),

@@ -33,6 +33,9 @@ pub struct TrainOptions {
 pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| CliError::io(out, e))?;
     write_config(cfg, out)?;
+    if let Some(h) = &cfg.hdpo {
+        return train_hdpo(cfg, h, out, opts);
+    }
     let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
     let ppo = Ppo::new(cfg.ppo.clone(), venv.observation_space(), venv.action_space(), cfg.seed)?;
     let writer = MetricsWriter::create(out)?;
@@ -89,8 +92,74 @@ pub fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, opts: &TrainOpti
     Ok(())
 }
 
+/// HDPO on an inventory env: metrics rows at each development evaluation, the best-by-dev
+/// policy as the checkpoint, its test cost at the end.
+fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    use taper::algos::hdpo;
+    let store = taper::envs::registry::inventory_config(&cfg.env, &cfg.env_kwargs)?;
+    let mut learner = hdpo::Hdpo::new(h.clone(), store, cfg.seed)?;
+    let mut writer = MetricsWriter::create(out)?;
+    let mut tb = EventWriter::create(out)?;
+    if !opts.quiet {
+        eprintln!(
+            "taper train: hdpo on {} (seed {}), {} gradient steps -> {}",
+            cfg.env,
+            cfg.seed,
+            h.steps,
+            out.display()
+        );
+    }
+    let mut err: Option<CliError> = None;
+    let every = (h.steps / h.eval_every / 10).max(1);
+    let mut k = 0usize;
+    let summary = learner.train(&mut |m| {
+        let step = m.get("global_step").unwrap_or(0.0);
+        if let Err(e) = writer
+            .write(m)
+            .and_then(|_| tb.add_metrics(m, step as i64))
+            .and_then(|_| tb.flush())
+        {
+            err.get_or_insert(e.into());
+        }
+        k += 1;
+        if !opts.quiet && (k % every == 0 || step as usize >= h.steps) {
+            eprintln!(
+                "step {:>6}/{} | train cost {:.4} | dev cost {:.4} (best {:.4})",
+                step,
+                h.steps,
+                m.get("train_cost").unwrap_or(f64::NAN),
+                m.get("dev_cost").unwrap_or(f64::NAN),
+                m.get("best_dev_cost").unwrap_or(f64::NAN)
+            );
+        }
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let state = hdpo::checkpoint_state(&learner, &cfg.env, &cfg.env_kwargs, cfg.seed, &summary);
+    hdpo::save_checkpoint(&out.join("checkpoint"), &learner, &state)?;
+    if !opts.quiet {
+        eprintln!(
+            "done: best dev cost {:.4} at step {}; test cost {:.4} per period (best-dev policy, {} paths x {} periods); run folder {}",
+            summary.best_dev_cost,
+            summary.best_step,
+            summary.test_cost,
+            h.test_paths,
+            h.test_periods,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Continues the run in `out` from its newest checkpoint.
 pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    if cfg.hdpo.is_some() {
+        return Err(CliError::Arg {
+            arg: "--resume",
+            reason: "HDPO runs cannot be resumed yet".into(),
+        });
+    }
     let ckpt = newest_checkpoint(out)?;
     let (model, state) = load_checkpoint(&ckpt)?;
     if state.env_id != cfg.env || state.algo != cfg.algo {

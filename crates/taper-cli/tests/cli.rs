@@ -834,3 +834,56 @@ fn closed_pipe_is_quiet() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `taper train --algo hdpo` writes a run folder that `taper eval` reads, with `mean_cost`.
+#[test]
+fn hdpo_train_and_eval() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[hdpo]\nbatch_size = 64\ntrain_paths = 256\ndev_paths = 128\ntest_paths = 16\ntest_periods = 600\ntest_ignore = 100\neval_every = 10\n",
+    )
+    .unwrap();
+    let out = d.path().join("hd");
+    train_ok(&[
+        "train",
+        "--algo",
+        "hdpo",
+        "--env",
+        "InventoryLostSales-v0",
+        "--lead-time",
+        "2",
+        "--p",
+        "9",
+        "--total-steps",
+        "40",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    assert!(std::fs::read_to_string(out.join("config.toml"))
+        .unwrap()
+        .contains("[hdpo]"));
+    let o = taper(&["eval", out.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["mean_cost"].as_f64().unwrap() > 4.0 && v["mean_cost"].as_f64().unwrap() < 30.0);
+    assert_clean_error(
+        &taper(&["train", "--algo", "hdpo", "--env", "CartPole-v1"], &[]),
+        "inventory envs",
+    );
+    assert_clean_error(
+        &taper(&["train", "--resume", out.to_str().unwrap()], &[]),
+        "cannot be resumed yet",
+    );
+}
