@@ -656,6 +656,13 @@ fn bad_checkpoints() {
         &taper(&["eval", a.to_str().unwrap()], &[]),
         "do not match env `Pendulum-v1`",
     );
+    // A checkpoint of another algorithm.
+    std::fs::write(
+        ck.join("state.json"),
+        state.replace("\"algo\": \"ppo\"", "\"algo\": \"sac\""),
+    )
+    .unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "is a `sac` checkpoint");
     // Weights with other shapes (a 32-32 network) under a 64-64 state.
     std::fs::write(ck.join("state.json"), &state).unwrap();
     let cfg = d.path().join("small.toml");
