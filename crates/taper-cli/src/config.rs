@@ -79,6 +79,30 @@ fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// Overlays a TOML table of keys onto a config's defaults; unknown keys and bad values are
+/// errors naming the section.
+fn merge_onto<T: Serialize + serde::de::DeserializeOwned>(
+    base: &T,
+    table: toml::Table,
+    path: &str,
+    section: &str,
+) -> Result<T> {
+    let mut merged = toml::Table::try_from(base).map_err(|e| CliError::Config {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })?;
+    for (k, v) in table {
+        merged.insert(k, v);
+    }
+    merged.try_into::<T>().map_err(|e| CliError::Config {
+        path: path.to_string(),
+        reason: format!(
+            "[{section}]: {}",
+            e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+    })
+}
+
 /// Resolves the run configuration.
 pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConfig> {
     let fc: FileConfig = match file {
@@ -119,22 +143,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     let base = PpoConfig::for_action_space(probe.action_space());
     let ppo = match fc.ppo {
         None => base,
-        Some(table) => {
-            let mut merged = toml::Table::try_from(&base).map_err(|e| CliError::Config {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            for (k, v) in table {
-                merged.insert(k, v);
-            }
-            merged.try_into::<PpoConfig>().map_err(|e| CliError::Config {
-                path: path.clone(),
-                reason: format!(
-                    "[ppo]: {}",
-                    e.message().split_whitespace().collect::<Vec<_>>().join(" ")
-                ),
-            })?
-        }
+        Some(table) => merge_onto(&base, table, &path, "ppo")?,
     };
     ppo.validate()?;
     let seed = ov.seed.or(fc.seed).unwrap_or(1);
@@ -142,23 +151,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     if algo == "hdpo" {
         let mut h = match fc.hdpo {
             None => taper::algos::hdpo::HdpoConfig::default(),
-            Some(table) => {
-                let mut merged =
-                    toml::Table::try_from(taper::algos::hdpo::HdpoConfig::default()).map_err(|e| CliError::Config {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                for (k, v) in table {
-                    merged.insert(k, v);
-                }
-                merged.try_into().map_err(|e: toml::de::Error| CliError::Config {
-                    path: path.clone(),
-                    reason: format!(
-                        "[hdpo]: {}",
-                        e.message().split_whitespace().collect::<Vec<_>>().join(" ")
-                    ),
-                })?
-            }
+            Some(table) => merge_onto(&taper::algos::hdpo::HdpoConfig::default(), table, &path, "hdpo")?,
         };
         if let Some(s) = steps_given {
             h.steps = s as usize;

@@ -1,17 +1,22 @@
 //! Row-major matrix products on slices, through the `gemm` crate (single-threaded, so results
 //! do not depend on the thread count), with a dot-product path for very small batches.
 
-/// `C[m,n] (+)= A[m,k] · B[n,k]ᵀ`. With `acc` the product is added to `C`.
-pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
-    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if m <= SMALL_M {
-        small_nt(m, n, k, a, b, c, acc);
-        return;
-    }
-    // SAFETY: the asserts above bound every index the strides below can reach.
+/// `C[m,n] (+)= lhs · rhs` through `gemm`, single-threaded; `lhs` is `m × k` and `rhs` is
+/// `k × n`, each given with its (column, row) strides. Callers check the slice lengths.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    acc: bool,
+    a: &[f32],
+    a_strides: (isize, isize),
+    b: &[f32],
+    b_strides: (isize, isize),
+) {
+    // SAFETY: every caller asserts that the slices hold the m×k, k×n and m×n elements that
+    // these strides reach.
     unsafe {
         gemm::gemm(
             m,
@@ -22,11 +27,11 @@ pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
             n as isize,
             acc,
             a.as_ptr(),
-            1,
-            k as isize,
+            a_strides.0,
+            a_strides.1,
             b.as_ptr(),
-            k as isize,
-            1,
+            b_strides.0,
+            b_strides.1,
             if acc { 1.0 } else { 0.0 },
             1.0,
             false,
@@ -35,6 +40,19 @@ pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
             gemm::Parallelism::None,
         )
     }
+}
+
+/// `C[m,n] (+)= A[m,k] · B[n,k]ᵀ`. With `acc` the product is added to `C`.
+pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if m <= SMALL_M {
+        small_nt(m, n, k, a, b, c, acc);
+        return;
+    }
+    gemm_into(m, n, k, c, acc, a, (1, k as isize), b, (k as isize, 1));
 }
 
 /// `C[m,n] (+)= A[k,m]ᵀ · B[k,n]`.
@@ -49,30 +67,7 @@ pub fn matmul_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
         }
         return;
     }
-    // SAFETY: as in `matmul_nt`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            acc,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            n as isize,
-            if acc { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_into(m, n, k, c, acc, a, (m as isize, 1), b, (1, n as isize));
 }
 
 /// `C[m,n] (+)= A[m,k] · B[k,n]`.
@@ -81,30 +76,7 @@ pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: as in `matmul_nt`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            acc,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            if acc { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+    gemm_into(m, n, k, c, acc, a, (1, k as isize), b, (1, n as isize));
 }
 
 /// Up to this many rows, `matmul_nt` uses dot products instead of `gemm` (measured: gemm wins
