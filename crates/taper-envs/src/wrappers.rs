@@ -17,6 +17,27 @@ use crate::env::{Action, Env, StepOutcome};
 use crate::error::Result;
 use crate::spaces::Space;
 
+/// The `Env` methods a wrapper passes straight to `self.inner`.
+macro_rules! forward_to_inner {
+    () => {
+        fn observation_space(&self) -> &Space {
+            self.inner.observation_space()
+        }
+        fn action_space(&self) -> &Space {
+            self.inner.action_space()
+        }
+        fn is_success(&self) -> Option<bool> {
+            self.inner.is_success()
+        }
+        fn render_ansi(&self) -> Option<String> {
+            self.inner.render_ansi()
+        }
+        fn render_state(&self) -> Option<Vec<f64>> {
+            self.inner.render_state()
+        }
+    };
+}
+
 /// Sets `truncated` once `max_steps` steps have elapsed in an episode (Gymnasium's
 /// `TimeLimit`).
 #[derive(Debug, Clone)]
@@ -46,12 +67,7 @@ impl<E: Env> TimeLimit<E> {
 }
 
 impl<E: Env> Env for TimeLimit<E> {
-    fn observation_space(&self) -> &Space {
-        self.inner.observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        self.inner.action_space()
-    }
+    forward_to_inner!();
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.elapsed = 0;
         self.inner.reset_into(seed, obs)
@@ -77,15 +93,6 @@ impl<E: Env> Env for TimeLimit<E> {
         }
         Ok(o)
     }
-    fn is_success(&self) -> Option<bool> {
-        self.inner.is_success()
-    }
-    fn render_ansi(&self) -> Option<String> {
-        self.inner.render_ansi()
-    }
-    fn render_state(&self) -> Option<Vec<f64>> {
-        self.inner.render_state()
-    }
 }
 
 /// Clips continuous actions to the `Box` bounds before passing them on (Gymnasium's
@@ -108,12 +115,7 @@ impl<E: Env> ClipAction<E> {
 }
 
 impl<E: Env> Env for ClipAction<E> {
-    fn observation_space(&self) -> &Space {
-        self.inner.observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        self.inner.action_space()
-    }
+    forward_to_inner!();
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.inner.reset_into(seed, obs)
     }
@@ -140,15 +142,6 @@ impl<E: Env> Env for ClipAction<E> {
             }
             _ => self.inner.step_into(action, obs),
         }
-    }
-    fn is_success(&self) -> Option<bool> {
-        self.inner.is_success()
-    }
-    fn render_ansi(&self) -> Option<String> {
-        self.inner.render_ansi()
-    }
-    fn render_state(&self) -> Option<Vec<f64>> {
-        self.inner.render_state()
     }
 }
 
@@ -190,12 +183,7 @@ impl<E: Env> RecordEpisodeStatistics<E> {
 }
 
 impl<E: Env> Env for RecordEpisodeStatistics<E> {
-    fn observation_space(&self) -> &Space {
-        self.inner.observation_space()
-    }
-    fn action_space(&self) -> &Space {
-        self.inner.action_space()
-    }
+    forward_to_inner!();
     fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.ret = 0.0;
         self.len = 0;
@@ -228,15 +216,6 @@ impl<E: Env> Env for RecordEpisodeStatistics<E> {
             });
         }
         Ok(o)
-    }
-    fn is_success(&self) -> Option<bool> {
-        self.inner.is_success()
-    }
-    fn render_ansi(&self) -> Option<String> {
-        self.inner.render_ansi()
-    }
-    fn render_state(&self) -> Option<Vec<f64>> {
-        self.inner.render_state()
     }
 }
 
