@@ -26,6 +26,7 @@ pub mod classic;
 pub mod env;
 mod error;
 pub mod inventory;
+pub mod mpe;
 pub mod registry;
 pub mod solve;
 pub mod spaces;
