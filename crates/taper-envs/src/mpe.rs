@@ -451,3 +451,191 @@ mod tests {
         assert!((env.agent_velocities()[0][0] - 2.0).abs() < 1e-9);
     }
 }
+
+/// A finished Simple Spread episode's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SpreadEpisode {
+    /// Per-agent episode return, averaged over agents (PettingZoo's convention).
+    pub mean_agent_return: f64,
+    /// Mean over steps of `Σ_landmarks min_agents dist`.
+    pub mean_min_distance: f64,
+    /// Colliding agent pairs summed over the episode's steps.
+    pub collisions: u64,
+    /// Steps.
+    pub len: u64,
+}
+
+/// M Simple Spread envs × N agents stepped together into flat buffers, with same-step
+/// autoreset (the last observations of an ended episode stay in `final_obs`). Env `i` resets
+/// with seed `seed + i`. Parallel over envs in fixed chunks of 64 when asked; the numbers do not
+/// depend on the thread count.
+#[derive(Debug)]
+pub struct VecSpread {
+    envs: Vec<SimpleSpread>,
+    outs: Vec<StepBuffers>,
+    stats: Vec<(f64, f64, u64)>,
+    /// Observations `[M, N, 6N]`.
+    pub obs: Vec<f32>,
+    /// Last observations of episodes that ended in the last step `[M, N, 6N]`.
+    pub final_obs: Vec<f32>,
+    /// Rewards `[M, N]`.
+    pub rewards: Vec<f32>,
+    /// Whether env m's episode was truncated in the last step `[M]`.
+    pub truncated: Vec<bool>,
+    finished: Vec<(usize, SpreadEpisode)>,
+    parallel: bool,
+}
+
+const CHUNK: usize = 64;
+
+impl VecSpread {
+    /// `m` envs with the same config.
+    pub fn new(cfg: SpreadConfig, m: usize) -> Result<Self> {
+        if m == 0 {
+            return Err(EnvError::Invalid {
+                name: "num_envs",
+                reason: "need at least one env".into(),
+            });
+        }
+        let envs = (0..m).map(|_| SimpleSpread::new(cfg)).collect::<Result<Vec<_>>>()?;
+        let n = cfg.n;
+        let od = 6 * n;
+        Ok(VecSpread {
+            envs,
+            outs: (0..m).map(|_| StepBuffers::new(n)).collect(),
+            stats: vec![(0.0, 0.0, 0); m],
+            obs: vec![0.0; m * n * od],
+            final_obs: vec![0.0; m * n * od],
+            rewards: vec![0.0; m * n],
+            truncated: vec![false; m],
+            finished: Vec::with_capacity(m),
+            parallel: false,
+        })
+    }
+    /// Step envs on rayon's pool, in fixed chunks.
+    pub fn set_parallel(&mut self, on: bool) {
+        self.parallel = on;
+    }
+    /// Number of envs.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+    /// Agents per env.
+    pub fn num_agents(&self) -> usize {
+        self.envs[0].num_agents()
+    }
+    /// Episodes that ended in the last step.
+    pub fn finished(&self) -> &[(usize, SpreadEpisode)] {
+        &self.finished
+    }
+    /// Resets every env (env `i` with `seed + i`).
+    pub fn reset(&mut self, seed: u64) -> Result<()> {
+        let w = self.envs[0].num_agents() * self.envs[0].obs_dim();
+        for (i, (e, o)) in self.envs.iter_mut().zip(self.obs.chunks_mut(w)).enumerate() {
+            e.reset_into(Some(seed.wrapping_add(i as u64)), o)?;
+        }
+        self.stats.iter_mut().for_each(|s| *s = (0.0, 0.0, 0));
+        Ok(())
+    }
+    /// Steps every env: discrete actions `[M, N]` or continuous `[M, N, 5]`.
+    pub fn step(&mut self, actions: MultiAction<'_>) -> Result<()> {
+        let m = self.envs.len();
+        let n = self.envs[0].num_agents();
+        let w = n * self.envs[0].obs_dim();
+        let per = match actions {
+            MultiAction::Discrete(a) => {
+                if a.len() != m * n {
+                    return Err(EnvError::Shape {
+                        what: "actions",
+                        expected: m * n,
+                        got: a.len(),
+                    });
+                }
+                n
+            }
+            MultiAction::Continuous(a) => {
+                if a.len() != m * n * 5 {
+                    return Err(EnvError::Shape {
+                        what: "actions",
+                        expected: m * n * 5,
+                        got: a.len(),
+                    });
+                }
+                5 * n
+            }
+        };
+        let step_one = |i: usize,
+                        e: &mut SimpleSpread,
+                        o: &mut [f32],
+                        fo: &mut [f32],
+                        out: &mut StepBuffers,
+                        st: &mut (f64, f64, u64)|
+         -> Result<Option<SpreadEpisode>> {
+            let a = match actions {
+                MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * per..(i + 1) * per]),
+                MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * per..(i + 1) * per]),
+            };
+            e.step_into(a, o, out)?;
+            st.0 += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
+            st.1 += e.min_distance_sum();
+            st.2 += e.colliding_pairs() as u64;
+            if out.truncated[0] {
+                let len = e.t as u64;
+                let ep = SpreadEpisode {
+                    mean_agent_return: st.0,
+                    mean_min_distance: st.1 / len as f64,
+                    collisions: st.2,
+                    len,
+                };
+                fo.copy_from_slice(o);
+                *st = (0.0, 0.0, 0);
+                e.reset_into(None, o)?;
+                Ok(Some(ep))
+            } else {
+                Ok(None)
+            }
+        };
+        self.finished.clear();
+        let results: Vec<Result<Option<SpreadEpisode>>> = if self.parallel && m > CHUNK {
+            use rayon::prelude::*;
+            self.envs
+                .par_chunks_mut(CHUNK)
+                .zip(self.obs.par_chunks_mut(CHUNK * w))
+                .zip(self.final_obs.par_chunks_mut(CHUNK * w))
+                .zip(self.outs.par_chunks_mut(CHUNK))
+                .zip(self.stats.par_chunks_mut(CHUNK))
+                .enumerate()
+                .flat_map_iter(|(c, ((((es, os), fos), outs), sts))| {
+                    es.iter_mut()
+                        .zip(os.chunks_mut(w))
+                        .zip(fos.chunks_mut(w))
+                        .zip(outs.iter_mut())
+                        .zip(sts.iter_mut())
+                        .enumerate()
+                        .map(move |(k, ((((e, o), fo), out), st))| step_one(c * CHUNK + k, e, o, fo, out, st))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        } else {
+            self.envs
+                .iter_mut()
+                .zip(self.obs.chunks_mut(w))
+                .zip(self.final_obs.chunks_mut(w))
+                .zip(self.outs.iter_mut())
+                .zip(self.stats.iter_mut())
+                .enumerate()
+                .map(|(i, ((((e, o), fo), out), st))| step_one(i, e, o, fo, out, st))
+                .collect()
+        };
+        for (i, r) in results.into_iter().enumerate() {
+            if let Some(ep) = r? {
+                self.finished.push((i, ep));
+            }
+        }
+        for (i, out) in self.outs.iter().enumerate() {
+            self.rewards[i * n..(i + 1) * n].copy_from_slice(&out.rewards);
+            self.truncated[i] = out.truncated[0];
+        }
+        Ok(())
+    }
+}

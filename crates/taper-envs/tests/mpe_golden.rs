@@ -85,3 +85,46 @@ fn replays_mpe2_episodes() {
     }
     assert!(saw_collision, "the golden episodes should exercise the collision terms");
 }
+
+/// The vectorised form equals M single envs, at any thread count, and reports episodes.
+#[test]
+fn vectorised_equals_single_envs() {
+    use taper_envs::mpe::VecSpread;
+    let cfg = SpreadConfig::default();
+    let m = 130;
+    let mut v1 = VecSpread::new(cfg, m).unwrap();
+    let mut v2 = VecSpread::new(cfg, m).unwrap();
+    v2.set_parallel(true);
+    v1.reset(5).unwrap();
+    v2.reset(5).unwrap();
+    let mut singles: Vec<SimpleSpread> = (0..m).map(|_| SimpleSpread::new(cfg).unwrap()).collect();
+    let mut sobs = vec![vec![0f32; 54]; m];
+    for (i, e) in singles.iter_mut().enumerate() {
+        e.reset_into(Some(5 + i as u64), &mut sobs[i]).unwrap();
+    }
+    let mut out = StepBuffers::new(3);
+    let mut episodes = 0;
+    for t in 0..60 {
+        let acts: Vec<i64> = (0..m * 3).map(|k| ((k * 7 + t * 3) % 5) as i64).collect();
+        v1.step(MultiAction::Discrete(&acts)).unwrap();
+        v2.step(MultiAction::Discrete(&acts)).unwrap();
+        assert_eq!(v1.obs, v2.obs);
+        assert_eq!(v1.finished(), v2.finished());
+        for i in 0..m {
+            singles[i]
+                .step_into(MultiAction::Discrete(&acts[i * 3..i * 3 + 3]), &mut sobs[i], &mut out)
+                .unwrap();
+            assert_eq!(&v1.rewards[i * 3..i * 3 + 3], &out.rewards[..]);
+            if out.truncated[0] {
+                assert_eq!(&v1.final_obs[i * 54..(i + 1) * 54], &sobs[i][..]);
+                singles[i].reset_into(None, &mut sobs[i]).unwrap();
+            }
+            assert_eq!(&v1.obs[i * 54..(i + 1) * 54], &sobs[i][..]);
+        }
+        episodes += v1.finished().len();
+    }
+    assert_eq!(episodes, 2 * m, "two 25-step episodes per env in 60 steps");
+    let ep = v1.finished().first().map(|e| e.1);
+    assert!(ep.is_none() || ep.unwrap().len == 25);
+    assert!(v1.step(MultiAction::Discrete(&[0; 3])).is_err());
+}
