@@ -190,11 +190,11 @@ fn main() {
 }
 
 fn list_envs() {
-    out!("{:<20} {:>7} {:>12}  description", "id", "limit", "ppo budget");
+    out!("{:<22} {:>7} {:>12}  description", "id", "limit", "ppo budget");
     for s in taper::envs::registry::specs() {
         let limit = s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
         out!(
-            "{:<20} {:>7} {:>12}  {}{}",
+            "{:<22} {:>7} {:>12}  {}{}",
             s.id,
             limit,
             taper::algos::ppo::default_budget(s.id),
