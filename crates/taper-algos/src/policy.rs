@@ -64,6 +64,7 @@ pub struct ActWorkspace {
     /// Critic activations.
     pub critic_cache: MlpCache,
     cat: Option<Categorical>,
+    gauss: Option<DiagGaussian>,
 }
 
 impl ActorCritic {
@@ -146,7 +147,8 @@ impl ActorCritic {
             }
             _ => {
                 let d = self.log_std.len();
-                let g = DiagGaussian::new(self.log_std.clone());
+                let g = ws.gauss.get_or_insert_with(|| DiagGaussian::new(self.log_std.clone()));
+                g.set_log_std(&self.log_std);
                 for i in 0..n {
                     let mean = &out[i * d..(i + 1) * d];
                     let a = &mut actions[i * d..(i + 1) * d];

@@ -543,6 +543,7 @@ impl Ppo {
         let mut b = RolloutBuffer::new(bs, od, ad);
         let mut ws = ActWorkspace::default();
         let mut enc = Vec::new();
+        let mut final_enc = Vec::new();
         let mut act_i64 = vec![0i64; n];
         let mut last_values = vec![0f32; n];
         let mut summary = TrainSummary::default();
@@ -593,10 +594,9 @@ impl Ppo {
                     b.final_values[r] = 0.0;
                     if b.truncated[r] {
                         let fo = &venv.final_obs()[i * venv.obs_dim()..(i + 1) * venv.obs_dim()];
-                        let mut fe = Vec::new();
-                        encode_obs(&self.model.obs_space, fo, 1, &mut fe);
+                        encode_obs(&self.model.obs_space, fo, 1, &mut final_enc);
                         let mut v = [0f32];
-                        self.model.values(&fe, 1, &mut ws, &mut v)?;
+                        self.model.values(&final_enc, 1, &mut ws, &mut v)?;
                         b.final_values[r] = v[0];
                     }
                 }
@@ -959,6 +959,7 @@ pub fn evaluate_with(
     let mut ws = ActWorkspace::default();
     let od = env.observation_space().flat_dim();
     let mut obs = vec![0f32; od];
+    let mut o = vec![0f32; od];
     let mut enc = Vec::new();
     let ad = model.action_dim();
     let mut action = vec![0f32; ad];
@@ -973,7 +974,7 @@ pub fn evaluate_with(
         on_step(k, env);
         let (mut ret, mut len) = (0f64, 0u64);
         loop {
-            let mut o = obs.clone();
+            o.copy_from_slice(&obs);
             if let Some(nrm) = obs_norm {
                 if nrm.config.obs {
                     nrm.obs_rms.normalize(&mut o, nrm.config.eps, nrm.config.clip_obs);

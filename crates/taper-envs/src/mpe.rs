@@ -473,7 +473,7 @@ pub struct SpreadEpisode {
 pub struct VecSpread {
     envs: Vec<SimpleSpread>,
     outs: Vec<StepBuffers>,
-    stats: Vec<(f64, f64, u64)>,
+    slots: Vec<Slot>,
     /// Observations `[M, N, 6N]`.
     pub obs: Vec<f32>,
     /// Last observations of episodes that ended in the last step `[M, N, 6N]`.
@@ -487,6 +487,15 @@ pub struct VecSpread {
 }
 
 const CHUNK: usize = 64;
+
+/// One env's running episode statistics (return, min-distance sum, collisions) and the
+/// outcome of its last step.
+#[derive(Debug, Default)]
+struct Slot {
+    stats: (f64, f64, u64),
+    done: Option<SpreadEpisode>,
+    error: Option<EnvError>,
+}
 
 impl VecSpread {
     /// `m` envs with the same config.
@@ -503,7 +512,7 @@ impl VecSpread {
         Ok(VecSpread {
             envs,
             outs: (0..m).map(|_| StepBuffers::new(n)).collect(),
-            stats: vec![(0.0, 0.0, 0); m],
+            slots: (0..m).map(|_| Slot::default()).collect(),
             obs: vec![0.0; m * n * od],
             final_obs: vec![0.0; m * n * od],
             rewards: vec![0.0; m * n],
@@ -534,7 +543,7 @@ impl VecSpread {
         for (i, (e, o)) in self.envs.iter_mut().zip(self.obs.chunks_mut(w)).enumerate() {
             e.reset_into(Some(seed.wrapping_add(i as u64)), o)?;
         }
-        self.stats.iter_mut().for_each(|s| *s = (0.0, 0.0, 0));
+        self.slots.iter_mut().for_each(|s| *s = Slot::default());
         Ok(())
     }
     /// Steps every env: discrete actions `[M, N]` or continuous `[M, N, 5]`.
@@ -564,71 +573,79 @@ impl VecSpread {
                 5 * n
             }
         };
-        let step_one = |i: usize,
-                        e: &mut SimpleSpread,
-                        o: &mut [f32],
-                        fo: &mut [f32],
-                        out: &mut StepBuffers,
-                        st: &mut (f64, f64, u64)|
-         -> Result<Option<SpreadEpisode>> {
-            let a = match actions {
-                MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * per..(i + 1) * per]),
-                MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * per..(i + 1) * per]),
-            };
-            e.step_into(a, o, out)?;
-            st.0 += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
-            st.1 += e.min_distance_sum();
-            st.2 += e.colliding_pairs() as u64;
-            if out.truncated[0] {
-                let len = e.t as u64;
-                let ep = SpreadEpisode {
-                    mean_agent_return: st.0,
-                    mean_min_distance: st.1 / len as f64,
-                    collisions: st.2,
-                    len,
+        // Each env writes its ended episode (or error) into its own preallocated slot, so a
+        // step allocates nothing.
+        let step_one =
+            |i: usize, e: &mut SimpleSpread, o: &mut [f32], fo: &mut [f32], out: &mut StepBuffers, slot: &mut Slot| {
+                let a = match actions {
+                    MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * per..(i + 1) * per]),
+                    MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * per..(i + 1) * per]),
                 };
-                fo.copy_from_slice(o);
-                *st = (0.0, 0.0, 0);
-                e.reset_into(None, o)?;
-                Ok(Some(ep))
-            } else {
-                Ok(None)
-            }
-        };
+                slot.done = None;
+                if let Err(err) = e.step_into(a, o, out) {
+                    slot.error = Some(err);
+                    return;
+                }
+                let st = &mut slot.stats;
+                st.0 += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
+                st.1 += e.min_distance_sum();
+                st.2 += e.colliding_pairs() as u64;
+                if out.truncated[0] {
+                    let len = e.t as u64;
+                    slot.done = Some(SpreadEpisode {
+                        mean_agent_return: st.0,
+                        mean_min_distance: st.1 / len as f64,
+                        collisions: st.2,
+                        len,
+                    });
+                    fo.copy_from_slice(o);
+                    *st = (0.0, 0.0, 0);
+                    if let Err(err) = e.reset_into(None, o) {
+                        slot.error = Some(err);
+                    }
+                }
+            };
         self.finished.clear();
-        let results: Vec<Result<Option<SpreadEpisode>>> = if self.parallel && m > CHUNK {
+        if self.parallel && m > CHUNK {
             use rayon::prelude::*;
             self.envs
                 .par_chunks_mut(CHUNK)
                 .zip(self.obs.par_chunks_mut(CHUNK * w))
                 .zip(self.final_obs.par_chunks_mut(CHUNK * w))
                 .zip(self.outs.par_chunks_mut(CHUNK))
-                .zip(self.stats.par_chunks_mut(CHUNK))
+                .zip(self.slots.par_chunks_mut(CHUNK))
                 .enumerate()
-                .flat_map_iter(|(c, ((((es, os), fos), outs), sts))| {
-                    es.iter_mut()
+                .for_each(|(c, ((((es, os), fos), outs), slots))| {
+                    for (k, ((((e, o), fo), out), slot)) in es
+                        .iter_mut()
                         .zip(os.chunks_mut(w))
                         .zip(fos.chunks_mut(w))
                         .zip(outs.iter_mut())
-                        .zip(sts.iter_mut())
+                        .zip(slots.iter_mut())
                         .enumerate()
-                        .map(move |(k, ((((e, o), fo), out), st))| step_one(c * CHUNK + k, e, o, fo, out, st))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
+                    {
+                        step_one(c * CHUNK + k, e, o, fo, out, slot);
+                    }
+                });
         } else {
-            self.envs
+            for (i, ((((e, o), fo), out), slot)) in self
+                .envs
                 .iter_mut()
                 .zip(self.obs.chunks_mut(w))
                 .zip(self.final_obs.chunks_mut(w))
                 .zip(self.outs.iter_mut())
-                .zip(self.stats.iter_mut())
+                .zip(self.slots.iter_mut())
                 .enumerate()
-                .map(|(i, ((((e, o), fo), out), st))| step_one(i, e, o, fo, out, st))
-                .collect()
-        };
-        for (i, r) in results.into_iter().enumerate() {
-            if let Some(ep) = r? {
+            {
+                step_one(i, e, o, fo, out, slot);
+            }
+        }
+        if let Some(err) = self.slots.iter_mut().find_map(|s| s.error.take()) {
+            self.slots.iter_mut().for_each(|s| s.error = None);
+            return Err(err);
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(ep) = slot.done {
                 self.finished.push((i, ep));
             }
         }
