@@ -8,7 +8,47 @@ use crate::run::{learner_checkpoint, save_checkpoint};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
+use taper_envs::wrappers::EpisodeRecord;
 use taper_envs::{Env, Kwargs};
+
+/// Statistics of a set of evaluated episodes (population std, as SB3's `evaluate_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeSummary {
+    /// Episodes.
+    pub episodes: usize,
+    /// Mean return.
+    pub mean_return: f64,
+    /// Population standard deviation of the return.
+    pub std_return: f64,
+    /// Lowest return.
+    pub min_return: f64,
+    /// Highest return.
+    pub max_return: f64,
+    /// Mean length.
+    pub mean_length: f64,
+    /// Fraction of successes, where every episode reports success.
+    pub success_rate: Option<f64>,
+}
+
+/// Summarises episodes; the mean cost per period of an inventory run is
+/// `−mean_return / mean_length`.
+pub fn summarize(eps: &[EpisodeRecord]) -> EpisodeSummary {
+    let n = eps.len().max(1) as f64;
+    let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
+    EpisodeSummary {
+        episodes: eps.len(),
+        mean_return: mean,
+        std_return: (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt(),
+        min_return: eps.iter().map(|e| e.ret).fold(f64::INFINITY, f64::min),
+        max_return: eps.iter().map(|e| e.ret).fold(f64::NEG_INFINITY, f64::max),
+        mean_length: eps.iter().map(|e| e.len as f64).sum::<f64>() / n,
+        success_rate: if eps.iter().all(|e| e.success.is_some()) {
+            Some(eps.iter().filter(|e| e.success == Some(true)).count() as f64 / n)
+        } else {
+            None
+        },
+    }
+}
 
 /// One evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,14 +164,8 @@ impl EvalCallback {
             self.seed,
             true,
         )?;
-        let n = eps.len() as f64;
-        let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
-        let std = (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let success_rate = if eps.iter().all(|e| e.success.is_some()) {
-            Some(eps.iter().filter(|e| e.success == Some(true)).count() as f64 / n)
-        } else {
-            None
-        };
+        let sum = summarize(&eps);
+        let (mean, std, success_rate) = (sum.mean_return, sum.std_return, sum.success_rate);
         let rec = EvalRecord {
             global_step: step,
             episodes: eps.len(),

@@ -374,16 +374,14 @@ fn eval_hdpo(a: &EvalArgs) -> Result<()> {
     let mut env = taper::envs::make_with(&state.env_id, &long_paths(&state.env_kwargs))?;
     let round = state.env_id == "InventoryLostSales-v0";
     let eps = taper::algos::hdpo::evaluate_env(&policy, env.as_mut(), a.episodes, a.seed, round)?;
-    let n = eps.len() as f64;
-    let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
-    let std = (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let periods: f64 = eps.iter().map(|e| e.len as f64).sum();
-    let mean_cost = -eps.iter().map(|e| e.ret).sum::<f64>() / periods;
+    let sum = taper::algos::eval::summarize(&eps);
+    let (mean, std) = (sum.mean_return, sum.std_return);
+    let mean_cost = -sum.mean_return / sum.mean_length;
     if a.json {
         let v = serde_json::json!({
             "env": state.env_id, "algo": state.algo, "episodes": eps.len(),
             "mean_return": mean, "std_return": std, "success_rate": null,
-            "mean_cost": mean_cost, "mean_length": periods / n, "seed": a.seed,
+            "mean_cost": mean_cost, "mean_length": sum.mean_length, "seed": a.seed,
             "rounded_orders": round, "global_step": state.global_step,
         });
         out!("{v}");
@@ -520,17 +518,9 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         )?;
         eprintln!("recorded {} frames to {}", frames.len(), path.display());
     }
-    let n = eps.len() as f64;
-    let mean = eps.iter().map(|e| e.ret).sum::<f64>() / n;
-    let std = (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let mean_len = eps.iter().map(|e| e.len as f64).sum::<f64>() / n;
-    let success = if eps.iter().all(|e| e.success.is_some()) {
-        Some(eps.iter().filter(|e| e.success == Some(true)).count() as f64 / n)
-    } else {
-        None
-    };
-    let min = eps.iter().map(|e| e.ret).fold(f64::INFINITY, f64::min);
-    let max = eps.iter().map(|e| e.ret).fold(f64::NEG_INFINITY, f64::max);
+    let sum = taper::algos::eval::summarize(&eps);
+    let (mean, std, mean_len, success) = (sum.mean_return, sum.std_return, sum.mean_length, sum.success_rate);
+    let (min, max) = (sum.min_return, sum.max_return);
     if a.json {
         let mut v = serde_json::json!({
             "env": state.env_id,
@@ -548,8 +538,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         });
         if state.env_id.starts_with("Inventory") {
             // The average cost per period over the evaluated paths.
-            let periods: f64 = eps.iter().map(|e| e.len as f64).sum();
-            v["mean_cost"] = serde_json::json!(-eps.iter().map(|e| e.ret).sum::<f64>() / periods);
+            v["mean_cost"] = serde_json::json!(-sum.mean_return / sum.mean_length);
         }
         out!("{v}");
     } else {
