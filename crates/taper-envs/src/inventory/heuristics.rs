@@ -136,37 +136,31 @@ pub struct LostSalesStore {
 /// simulated over `periods` periods after a warm-up, with demand from `seed`.
 pub fn simulate_lost_sales(store: &LostSalesStore, level: i64, cap: Option<i64>, periods: usize, seed: u64) -> f64 {
     let LostSalesStore { mean, h, p, lead_time } = *store;
+    // The env's own dynamics (integer quantities are exact in f64).
+    let cfg = crate::inventory::StoreConfig {
+        demand: crate::inventory::Demand::Poisson { mean },
+        h,
+        p,
+        lead_time,
+        backlog: false,
+        horizon: usize::MAX,
+        max_order: f64::MAX,
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let pois = Poisson::new(mean).expect("positive mean");
-    let l = lead_time.max(1);
-    let mut pipe = vec![0i64; l]; // pipe[0] = on hand, pipe[j] arrives in j periods
+    let mut x = vec![0f64; cfg.state_dim()]; // x[0] on hand, x[j] arrives in j periods
     let warm = 1000;
     let mut total = 0.0;
     for t in 0..warm + periods {
-        let ip: i64 = pipe.iter().sum();
-        let mut q = (level - ip).max(0);
+        let ip: f64 = x.iter().sum();
+        let mut q = (level as f64 - ip).max(0.0);
         if let Some(c) = cap {
-            q = q.min(c);
+            q = q.min(c as f64);
         }
-        let d = pois.sample(&mut rng) as i64;
-        let on = pipe[0];
-        let c = if on >= d {
-            h * (on - d) as f64
-        } else {
-            p * (d - on) as f64
-        };
+        let d: f64 = pois.sample(&mut rng);
+        let c = crate::inventory::single::store_step(&cfg, &mut x, q, d);
         if t >= warm {
             total += c;
-        }
-        let post = (on - d).max(0);
-        if l == 1 {
-            pipe[0] = post + q;
-        } else {
-            pipe[0] = post + pipe[1];
-            for j in 1..l - 1 {
-                pipe[j] = pipe[j + 1];
-            }
-            pipe[l - 1] = q;
         }
     }
     total / periods as f64
