@@ -148,27 +148,26 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     ppo.validate()?;
     let seed = ov.seed.or(fc.seed).unwrap_or(1);
     let steps_given = ov.total_steps.or(fc.total_steps);
-    if algo == "hdpo" {
-        let mut h = match fc.hdpo {
-            None => taper::algos::hdpo::HdpoConfig::default(),
-            Some(table) => merge_onto(&taper::algos::hdpo::HdpoConfig::default(), table, &path, "hdpo")?,
-        };
-        if let Some(s) = steps_given {
-            h.steps = s as usize;
+    let hdpo = match (algo == "hdpo", fc.hdpo) {
+        (false, _) => None,
+        (true, table) => {
+            let base = taper::algos::hdpo::HdpoConfig::default();
+            let mut h = match table {
+                None => base,
+                Some(table) => merge_onto(&base, table, &path, "hdpo")?,
+            };
+            if let Some(s) = steps_given {
+                h.steps = s as usize;
+            }
+            h.validate()?;
+            Some(h)
         }
-        h.validate()?;
-        let total_steps = h.steps as u64;
-        return Ok(RunConfig {
-            algo,
-            env,
-            seed,
-            total_steps,
-            env_kwargs,
-            ppo,
-            hdpo: Some(h),
-        });
-    }
-    let total_steps = steps_given.unwrap_or_else(|| taper::algos::ppo::default_budget(&env));
+    };
+    // HDPO counts gradient steps; PPO env steps.
+    let total_steps = match &hdpo {
+        Some(h) => h.steps as u64,
+        None => steps_given.unwrap_or_else(|| taper::algos::ppo::default_budget(&env)),
+    };
     Ok(RunConfig {
         algo,
         env,
@@ -176,7 +175,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         total_steps,
         env_kwargs,
         ppo,
-        hdpo: None,
+        hdpo,
     })
 }
 
