@@ -21,6 +21,7 @@ pub mod callback;
 mod error;
 pub mod eval;
 pub mod hdpo;
+pub mod hdpo_network;
 pub mod metrics;
 pub mod policy;
 pub mod ppo;

@@ -151,7 +151,11 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     let hdpo = match (algo == "hdpo", fc.hdpo) {
         (false, _) => None,
         (true, table) => {
-            let base = taper::algos::hdpo::HdpoConfig::default();
+            let base = if taper::envs::registry::is_inventory_network(&env) {
+                taper::algos::hdpo::HdpoConfig::for_network()
+            } else {
+                taper::algos::hdpo::HdpoConfig::default()
+            };
             let mut h = match table {
                 None => base,
                 Some(table) => merge_onto(&base, table, &path, "hdpo")?,

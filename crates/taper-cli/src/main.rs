@@ -333,11 +333,17 @@ fn run_solve(a: SolveArgs) -> Result<()> {
         let method = v["method"].as_str().unwrap_or("");
         match v.get("optimal_return").and_then(|r| r.as_f64()) {
             Some(r) => out!("{}: optimal return {r:.4} ({method})", a.env),
-            None => out!(
-                "{}: optimal cost {:.4} ({method})",
-                a.env,
-                v["optimal_cost"].as_f64().unwrap_or(f64::NAN)
-            ),
+            None => match v["optimal_cost"].as_f64() {
+                Some(c) => out!("{}: optimal cost {c:.4} ({method})", a.env),
+                None => out!("{}: no exact solver ({method})", a.env),
+            },
+        }
+        if let Some(e) = v.get("echelon_base_stock") {
+            out!(
+                "  best echelon base-stock: cost {:.4} per store and period, levels {}",
+                e["cost"].as_f64().unwrap_or(f64::NAN),
+                e["levels"]
+            );
         }
         for k in ["base_stock", "capped_base_stock"] {
             if let Some(h) = v.get(k) {
@@ -370,10 +376,20 @@ fn eval_hdpo(a: &EvalArgs) -> Result<()> {
             reason: "inventory envs cannot be drawn yet".into(),
         });
     }
-    let (policy, state) = taper::algos::hdpo::load_policy(&a.dir)?;
-    let mut env = taper::envs::make_with(&state.env_id, &long_paths(&state.env_kwargs))?;
-    let round = state.env_id == "InventoryLostSales-v0";
-    let eps = taper::algos::hdpo::evaluate_env(&policy, env.as_mut(), a.episodes, a.seed, round)?;
+    let (_, raw, _) = taper::algos::run::load_raw_checkpoint(&a.dir)?;
+    let network = taper::envs::registry::is_inventory_network(&raw.env_id);
+    let (eps, state, round) = if network {
+        let (net, policy, state) = taper::algos::hdpo_network::load_policy(&a.dir)?;
+        let mut env = taper::envs::make_with(&state.env_id, &long_paths(&state.env_kwargs))?;
+        let eps = taper::algos::hdpo_network::evaluate_env(&policy, &net, env.as_mut(), a.episodes, a.seed)?;
+        (eps, state, false)
+    } else {
+        let (policy, state) = taper::algos::hdpo::load_policy(&a.dir)?;
+        let mut env = taper::envs::make_with(&state.env_id, &long_paths(&state.env_kwargs))?;
+        let round = state.env_id == "InventoryLostSales-v0";
+        let eps = taper::algos::hdpo::evaluate_env(&policy, env.as_mut(), a.episodes, a.seed, round)?;
+        (eps, state, round)
+    };
     let sum = taper::algos::eval::summarize(&eps);
     let (mean, std) = (sum.mean_return, sum.std_return);
     let mean_cost = -sum.mean_return / sum.mean_length;

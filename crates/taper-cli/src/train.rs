@@ -92,12 +92,11 @@ pub fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, opts: &TrainOpti
     Ok(())
 }
 
-/// HDPO on an inventory env: metrics rows at each development evaluation, the best-by-dev
-/// policy as the checkpoint, its test cost at the end.
+/// HDPO on an inventory env (one store or a network): metrics rows at each development
+/// evaluation, the best-by-dev policy as the checkpoint, its test cost at the end.
 fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
-    use taper::algos::hdpo;
-    let store = taper::envs::registry::inventory_config(&cfg.env, &cfg.env_kwargs)?;
-    let mut learner = hdpo::Hdpo::new(h.clone(), store, cfg.seed)?;
+    use taper::algos::{hdpo, hdpo_network};
+    let network = taper::envs::registry::is_inventory_network(&cfg.env);
     let mut writer = MetricsWriter::create(out)?;
     let mut tb = EventWriter::create(out)?;
     if !opts.quiet {
@@ -112,7 +111,8 @@ fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, o
     let mut err: Option<CliError> = None;
     let every = (h.steps / h.eval_every / 10).max(1);
     let mut k = 0usize;
-    let summary = learner.train(&mut |m| {
+    let unit = if network { "per store and period" } else { "per period" };
+    let mut on_eval = |m: &taper::algos::metrics::Metrics| {
         let step = m.get("global_step").unwrap_or(0.0);
         if let Err(e) = writer
             .write(m)
@@ -132,18 +132,32 @@ fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, o
                 m.get("best_dev_cost").unwrap_or(f64::NAN)
             );
         }
-    })?;
-    if let Some(e) = err {
-        return Err(e);
-    }
-    let state = hdpo::checkpoint_state(&learner, &cfg.env, &cfg.env_kwargs, cfg.seed, &summary);
-    hdpo::save_checkpoint(&out.join("checkpoint"), &learner, &state)?;
+    };
+    let (best_dev, best_step, test_cost) = if network {
+        let net =
+            taper::envs::inventory::Network::new(taper::envs::registry::network_config(&cfg.env, &cfg.env_kwargs)?)?;
+        let mut learner = hdpo_network::HdpoNetwork::new(h.clone(), net, cfg.seed)?;
+        let summary = learner.train(&mut on_eval)?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let state = hdpo_network::checkpoint_state(&learner, &cfg.env, &cfg.env_kwargs, cfg.seed, &summary);
+        hdpo_network::save_checkpoint(&out.join("checkpoint"), &learner, &state)?;
+        (summary.best_dev_cost, summary.best_step, summary.test_cost)
+    } else {
+        let store = taper::envs::registry::inventory_config(&cfg.env, &cfg.env_kwargs)?;
+        let mut learner = hdpo::Hdpo::new(h.clone(), store, cfg.seed)?;
+        let summary = learner.train(&mut on_eval)?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let state = hdpo::checkpoint_state(&learner, &cfg.env, &cfg.env_kwargs, cfg.seed, &summary);
+        hdpo::save_checkpoint(&out.join("checkpoint"), &learner, &state)?;
+        (summary.best_dev_cost, summary.best_step, summary.test_cost)
+    };
     if !opts.quiet {
         eprintln!(
-            "done: best dev cost {:.4} at step {}; test cost {:.4} per period (best-dev policy, {} paths x {} periods); run folder {}",
-            summary.best_dev_cost,
-            summary.best_step,
-            summary.test_cost,
+            "done: best dev cost {best_dev:.4} at step {best_step}; test cost {test_cost:.4} {unit} (best-dev policy, {} paths x {} periods); run folder {}",
             h.test_paths,
             h.test_periods,
             out.display()

@@ -287,7 +287,10 @@ fn docs_defaults_match_the_config_structs() {
     );
     check(
         hdpo_docs,
-        &[serde_json::to_value(taper::algos::hdpo::HdpoConfig::default()).unwrap()],
+        &[
+            serde_json::to_value(taper::algos::hdpo::HdpoConfig::default()).unwrap(),
+            serde_json::to_value(taper::algos::hdpo::HdpoConfig::for_network()).unwrap(),
+        ],
     );
 }
 
@@ -948,5 +951,56 @@ fn hdpo_train_and_eval() {
     assert_clean_error(
         &taper(&["train", "--resume", out.to_str().unwrap()], &[]),
         "cannot be resumed yet",
+    );
+}
+
+/// HDPO on a warehouse with 3 stores: train, eval `--json` with `mean_cost` per store and
+/// period, and `solve` with the echelon base-stock heuristic; a policy for 3 stores refuses 4.
+#[test]
+fn hdpo_network_train_eval_solve() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[hdpo]\nbatch_size = 32\ntrain_paths = 64\ndev_paths = 32\ntest_paths = 8\ntest_periods = 300\ntest_ignore = 100\neval_every = 5\ncontext = 8\n",
+    )
+    .unwrap();
+    let out = d.path().join("wh");
+    train_ok(&[
+        "train",
+        "--algo",
+        "hdpo",
+        "--env",
+        "InventoryWarehouse-v0",
+        "--stores",
+        "3",
+        "--total-steps",
+        "10",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = taper(&["eval", out.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = v["mean_cost"].as_f64().unwrap();
+    assert!(c > 1.0 && c < 100.0, "{c}");
+    let o = taper(
+        &["solve", "--env", "InventoryWarehouse-v0", "--stores", "3", "--json"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["echelon_base_stock"]["levels"].as_array().unwrap().len(), 4);
+    assert!(v["optimal_cost"].is_null());
+    let o = taper(&["solve", "--env", "InventorySerial-v0", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["optimal_cost"].as_f64().unwrap() > 5.0);
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryWarehouse-v0", "--stores", "0"], &[]),
+        "at least one store",
     );
 }

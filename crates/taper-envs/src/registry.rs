@@ -74,6 +74,21 @@ const SPECS: &[EnvSpec] = &[
         kwargs: "demand_mean, demand_std, lead_time, p, h, horizon",
     },
     EnvSpec {
+        id: "InventorySerial-v0",
+        description: "serial system: 3 upstream echelons and a backlogging store, Normal(5, 2) (HDPO benchmark)",
+        max_episode_steps: Some(100),
+        reward_threshold: None,
+        kwargs: "demand_mean, demand_std, lead_time, p, h, horizon",
+    },
+    EnvSpec {
+        id: "InventoryWarehouse-v0",
+        description: "one warehouse, n heterogeneous lost-sales stores, correlated demand (HDPO benchmark)",
+        max_episode_steps: Some(100),
+        reward_threshold: None,
+        kwargs:
+            "stores, params_seed, correlation, warehouse_lead_time, warehouse_h, demand_mean, lead_time, p, h, horizon",
+    },
+    EnvSpec {
         id: "CliffWalking-v1",
         description: "walk along a cliff edge, 4x12 grid (Gymnasium toy text; no time limit)",
         max_episode_steps: None,
@@ -224,6 +239,92 @@ pub fn inventory_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::Store
     Ok(c)
 }
 
+/// Whether `id` is an inventory network (serial or one warehouse) rather than one store.
+pub fn is_inventory_network(id: &str) -> bool {
+    matches!(id, "InventorySerial-v0" | "InventoryWarehouse-v0")
+}
+
+/// The network configuration of a network id with its keyword arguments. `demand_mean`, `p`,
+/// `h` and `lead_time` set every store's value when given.
+pub fn network_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::NetworkConfig> {
+    use crate::inventory::NetworkConfig;
+    spec(id)?;
+    let mut c = match id {
+        "InventorySerial-v0" => {
+            check_keys(id, kw, &["demand_mean", "demand_std", "lead_time", "p", "h", "horizon"])?;
+            NetworkConfig::serial(9.0, 4)
+        }
+        "InventoryWarehouse-v0" => {
+            check_keys(
+                id,
+                kw,
+                &[
+                    "stores",
+                    "params_seed",
+                    "correlation",
+                    "warehouse_lead_time",
+                    "warehouse_h",
+                    "demand_mean",
+                    "lead_time",
+                    "p",
+                    "h",
+                    "horizon",
+                ],
+            )?;
+            let n = parse_num::<usize>(kw, "stores")?.unwrap_or(3);
+            let seed = parse_num::<u64>(kw, "params_seed")?.unwrap_or(0);
+            let mut c = NetworkConfig::one_warehouse(n, seed);
+            if let Some(r) = parse_num::<f64>(kw, "correlation")? {
+                c.correlation = r;
+            }
+            if let Some(l) = parse_num::<usize>(kw, "warehouse_lead_time")? {
+                c.upstream[0].lead_time = l;
+            }
+            if let Some(h) = parse_num::<f64>(kw, "warehouse_h")? {
+                c.upstream[0].h = h;
+            }
+            c
+        }
+        _ => {
+            return Err(EnvError::Invalid {
+                name: "env",
+                reason: format!("`{id}` is not an inventory network"),
+            })
+        }
+    };
+    let mean = parse_num::<f64>(kw, "demand_mean")?;
+    let std = parse_num::<f64>(kw, "demand_std")?;
+    let l = parse_num::<usize>(kw, "lead_time")?;
+    let p = parse_num::<f64>(kw, "p")?;
+    let h = parse_num::<f64>(kw, "h")?;
+    for s in &mut c.stores {
+        if let Some(m) = mean {
+            // Keep the coefficient of variation when only the mean is given.
+            s.std *= m / s.mean;
+            s.mean = m;
+        }
+        if let Some(v) = std {
+            s.std = v;
+        }
+        if let Some(v) = l {
+            s.lead_time = v;
+        }
+        if let Some(v) = p {
+            s.p = v;
+        }
+        if let Some(v) = h {
+            s.h = v;
+        }
+    }
+    if let Some(hz) = parse_num::<usize>(kw, "horizon")? {
+        c.horizon = hz;
+    }
+    let total: f64 = c.stores.iter().map(|s| s.mean).sum();
+    c.max_order = (10.0 * total).max(50.0);
+    c.validate()?;
+    Ok(c)
+}
+
 /// Builds `id` with keyword arguments (e.g. `is_slippery=false` for FrozenLake).
 pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
     let s = spec(id)?;
@@ -246,6 +347,9 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         }
         "InventoryLostSales-v0" | "InventoryBacklog-v0" => {
             Box::new(crate::inventory::SingleStore::new(inventory_config(id, kw)?)?)
+        }
+        "InventorySerial-v0" | "InventoryWarehouse-v0" => {
+            Box::new(crate::inventory::NetworkEnv::new(network_config(id, kw)?)?)
         }
         _ => return Err(unknown(s.id)),
     })

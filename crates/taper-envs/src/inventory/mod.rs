@@ -1,9 +1,11 @@
 //! Inventory control (Alvo, Russo & Kanoria's HDPO benchmark): exact and heuristic solvers for
-//! a single store. See `docs/inventory.md` for the period's order of events and the lead-time
-//! convention (Zipkin's: an order placed in period t meets demand from period t + L on).
+//! a single store, and networks (a serial chain; one warehouse with many stores). See
+//! `docs/inventory.md` for the period's order of events and the lead-time convention (Zipkin's: an order placed in period t meets demand from period t + L on).
 
 pub mod dp;
 pub mod heuristics;
+pub mod network;
 pub mod single;
 
+pub use network::{NetScenarios, NetStore, Network, NetworkConfig, NetworkEnv, Stage};
 pub use single::{Demand, SingleStore, StoreConfig};
