@@ -1,8 +1,9 @@
-//! HDPO with the symmetry-aware policy on one warehouse with `n` heterogeneous stores, against
-//! the best echelon base-stock levels, both measured on the same test paths.
+//! HDPO with the symmetry-aware policy on one warehouse with `n` heterogeneous stores (or on the
+//! serial system), against the best echelon base-stock levels, both measured on the same test
+//! paths.
 //!
 //! ```text
-//! cargo run --release --example inventory_network -- [stores] [steps] [lr] [seed]
+//! cargo run --release --example inventory_network -- [stores|serial] [steps] [lr] [seed]
 //! ```
 
 use taper::algos::hdpo::HdpoConfig;
@@ -14,21 +15,22 @@ use taper::tensor::rng::{stream, Purpose};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
-    let n: usize = arg(0, "3").parse()?;
+    let which = arg(0, "3");
     let steps: usize = arg(1, "500").parse()?;
-    let lr: f64 = arg(2, "0.001").parse()?;
+    let lr: f64 = arg(2, "0.003").parse()?;
     let seed: u64 = arg(3, "0").parse()?;
-    let net = Network::new(NetworkConfig::one_warehouse(n, 0))?;
+    let net = Network::new(if which == "serial" {
+        NetworkConfig::serial(9.0, 4)
+    } else {
+        NetworkConfig::one_warehouse(which.parse()?, 0)
+    })?;
     for (i, s) in net.config().stores.iter().enumerate() {
         println!("store {i}: {s:?}");
     }
     let config = HdpoConfig {
         learning_rate: lr,
         steps,
-        test_paths: 256,
-        test_periods: 2000,
-        test_ignore: 500,
-        ..HdpoConfig::default()
+        ..HdpoConfig::for_network()
     };
     let mut h = HdpoNetwork::new(config, net.clone(), seed)?;
     let test = h.test_scenarios();

@@ -520,6 +520,12 @@ impl Hdpo {
 
     /// Trains; `on_eval` sees a metrics row at every development evaluation.
     pub fn train(&mut self, on_eval: &mut dyn FnMut(&Metrics)) -> Result<HdpoSummary> {
+        self.train_observed(&mut |m, _| on_eval(m))
+    }
+
+    /// [`Hdpo::train`] whose hook also sees the best-by-dev policy so far (e.g. to evaluate it
+    /// elsewhere during training).
+    pub fn train_observed(&mut self, on_eval: &mut dyn FnMut(&Metrics, &StorePolicy)) -> Result<HdpoSummary> {
         let c = self.config.clone();
         let mut drng = stream(self.seed, Purpose::Other(100), 0);
         let train = Scenarios::sample(&self.store, c.train_paths, c.train_periods, &mut drng);
@@ -577,7 +583,7 @@ impl Hdpo {
                 m.push("dev_cost", dev_cost);
                 m.push("best_dev_cost", best.0);
                 m.push("time_elapsed", start.elapsed().as_secs_f64());
-                on_eval(&m);
+                on_eval(&m, &self.best);
             }
         }
         let round = matches!(self.store.demand, taper_envs::inventory::Demand::Poisson { .. });

@@ -108,6 +108,24 @@ impl ActorCritic {
         })
     }
 
+    /// [`ActorCritic::new`] with the critic on a different input of width `critic_dim` (e.g.
+    /// MAPPO's global state) and its own hidden widths.
+    #[allow(clippy::too_many_arguments)]
+    pub fn centralized<R: Rng + ?Sized>(
+        obs_space: &Space,
+        act_space: &Space,
+        hidden: &[usize],
+        critic_dim: usize,
+        critic_hidden: &[usize],
+        init_log_std: f32,
+        rng_actor: &mut R,
+        rng_critic: &mut R,
+    ) -> Result<Self> {
+        let mut m = Self::new(obs_space, act_space, hidden, init_log_std, rng_actor, rng_critic)?;
+        m.critic = ValueCritic::new(critic_dim, critic_hidden, rng_critic)?;
+        Ok(m)
+    }
+
     /// Whether actions are discrete.
     pub fn is_discrete(&self) -> bool {
         matches!(self.act_space, Space::Discrete { .. })

@@ -288,13 +288,15 @@ pub struct PpoState {
 pub struct Ppo {
     config: PpoConfig,
     seed: u64,
-    model: ActorCritic,
-    opt: Adam,
-    action_rng: ChaCha8Rng,
+    pub(crate) model: ActorCritic,
+    pub(crate) opt: Adam,
+    pub(crate) action_rng: ChaCha8Rng,
     shuffle_rng: ChaCha8Rng,
-    global_step: u64,
-    updates: u64,
-    episodes_total: u64,
+    pub(crate) global_step: u64,
+    pub(crate) updates: u64,
+    pub(crate) episodes_total: u64,
+    /// MAPPO's value normalisation: the critic learns normalised returns.
+    pub(crate) value_norm: Option<taper_tensor::normalize::ValueNorm>,
     recent: VecDeque<EpisodeRecord>,
     env_started: bool,
     upd: UpdateWorkspace,
@@ -323,6 +325,9 @@ pub struct RolloutBuffer {
     pub adv: Vec<f32>,
     /// Returns, `adv + values` `[T, N]`.
     pub ret: Vec<f32>,
+    /// The critic's inputs `[T, N, critic_dim]` when they differ from `obs` (MAPPO's global
+    /// state); empty otherwise.
+    pub critic_obs: Vec<f32>,
 }
 
 impl RolloutBuffer {
@@ -339,6 +344,7 @@ impl RolloutBuffer {
             final_values: vec![0.0; batch],
             adv: vec![0.0; batch],
             ret: vec![0.0; batch],
+            critic_obs: Vec::new(),
         }
     }
 }
@@ -397,8 +403,26 @@ impl Ppo {
             episodes_total: 0,
             recent: VecDeque::with_capacity(RECENT_EPISODES),
             env_started: false,
+            value_norm: None,
             upd: UpdateWorkspace::default(),
         })
+    }
+
+    /// A learner around a given model (e.g. one whose critic reads a global state, see
+    /// [`ActorCritic::centralized`]); `value_norm` turns on MAPPO's value normalisation.
+    pub fn with_model(config: PpoConfig, model: ActorCritic, seed: u64, value_norm: bool) -> Result<Self> {
+        config.validate()?;
+        let n = model.actor.num_params() + model.log_std.len() + model.critic.net.num_params();
+        let mut ppo = Ppo::new(config, &model.obs_space, &model.act_space, seed)?;
+        ppo.opt = Adam::new(*ppo.opt.config(), n);
+        ppo.model = model;
+        ppo.value_norm = value_norm.then(|| taper_tensor::normalize::ValueNorm::new(0.99999));
+        Ok(ppo)
+    }
+
+    /// The value normaliser, when on.
+    pub fn value_norm(&self) -> Option<&taper_tensor::normalize::ValueNorm> {
+        self.value_norm.as_ref()
     }
 
     /// The configuration.
@@ -704,6 +728,15 @@ impl Ppo {
             ("rollout values", b.values.len(), bs_check),
             ("rollout advantages", b.adv.len(), bs_check),
             ("rollout observations", b.obs.len(), bs_check * self.model.obs_dim()),
+            (
+                "rollout critic inputs",
+                b.critic_obs.len(),
+                if b.critic_obs.is_empty() {
+                    0
+                } else {
+                    bs_check * self.model.critic.net.input_dim()
+                },
+            ),
         ] {
             if len != want {
                 return Err(AlgoError::Config {
@@ -819,17 +852,33 @@ impl Ppo {
                     w.old_v[k] = b.values[i];
                     w.ret[k] = b.ret[i];
                 }
-                let v = self.model.critic.values(&w.obs, mb, &mut w.critic_cache)?.to_vec();
+                if let Some(vn) = self.value_norm.as_mut() {
+                    // The on-policy codebase: fold the minibatch's returns into the statistics,
+                    // then learn them normalised (stored values are in normalised units).
+                    vn.update(&w.ret);
+                    vn.normalize(&mut w.ret);
+                }
+                let cd = self.model.critic.net.input_dim();
+                let central = !b.critic_obs.is_empty();
+                if central {
+                    w.cobs.resize(mb * cd, 0.0);
+                    for (k, &i) in idx.iter().enumerate() {
+                        w.cobs[k * cd..(k + 1) * cd].copy_from_slice(&b.critic_obs[i * cd..(i + 1) * cd]);
+                    }
+                }
+                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
+                let v = self.model.critic.values(cin, mb, &mut w.critic_cache)?.to_vec();
                 w.dv.resize(mb, 0.0);
                 let v_loss = value_loss(&v, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?;
                 for d in w.dv.iter_mut() {
                     *d *= vf_coef;
                 }
                 w.g_critic.iter_mut().for_each(|g| *g = 0.0);
+                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
                 self.model
                     .critic
                     .net
-                    .backward(&w.obs, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
+                    .backward(cin, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
 
                 for (term, val) in [("policy loss", pg_loss), ("value loss", v_loss), ("entropy", entropy)] {
                     if !val.is_finite() {
@@ -917,6 +966,7 @@ impl Learner for Ppo {
 struct UpdateWorkspace {
     perm: Vec<usize>,
     obs: Vec<f32>,
+    cobs: Vec<f32>,
     act: Vec<f32>,
     adv: Vec<f32>,
     old_v: Vec<f32>,

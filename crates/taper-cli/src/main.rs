@@ -150,6 +150,19 @@ struct PlotArgs {
     /// Trailing moving average over K updates.
     #[arg(long, default_value_t = 1)]
     smooth: usize,
+    /// The column on the x axis: `global_step`, or `time_elapsed` for wall time.
+    #[arg(long, default_value = "global_step")]
+    x: String,
+    /// The y range, `LO,HI` (default: the data's).
+    #[arg(long, value_name = "LO,HI", value_parser = parse_range, allow_hyphen_values = true)]
+    ylim: Option<(f64, f64)>,
+}
+
+fn parse_range(s: &str) -> std::result::Result<(f64, f64), String> {
+    let (a, b) = s.split_once(',').ok_or_else(|| format!("`{s}` is not LO,HI"))?;
+    let lo: f64 = a.trim().parse().map_err(|_| format!("`{a}` is not a number"))?;
+    let hi: f64 = b.trim().parse().map_err(|_| format!("`{b}` is not a number"))?;
+    Ok((lo, hi))
 }
 
 /// Prints a line to stdout; a closed pipe (`taper eval ... | head`) ends the program quietly.
@@ -169,7 +182,7 @@ fn main() {
     let r = match cli.command {
         Command::Train(a) => run_train(*a),
         Command::Eval(a) => run_eval(a),
-        Command::Plot(a) => plot::plot(&a.dirs, &a.out, &a.metric, a.smooth).map(|_| {
+        Command::Plot(a) => plot::plot(&a.dirs, &a.out, &a.metric, &a.x, a.smooth, a.ylim).map(|_| {
             eprintln!("wrote {}", a.out.display());
         }),
         Command::Solve(a) => run_solve(a),

@@ -75,11 +75,11 @@ pub fn load_run(dir: &Path) -> Result<Run> {
     })
 }
 
-fn series(run: &Run, metric: &str) -> Vec<(f64, f64)> {
+fn series(run: &Run, metric: &str, xcol: &str) -> Vec<(f64, f64)> {
     run.rows
         .iter()
         .map(|r| {
-            let x = r.get("global_step").and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            let x = r.get(xcol).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
             let y = r.get(metric).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
             (x, y)
         })
@@ -111,12 +111,12 @@ pub fn smooth(ys: &[f64], k: usize) -> Vec<f64> {
 pub type Curve = Vec<(f64, f64, f64, f64)>;
 
 /// Aggregates runs of one group: per update index present in every run, the mean, min and
-/// max over runs of the (smoothed) metric.
-pub fn aggregate(runs: &[&Run], metric: &str, k: usize) -> Curve {
+/// max over runs of the (smoothed) metric, at the mean over runs of the x column.
+pub fn aggregate(runs: &[&Run], metric: &str, xcol: &str, k: usize) -> Curve {
     let all: Vec<(Vec<f64>, Vec<f64>)> = runs
         .iter()
         .map(|r| {
-            let s = series(r, metric);
+            let s = series(r, metric, xcol);
             let xs = s.iter().map(|p| p.0).collect();
             let ys = smooth(&s.iter().map(|p| p.1).collect::<Vec<_>>(), k);
             (xs, ys)
@@ -126,8 +126,12 @@ pub fn aggregate(runs: &[&Run], metric: &str, k: usize) -> Curve {
     (0..n)
         .filter_map(|i| {
             let vals: Vec<f64> = all.iter().map(|s| s.1[i]).filter(|v| v.is_finite()).collect();
-            let x = all[0].0[i];
-            if vals.is_empty() || !x.is_finite() {
+            let xs: Vec<f64> = all.iter().map(|s| s.0[i]).filter(|v| v.is_finite()).collect();
+            if vals.is_empty() || xs.is_empty() {
+                return None;
+            }
+            let x = xs.iter().sum::<f64>() / xs.len() as f64;
+            if !x.is_finite() {
                 return None;
             }
             let mean = vals.iter().sum::<f64>() / vals.len() as f64;
@@ -194,8 +198,16 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
     parts.join(", ")
 }
 
-/// Draws the plot of `dirs` into `out` (`.png` or `.svg`).
-pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Result<()> {
+/// Draws the plot of `dirs` into `out` (`.png` or `.svg`), `metric` against the column `xcol`
+/// (`global_step`, or e.g. `time_elapsed` for wall time).
+pub fn plot(
+    dirs: &[PathBuf],
+    out: &Path,
+    metric: &str,
+    xcol: &str,
+    smooth_k: usize,
+    ylim: Option<(f64, f64)>,
+) -> Result<()> {
     if dirs.is_empty() {
         return Err(CliError::Arg {
             arg: "DIR",
@@ -205,7 +217,8 @@ pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Resu
     let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
     // Every metric must exist somewhere; list what is available otherwise.
     for r in &runs {
-        if !r.rows.iter().any(|row| row.contains_key(metric)) {
+        if let Some(bad) = [metric, xcol].into_iter().find(|m| !r.rows.iter().any(|row| row.contains_key(*m))) {
+            let metric = bad;
             let mut names: Vec<&str> = r.rows[0].keys().map(|s| s.as_str()).collect();
             names.sort();
             return Err(CliError::Arg {
@@ -240,7 +253,7 @@ pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Resu
         .collect();
     let curves: Vec<(String, usize, Curve)> = groups
         .iter()
-        .map(|(cfg, rs)| (label_for(cfg, &differing), rs.len(), aggregate(rs, metric, smooth_k)))
+        .map(|(cfg, rs)| (label_for(cfg, &differing), rs.len(), aggregate(rs, metric, xcol, smooth_k)))
         .collect();
     let pts: Vec<&(f64, f64, f64, f64)> = curves.iter().flat_map(|c| c.2.iter()).collect();
     if pts.is_empty() {
@@ -256,7 +269,16 @@ pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Resu
         y0 -= 1.0;
         y1 += 1.0;
     }
-    let pad = 0.05 * (y1 - y0);
+    if let Some((lo, hi)) = ylim {
+        if !(lo < hi) {
+            return Err(CliError::Arg {
+                arg: "--ylim",
+                reason: format!("needs LO < HI, got {lo},{hi}"),
+            });
+        }
+        (y0, y1) = (lo, hi);
+    }
+    let pad = if ylim.is_some() { 0.0 } else { 0.05 * (y1 - y0) };
     let ylabel = if metric == DEFAULT_METRIC {
         "return (mean of the last 20 episodes)".to_string()
     } else {
@@ -275,6 +297,12 @@ pub fn plot(dirs: &[PathBuf], out: &Path, metric: &str, smooth_k: usize) -> Resu
         y0: y0 - pad,
         y1: y1 + pad,
         ylabel: &ylabel,
+        xlabel: match xcol {
+            "global_step" => "env steps",
+            "time_elapsed" => "wall time (s)",
+            other => other,
+        },
+        steps_axis: xcol == "global_step",
         title: &title,
     };
     let ext = out
@@ -304,6 +332,8 @@ struct PlotSpec<'a> {
     y0: f64,
     y1: f64,
     ylabel: &'a str,
+    xlabel: &'a str,
+    steps_axis: bool,
     title: &'a str,
 }
 
@@ -322,10 +352,12 @@ where
         .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc("env steps")
+        .x_desc(s.xlabel)
         .y_desc(s.ylabel)
         .x_label_formatter(&|v| {
-            if *v >= 1e6 {
+            if !s.steps_axis {
+                format!("{v}")
+            } else if *v >= 1e6 {
                 format!("{:.1}M", v / 1e6)
             } else {
                 format!("{:.0}k", v / 1e3)

@@ -97,6 +97,47 @@ const SPECS: &[EnvSpec] = &[
     },
 ];
 
+/// The multi-agent envs (PettingZoo Parallel shape; built by [`spread_config`], not [`make`]).
+pub const MULTI_AGENT_SPECS: &[EnvSpec] = &[EnvSpec {
+    id: "SimpleSpread-v3",
+    description: "N agents cover N landmarks (PettingZoo MPE simple_spread_v3; multi-agent)",
+    max_episode_steps: Some(25),
+    reward_threshold: None,
+    kwargs: "agents (N, default 3), local_ratio, max_cycles, continuous",
+}];
+
+/// Whether `id` is a multi-agent env.
+pub fn is_multi_agent(id: &str) -> bool {
+    MULTI_AGENT_SPECS.iter().any(|s| s.id == id)
+}
+
+/// The Simple Spread configuration of `SimpleSpread-v3` with keyword arguments `agents`,
+/// `local_ratio`, `max_cycles`, `continuous`.
+pub fn spread_config(id: &str, kw: &Kwargs) -> Result<crate::mpe::SpreadConfig> {
+    if id != "SimpleSpread-v3" {
+        return Err(EnvError::Invalid {
+            name: "env",
+            reason: format!("`{id}` is not a multi-agent env (known: SimpleSpread-v3)"),
+        });
+    }
+    check_keys(id, kw, &["agents", "local_ratio", "max_cycles", "continuous"])?;
+    let mut c = crate::mpe::SpreadConfig::default();
+    if let Some(n) = parse_num::<usize>(kw, "agents")? {
+        c.n = n;
+    }
+    if let Some(r) = parse_num::<f64>(kw, "local_ratio")? {
+        c.local_ratio = r;
+    }
+    if let Some(m) = parse_num::<usize>(kw, "max_cycles")? {
+        c.max_cycles = m;
+    }
+    if let Some(v) = kw.get("continuous") {
+        c.continuous = parse_bool("continuous", v)?;
+    }
+    crate::mpe::SimpleSpread::new(c)?;
+    Ok(c)
+}
+
 /// Every registered env.
 pub fn specs() -> &'static [EnvSpec] {
     SPECS
