@@ -15,11 +15,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2_000_000);
     let seed: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(0);
     let n: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(3);
-    let cfg = if algo == "ippo" {
+    let mut cfg = if algo == "ippo" {
         MappoConfig::ippo()
     } else {
         MappoConfig::mappo()
     };
+    // Overrides for experiments: MAPPO_ENVS, MAPPO_STEPS, MAPPO_LR, MAPPO_EPOCHS, MAPPO_MB, MAPPO_ENT.
+    let var = |k: &str| std::env::var(k).ok();
+    if let Some(v) = var("MAPPO_ENVS") {
+        cfg.num_envs = v.parse()?;
+    }
+    if let Some(v) = var("MAPPO_STEPS") {
+        cfg.num_steps = v.parse()?;
+    }
+    if let Some(v) = var("MAPPO_LR") {
+        cfg.learning_rate = v.parse()?;
+    }
+    if let Some(v) = var("MAPPO_EPOCHS") {
+        cfg.update_epochs = v.parse()?;
+    }
+    if let Some(v) = var("MAPPO_MB") {
+        cfg.num_minibatches = v.parse()?;
+    }
+    if let Some(v) = var("MAPPO_ENT") {
+        cfg.ent_coef = v.parse()?;
+    }
+    println!("{cfg:?}");
     let env = SpreadConfig {
         n,
         ..SpreadConfig::default()
@@ -27,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut l = MaPpo::new(cfg, env, seed)?;
     l.learn(steps, &mut |m, _| {
         let u = m.get("update").unwrap_or(0.0) as u64;
-        if u % 5 == 0 {
+        if u % 20 == 0 {
             println!(
                 "update {u:>4} step {:>9} return {:8.3} dist {:6.3} coll {:5.2} vloss {:.4} ent {:.3} t {:.1}s",
                 m.get("global_step").unwrap_or(0.0),

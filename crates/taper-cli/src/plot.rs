@@ -217,7 +217,10 @@ pub fn plot(
     let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
     // Every metric must exist somewhere; list what is available otherwise.
     for r in &runs {
-        if let Some(bad) = [metric, xcol].into_iter().find(|m| !r.rows.iter().any(|row| row.contains_key(*m))) {
+        if let Some(bad) = [metric, xcol]
+            .into_iter()
+            .find(|m| !r.rows.iter().any(|row| row.contains_key(*m)))
+        {
             let metric = bad;
             let mut names: Vec<&str> = r.rows[0].keys().map(|s| s.as_str()).collect();
             names.sort();
@@ -253,7 +256,13 @@ pub fn plot(
         .collect();
     let curves: Vec<(String, usize, Curve)> = groups
         .iter()
-        .map(|(cfg, rs)| (label_for(cfg, &differing), rs.len(), aggregate(rs, metric, xcol, smooth_k)))
+        .map(|(cfg, rs)| {
+            (
+                label_for(cfg, &differing),
+                rs.len(),
+                aggregate(rs, metric, xcol, smooth_k),
+            )
+        })
         .collect();
     let pts: Vec<&(f64, f64, f64, f64)> = curves.iter().flat_map(|c| c.2.iter()).collect();
     if pts.is_empty() {
@@ -270,7 +279,7 @@ pub fn plot(
         y1 += 1.0;
     }
     if let Some((lo, hi)) = ylim {
-        if !(lo < hi) {
+        if lo.is_nan() || hi.is_nan() || lo >= hi {
             return Err(CliError::Arg {
                 arg: "--ylim",
                 reason: format!("needs LO < HI, got {lo},{hi}"),

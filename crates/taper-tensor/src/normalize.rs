@@ -224,7 +224,7 @@ mod tests {
         let mut v = ValueNorm::new(0.5);
         v.update(&[0.0, 2.0]); // mean 1, mean square 2
         v.update(&[4.0]); // mean 4, mean square 16
-        // weights 0.5·0.5 = 0.25 and 0.5, normalised by 0.75.
+                          // weights 0.5·0.5 = 0.25 and 0.5, normalised by 0.75.
         let m = (0.25 * 1.0 + 0.5 * 4.0) / 0.75;
         let sq = (0.25 * 2.0 + 0.5 * 16.0) / 0.75;
         assert!((v.mean() - m).abs() < 1e-12);
