@@ -22,6 +22,7 @@ mod error;
 pub mod eval;
 pub mod hdpo;
 pub mod hdpo_network;
+pub mod maddpg;
 pub mod marl;
 pub mod metrics;
 pub mod policy;

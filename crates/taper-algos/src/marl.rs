@@ -29,6 +29,15 @@ use taper_tensor::optim::linear_anneal;
 use taper_tensor::returns::{gae_into, GaeInput};
 use taper_tensor::rng::{stream, Purpose};
 
+/// The default budget in env steps of `mappo`, `ippo` or `maddpg`: what the documented runs
+/// use (`docs/mpe.md`).
+pub fn default_budget(algo: &str) -> u64 {
+    match algo {
+        "maddpg" => 1_500_000,
+        _ => 8_000_000,
+    }
+}
+
 /// Episodes in the `recent_*` metrics (the "mean of the last 100 episodes").
 pub const RECENT_MA_EPISODES: usize = 100;
 
@@ -38,7 +47,8 @@ pub const RECENT_MA_EPISODES: usize = 100;
 pub struct MappoConfig {
     /// Adam learning rate (JaxMARL MAPPO MPE: 2e-3; IPPO FF MPE: 2.5e-4).
     pub learning_rate: f64,
-    /// Parallel envs M (JaxMARL MAPPO: 128; IPPO: 16).
+    /// Parallel envs M (JaxMARL MAPPO: 128; IPPO: 16). taper's MAPPO takes 16: measured on
+    /// seed 0, 128 envs reach a recent return of −17.5 after 2M env steps and 16 envs −15.4.
     pub num_envs: usize,
     /// Steps per env per rollout (JaxMARL: 128).
     pub num_steps: usize,
@@ -88,7 +98,7 @@ impl MappoConfig {
     pub fn mappo() -> Self {
         MappoConfig {
             learning_rate: 2e-3,
-            num_envs: 128,
+            num_envs: 16,
             num_steps: 128,
             anneal_lr: true,
             gamma: 0.99,
@@ -111,7 +121,6 @@ impl MappoConfig {
     pub fn ippo() -> Self {
         MappoConfig {
             learning_rate: 2.5e-4,
-            num_envs: 16,
             hidden: vec![64, 64],
             critic_hidden: vec![64, 64],
             centralized_critic: false,
@@ -514,29 +523,49 @@ mod tests {
         assert_eq!(&out[12..18], &obs[6..12]);
     }
 
-    /// Same seed, same metrics; and a short run learns: after 40k env steps the recent
-    /// per-agent return is above the always-no-op policy's −24.2 (calibration in
-    /// `../shared/reference`; random: −26.4).
+    fn run(cfg: &MappoConfig, steps: u64, seed: u64) -> Metrics {
+        let mut l = MaPpo::new(cfg.clone(), SpreadConfig::default(), seed).unwrap();
+        let mut last = Metrics::new();
+        l.learn(steps, &mut |m, _| {
+            last = m.clone();
+            Control::Continue
+        })
+        .unwrap();
+        last
+    }
+
+    /// Same seed, same numbers.
     #[test]
-    fn mappo_short_run_beats_noop() {
+    fn mappo_is_deterministic() {
         let cfg = MappoConfig {
-            num_envs: 16,
-            num_steps: 64,
+            num_envs: 4,
+            num_steps: 32,
             ..MappoConfig::mappo()
         };
-        let run = |seed| {
-            let mut l = MaPpo::new(cfg.clone(), SpreadConfig::default(), seed).unwrap();
-            let mut last = Metrics::new();
-            l.learn(16 * 64 * 4, &mut |m, _| {
-                last = m.clone();
-                Control::Continue
-            })
-            .unwrap();
-            last
-        };
-        let a = run(3);
-        let b = run(3);
+        let (a, b) = (run(&cfg, 512, 3), run(&cfg, 512, 3));
         assert_eq!(a.get("recent_return"), b.get("recent_return"));
         assert_eq!(a.get("value_loss"), b.get("value_loss"));
+    }
+
+    /// The first 80 updates (163 840 env steps, ~10 s) of the default MAPPO run end clearly
+    /// above the always-no-op policy: the mean per-agent return of the last 100 training
+    /// episodes is above −22.0, against −24.2 for no-op and −26.4 for random (the issue's
+    /// calibration of PettingZoo's simple_spread_v3). Measured: −20.56 (seed 0).
+    #[test]
+    fn mappo_short_run_beats_noop() {
+        let mut l = MaPpo::new(MappoConfig::mappo(), SpreadConfig::default(), 0).unwrap();
+        let mut last = Metrics::new();
+        l.learn(default_budget("mappo"), &mut |m, _| {
+            last = m.clone();
+            if m.get("update") == Some(80.0) {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })
+        .unwrap();
+        assert_eq!(last.get("global_step"), Some(163_840.0));
+        let r = last.get("recent_return").unwrap();
+        assert!(r > -22.0, "recent return {r}");
     }
 }

@@ -26,6 +26,23 @@ pub struct RunConfig {
     /// HDPO's hyperparameters (HDPO runs only; `total_steps` is its number of gradient steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hdpo: Option<taper::algos::hdpo::HdpoConfig>,
+    /// MAPPO's hyperparameters (`--algo mappo` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mappo: Option<taper::algos::marl::MappoConfig>,
+    /// IPPO's hyperparameters (`--algo ippo` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ippo: Option<taper::algos::marl::MappoConfig>,
+    /// MADDPG's hyperparameters (`--algo maddpg` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maddpg: Option<taper::algos::maddpg::MaddpgConfig>,
+}
+
+/// The multi-agent algorithms (on `SimpleSpread-v3`).
+pub const MULTI_AGENT_ALGOS: &[&str] = &["mappo", "ippo", "maddpg"];
+
+/// The default budget (env steps) of a multi-agent algorithm.
+pub fn marl_default_budget(algo: &str) -> u64 {
+    taper::algos::marl::default_budget(algo)
 }
 
 /// The parts of a config file, all optional.
@@ -40,6 +57,9 @@ struct FileConfig {
     env_kwargs: Kwargs,
     ppo: Option<toml::Table>,
     hdpo: Option<toml::Table>,
+    mappo: Option<toml::Table>,
+    ippo: Option<toml::Table>,
+    maddpg: Option<toml::Table>,
 }
 
 /// Flags given on the command line (None = not given).
@@ -119,17 +139,33 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<defaults>".into());
     let algo = ov.algo.clone().or(fc.algo).unwrap_or_else(|| "ppo".into());
-    if algo != "ppo" && algo != "hdpo" {
+    let multi = MULTI_AGENT_ALGOS.contains(&algo.as_str());
+    if algo != "ppo" && algo != "hdpo" && !multi {
         return Err(CliError::UnknownAlgo(algo));
     }
     let env = ov.env.clone().or(fc.env).unwrap_or_else(|| {
         if algo == "hdpo" {
             "InventoryLostSales-v0"
+        } else if multi {
+            "SimpleSpread-v3"
         } else {
             "CartPole-v1"
         }
         .into()
     });
+    let is_ma_env = taper::envs::registry::is_multi_agent(&env);
+    if multi && !is_ma_env {
+        return Err(CliError::Arg {
+            arg: "--algo",
+            reason: format!("{algo} is a multi-agent algorithm; it runs on SimpleSpread-v3, not `{env}`"),
+        });
+    }
+    if !multi && is_ma_env {
+        return Err(CliError::Arg {
+            arg: "--env",
+            reason: format!("`{env}` is multi-agent; train it with --algo mappo, ippo or maddpg"),
+        });
+    }
     if algo == "hdpo" && !env.starts_with("Inventory") {
         return Err(CliError::Arg {
             arg: "--algo",
@@ -138,6 +174,58 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
     }
     let mut env_kwargs = fc.env_kwargs;
     env_kwargs.extend(ov.env_kwargs.clone());
+    let seed = ov.seed.or(fc.seed).unwrap_or(1);
+    let steps_given = ov.total_steps.or(fc.total_steps);
+    if multi {
+        let spread = taper::envs::registry::spread_config(&env, &env_kwargs)?;
+        let mut cfg = RunConfig {
+            algo: algo.clone(),
+            env,
+            seed,
+            total_steps: steps_given.unwrap_or_else(|| marl_default_budget(&algo)),
+            env_kwargs,
+            ppo: PpoConfig::default(),
+            hdpo: None,
+            mappo: None,
+            ippo: None,
+            maddpg: None,
+        };
+        match algo.as_str() {
+            "maddpg" => {
+                let base = taper::algos::maddpg::MaddpgConfig::default();
+                let c = match fc.maddpg {
+                    None => base,
+                    Some(t) => merge_onto(&base, t, &path, "maddpg")?,
+                };
+                c.validate()?;
+                cfg.maddpg = Some(c);
+            }
+            a => {
+                let (base, table) = if a == "mappo" {
+                    (taper::algos::marl::MappoConfig::mappo(), fc.mappo)
+                } else {
+                    (taper::algos::marl::MappoConfig::ippo(), fc.ippo)
+                };
+                let c = match table {
+                    None => base,
+                    Some(t) => merge_onto(&base, t, &path, a)?,
+                };
+                c.validate()?;
+                if a == "mappo" {
+                    cfg.mappo = Some(c);
+                } else {
+                    cfg.ippo = Some(c);
+                }
+            }
+        }
+        if spread.continuous {
+            return Err(CliError::Arg {
+                arg: "--env-kwargs",
+                reason: format!("{algo} here runs the discrete Simple Spread (continuous=false)"),
+            });
+        }
+        return Ok(cfg);
+    }
     // The env decides the default hyperparameters (discrete or continuous CleanRL script).
     let probe = taper::envs::make_with(&env, &env_kwargs)?;
     let base = PpoConfig::for_action_space(probe.action_space());
@@ -146,8 +234,6 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         Some(table) => merge_onto(&base, table, &path, "ppo")?,
     };
     ppo.validate()?;
-    let seed = ov.seed.or(fc.seed).unwrap_or(1);
-    let steps_given = ov.total_steps.or(fc.total_steps);
     let hdpo = match (algo == "hdpo", fc.hdpo) {
         (false, _) => None,
         (true, table) => {
@@ -180,6 +266,9 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         env_kwargs,
         ppo,
         hdpo,
+        mappo: None,
+        ippo: None,
+        maddpg: None,
     })
 }
 

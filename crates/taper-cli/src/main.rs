@@ -8,6 +8,7 @@
 
 mod config;
 mod error;
+mod marl;
 mod plot;
 mod render;
 mod solve;
@@ -92,6 +93,9 @@ struct TrainArgs {
     eval_episodes: usize,
     #[command(flatten)]
     inventory: solve::InventoryFlags,
+    /// Multi-agent envs: number of agents N (SimpleSpread-v3; default 3).
+    #[arg(long)]
+    agents: Option<usize>,
     /// Continue the run in DIR from its newest checkpoint, exactly.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
@@ -193,6 +197,9 @@ fn main() {
         Command::Algos => {
             out!("ppo\tProximal Policy Optimization (CleanRL's ppo.py / ppo_continuous_action.py)");
             out!("hdpo\tHindsight Differentiable Policy Optimization (inventory envs; Alvo, Russo & Kanoria)");
+            out!("mappo\tMulti-agent PPO: shared actor, centralized critic with value normalisation (SimpleSpread-v3)");
+            out!("ippo\tIndependent PPO with parameter sharing (SimpleSpread-v3)");
+            out!("maddpg\tMADDPG with Gumbel-softmax actors and centralized tanh critics (SimpleSpread-v3)");
             Ok(())
         }
     };
@@ -204,6 +211,16 @@ fn main() {
 
 fn list_envs() {
     out!("{:<22} {:>7} {:>12}  description", "id", "limit", "ppo budget");
+    for s in taper::envs::registry::MULTI_AGENT_SPECS {
+        out!(
+            "{:<22} {:>7} {:>12}  {} [kwargs: {}]",
+            s.id,
+            s.max_episode_steps.unwrap_or(0),
+            "-",
+            s.description,
+            s.kwargs
+        );
+    }
     for s in taper::envs::registry::specs() {
         let limit = s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
         out!(
@@ -237,6 +254,11 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let inv = a.inventory.to_kwargs();
     if !inv.is_empty() {
         kwargs.get_or_insert_with(Default::default).extend(inv);
+    }
+    if let Some(n) = a.agents {
+        kwargs
+            .get_or_insert_with(Default::default)
+            .insert("agents".into(), n.to_string());
     }
     if let Some(dir) = &a.resume {
         let path = dir.join("config.toml");
@@ -426,6 +448,66 @@ fn eval_hdpo(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `taper eval` for a multi-agent checkpoint: per-agent return (PettingZoo's convention) as
+/// `mean_return`, plus the mean summed min-distance and the collisions per episode.
+fn eval_marl(a: &EvalArgs) -> Result<()> {
+    if a.render.is_some() {
+        return Err(CliError::Arg {
+            arg: "--render",
+            reason: "SimpleSpread-v3 has no text rendering; use --record FILE.gif".into(),
+        });
+    }
+    let (policy, spread, state) = marl::load(&a.dir)?;
+    let mut frames: Vec<Vec<f64>> = Vec::new();
+    let recording = a.record.is_some();
+    let eps = marl::evaluate(&policy, spread, a.episodes, a.seed, a.deterministic, &mut |k, e| {
+        if recording && k == 0 {
+            let mut s: Vec<f64> = e.agent_positions().iter().flat_map(|p| [p[0], p[1]]).collect();
+            s.extend(e.landmark_positions().iter().flat_map(|p| [p[0], p[1]]));
+            frames.push(s);
+        }
+    })?;
+    if let Some(path) = &a.record {
+        render::record(
+            path,
+            render::Scene::Spread { n: spread.n },
+            &frames,
+            &format!("{} episode 0, return {:.1}", state.env_id, eps[0].mean_agent_return),
+        )?;
+        eprintln!("recorded {} frames to {}", frames.len(), path.display());
+    }
+    let rets: Vec<f64> = eps.iter().map(|e| e.mean_agent_return).collect();
+    let (mean, std) = marl::mean_std(&rets);
+    let (dist, _) = marl::mean_std(&eps.iter().map(|e| e.mean_min_distance).collect::<Vec<_>>());
+    let (coll, _) = marl::mean_std(&eps.iter().map(|e| e.collisions as f64).collect::<Vec<_>>());
+    if a.json {
+        let v = serde_json::json!({
+            "env": state.env_id, "algo": state.algo, "agents": spread.n, "episodes": eps.len(),
+            "mean_return": mean, "std_return": std,
+            "min_return": rets.iter().cloned().fold(f64::INFINITY, f64::min),
+            "max_return": rets.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            "return_convention": "per-agent episode return, averaged over agents (PettingZoo)",
+            "mean_min_distance": dist, "mean_collisions": coll,
+            "mean_length": eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len() as f64,
+            "success_rate": null, "deterministic": a.deterministic, "seed": a.seed,
+            "global_step": state.global_step,
+        });
+        out!("{v}");
+    } else {
+        out!(
+            "{} ({}, {} agents, trained {} steps): {} episodes",
+            state.env_id,
+            state.algo,
+            spread.n,
+            state.global_step,
+            eps.len()
+        );
+        out!("  per-agent return {mean:.3} ± {std:.3}");
+        out!("  summed min-distance per step {dist:.3}, collisions per episode {coll:.2}");
+    }
+    Ok(())
+}
+
 /// `A..B` (B excluded) or `A,B,C`.
 fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     let bad = || CliError::Arg {
@@ -471,6 +553,9 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let (_, raw_state, _) = taper::algos::run::load_raw_checkpoint(&a.dir)?;
     if raw_state.algo == "hdpo" {
         return eval_hdpo(&a);
+    }
+    if config::MULTI_AGENT_ALGOS.contains(&raw_state.algo.as_str()) {
+        return eval_marl(&a);
     }
     let (model, state) = taper::algos::run::load_checkpoint(&a.dir)?;
     let kwargs = if state.env_id.starts_with("Inventory") {

@@ -15,6 +15,11 @@ pub enum Scene {
     CartPole,
     /// Pendulum: state `[θ, θ̇, u]`.
     Pendulum,
+    /// Simple Spread with `n` agents: state `[agent x, y …, landmark x, y …]`.
+    Spread {
+        /// Agents (= landmarks).
+        n: usize,
+    },
 }
 
 impl Scene {
@@ -31,6 +36,8 @@ impl Scene {
         match self {
             Scene::CartPole => 20,
             Scene::Pendulum => 33,
+            // PettingZoo MPE's render_fps: 10.
+            Scene::Spread { .. } => 100,
         }
     }
 }
@@ -94,6 +101,27 @@ where
                 let txt = format!("torque {u:+.2}");
                 area.draw(&Text::new(txt, (10, H as i32 - 30), ("sans-serif", 16).into_font()))
                     .map_err(e)?;
+            }
+        }
+        Scene::Spread { n } => {
+            // A fixed window of ±2 × ±2·H/W world units (agents start in [−1, 1]²).
+            let (xr, yr) = (4.0 * W as f64 / H as f64, 4.0);
+            let px_per_unit = H as f64 / yr;
+            for l in 0..n {
+                let (x, y) = (s[2 * n + 2 * l], s[2 * n + 2 * l + 1]);
+                let r = (0.05 * px_per_unit).round().max(2.0) as i32;
+                area.draw(&Circle::new(to_px(x, y, xr, yr), r, RGBColor(64, 64, 64).filled()))
+                    .map_err(e)?;
+            }
+            for a in 0..n {
+                let (x, y) = (s[2 * a], s[2 * a + 1]);
+                let r = (0.15 * px_per_unit).round() as i32;
+                area.draw(&Circle::new(
+                    to_px(x, y, xr, yr),
+                    r,
+                    RGBColor(89, 89, 217).mix(0.8).filled(),
+                ))
+                .map_err(e)?;
             }
         }
     }

@@ -36,6 +36,9 @@ pub fn train(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     if let Some(h) = &cfg.hdpo {
         return train_hdpo(cfg, h, out, opts);
     }
+    if crate::config::MULTI_AGENT_ALGOS.contains(&cfg.algo.as_str()) {
+        return crate::marl::train_marl(cfg, out, opts);
+    }
     let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
     let ppo = Ppo::new(cfg.ppo.clone(), venv.observation_space(), venv.action_space(), cfg.seed)?;
     let writer = MetricsWriter::create(out)?;
@@ -168,6 +171,12 @@ fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, o
 
 /// Continues the run in `out` from its newest checkpoint.
 pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    if crate::config::MULTI_AGENT_ALGOS.contains(&cfg.algo.as_str()) {
+        return Err(CliError::Arg {
+            arg: "--resume",
+            reason: format!("{} runs cannot be resumed yet", cfg.algo),
+        });
+    }
     if cfg.hdpo.is_some() {
         return Err(CliError::Arg {
             arg: "--resume",

@@ -1004,3 +1004,72 @@ fn hdpo_network_train_eval_solve() {
         "at least one store",
     );
 }
+
+/// MAPPO, IPPO and MADDPG train on SimpleSpread-v3 and `taper eval --json` reports the
+/// per-agent return with the convention-free metrics; `--record` writes a GIF; N = 4 works.
+#[test]
+fn multi_agent_train_eval_record() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[mappo]\nnum_envs = 4\nnum_steps = 32\n\n[ippo]\nnum_envs = 4\nnum_steps = 32\n\n[maddpg]\nbatch_size = 64\nlearning_starts = 200\ntrain_every = 50\n",
+    )
+    .unwrap();
+    for (algo, agents) in [("mappo", "3"), ("ippo", "4"), ("maddpg", "3")] {
+        let out = d.path().join(algo);
+        train_ok(&[
+            "train",
+            "--algo",
+            algo,
+            "--agents",
+            agents,
+            "--total-steps",
+            "512",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let rows = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        let last: serde_json::Value = serde_json::from_str(rows.lines().last().unwrap()).unwrap();
+        for k in ["recent_return", "recent_min_distance", "recent_collisions"] {
+            assert!(last[k].is_number(), "{algo}: {k} missing in {last}");
+        }
+        let gif = d.path().join(format!("{algo}.gif"));
+        let o = taper(
+            &[
+                "eval",
+                out.to_str().unwrap(),
+                "--episodes",
+                "3",
+                "--json",
+                "--record",
+                gif.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["agents"].as_u64().unwrap().to_string(), agents);
+        let r = v["mean_return"].as_f64().unwrap();
+        assert!(r < 0.0 && r > -500.0, "{r}");
+        assert!(v["mean_min_distance"].as_f64().unwrap() > 0.0);
+        assert!(v["mean_collisions"].as_f64().unwrap() >= 0.0);
+        assert!(std::fs::metadata(&gif).unwrap().len() > 1000);
+    }
+    assert_clean_error(
+        &taper(&["train", "--algo", "mappo", "--env", "CartPole-v1"], &[]),
+        "multi-agent algorithm",
+    );
+    assert_clean_error(
+        &taper(&["train", "--algo", "ppo", "--env", "SimpleSpread-v3"], &[]),
+        "multi-agent",
+    );
+    assert_clean_error(&taper(&["train", "--algo", "mappo", "--agents", "0"], &[]), "agents");
+    assert_clean_error(
+        &taper(&["train", "--resume", d.path().join("mappo").to_str().unwrap()], &[]),
+        "cannot be resumed yet",
+    );
+}

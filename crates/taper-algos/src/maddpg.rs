@@ -1,0 +1,727 @@
+//! MADDPG (Lowe et al. 2017, as `openai/maddpg` implements it) on discrete Simple Spread.
+//!
+//! - One actor per agent, reading its own observation and giving 5 logits `ℓ_i`. Acting draws
+//!   a Gumbel-softmax sample `softmax(ℓ_i + g)` (temperature 1) and sends its argmax to the
+//!   discrete env (by the Gumbel-max trick, a draw from `softmax(ℓ_i)`); the replay buffer keeps
+//!   the one-hot action.
+//! - One centralized critic per agent, `Q_i(o_1..o_N, a_1..a_N)`, with **tanh** hidden layers so
+//!   it is smooth in the actions; [`Maddpg::action_gradients`] gives `∂Q_i/∂a_j` for every j
+//!   (first derivatives for the diagnostics; second derivatives by finite differences of these).
+//! - Target actors and critics with Polyak averaging; targets
+//!   `y = r_i + γ·Q'_i(o', ã'_1..ã'_N)` with `ã'_j` a Gumbel-softmax sample of target actor j.
+//! - Actor loss `−mean Q_i(o, a_1..softmax(ℓ_i + g)..a_N) + 1e-3·mean(ℓ_i²)`, the other agents'
+//!   actions from the buffer.
+//!
+//! Defaults ([`MaddpgConfig`]) are `openai/maddpg`'s: Adam 1e-2, γ 0.95, τ 0.01, batch 1024,
+//! buffer 1e6, learning after 1024 × 25 transitions, an update every 100 env steps, gradient
+//! norm clip 0.5, 2 × 64 hidden units. The time limit is not a terminal state (the original
+//! stores `done = false` at the 25-step cut), so targets bootstrap through it.
+
+use crate::callback::Control;
+use crate::error::{AlgoError, Result};
+use crate::metrics::Metrics;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::time::Instant;
+use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, StepBuffers, VecSpread};
+use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig};
+use taper_tensor::rng::{stream, Purpose};
+
+/// Actions per agent (no-op, left, right, down, up).
+const ACTS: usize = 5;
+
+/// MADDPG hyperparameters (`openai/maddpg` `experiments/train.py` defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaddpgConfig {
+    /// Adam learning rate of actors and critics (openai/maddpg: 1e-2).
+    pub learning_rate: f64,
+    /// Discount γ (openai/maddpg: 0.95).
+    pub gamma: f64,
+    /// Polyak rate τ of the target networks (openai/maddpg: 0.01).
+    pub tau: f64,
+    /// Minibatch (openai/maddpg: 1024).
+    pub batch_size: usize,
+    /// Replay capacity in transitions (openai/maddpg: 1e6).
+    pub buffer_size: usize,
+    /// Transitions before learning starts (openai/maddpg: 1024 × 25).
+    pub learning_starts: usize,
+    /// Env steps between updates (openai/maddpg: 100).
+    pub train_every: usize,
+    /// Hidden widths of actors (ReLU) and critics (tanh) (openai/maddpg: 64, 64, ReLU for both;
+    /// tanh critics are taper's, for smoothness in the actions).
+    pub hidden: Vec<usize>,
+    /// Gradient-norm clip per network (openai/maddpg: 0.5).
+    pub max_grad_norm: f64,
+    /// Weight of the mean squared logits in the actor loss (openai/maddpg: 1e-3).
+    pub logit_reg: f64,
+    /// Parallel envs (openai/maddpg: 1).
+    pub num_envs: usize,
+    /// Straight-through Gumbel-softmax: critics see one-hot actions everywhere (buffer, target
+    /// and actor update), and the actor's gradient passes through the soft sample (taper:
+    /// true; openai/maddpg feeds soft samples to a continuous-action env, which the discrete
+    /// PettingZoo env does not take).
+    pub straight_through: bool,
+}
+
+impl Default for MaddpgConfig {
+    fn default() -> Self {
+        MaddpgConfig {
+            learning_rate: 1e-2,
+            gamma: 0.95,
+            tau: 0.01,
+            batch_size: 1024,
+            buffer_size: 1_000_000,
+            learning_starts: 1024 * 25,
+            train_every: 100,
+            hidden: vec![64, 64],
+            max_grad_norm: 0.5,
+            logit_reg: 1e-3,
+            num_envs: 1,
+            straight_through: true,
+        }
+    }
+}
+
+impl MaddpgConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(AlgoError::Config { field, reason });
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", format!("must be positive, got {}", self.learning_rate));
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return bad("gamma", format!("must be in [0, 1], got {}", self.gamma));
+        }
+        if !(self.tau > 0.0 && self.tau <= 1.0) {
+            return bad("tau", format!("must be in (0, 1], got {}", self.tau));
+        }
+        for (f, v) in [
+            ("batch_size", self.batch_size),
+            ("buffer_size", self.buffer_size),
+            ("train_every", self.train_every),
+            ("num_envs", self.num_envs),
+        ] {
+            if v == 0 {
+                return bad(f, "must be at least 1".into());
+            }
+        }
+        if self.batch_size > self.buffer_size {
+            return bad("batch_size", "exceeds buffer_size".into());
+        }
+        if self.hidden.contains(&0) {
+            return bad("hidden", "layer widths must be positive".into());
+        }
+        if !(self.max_grad_norm > 0.0) {
+            return bad("max_grad_norm", "must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Joint transitions in a ring buffer: all agents' observations, one-hot actions, rewards and
+/// next observations.
+#[derive(Debug, Clone)]
+pub struct ReplayBuffer {
+    cap: usize,
+    len: usize,
+    next: usize,
+    obs_w: usize,
+    n: usize,
+    obs: Vec<f32>,
+    acts: Vec<f32>,
+    rews: Vec<f32>,
+    next_obs: Vec<f32>,
+    done: Vec<bool>,
+}
+
+impl ReplayBuffer {
+    /// A buffer for `n` agents with observations of `od` values.
+    pub fn new(cap: usize, n: usize, od: usize) -> Self {
+        let w = n * od;
+        ReplayBuffer {
+            cap,
+            len: 0,
+            next: 0,
+            obs_w: w,
+            n,
+            obs: vec![0.0; cap * w],
+            acts: vec![0.0; cap * n * ACTS],
+            rews: vec![0.0; cap * n],
+            next_obs: vec![0.0; cap * w],
+            done: vec![false; cap],
+        }
+    }
+    /// Stored transitions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Adds one joint transition (overwriting the oldest when full).
+    pub fn push(&mut self, obs: &[f32], acts: &[i64], rews: &[f32], next_obs: &[f32], done: bool) {
+        let (i, w, n) = (self.next, self.obs_w, self.n);
+        self.obs[i * w..(i + 1) * w].copy_from_slice(obs);
+        self.next_obs[i * w..(i + 1) * w].copy_from_slice(next_obs);
+        let a = &mut self.acts[i * n * ACTS..(i + 1) * n * ACTS];
+        a.iter_mut().for_each(|v| *v = 0.0);
+        for (j, &k) in acts.iter().enumerate() {
+            a[j * ACTS + k as usize] = 1.0;
+        }
+        self.rews[i * n..(i + 1) * n].copy_from_slice(rews);
+        self.done[i] = done;
+        self.next = (self.next + 1) % self.cap;
+        self.len = (self.len + 1).min(self.cap);
+    }
+}
+
+fn softmax_row(x: &mut [f32]) {
+    let m = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= s;
+    }
+}
+
+fn one_hot_of_max(x: &mut [f32]) {
+    let mut best = 0;
+    for k in 1..x.len() {
+        if x[k] > x[best] {
+            best = k;
+        }
+    }
+    x.iter_mut()
+        .enumerate()
+        .for_each(|(k, v)| *v = if k == best { 1.0 } else { 0.0 });
+}
+
+fn gumbel<R: Rng + ?Sized>(rng: &mut R) -> f32 {
+    let u: f32 = rng.random_range(f32::EPSILON..1.0);
+    -(-u.ln()).ln()
+}
+
+/// The per-agent networks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaddpgNets {
+    /// Actors, one per agent: observation → 5 logits.
+    pub actors: Vec<Mlp>,
+    /// Critics, one per agent: all observations ⊕ all actions → Q.
+    pub critics: Vec<Mlp>,
+}
+
+impl MaddpgNets {
+    /// Greedy (argmax-logit) or sampled actions for all agents from observations `[N, od]`.
+    pub fn act<R: Rng + ?Sized>(
+        &self,
+        obs: &[f32],
+        deterministic: bool,
+        rng: &mut R,
+        cache: &mut MlpCache,
+        out: &mut [i64],
+    ) -> Result<()> {
+        let n = self.actors.len();
+        let od = obs.len() / n;
+        let mut row = [0f32; ACTS];
+        for i in 0..n {
+            let l = self.actors[i].forward(&obs[i * od..(i + 1) * od], 1, cache)?;
+            row.copy_from_slice(&l[..ACTS]);
+            if !deterministic {
+                for v in row.iter_mut() {
+                    *v += gumbel(rng);
+                }
+            }
+            let (mut best, mut bv) = (0usize, f32::NEG_INFINITY);
+            for (k, &v) in row.iter().enumerate() {
+                if v > bv {
+                    best = k;
+                    bv = v;
+                }
+            }
+            out[i] = best as i64;
+        }
+        Ok(())
+    }
+}
+
+/// A MADDPG learner on Simple Spread.
+#[derive(Debug)]
+pub struct Maddpg {
+    /// The config.
+    pub config: MaddpgConfig,
+    /// The env's config.
+    pub env: SpreadConfig,
+    /// Online networks.
+    pub nets: MaddpgNets,
+    targets: MaddpgNets,
+    actor_opt: Vec<Adam>,
+    critic_opt: Vec<Adam>,
+    buffer: ReplayBuffer,
+    rng: ChaCha8Rng,
+    global_step: u64,
+    updates: u64,
+    episodes: u64,
+    recent: VecDeque<SpreadEpisode>,
+    seed: u64,
+    ws: UpdateWs,
+}
+
+#[derive(Debug, Default)]
+struct UpdateWs {
+    idx: Vec<usize>,
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    y: Vec<f32>,
+    dq: Vec<f32>,
+    dx: Vec<f32>,
+    g: Vec<f32>,
+    gscratch: Vec<f32>,
+    logits: Vec<f32>,
+    soft: Vec<f32>,
+    dl: Vec<f32>,
+    obs_i: Vec<f32>,
+    c1: MlpCache,
+    c2: MlpCache,
+}
+
+impl Maddpg {
+    /// A learner; all randomness from `seed`.
+    pub fn new(config: MaddpgConfig, env: SpreadConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if env.continuous {
+            return Err(AlgoError::Unsupported {
+                algo: "MADDPG",
+                what: "continuous Simple Spread actions (use the discrete env)".into(),
+            });
+        }
+        let probe = SimpleSpread::new(env)?;
+        let (n, od) = (env.n, probe.obs_dim());
+        let mut init = stream(seed, Purpose::Init, 0);
+        let mut actors = Vec::with_capacity(n);
+        let mut critics = Vec::with_capacity(n);
+        let mut asz = vec![od];
+        asz.extend_from_slice(&config.hidden);
+        asz.push(ACTS);
+        let mut csz = vec![n * od + n * ACTS];
+        csz.extend_from_slice(&config.hidden);
+        csz.push(1);
+        for _ in 0..n {
+            actors.push(Mlp::new(&asz, Activation::Relu, MlpInit::TorchDefault, &mut init)?);
+            critics.push(Mlp::new(&csz, Activation::Tanh, MlpInit::TorchDefault, &mut init)?);
+        }
+        let nets = MaddpgNets { actors, critics };
+        let adam = |np: usize| {
+            Adam::new(
+                AdamConfig {
+                    lr: config.learning_rate as f32,
+                    ..AdamConfig::default()
+                },
+                np,
+            )
+        };
+        Ok(Maddpg {
+            actor_opt: nets.actors.iter().map(|a| adam(a.num_params())).collect(),
+            critic_opt: nets.critics.iter().map(|c| adam(c.num_params())).collect(),
+            targets: nets.clone(),
+            nets,
+            buffer: ReplayBuffer::new(config.buffer_size, n, od),
+            rng: stream(seed, Purpose::Action, 0),
+            global_step: 0,
+            updates: 0,
+            episodes: 0,
+            recent: VecDeque::with_capacity(crate::marl::RECENT_MA_EPISODES),
+            seed,
+            ws: UpdateWs::default(),
+            config,
+            env,
+        })
+    }
+
+    /// Env steps taken.
+    pub fn global_step(&self) -> u64 {
+        self.global_step
+    }
+    /// Gradient updates done (each updates every agent once).
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+    /// Episodes finished.
+    pub fn episodes(&self) -> u64 {
+        self.episodes
+    }
+
+    /// `Q_i` for a batch of joint inputs `[b, N·od + N·5]` (observations, then actions).
+    pub fn q_values(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
+        let mut c = MlpCache::default();
+        Ok(self.nets.critics[agent].forward(inputs, b, &mut c)?.to_vec())
+    }
+
+    /// `∂Q_i/∂a_j` for every agent j at a batch of joint inputs `[b, N·od + N·5]`: returns
+    /// `[b, N·5]` (row-major by agent, then action component). Second derivatives follow by
+    /// finite differences of this (candle's double backward is not usable).
+    pub fn action_gradients(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
+        let critic = &self.nets.critics[agent];
+        let w = critic.input_dim();
+        let n = self.env.n;
+        let obs_w = w - n * ACTS;
+        let mut c = MlpCache::default();
+        critic.forward(inputs, b, &mut c)?;
+        let mut scratch = vec![0f32; critic.num_params()];
+        let mut dx = vec![0f32; b * w];
+        critic.backward_full(inputs, &mut c, &vec![1.0; b], &mut scratch, Some(&mut dx))?;
+        Ok(dx.chunks(w).flat_map(|r| r[obs_w..].to_vec()).collect())
+    }
+
+    /// Trains for `total_steps` env steps; `on_episodes` sees a metrics row whenever episodes
+    /// end (every `max_cycles` steps) and may stop training.
+    pub fn learn(&mut self, total_steps: u64, on_row: &mut dyn FnMut(&Metrics, &Maddpg) -> Control) -> Result<()> {
+        let c = self.config.clone();
+        let n = self.env.n;
+        let m = c.num_envs;
+        let mut venv = VecSpread::new(self.env, m)?;
+        venv.reset(self.seed)?;
+        let od = 6 * n;
+        let w = n * od;
+        let mut acts = vec![0i64; m * n];
+        let mut cache = MlpCache::default();
+        let mut prev_obs = venv.obs.clone();
+        let start = Instant::now();
+        let mut since_update = 0usize;
+        let (mut qsum, mut lsum, mut usum) = (0f64, 0f64, 0usize);
+        let mut next_row = self.episodes + 100;
+        let mut stopped = false;
+        while self.global_step < total_steps && !stopped {
+            for e in 0..m {
+                self.nets.act(
+                    &venv.obs[e * w..(e + 1) * w],
+                    false,
+                    &mut self.rng,
+                    &mut cache,
+                    &mut acts[e * n..(e + 1) * n],
+                )?;
+            }
+            prev_obs.copy_from_slice(&venv.obs);
+            venv.step(MultiAction::Discrete(&acts))?;
+            for e in 0..m {
+                let next: &[f32] = if venv.truncated[e] {
+                    &venv.final_obs[e * w..(e + 1) * w]
+                } else {
+                    &venv.obs[e * w..(e + 1) * w]
+                };
+                self.buffer.push(
+                    &prev_obs[e * w..(e + 1) * w],
+                    &acts[e * n..(e + 1) * n],
+                    &venv.rewards[e * n..(e + 1) * n],
+                    next,
+                    false,
+                );
+            }
+            self.global_step += m as u64;
+            since_update += m;
+            if self.buffer.len() >= c.learning_starts.max(c.batch_size) && since_update >= c.train_every {
+                since_update = 0;
+                let (q, l) = self.update()?;
+                qsum += q;
+                lsum += l;
+                usum += 1;
+            }
+            for &(_, ep) in venv.finished() {
+                self.episodes += 1;
+                if self.recent.len() == crate::marl::RECENT_MA_EPISODES {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(ep);
+            }
+            // A metrics row every 100 episodes and at the end.
+            if self.episodes >= next_row || self.global_step >= total_steps {
+                next_row = self.episodes + 100;
+                let row = self.row(start.elapsed().as_secs_f64(), (qsum, lsum, usum));
+                (qsum, lsum, usum) = (0.0, 0.0, 0);
+                stopped = on_row(&row, self) == Control::Stop;
+            }
+        }
+        Ok(())
+    }
+
+    fn row(&self, elapsed: f64, (qsum, lsum, usum): (f64, f64, usize)) -> Metrics {
+        let mean = |f: &dyn Fn(&SpreadEpisode) -> f64| {
+            if self.recent.is_empty() {
+                f64::NAN
+            } else {
+                self.recent.iter().map(f).sum::<f64>() / self.recent.len() as f64
+            }
+        };
+        let mut row = Metrics::new();
+        row.push("global_step", self.global_step as f64);
+        row.push("update", self.updates as f64);
+        row.push("episodes", self.episodes as f64);
+        row.push("recent_return", mean(&|e| e.mean_agent_return));
+        row.push("recent_min_distance", mean(&|e| e.mean_min_distance));
+        row.push("recent_collisions", mean(&|e| e.collisions as f64));
+        let k = usum.max(1) as f64;
+        row.push("q_mean", if usum == 0 { f64::NAN } else { qsum / k });
+        row.push("critic_loss", if usum == 0 { f64::NAN } else { lsum / k });
+        row.push("sps", self.global_step as f64 / elapsed.max(1e-9));
+        row.push("time_elapsed", elapsed);
+        row
+    }
+
+    /// One update of every agent's critic and actor on its own minibatch, then the targets.
+    /// Returns the mean Q and critic loss over agents.
+    fn update(&mut self) -> Result<(f64, f64)> {
+        let c = self.config.clone();
+        let n = self.env.n;
+        let od = 6 * n;
+        let ow = n * od;
+        let aw = n * ACTS;
+        let xw = ow + aw;
+        let bsz = c.batch_size;
+        let mut ws = std::mem::take(&mut self.ws);
+        let (mut qm, mut lm) = (0f64, 0f64);
+        for i in 0..n {
+            ws.idx.clear();
+            for _ in 0..bsz {
+                ws.idx.push(self.rng.random_range(0..self.buffer.len()));
+            }
+            let buf = &self.buffer;
+            // Critic inputs: x = [o, a], x' = [o', ã'].
+            ws.x.resize(bsz * xw, 0.0);
+            ws.xn.resize(bsz * xw, 0.0);
+            for (k, &t) in ws.idx.iter().enumerate() {
+                ws.x[k * xw..k * xw + ow].copy_from_slice(&buf.obs[t * ow..(t + 1) * ow]);
+                ws.x[k * xw + ow..(k + 1) * xw].copy_from_slice(&buf.acts[t * aw..(t + 1) * aw]);
+                ws.xn[k * xw..k * xw + ow].copy_from_slice(&buf.next_obs[t * ow..(t + 1) * ow]);
+            }
+            for j in 0..n {
+                ws.obs_i.resize(bsz * od, 0.0);
+                for (k, &t) in ws.idx.iter().enumerate() {
+                    ws.obs_i[k * od..(k + 1) * od]
+                        .copy_from_slice(&buf.next_obs[t * ow + j * od..t * ow + (j + 1) * od]);
+                }
+                let l = self.targets.actors[j].forward(&ws.obs_i, bsz, &mut ws.c1)?;
+                for k in 0..bsz {
+                    let row = &mut ws.xn[k * xw + ow + j * ACTS..k * xw + ow + (j + 1) * ACTS];
+                    for (r, &lv) in row.iter_mut().zip(&l[k * ACTS..(k + 1) * ACTS]) {
+                        *r = lv + gumbel(&mut self.rng);
+                    }
+                    softmax_row(row);
+                    if c.straight_through {
+                        one_hot_of_max(row);
+                    }
+                }
+            }
+            let qn = self.targets.critics[i].forward(&ws.xn, bsz, &mut ws.c1)?;
+            ws.y.clear();
+            for (k, &t) in ws.idx.iter().enumerate() {
+                let nd = if buf.done[t] { 0.0 } else { 1.0 };
+                ws.y.push(buf.rews[t * n + i] + c.gamma as f32 * nd * qn[k]);
+            }
+            let critic = &self.nets.critics[i];
+            let q = critic.forward(&ws.x, bsz, &mut ws.c2)?;
+            ws.dq.clear();
+            let mut loss = 0f64;
+            let mut qs = 0f64;
+            for k in 0..bsz {
+                let e = q[k] - ws.y[k];
+                loss += (e * e) as f64;
+                qs += q[k] as f64;
+                ws.dq.push(2.0 * e / bsz as f32);
+            }
+            loss /= bsz as f64;
+            if !loss.is_finite() {
+                return Err(AlgoError::NonFinite {
+                    update: self.updates + 1,
+                    term: "critic loss",
+                });
+            }
+            qm += qs / bsz as f64;
+            lm += loss;
+            ws.g.clear();
+            ws.g.resize(critic.num_params(), 0.0);
+            critic.backward(&ws.x, &mut ws.c2, &ws.dq, &mut ws.g)?;
+            clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
+            self.critic_opt[i].step(&mut [(self.nets.critics[i].params_mut(), &ws.g[..])])?;
+
+            // Actor: replace a_i by a Gumbel-softmax sample of the current actor.
+            ws.obs_i.resize(bsz * od, 0.0);
+            for k in 0..bsz {
+                ws.obs_i[k * od..(k + 1) * od].copy_from_slice(&ws.x[k * xw + i * od..k * xw + (i + 1) * od]);
+            }
+            let actor = &self.nets.actors[i];
+            let l = actor.forward(&ws.obs_i, bsz, &mut ws.c1)?;
+            ws.logits.clear();
+            ws.logits.extend_from_slice(l);
+            ws.soft.resize(bsz * ACTS, 0.0);
+            for k in 0..bsz {
+                let s = &mut ws.soft[k * ACTS..(k + 1) * ACTS];
+                for (sv, &lv) in s.iter_mut().zip(&ws.logits[k * ACTS..(k + 1) * ACTS]) {
+                    *sv = lv + gumbel(&mut self.rng);
+                }
+                softmax_row(s);
+                let a = &mut ws.x[k * xw + ow + i * ACTS..k * xw + ow + (i + 1) * ACTS];
+                a.copy_from_slice(s);
+                if c.straight_through {
+                    // Forward with the one-hot; the gradient below goes through the soft sample.
+                    one_hot_of_max(a);
+                }
+            }
+            let critic = &self.nets.critics[i];
+            critic.forward(&ws.x, bsz, &mut ws.c2)?;
+            ws.dq.clear();
+            ws.dq.resize(bsz, -1.0 / bsz as f32);
+            ws.gscratch.resize(critic.num_params(), 0.0);
+            ws.dx.resize(bsz * xw, 0.0);
+            critic.backward_full(&ws.x, &mut ws.c2, &ws.dq, &mut ws.gscratch, Some(&mut ws.dx))?;
+            ws.dl.resize(bsz * ACTS, 0.0);
+            let reg = 2.0 * c.logit_reg as f32 / (bsz * ACTS) as f32;
+            for k in 0..bsz {
+                let s = &ws.soft[k * ACTS..(k + 1) * ACTS];
+                let da = &ws.dx[k * xw + ow + i * ACTS..k * xw + ow + (i + 1) * ACTS];
+                let dot: f32 = s.iter().zip(da).map(|(a, b)| a * b).sum();
+                for a in 0..ACTS {
+                    ws.dl[k * ACTS + a] = s[a] * (da[a] - dot) + reg * ws.logits[k * ACTS + a];
+                }
+            }
+            ws.g.clear();
+            ws.g.resize(actor.num_params(), 0.0);
+            actor.backward(&ws.obs_i, &mut ws.c1, &ws.dl, &mut ws.g)?;
+            clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
+            self.actor_opt[i].step(&mut [(self.nets.actors[i].params_mut(), &ws.g[..])])?;
+        }
+        let tau = c.tau as f32;
+        let polyak = |t: &mut Mlp, o: &Mlp| {
+            for (a, b) in t.params_mut().iter_mut().zip(o.params()) {
+                *a = (1.0 - tau) * *a + tau * b;
+            }
+        };
+        for i in 0..n {
+            polyak(&mut self.targets.actors[i], &self.nets.actors[i]);
+            polyak(&mut self.targets.critics[i], &self.nets.critics[i]);
+        }
+        self.updates += 1;
+        self.ws = ws;
+        Ok((qm / n as f64, lm / n as f64))
+    }
+}
+
+/// Runs `episodes` episodes of the MADDPG actors on Simple Spread (episode k reset with
+/// `seed + k`), greedy (argmax logit) or sampled. `on_step` sees the env after every step.
+pub fn evaluate_maddpg(
+    nets: &MaddpgNets,
+    env: SpreadConfig,
+    episodes: usize,
+    seed: u64,
+    deterministic: bool,
+    on_step: &mut dyn FnMut(usize, &SimpleSpread),
+) -> Result<Vec<SpreadEpisode>> {
+    let mut e = SimpleSpread::new(env)?;
+    let n = env.n;
+    if nets.actors.len() != n || nets.actors[0].input_dim() != e.obs_dim() {
+        return Err(AlgoError::Config {
+            field: "env",
+            reason: format!(
+                "the policy has {} agents reading {} values; this env has {n} agents reading {}",
+                nets.actors.len(),
+                nets.actors.first().map(|a| a.input_dim()).unwrap_or(0),
+                e.obs_dim()
+            ),
+        });
+    }
+    let mut rng = stream(seed, Purpose::Eval, 0);
+    let mut cache = MlpCache::default();
+    let mut obs = vec![0f32; n * e.obs_dim()];
+    let mut acts = vec![0i64; n];
+    let mut out = StepBuffers::new(n);
+    let mut res = Vec::with_capacity(episodes);
+    for k in 0..episodes {
+        e.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
+        on_step(k, &e);
+        let (mut ret, mut dist, mut coll, mut len) = (0f64, 0f64, 0u64, 0u64);
+        loop {
+            nets.act(&obs, deterministic, &mut rng, &mut cache, &mut acts)?;
+            e.step_into(MultiAction::Discrete(&acts), &mut obs, &mut out)?;
+            on_step(k, &e);
+            ret += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
+            dist += e.min_distance_sum();
+            coll += e.colliding_pairs() as u64;
+            len += 1;
+            if out.truncated[0] || out.terminated[0] {
+                res.push(SpreadEpisode {
+                    mean_agent_return: ret,
+                    mean_min_distance: dist / len as f64,
+                    collisions: coll,
+                    len,
+                });
+                break;
+            }
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `∂Q_i/∂a_j` from the critic's backward pass equals central finite differences (the
+    /// critic is smooth: tanh hidden layers).
+    #[test]
+    fn action_gradients_match_finite_differences() {
+        let m = Maddpg::new(MaddpgConfig::default(), SpreadConfig::default(), 0).unwrap();
+        let w = m.nets.critics[1].input_dim();
+        let mut rng = stream(1, Purpose::Other(5), 0);
+        let x: Vec<f32> = (0..2 * w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let g = m.action_gradients(1, &x, 2).unwrap();
+        assert_eq!(g.len(), 2 * 15);
+        let ow = w - 15;
+        for r in 0..2 {
+            for j in 0..15 {
+                let eps = 1e-2f32;
+                let (mut a, mut b) = (x.clone(), x.clone());
+                a[r * w + ow + j] += eps;
+                b[r * w + ow + j] -= eps;
+                let fd = (m.q_values(1, &a, 2).unwrap()[r] - m.q_values(1, &b, 2).unwrap()[r]) / (2.0 * eps);
+                assert!(
+                    (fd - g[r * 15 + j]).abs() < 1e-3,
+                    "row {r} a{j}: fd {fd} vs {}",
+                    g[r * 15 + j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_configs() {
+        let bad = [
+            MaddpgConfig {
+                tau: 0.0,
+                ..Default::default()
+            },
+            MaddpgConfig {
+                batch_size: 10,
+                buffer_size: 5,
+                ..Default::default()
+            },
+            MaddpgConfig {
+                learning_rate: f64::NAN,
+                ..Default::default()
+            },
+        ];
+        for c in bad {
+            assert!(Maddpg::new(c, SpreadConfig::default(), 0).is_err());
+        }
+        let cont = SpreadConfig {
+            continuous: true,
+            ..SpreadConfig::default()
+        };
+        assert!(Maddpg::new(MaddpgConfig::default(), cont, 0).is_err());
+    }
+}
