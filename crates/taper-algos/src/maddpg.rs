@@ -163,16 +163,13 @@ impl ReplayBuffer {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Adds one joint transition (overwriting the oldest when full).
-    pub fn push(&mut self, obs: &[f32], acts: &[i64], rews: &[f32], next_obs: &[f32], done: bool) {
+    /// Adds one joint transition (overwriting the oldest when full); `acts` is `[N, 5]` (one-hot
+    /// or soft).
+    pub fn push(&mut self, obs: &[f32], acts: &[f32], rews: &[f32], next_obs: &[f32], done: bool) {
         let (i, w, n) = (self.next, self.obs_w, self.n);
         self.obs[i * w..(i + 1) * w].copy_from_slice(obs);
         self.next_obs[i * w..(i + 1) * w].copy_from_slice(next_obs);
-        let a = &mut self.acts[i * n * ACTS..(i + 1) * n * ACTS];
-        a.iter_mut().for_each(|v| *v = 0.0);
-        for (j, &k) in acts.iter().enumerate() {
-            a[j * ACTS + k as usize] = 1.0;
-        }
+        self.acts[i * n * ACTS..(i + 1) * n * ACTS].copy_from_slice(acts);
         self.rews[i * n..(i + 1) * n].copy_from_slice(rews);
         self.done[i] = done;
         self.next = (self.next + 1) % self.cap;
@@ -219,36 +216,42 @@ pub struct MaddpgNets {
 }
 
 impl MaddpgNets {
-    /// Greedy (argmax-logit) or sampled actions for all agents from observations `[N, od]`.
+    /// Actions for all agents from observations `[N, od]`, as `[N, 5]` vectors: a Gumbel-softmax
+    /// sample `softmax(ℓ + g)` (or `softmax(ℓ)` if `deterministic`) for the continuous env, or
+    /// the one-hot of its argmax (`hard`, for the discrete env; the argmax of `ℓ` if
+    /// `deterministic`).
     pub fn act<R: Rng + ?Sized>(
         &self,
         obs: &[f32],
         deterministic: bool,
+        hard: bool,
         rng: &mut R,
         cache: &mut MlpCache,
-        out: &mut [i64],
+        out: &mut [f32],
     ) -> Result<()> {
         let n = self.actors.len();
         let od = obs.len() / n;
-        let mut row = [0f32; ACTS];
         for i in 0..n {
             let l = self.actors[i].forward(&obs[i * od..(i + 1) * od], 1, cache)?;
+            let row = &mut out[i * ACTS..(i + 1) * ACTS];
             row.copy_from_slice(&l[..ACTS]);
             if !deterministic {
                 for v in row.iter_mut() {
                     *v += gumbel(rng);
                 }
             }
-            let (mut best, mut bv) = (0usize, f32::NEG_INFINITY);
-            for (k, &v) in row.iter().enumerate() {
-                if v > bv {
-                    best = k;
-                    bv = v;
-                }
+            softmax_row(row);
+            if hard {
+                one_hot_of_max(row);
             }
-            out[i] = best as i64;
         }
         Ok(())
+    }
+}
+
+fn to_indices(acts: &[f32], out: &mut [i64]) {
+    for (o, row) in out.iter_mut().zip(acts.chunks(ACTS)) {
+        *o = row.iter().position(|&v| v == 1.0).unwrap_or(0) as i64;
     }
 }
 
@@ -296,12 +299,6 @@ impl Maddpg {
     /// A learner; all randomness from `seed`.
     pub fn new(config: MaddpgConfig, env: SpreadConfig, seed: u64) -> Result<Self> {
         config.validate()?;
-        if env.continuous {
-            return Err(AlgoError::Unsupported {
-                algo: "MADDPG",
-                what: "continuous Simple Spread actions (use the discrete env)".into(),
-            });
-        }
         let probe = SimpleSpread::new(env)?;
         let (n, od) = (env.n, probe.obs_dim());
         let mut init = stream(seed, Purpose::Init, 0);
@@ -390,7 +387,9 @@ impl Maddpg {
         venv.reset(self.seed)?;
         let od = 6 * n;
         let w = n * od;
-        let mut acts = vec![0i64; m * n];
+        let hard = !self.env.continuous;
+        let mut acts = vec![0f32; m * n * ACTS];
+        let mut idx = vec![0i64; m * n];
         let mut cache = MlpCache::default();
         let mut prev_obs = venv.obs.clone();
         let start = Instant::now();
@@ -403,13 +402,19 @@ impl Maddpg {
                 self.nets.act(
                     &venv.obs[e * w..(e + 1) * w],
                     false,
+                    hard,
                     &mut self.rng,
                     &mut cache,
-                    &mut acts[e * n..(e + 1) * n],
+                    &mut acts[e * n * ACTS..(e + 1) * n * ACTS],
                 )?;
             }
             prev_obs.copy_from_slice(&venv.obs);
-            venv.step(MultiAction::Discrete(&acts))?;
+            if hard {
+                to_indices(&acts, &mut idx);
+                venv.step(MultiAction::Discrete(&idx))?;
+            } else {
+                venv.step(MultiAction::Continuous(&acts))?;
+            }
             for e in 0..m {
                 let next: &[f32] = if venv.truncated[e] {
                     &venv.final_obs[e * w..(e + 1) * w]
@@ -418,7 +423,7 @@ impl Maddpg {
                 };
                 self.buffer.push(
                     &prev_obs[e * w..(e + 1) * w],
-                    &acts[e * n..(e + 1) * n],
+                    &acts[e * n * ACTS..(e + 1) * n * ACTS],
                     &venv.rewards[e * n..(e + 1) * n],
                     next,
                     false,
@@ -477,7 +482,9 @@ impl Maddpg {
     /// One update of every agent's critic and actor on its own minibatch, then the targets.
     /// Returns the mean Q and critic loss over agents.
     fn update(&mut self) -> Result<(f64, f64)> {
-        let c = self.config.clone();
+        let mut c = self.config.clone();
+        // With the continuous env the actions are the soft samples themselves.
+        c.straight_through &= !self.env.continuous;
         let n = self.env.n;
         let od = 6 * n;
         let ow = n * od;
@@ -638,7 +645,8 @@ pub fn evaluate_maddpg(
     let mut rng = stream(seed, Purpose::Eval, 0);
     let mut cache = MlpCache::default();
     let mut obs = vec![0f32; n * e.obs_dim()];
-    let mut acts = vec![0i64; n];
+    let mut acts = vec![0f32; n * ACTS];
+    let mut idx = vec![0i64; n];
     let mut out = StepBuffers::new(n);
     let mut res = Vec::with_capacity(episodes);
     for k in 0..episodes {
@@ -646,8 +654,13 @@ pub fn evaluate_maddpg(
         on_step(k, &e);
         let (mut ret, mut dist, mut coll, mut len) = (0f64, 0f64, 0u64, 0u64);
         loop {
-            nets.act(&obs, deterministic, &mut rng, &mut cache, &mut acts)?;
-            e.step_into(MultiAction::Discrete(&acts), &mut obs, &mut out)?;
+            nets.act(&obs, deterministic, !env.continuous, &mut rng, &mut cache, &mut acts)?;
+            if env.continuous {
+                e.step_into(MultiAction::Continuous(&acts), &mut obs, &mut out)?;
+            } else {
+                to_indices(&acts, &mut idx);
+                e.step_into(MultiAction::Discrete(&idx), &mut obs, &mut out)?;
+            }
             on_step(k, &e);
             ret += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
             dist += e.min_distance_sum();
@@ -718,10 +731,5 @@ mod tests {
         for c in bad {
             assert!(Maddpg::new(c, SpreadConfig::default(), 0).is_err());
         }
-        let cont = SpreadConfig {
-            continuous: true,
-            ..SpreadConfig::default()
-        };
-        assert!(Maddpg::new(MaddpgConfig::default(), cont, 0).is_err());
     }
 }

@@ -218,7 +218,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
                 }
             }
         }
-        if spread.continuous {
+        if spread.continuous && algo != "maddpg" {
             return Err(CliError::Arg {
                 arg: "--env-kwargs",
                 reason: format!("{algo} here runs the discrete Simple Spread (continuous=false)"),

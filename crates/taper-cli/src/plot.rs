@@ -288,7 +288,14 @@ pub fn plot(
         (y0, y1) = (lo, hi);
     }
     let pad = if ylim.is_some() { 0.0 } else { 0.05 * (y1 - y0) };
-    let ylabel = if metric == DEFAULT_METRIC {
+    let multi = runs.iter().any(|r| {
+        r.config
+            .get("algo")
+            .is_some_and(|a| crate::config::MULTI_AGENT_ALGOS.contains(&a.trim_matches('"')))
+    });
+    let ylabel = if metric == DEFAULT_METRIC && multi {
+        "per-agent return (mean of the last 100 episodes)".to_string()
+    } else if metric == DEFAULT_METRIC {
         "return (mean of the last 20 episodes)".to_string()
     } else {
         metric.to_string()
