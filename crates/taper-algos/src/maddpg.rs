@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::Instant;
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, StepBuffers, VecSpread};
+use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, VecSpread};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig};
 use taper_tensor::rng::{stream, Purpose};
@@ -629,7 +629,7 @@ pub fn evaluate_maddpg(
     deterministic: bool,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
 ) -> Result<Vec<SpreadEpisode>> {
-    let mut e = SimpleSpread::new(env)?;
+    let e = SimpleSpread::new(env)?;
     let n = env.n;
     if nets.actors.len() != n || nets.actors[0].input_dim() != e.obs_dim() {
         return Err(AlgoError::Config {
@@ -644,40 +644,22 @@ pub fn evaluate_maddpg(
     }
     let mut rng = stream(seed, Purpose::Eval, 0);
     let mut cache = MlpCache::default();
-    let mut obs = vec![0f32; n * e.obs_dim()];
-    let mut acts = vec![0f32; n * ACTS];
-    let mut idx = vec![0i64; n];
-    let mut out = StepBuffers::new(n);
-    let mut res = Vec::with_capacity(episodes);
-    for k in 0..episodes {
-        e.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
-        on_step(k, &e);
-        let (mut ret, mut dist, mut coll, mut len) = (0f64, 0f64, 0u64, 0u64);
-        loop {
-            nets.act(&obs, deterministic, !env.continuous, &mut rng, &mut cache, &mut acts)?;
+    let mut soft = vec![0f32; n * ACTS];
+    crate::marl::run_spread_episodes(
+        env,
+        episodes,
+        seed,
+        &mut |obs, idx, cont| {
+            nets.act(obs, deterministic, !env.continuous, &mut rng, &mut cache, &mut soft)?;
             if env.continuous {
-                e.step_into(MultiAction::Continuous(&acts), &mut obs, &mut out)?;
+                cont.copy_from_slice(&soft);
             } else {
-                to_indices(&acts, &mut idx);
-                e.step_into(MultiAction::Discrete(&idx), &mut obs, &mut out)?;
+                to_indices(&soft, idx);
             }
-            on_step(k, &e);
-            ret += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
-            dist += e.min_distance_sum();
-            coll += e.colliding_pairs() as u64;
-            len += 1;
-            if out.truncated[0] || out.terminated[0] {
-                res.push(SpreadEpisode {
-                    mean_agent_return: ret,
-                    mean_min_distance: dist / len as f64,
-                    collisions: coll,
-                    len,
-                });
-                break;
-            }
-        }
-    }
-    Ok(res)
+            Ok(())
+        },
+        on_step,
+    )
 }
 
 #[cfg(test)]
@@ -708,6 +690,44 @@ mod tests {
                     g[r * 15 + j]
                 );
             }
+        }
+    }
+
+    /// Short runs on the discrete and the continuous env train, evaluate, and repeat exactly
+    /// with the same seed.
+    #[test]
+    fn short_runs_are_deterministic() {
+        for continuous in [false, true] {
+            let env = SpreadConfig {
+                continuous,
+                ..SpreadConfig::default()
+            };
+            let cfg = MaddpgConfig {
+                batch_size: 32,
+                buffer_size: 1000,
+                learning_starts: 64,
+                train_every: 10,
+                ..Default::default()
+            };
+            let run = || {
+                let mut m = Maddpg::new(cfg.clone(), env, 4).unwrap();
+                let mut last = Metrics::new();
+                m.learn(300, &mut |r, _| {
+                    last = r.clone();
+                    Control::Continue
+                })
+                .unwrap();
+                assert!(m.updates() > 0);
+                let eps = evaluate_maddpg(&m.nets, env, 2, 0, true, &mut |_, _| {}).unwrap();
+                (
+                    last.get("recent_return"),
+                    last.get("critic_loss"),
+                    eps[0].mean_agent_return,
+                )
+            };
+            let (a, b) = (run(), run());
+            assert_eq!(a, b);
+            assert!(a.2.is_finite() && a.1.unwrap().is_finite());
         }
     }
 

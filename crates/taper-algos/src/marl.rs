@@ -458,7 +458,7 @@ pub fn evaluate_spread(
     deterministic: bool,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
 ) -> Result<Vec<SpreadEpisode>> {
-    let mut e = SimpleSpread::new(env)?;
+    let e = SimpleSpread::new(env)?;
     let n = env.n;
     let od = e.obs_dim();
     if model.obs_dim() != od {
@@ -473,10 +473,39 @@ pub fn evaluate_spread(
     }
     let mut rng = stream(seed, Purpose::Eval, 0);
     let mut ws = ActWorkspace::default();
-    let mut obs = vec![0f32; n * od];
     let mut actions = vec![0f32; n];
     let mut logp = vec![0f32; n];
-    let mut acts = vec![0i64; n];
+    run_spread_episodes(
+        env,
+        episodes,
+        seed,
+        &mut |obs, acts, _| {
+            model.act(obs, n, &mut rng, deterministic, &mut ws, &mut actions, &mut logp)?;
+            for (a, &x) in acts.iter_mut().zip(&actions) {
+                *a = x as i64;
+            }
+            Ok(())
+        },
+        on_step,
+    )
+}
+
+/// Runs `episodes` Simple Spread episodes (episode k reset with `seed + k`) with a policy
+/// `act(observations [N, 6N], discrete actions [N], continuous actions [N, 5])` that fills the
+/// kind the env takes; collects each episode's per-agent return, min-distance and collisions.
+/// `on_step` sees the env after the reset and after every step.
+pub fn run_spread_episodes(
+    env: SpreadConfig,
+    episodes: usize,
+    seed: u64,
+    act: &mut dyn FnMut(&[f32], &mut [i64], &mut [f32]) -> Result<()>,
+    on_step: &mut dyn FnMut(usize, &SimpleSpread),
+) -> Result<Vec<SpreadEpisode>> {
+    let mut e = SimpleSpread::new(env)?;
+    let n = env.n;
+    let mut obs = vec![0f32; n * e.obs_dim()];
+    let mut idx = vec![0i64; n];
+    let mut cont = vec![0f32; 5 * n];
     let mut out = StepBuffers::new(n);
     let mut res = Vec::with_capacity(episodes);
     for k in 0..episodes {
@@ -484,11 +513,13 @@ pub fn evaluate_spread(
         on_step(k, &e);
         let (mut ret, mut dist, mut coll, mut len) = (0f64, 0f64, 0u64, 0u64);
         loop {
-            model.act(&obs, n, &mut rng, deterministic, &mut ws, &mut actions, &mut logp)?;
-            for (a, &x) in acts.iter_mut().zip(&actions) {
-                *a = x as i64;
-            }
-            e.step_into(MultiAction::Discrete(&acts), &mut obs, &mut out)?;
+            act(&obs, &mut idx, &mut cont)?;
+            let a = if env.continuous {
+                MultiAction::Continuous(&cont)
+            } else {
+                MultiAction::Discrete(&idx)
+            };
+            e.step_into(a, &mut obs, &mut out)?;
             on_step(k, &e);
             ret += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
             dist += e.min_distance_sum();
