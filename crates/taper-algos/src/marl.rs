@@ -490,6 +490,10 @@ pub fn evaluate_spread(
     )
 }
 
+/// A policy for [`run_spread_episodes`]: observations `[N, 6N]` in, discrete actions `[N]` or
+/// continuous actions `[N, 5]` out (the kind the env takes).
+pub type SpreadPolicyFn<'a> = dyn FnMut(&[f32], &mut [i64], &mut [f32]) -> Result<()> + 'a;
+
 /// Runs `episodes` Simple Spread episodes (episode k reset with `seed + k`) with a policy
 /// `act(observations [N, 6N], discrete actions [N], continuous actions [N, 5])` that fills the
 /// kind the env takes; collects each episode's per-agent return, min-distance and collisions.
@@ -498,7 +502,7 @@ pub fn run_spread_episodes(
     env: SpreadConfig,
     episodes: usize,
     seed: u64,
-    act: &mut dyn FnMut(&[f32], &mut [i64], &mut [f32]) -> Result<()>,
+    act: &mut SpreadPolicyFn<'_>,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
 ) -> Result<Vec<SpreadEpisode>> {
     let mut e = SimpleSpread::new(env)?;
