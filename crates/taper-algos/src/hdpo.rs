@@ -533,59 +533,27 @@ impl Hdpo {
         let dev = Scenarios::sample(&self.store, c.dev_paths, c.dev_periods, &mut devrng);
         let mut testrng = stream(self.seed, Purpose::Other(102), 0);
         let test = Scenarios::sample(&self.store, c.test_paths, c.test_periods, &mut testrng);
-        let mut brng = stream(self.seed, Purpose::Shuffle, 0);
-        let mut opt = Adam::new(
-            AdamConfig {
-                lr: c.learning_rate as f32,
-                ..AdamConfig::default()
-            },
-            self.policy.net.num_params(),
-        );
-        let mut grads = vec![0f32; self.policy.net.num_params()];
         let mut ws = BpttWorkspace::default();
-        let mut best = (
-            evaluate_cost(&self.policy, &self.store, &dev, c.dev_ignore, false)?,
-            0usize,
-        );
-        self.best = self.policy.clone();
-        let start = std::time::Instant::now();
-        let mut idx: Vec<usize> = (0..c.train_paths).collect();
-        for step in 1..=c.steps {
-            // A random batch of training paths (partial Fisher–Yates).
-            for i in 0..c.batch_size {
-                let j = brng.random_range(i..c.train_paths);
-                idx.swap(i, j);
-            }
-            let loss = loss_and_grad(
-                &self.policy,
-                &self.store,
-                &train,
-                &idx[..c.batch_size],
-                &mut ws,
-                &mut grads,
-            )?;
-            if !loss.is_finite() || grads.iter().any(|g| !g.is_finite()) {
-                return Err(AlgoError::NonFinite {
-                    update: step as u64,
-                    term: "total cost",
-                });
-            }
-            opt.step(&mut [(self.policy.net.params_mut(), &grads[..])])?;
-            if step % c.eval_every == 0 || step == c.steps {
-                let dev_cost = evaluate_cost(&self.policy, &self.store, &dev, c.dev_ignore, false)?;
-                if dev_cost < best.0 {
-                    best = (dev_cost, step);
-                    self.best = self.policy.clone();
-                }
-                let mut m = Metrics::new();
-                m.push("global_step", step as f64);
-                m.push("train_cost", loss);
-                m.push("dev_cost", dev_cost);
-                m.push("best_dev_cost", best.0);
-                m.push("time_elapsed", start.elapsed().as_secs_f64());
-                on_eval(&m, &self.best);
-            }
-        }
+        let store = self.store;
+        let n = self.policy.net.num_params();
+        let (best_dev, best_step) = descend(
+            &c,
+            self.seed,
+            n,
+            &mut self.policy,
+            &mut self.best,
+            DescentHooks {
+                loss_and_grad: &mut |p: &StorePolicy, idx: &[usize], g: &mut [f32]| {
+                    loss_and_grad(p, &store, &train, idx, &mut ws, g)
+                },
+                dev_cost: &mut |p: &StorePolicy| evaluate_cost(p, &store, &dev, c.dev_ignore, false),
+                adam_step: &mut |p: &mut StorePolicy, opt: &mut Adam, g: &[f32]| {
+                    Ok(opt.step(&mut [(p.net.params_mut(), g)])?)
+                },
+                on_eval,
+            },
+        )?;
+        let best = (best_dev, best_step);
         let round = matches!(self.store.demand, taper_envs::inventory::Demand::Poisson { .. });
         let test_cost = evaluate_cost(&self.best, &self.store, &test, c.test_ignore, round)?;
         Ok(HdpoSummary {
@@ -595,6 +563,79 @@ impl Hdpo {
             steps: c.steps,
         })
     }
+}
+
+/// Mean cost and its gradient (written into the buffer) over the given training paths.
+pub(crate) type LossAndGradFn<'a, P> = dyn FnMut(&P, &[usize], &mut [f32]) -> Result<f64> + 'a;
+/// One Adam step of a policy's parameters with a gradient.
+pub(crate) type AdamStepFn<'a, P> = dyn FnMut(&mut P, &mut Adam, &[f32]) -> Result<()> + 'a;
+
+/// What [`descend`] asks of a learner.
+pub(crate) struct DescentHooks<'a, P> {
+    /// Mean cost and its gradient over the given training paths.
+    pub loss_and_grad: &'a mut LossAndGradFn<'a, P>,
+    /// Development cost per period.
+    pub dev_cost: &'a mut dyn FnMut(&P) -> Result<f64>,
+    /// One Adam step on the policy's parameters.
+    pub adam_step: &'a mut AdamStepFn<'a, P>,
+    /// Sees each evaluation's metrics and the best policy so far.
+    pub on_eval: &'a mut dyn FnMut(&Metrics, &P),
+}
+
+/// The loop every HDPO learner shares: `steps` Adam steps on random minibatches of the training
+/// paths (partial Fisher–Yates from the seed's shuffle stream), a development evaluation every
+/// `eval_every` steps (and at the end) that keeps the best parameters in `best`, and a metrics
+/// row per evaluation. Returns the best development cost and its step.
+pub(crate) fn descend<P: Clone>(
+    c: &HdpoConfig,
+    seed: u64,
+    n_params: usize,
+    policy: &mut P,
+    best: &mut P,
+    h: DescentHooks<'_, P>,
+) -> Result<(f64, usize)> {
+    let mut brng = stream(seed, Purpose::Shuffle, 0);
+    let mut opt = Adam::new(
+        AdamConfig {
+            lr: c.learning_rate as f32,
+            ..AdamConfig::default()
+        },
+        n_params,
+    );
+    let mut grads = vec![0f32; n_params];
+    let mut top = ((h.dev_cost)(policy)?, 0usize);
+    *best = policy.clone();
+    let start = std::time::Instant::now();
+    let mut idx: Vec<usize> = (0..c.train_paths).collect();
+    for step in 1..=c.steps {
+        for i in 0..c.batch_size {
+            let j = brng.random_range(i..c.train_paths);
+            idx.swap(i, j);
+        }
+        let loss = (h.loss_and_grad)(policy, &idx[..c.batch_size], &mut grads)?;
+        if !loss.is_finite() || grads.iter().any(|g| !g.is_finite()) {
+            return Err(AlgoError::NonFinite {
+                update: step as u64,
+                term: "total cost",
+            });
+        }
+        (h.adam_step)(policy, &mut opt, &grads)?;
+        if step % c.eval_every == 0 || step == c.steps {
+            let dev_cost = (h.dev_cost)(policy)?;
+            if dev_cost < top.0 {
+                top = (dev_cost, step);
+                *best = policy.clone();
+            }
+            let mut m = Metrics::new();
+            m.push("global_step", step as f64);
+            m.push("train_cost", loss);
+            m.push("dev_cost", dev_cost);
+            m.push("best_dev_cost", top.0);
+            m.push("time_elapsed", start.elapsed().as_secs_f64());
+            (h.on_eval)(&m, best);
+        }
+    }
+    Ok(top)
 }
 
 /// The checkpoint state of a trained HDPO learner (weights: `policy.{l}.weight|bias`).

@@ -27,7 +27,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use taper_envs::inventory::{NetScenarios, Network};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
-use taper_tensor::optim::{Adam, AdamConfig};
+use taper_tensor::optim::Adam;
 use taper_tensor::rng::{stream, Purpose};
 
 /// Per-store features the store net sees besides its state.
@@ -634,65 +634,32 @@ impl HdpoNetwork {
         let train = NetScenarios::sample(&self.net, c.train_paths, c.train_periods, &mut drng);
         let mut devrng = stream(self.seed, Purpose::Other(101), 0);
         let dev = NetScenarios::sample(&self.net, c.dev_paths, c.dev_periods, &mut devrng);
-        let mut brng = stream(self.seed, Purpose::Shuffle, 0);
-        let np = self.policy.num_params();
-        let mut opt = Adam::new(
-            AdamConfig {
-                lr: c.learning_rate as f32,
-                ..AdamConfig::default()
-            },
-            np,
-        );
-        let mut grads = vec![0f32; np];
         let mut ws = NetBpttWorkspace::default();
-        let mut best = (
-            evaluate_network_cost(&self.policy, &self.net, &dev, c.dev_ignore)?,
-            0usize,
-        );
-        self.best = self.policy.clone();
-        let start = std::time::Instant::now();
-        let mut idx: Vec<usize> = (0..c.train_paths).collect();
-        for step in 1..=c.steps {
-            for i in 0..c.batch_size {
-                let j = brng.random_range(i..c.train_paths);
-                idx.swap(i, j);
-            }
-            let loss = network_loss_and_grad(
-                &self.policy,
-                &self.net,
-                &train,
-                &idx[..c.batch_size],
-                &mut ws,
-                &mut grads,
-            )?;
-            if !loss.is_finite() || grads.iter().any(|g| !g.is_finite()) {
-                return Err(AlgoError::NonFinite {
-                    update: step as u64,
-                    term: "total cost",
-                });
-            }
-            let (nc, nu) = (self.policy.context.num_params(), self.policy.upstream.num_params());
-            let p = &mut self.policy;
-            opt.step(&mut [
-                (p.context.params_mut(), &grads[..nc]),
-                (p.upstream.params_mut(), &grads[nc..nc + nu]),
-                (p.store.params_mut(), &grads[nc + nu..]),
-            ])?;
-            if step % c.eval_every == 0 || step == c.steps {
-                let dev_cost = evaluate_network_cost(&self.policy, &self.net, &dev, c.dev_ignore)?;
-                if dev_cost < best.0 {
-                    best = (dev_cost, step);
-                    self.best = self.policy.clone();
-                }
-                let mut m = Metrics::new();
-                m.push("global_step", step as f64);
-                m.push("train_cost", loss);
-                m.push("dev_cost", dev_cost);
-                m.push("best_dev_cost", best.0);
-                m.push("time_elapsed", start.elapsed().as_secs_f64());
-                on_eval(&m);
-            }
-        }
+        let np = self.policy.num_params();
+        let net = &self.net;
+        let (best_dev, best_step) = crate::hdpo::descend(
+            &c,
+            self.seed,
+            np,
+            &mut self.policy,
+            &mut self.best,
+            crate::hdpo::DescentHooks {
+                loss_and_grad: &mut |p: &NetworkPolicy, idx: &[usize], g: &mut [f32]| {
+                    network_loss_and_grad(p, net, &train, idx, &mut ws, g)
+                },
+                dev_cost: &mut |p: &NetworkPolicy| evaluate_network_cost(p, net, &dev, c.dev_ignore),
+                adam_step: &mut |p: &mut NetworkPolicy, opt: &mut Adam, g: &[f32]| {
+                    let (nc, nu) = (p.context.num_params(), p.upstream.num_params());
+                    Ok(opt.step(&mut [
+                        (p.context.params_mut(), &g[..nc]),
+                        (p.upstream.params_mut(), &g[nc..nc + nu]),
+                        (p.store.params_mut(), &g[nc + nu..]),
+                    ])?)
+                },
+                on_eval: &mut |m, _| on_eval(m),
+            },
+        )?;
+        let best = (best_dev, best_step);
         let test = self.test_scenarios();
         let test_cost = evaluate_network_cost(&self.best, &self.net, &test, c.test_ignore)?;
         Ok(NetworkSummary {
