@@ -730,23 +730,43 @@ pub fn evaluate_env(
             })
         }
     };
-    let mut obs = vec![0f32; n];
     let mut z = vec![0f32; n];
     let mut cache = MlpCache::default();
+    run_env_episodes(env, episodes, seed, &mut |obs, q| {
+        for (zi, oi) in z.iter_mut().zip(obs) {
+            *zi = oi / policy.scale;
+        }
+        let o = policy.net.forward(&z, 1, &mut cache)?[0];
+        let mut v = policy.scale * softplus(o + 1.0);
+        if round {
+            v = v.round();
+        }
+        q[0] = v.clamp(0.0, max);
+        Ok(())
+    })
+}
+
+/// A deterministic order policy for [`run_env_episodes`]: the observation in, the orders (the
+/// env's continuous action) out.
+pub type OrderFn<'a> = dyn FnMut(&[f32], &mut [f32]) -> Result<()> + 'a;
+
+/// Runs `episodes` episodes of an order policy on an inventory env (episode k reset with
+/// `seed + k`) and returns each episode's return and length.
+pub fn run_env_episodes(
+    env: &mut dyn taper_envs::Env,
+    episodes: usize,
+    seed: u64,
+    act: &mut OrderFn<'_>,
+) -> Result<Vec<taper_envs::wrappers::EpisodeRecord>> {
+    let mut obs = vec![0f32; env.observation_space().flat_dim()];
+    let mut q = vec![0f32; env.action_space().flat_dim()];
     let mut out = Vec::with_capacity(episodes);
     for k in 0..episodes {
         env.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
         let (mut ret, mut len) = (0f64, 0u64);
         loop {
-            for (zi, oi) in z.iter_mut().zip(&obs) {
-                *zi = oi / policy.scale;
-            }
-            let o = policy.net.forward(&z, 1, &mut cache)?[0];
-            let mut q = policy.scale * softplus(o + 1.0);
-            if round {
-                q = q.round();
-            }
-            let s = env.step_into(taper_envs::Action::Continuous(&[q.clamp(0.0, max)]), &mut obs)?;
+            act(&obs, &mut q)?;
+            let s = env.step_into(taper_envs::Action::Continuous(&q), &mut obs)?;
             ret += s.reward as f64;
             len += 1;
             if s.terminated || s.truncated {

@@ -761,32 +761,14 @@ pub fn evaluate_env(
             })
         }
     };
-    let mut obs = vec![0f32; n];
     let mut tape = PeriodTape::default();
-    let mut q = vec![0f32; net.locations()];
-    let mut out = Vec::with_capacity(episodes);
-    for k in 0..episodes {
-        env.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
-        let (mut ret, mut len) = (0f64, 0u64);
-        loop {
-            policy.forward(net, &obs, 1, &mut tape)?;
-            for ((qi, t), hi) in q.iter_mut().zip(&tape.q).zip(&high) {
-                *qi = t.clamp(0.0, *hi);
-            }
-            let s = env.step_into(taper_envs::Action::Continuous(&q), &mut obs)?;
-            ret += s.reward as f64;
-            len += 1;
-            if s.terminated || s.truncated {
-                out.push(taper_envs::wrappers::EpisodeRecord {
-                    ret,
-                    len,
-                    success: None,
-                });
-                break;
-            }
+    crate::hdpo::run_env_episodes(env, episodes, seed, &mut |obs, q| {
+        policy.forward(net, obs, 1, &mut tape)?;
+        for ((qi, t), hi) in q.iter_mut().zip(&tape.q).zip(&high) {
+            *qi = t.clamp(0.0, *hi);
         }
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
