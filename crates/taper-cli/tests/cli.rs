@@ -1003,6 +1003,14 @@ fn hdpo_network_train_eval_solve() {
         &taper(&["solve", "--env", "InventoryWarehouse-v0", "--stores", "0"], &[]),
         "at least one store",
     );
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryWarehouse-v0", "--stores", "1001"], &[]),
+        "at most 1000 stores",
+    );
+    assert_clean_error(
+        &taper(&["solve", "--env", "InventoryLostSales-v0", "--stores", "3"], &[]),
+        "has one store",
+    );
 }
 
 /// MAPPO, IPPO and MADDPG train on SimpleSpread-v3 and `taper eval --json` reports the
