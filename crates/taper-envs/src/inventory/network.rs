@@ -201,6 +201,20 @@ impl NetworkConfig {
     }
 }
 
+/// Networks up to this many locations keep a step's per-location scratch on the stack.
+const STACK_LOCATIONS: usize = 64;
+
+/// Two zeroed per-location buffers of length `n`: in `stack` when they fit, else in `heap`.
+fn scratch_pair<'a>(n: usize, stack: &'a mut [f32], heap: &'a mut Vec<f32>) -> (&'a mut [f32], &'a mut [f32]) {
+    let buf: &mut [f32] = if 2 * n <= stack.len() {
+        &mut stack[..2 * n]
+    } else {
+        heap.resize(2 * n, 0.0);
+        &mut heap[..]
+    };
+    buf.split_at_mut(n)
+}
+
 /// The layout and dynamics of a validated [`NetworkConfig`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
@@ -298,17 +312,9 @@ impl Network {
         let nloc = self.locations();
         let mut cost = 0f32;
         // post[ℓ] and inflow[ℓ] are computed before any slot is shifted.
-        let mut post = [0f32; 64];
-        let mut inflow = [0f32; 64];
-        let mut big_post;
-        let mut big_in;
-        let (post, inflow): (&mut [f32], &mut [f32]) = if nloc <= 64 {
-            (&mut post[..nloc], &mut inflow[..nloc])
-        } else {
-            big_post = vec![0f32; nloc];
-            big_in = vec![0f32; nloc];
-            (&mut big_post[..], &mut big_in[..])
-        };
+        let mut stack = [0f32; 2 * STACK_LOCATIONS];
+        let mut heap = Vec::new();
+        let (post, inflow) = scratch_pair(nloc, &mut stack, &mut heap);
         for i in 0..self.stores() {
             let a = x[self.offs[m + i]];
             let dd = d[i];
@@ -358,16 +364,10 @@ impl Network {
         let nloc = self.locations();
         gx.iter_mut().for_each(|v| *v = 0.0);
         gq.iter_mut().for_each(|v| *v = 0.0);
-        let mut g_in = [0f32; 64];
-        let mut big;
-        let g_in: &mut [f32] = if nloc <= 64 {
-            &mut g_in[..nloc]
-        } else {
-            big = vec![0f32; nloc];
-            &mut big[..]
-        };
+        let mut stack = [0f32; 2 * STACK_LOCATIONS];
+        let mut heap = Vec::new();
+        let (g_in, g_post) = scratch_pair(nloc, &mut stack, &mut heap);
         // The shift: x'_0 = post + x_1 (or + inflow when L = 1), x'_j = x_{j+1}, x'_{L−1} = inflow.
-        let mut g_post = vec![0f32; nloc];
         for loc in 0..nloc {
             let (o, l) = (self.offs[loc], self.lens[loc]);
             g_post[loc] = lam[o];
