@@ -134,7 +134,7 @@ struct SolveArgs {
     #[arg(long)]
     env_kwargs: Option<String>,
     #[command(flatten)]
-    inventory: solve::InventoryArgs,
+    inventory: solve::InventoryFlags,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,

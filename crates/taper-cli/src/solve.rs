@@ -4,63 +4,28 @@ use crate::error::{CliError, Result};
 use serde_json::json;
 use taper::envs::inventory::{dp, heuristics};
 
-/// Inventory flags shared by every inventory command. For one store, absent flags take the
-/// defaults shown; for networks, absent flags keep the setting's own (heterogeneous) values.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct InventoryArgs {
-    /// Mean demand per period [one store: 5].
-    #[arg(long, allow_negative_numbers = true)]
-    pub demand_mean: Option<f64>,
-    /// Demand standard deviation (normal demand; backlog and networks).
-    #[arg(long, allow_negative_numbers = true)]
-    pub demand_std: Option<f64>,
-    /// Lead time L (Zipkin's convention: an order placed in period t meets demand from t+L)
-    /// [one store: 4].
-    #[arg(long)]
-    pub lead_time: Option<usize>,
-    /// Penalty per unit of lost sales (or backlog) [one store: 4].
-    #[arg(long, allow_negative_numbers = true)]
-    pub p: Option<f64>,
-    /// Holding cost per unit per period [one store: 1].
-    #[arg(long, allow_negative_numbers = true)]
-    pub h: Option<f64>,
-    /// Number of stores (InventoryWarehouse-v0) [3].
-    #[arg(long)]
-    pub stores: Option<usize>,
-}
-
-impl InventoryArgs {
-    fn as_flags(&self) -> InventoryFlags {
-        InventoryFlags {
-            demand_mean: self.demand_mean,
-            demand_std: self.demand_std,
-            lead_time: self.lead_time,
-            p: self.p,
-            h: self.h,
-            stores: self.stores,
-        }
-    }
-}
-
-/// The inventory flags of `taper train`, all optional; given ones become env kwargs.
+/// The inventory flags of `taper train` and `taper solve`, all optional. `train` passes the
+/// given ones on as env kwargs; for one store `solve` takes the defaults shown, and for
+/// networks absent flags keep the setting's own (heterogeneous) values.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct InventoryFlags {
-    /// Inventory envs: mean demand per period.
+    /// Inventory envs: mean demand per period [one-store solve: 5].
     #[arg(long, allow_negative_numbers = true)]
     pub demand_mean: Option<f64>,
-    /// Inventory envs: demand standard deviation (backlog).
+    /// Inventory envs: demand standard deviation (normal demand: backlog and networks).
     #[arg(long, allow_negative_numbers = true)]
     pub demand_std: Option<f64>,
-    /// Inventory envs: lead time L.
+    /// Inventory envs: lead time L (Zipkin's convention: an order placed in period t meets
+    /// demand from t+L) [one-store solve: 4].
     #[arg(long)]
     pub lead_time: Option<usize>,
-    /// Inventory envs: penalty per unit short.
+    /// Inventory envs: penalty per unit of lost sales (or backlog) [one-store solve: 4].
     #[arg(long, allow_negative_numbers = true)]
     pub p: Option<f64>,
-    /// Inventory envs: holding cost.
+    /// Inventory envs: holding cost per unit per period [one-store solve: 1].
     #[arg(long, allow_negative_numbers = true)]
     pub h: Option<f64>,
-    /// Inventory networks: number of stores (InventoryWarehouse-v0).
+    /// Inventory networks: number of stores (InventoryWarehouse-v0) [3].
     #[arg(long)]
     pub stores: Option<usize>,
 }
@@ -92,10 +57,10 @@ impl InventoryFlags {
 }
 
 /// Solves `env` and returns the JSON answer.
-pub fn solve(env: &str, args: &InventoryArgs, kwargs: &taper::envs::Kwargs) -> Result<serde_json::Value> {
+pub fn solve(env: &str, args: &InventoryFlags, kwargs: &taper::envs::Kwargs) -> Result<serde_json::Value> {
     if taper::envs::registry::is_inventory_network(env) {
         let mut kw = kwargs.clone();
-        kw.extend(args.as_flags().to_kwargs());
+        kw.extend(args.to_kwargs());
         return solve_network(env, &kw);
     }
     if args.stores.is_some() {
