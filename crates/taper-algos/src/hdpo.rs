@@ -474,7 +474,8 @@ pub fn candle_loss_and_grad(
     Ok((loss.to_scalar::<f32>().map_err(ce)? as f64, flat))
 }
 
-/// What [`Hdpo::train`] returns.
+/// What [`Hdpo::train`] and [`crate::hdpo_network::HdpoNetwork::train`] return (costs per
+/// period; per store and period for networks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HdpoSummary {
     /// Best development cost per period.
@@ -646,18 +647,47 @@ pub fn checkpoint_state(
     seed: u64,
     summary: &HdpoSummary,
 ) -> crate::run::CheckpointState {
-    let sd = h.store.state_dim();
+    let run = RunId {
+        env_id,
+        env_kwargs,
+        seed,
+    };
+    hdpo_state(
+        &h.config,
+        run,
+        h.store.state_dim(),
+        vec![h.store.max_order as f32],
+        summary,
+    )
+}
+
+/// Where a run came from: its env and seed.
+pub(crate) struct RunId<'a> {
+    pub env_id: &'a str,
+    pub env_kwargs: &'a taper_envs::Kwargs,
+    pub seed: u64,
+}
+
+/// The checkpoint state of any HDPO learner: its config, a state of `obs_dim` values, orders
+/// bounded by `max_orders`, and the summary.
+pub(crate) fn hdpo_state(
+    config: &HdpoConfig,
+    run: RunId<'_>,
+    obs_dim: usize,
+    max_orders: Vec<f32>,
+    summary: &HdpoSummary,
+) -> crate::run::CheckpointState {
     crate::run::CheckpointState {
         taper_version: env!("CARGO_PKG_VERSION").to_string(),
         algo: "hdpo".into(),
-        env_id: env_id.to_string(),
-        env_kwargs: env_kwargs.clone(),
-        seed,
-        config: serde_json::to_value(&h.config).unwrap_or_default(),
+        env_id: run.env_id.to_string(),
+        env_kwargs: run.env_kwargs.clone(),
+        seed: run.seed,
+        config: serde_json::to_value(config).unwrap_or_default(),
         model_shape: crate::run::ModelShape {
-            obs_space: taper_envs::Space::uniform_box(sd, f32::NEG_INFINITY, f32::INFINITY),
-            act_space: taper_envs::Space::boxed(vec![0.0], vec![h.store.max_order as f32]),
-            hidden: h.config.hidden.clone(),
+            obs_space: taper_envs::Space::uniform_box(obs_dim, f32::NEG_INFINITY, f32::INFINITY),
+            act_space: taper_envs::Space::boxed(vec![0.0; max_orders.len()], max_orders),
+            hidden: config.hidden.clone(),
         },
         normalizer: None,
         algo_state: serde_json::to_value(summary).ok(),

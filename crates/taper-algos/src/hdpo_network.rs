@@ -578,18 +578,8 @@ pub fn candle_network_loss_and_grad(
     Ok((loss.to_scalar::<f32>().map_err(ce)? as f64, flat))
 }
 
-/// What [`HdpoNetwork::train`] returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NetworkSummary {
-    /// Best development cost per store and period.
-    pub best_dev_cost: f64,
-    /// The step that gave it.
-    pub best_step: usize,
-    /// Test cost per store and period of the best-dev parameters.
-    pub test_cost: f64,
-    /// Gradient steps taken.
-    pub steps: usize,
-}
+/// What [`HdpoNetwork::train`] returns: the one-store summary, with costs per store and period.
+pub type NetworkSummary = crate::hdpo::HdpoSummary;
 
 /// An HDPO learner for an inventory network.
 #[derive(Debug, Clone)]
@@ -680,27 +670,13 @@ pub fn checkpoint_state(
     seed: u64,
     summary: &NetworkSummary,
 ) -> crate::run::CheckpointState {
-    let (sd, nl) = (h.net.state_dim(), h.net.locations());
-    let max = h.net.config().max_order as f32;
-    crate::run::CheckpointState {
-        taper_version: env!("CARGO_PKG_VERSION").to_string(),
-        algo: "hdpo".into(),
-        env_id: env_id.to_string(),
-        env_kwargs: env_kwargs.clone(),
+    let run = crate::hdpo::RunId {
+        env_id,
+        env_kwargs,
         seed,
-        config: serde_json::to_value(&h.config).unwrap_or_default(),
-        model_shape: crate::run::ModelShape {
-            obs_space: taper_envs::Space::uniform_box(sd, f32::NEG_INFINITY, f32::INFINITY),
-            act_space: taper_envs::Space::boxed(vec![0.0; nl], vec![max; nl]),
-            hidden: h.config.hidden.clone(),
-        },
-        normalizer: None,
-        algo_state: serde_json::to_value(summary).ok(),
-        env_state: None,
-        global_step: summary.steps as u64,
-        updates: summary.steps as u64,
-        episodes: 0,
-    }
+    };
+    let max = vec![h.net.config().max_order as f32; h.net.locations()];
+    crate::hdpo::hdpo_state(&h.config, run, h.net.state_dim(), max, summary)
 }
 
 /// Saves the best-by-dev policy of `h` as a checkpoint folder.
