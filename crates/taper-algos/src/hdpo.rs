@@ -412,7 +412,7 @@ pub fn candle_loss_and_grad(
         .map(|(k, t)| Var::from_tensor(&t).map(|v| (k, v)))
         .collect::<candle_core::Result<_>>()
         .map_err(ce)?;
-    let layers = vars.len() / 2;
+    let params: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
     let column = |vals: Vec<f32>| Tensor::from_vec(vals, (b, 1), &dev);
     let mut x: Vec<Tensor> = (0..sd)
         .map(|j| column(idx.iter().map(|&i| scen.init[i * sd + j]).collect()))
@@ -421,16 +421,7 @@ pub fn candle_loss_and_grad(
     let mut total: Option<Tensor> = None;
     let mut run = || -> candle_core::Result<Tensor> {
         for t in 0..t_len {
-            let mut h = (Tensor::cat(&x, 1)? / mu)?;
-            for li in 0..layers {
-                let wt = vars[2 * li].1.as_tensor();
-                let bt = vars[2 * li + 1].1.as_tensor();
-                h = h.matmul(&wt.t()?)?.broadcast_add(bt)?;
-                if li + 1 < layers {
-                    // ELU as relu(h) + exp(min(h, 0)) − 1.
-                    h = ((h.relu()? + h.minimum(0f32)?.exp()?)? - 1.0)?;
-                }
-            }
+            let h = candle_elu_mlp(&params, (Tensor::cat(&x, 1)? / mu)?)?;
             // q = μ·softplus(o + 1) = μ·ln(1 + e^{o+1}).
             let q = (((h + 1.0)?.exp()? + 1.0)?.log()? * mu)?;
             let d = column(idx.iter().map(|&i| scen.demand[i * t_len + t]).collect())?;
@@ -472,6 +463,25 @@ pub fn candle_loss_and_grad(
         }
     }
     Ok((loss.to_scalar::<f32>().map_err(ce)? as f64, flat))
+}
+
+/// The ELU MLP of taper's `Mlp` (ELU hidden layers, linear output) in candle ops, on the
+/// variables `[w0, b0, w1, b1, …]` (PyTorch layout), so candle's autodiff reaches them.
+pub(crate) fn candle_elu_mlp(
+    vars: &[candle_core::Var],
+    mut h: candle_core::Tensor,
+) -> candle_core::Result<candle_core::Tensor> {
+    let layers = vars.len() / 2;
+    for li in 0..layers {
+        h = h
+            .matmul(&vars[2 * li].as_tensor().t()?)?
+            .broadcast_add(vars[2 * li + 1].as_tensor())?;
+        if li + 1 < layers {
+            // ELU as relu(h) + exp(min(h, 0)) − 1.
+            h = ((h.relu()? + h.minimum(0f32)?.exp()?)? - 1.0)?;
+        }
+    }
+    Ok(h)
 }
 
 /// What [`Hdpo::train`] and [`crate::hdpo_network::HdpoNetwork::train`] return (costs per

@@ -506,18 +506,7 @@ pub fn candle_network_loss_and_grad(
     let vc = to_vars(&policy.context, "c")?;
     let vu = to_vars(&policy.upstream, "u")?;
     let vs = to_vars(&policy.store, "s")?;
-    let mlp = |vars: &[Var], mut h: Tensor| -> candle_core::Result<Tensor> {
-        let layers = vars.len() / 2;
-        for li in 0..layers {
-            h = h
-                .matmul(&vars[2 * li].as_tensor().t()?)?
-                .broadcast_add(vars[2 * li + 1].as_tensor())?;
-            if li + 1 < layers {
-                h = ((h.relu()? + h.minimum(0f32)?.exp()?)? - 1.0)?;
-            }
-        }
-        Ok(h)
-    };
+    let mlp = crate::hdpo::candle_elu_mlp;
     let sig = |t: &Tensor| -> candle_core::Result<Tensor> { (t.neg()?.exp()? + 1.0)?.recip() };
     let column = |vals: Vec<f32>| Tensor::from_vec(vals, (b, 1), &dev);
     let run = || -> candle_core::Result<Tensor> {
