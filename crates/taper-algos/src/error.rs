@@ -68,3 +68,9 @@ impl AlgoError {
         }
     }
 }
+
+impl From<candle_core::Error> for AlgoError {
+    fn from(e: candle_core::Error) -> Self {
+        AlgoError::Tensor(e.into())
+    }
+}

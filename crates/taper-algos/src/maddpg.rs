@@ -23,11 +23,12 @@ use crate::metrics::Metrics;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::time::Instant;
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, VecSpread};
+use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, VecSpread, VecSpreadSnapshot};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
-use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig};
+use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
 
 /// Actions per agent (no-op, left, right, down, up).
@@ -65,6 +66,11 @@ pub struct MaddpgConfig {
     /// true; openai/maddpg feeds soft samples to a continuous-action env, which the discrete
     /// PettingZoo env does not take).
     pub straight_through: bool,
+    /// One actor and one critic for all agents (openai/maddpg: false, a network per agent).
+    /// The shared critic reads the agents in cyclic order from the one whose value it gives
+    /// (its own observation and action first), and every sampled transition trains it, and the
+    /// actor, from every agent's side.
+    pub share_params: bool,
 }
 
 impl Default for MaddpgConfig {
@@ -82,6 +88,7 @@ impl Default for MaddpgConfig {
             logit_reg: 1e-3,
             num_envs: 1,
             straight_through: true,
+            share_params: false,
         }
     }
 }
@@ -206,16 +213,31 @@ fn gumbel<R: Rng + ?Sized>(rng: &mut R) -> f32 {
     -(-u.ln()).ln()
 }
 
-/// The per-agent networks.
+/// The networks: one actor and critic per agent, or one of each shared by all agents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaddpgNets {
-    /// Actors, one per agent: observation → 5 logits.
+    /// Actors, one per agent (or one shared): observation → 5 logits.
     pub actors: Vec<Mlp>,
-    /// Critics, one per agent: all observations ⊕ all actions → Q.
+    /// Critics, one per agent (or one shared): all observations ⊕ all actions → Q.
     pub critics: Vec<Mlp>,
 }
 
 impl MaddpgNets {
+    /// Whether one actor and critic serve all agents.
+    pub fn shared(&self) -> bool {
+        self.actors.len() == 1
+    }
+
+    /// Agent `i`'s actor.
+    pub fn actor(&self, i: usize) -> &Mlp {
+        &self.actors[if self.shared() { 0 } else { i }]
+    }
+
+    /// Agent `i`'s critic.
+    pub fn critic(&self, i: usize) -> &Mlp {
+        &self.critics[if self.shared() { 0 } else { i }]
+    }
+
     /// Actions for all agents from observations `[N, od]`, as `[N, 5]` vectors: a Gumbel-softmax
     /// sample `softmax(ℓ + g)` (or `softmax(ℓ)` if `deterministic`) for the continuous env, or
     /// the one-hot of its argmax (`hard`, for the discrete env; the argmax of `ℓ` if
@@ -229,10 +251,10 @@ impl MaddpgNets {
         cache: &mut MlpCache,
         out: &mut [f32],
     ) -> Result<()> {
-        let n = self.actors.len();
+        let n = out.len() / ACTS;
         let od = obs.len() / n;
         for i in 0..n {
-            let l = self.actors[i].forward(&obs[i * od..(i + 1) * od], 1, cache)?;
+            let l = self.actor(i).forward(&obs[i * od..(i + 1) * od], 1, cache)?;
             let row = &mut out[i * ACTS..(i + 1) * ACTS];
             row.copy_from_slice(&l[..ACTS]);
             if !deterministic {
@@ -275,6 +297,38 @@ pub struct Maddpg {
     recent: VecDeque<SpreadEpisode>,
     seed: u64,
     ws: UpdateWs,
+    venv: Option<VecSpread>,
+    since_update: usize,
+}
+
+/// What a MADDPG checkpoint holds besides the config and the tensors (online and target
+/// networks, replay buffer): enough to continue the run exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaddpgState {
+    /// The run's seed.
+    pub seed: u64,
+    /// The actors' Adam states.
+    pub actor_opt: Vec<AdamState>,
+    /// The critics' Adam states.
+    pub critic_opt: Vec<AdamState>,
+    /// The action, sampling and noise stream.
+    pub rng: ChaCha8Rng,
+    /// Env steps taken.
+    pub global_step: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// Env steps since the last update.
+    pub since_update: usize,
+    /// The last (up to 100) finished episodes.
+    pub recent: Vec<SpreadEpisode>,
+    /// The envs, once training has started.
+    pub envs: Option<VecSpreadSnapshot>,
+    /// Transitions in the replay buffer (stored as tensors `replay.*`).
+    pub replay_len: usize,
+    /// Where the replay buffer writes next.
+    pub replay_next: usize,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +342,7 @@ struct UpdateWs {
     g: Vec<f32>,
     gscratch: Vec<f32>,
     logits: Vec<f32>,
+    ta: Vec<f32>,
     soft: Vec<f32>,
     dl: Vec<f32>,
     obs_i: Vec<f32>,
@@ -310,7 +365,7 @@ impl Maddpg {
         let mut csz = vec![n * od + n * ACTS];
         csz.extend_from_slice(&config.hidden);
         csz.push(1);
-        for _ in 0..n {
+        for _ in 0..if config.share_params { 1 } else { n } {
             actors.push(Mlp::new(&asz, Activation::Relu, MlpInit::TorchDefault, &mut init)?);
             critics.push(Mlp::new(&csz, Activation::Tanh, MlpInit::TorchDefault, &mut init)?);
         }
@@ -337,9 +392,144 @@ impl Maddpg {
             recent: VecDeque::with_capacity(crate::marl::RECENT_MA_EPISODES),
             seed,
             ws: UpdateWs::default(),
+            venv: None,
+            since_update: 0,
             config,
             env,
         })
+    }
+
+    /// The learner's state besides config and tensors ([`Maddpg::restore`] continues from it).
+    pub fn state(&self) -> MaddpgState {
+        MaddpgState {
+            seed: self.seed,
+            actor_opt: self.actor_opt.iter().map(|a| a.state().clone()).collect(),
+            critic_opt: self.critic_opt.iter().map(|a| a.state().clone()).collect(),
+            rng: self.rng.clone(),
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes,
+            since_update: self.since_update,
+            recent: self.recent.iter().copied().collect(),
+            envs: self.venv.as_ref().map(VecSpread::snapshot),
+            replay_len: self.buffer.len,
+            replay_next: self.buffer.next,
+        }
+    }
+
+    /// Every tensor a checkpoint needs: `actor_i`, `critic_i` (what evaluation loads),
+    /// `target_actor_i`, `target_critic_i`, and the filled part of the replay buffer
+    /// (`replay.obs`, `replay.acts`, `replay.rews`, `replay.next_obs`, `replay.done`).
+    pub fn tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
+        let mut t = Vec::new();
+        for (prefix, nets) in [("", &self.nets), ("target_", &self.targets)] {
+            for (i, a) in nets.actors.iter().enumerate() {
+                t.extend(a.to_tensors(&format!("{prefix}actor_{i}"))?);
+            }
+            for (i, q) in nets.critics.iter().enumerate() {
+                t.extend(q.to_tensors(&format!("{prefix}critic_{i}"))?);
+            }
+        }
+        let b = &self.buffer;
+        let len = b.len;
+        let dev = candle_core::Device::Cpu;
+        let mk = |v: &[f32], w: usize| candle_core::Tensor::from_slice(&v[..len * w], (len, w), &dev);
+        let done: Vec<f32> = b.done[..len].iter().map(|&d| d as u8 as f32).collect();
+        for (name, v, w) in [
+            ("replay.obs", &b.obs[..], b.obs_w),
+            ("replay.acts", &b.acts[..], b.n * ACTS),
+            ("replay.rews", &b.rews[..], b.n),
+            ("replay.next_obs", &b.next_obs[..], b.obs_w),
+            ("replay.done", &done[..], 1),
+        ] {
+            t.push((name.to_string(), mk(v, w)?));
+        }
+        Ok(t)
+    }
+
+    /// Rebuilds a learner from its config, env, a checkpoint's tensors ([`Maddpg::tensors`])
+    /// and state; training then continues exactly as if it had not stopped.
+    pub fn restore(
+        config: MaddpgConfig,
+        env: SpreadConfig,
+        tensors: &HashMap<String, candle_core::Tensor>,
+        state: MaddpgState,
+    ) -> Result<Self> {
+        let mut l = Maddpg::new(config, env, state.seed)?;
+        let bad = |reason: String| AlgoError::Checkpoint {
+            path: "model".into(),
+            reason,
+        };
+        for (prefix, nets) in [("", &mut l.nets), ("target_", &mut l.targets)] {
+            for (i, a) in nets.actors.iter_mut().enumerate() {
+                a.load_tensors(&format!("{prefix}actor_{i}"), tensors)?;
+            }
+            for (i, q) in nets.critics.iter_mut().enumerate() {
+                q.load_tensors(&format!("{prefix}critic_{i}"), tensors)?;
+            }
+        }
+        if state.actor_opt.len() != l.actor_opt.len() || state.critic_opt.len() != l.critic_opt.len() {
+            return Err(bad(format!(
+                "{} actor and {} critic optimiser states for {} networks each",
+                state.actor_opt.len(),
+                state.critic_opt.len(),
+                l.actor_opt.len()
+            )));
+        }
+        let adam_cfg = *l.actor_opt[0].config();
+        l.actor_opt = state
+            .actor_opt
+            .into_iter()
+            .map(|s| Adam::from_state(adam_cfg, s))
+            .collect::<std::result::Result<_, _>>()?;
+        l.critic_opt = state
+            .critic_opt
+            .into_iter()
+            .map(|s| Adam::from_state(adam_cfg, s))
+            .collect::<std::result::Result<_, _>>()?;
+        let b = &mut l.buffer;
+        let len = state.replay_len;
+        if len > b.cap || state.replay_next >= b.cap.max(1) || (len < b.cap && state.replay_next != len) {
+            return Err(bad(format!(
+                "replay buffer of {len} transitions (next {}) does not fit its capacity {}",
+                state.replay_next, b.cap
+            )));
+        }
+        let load = |name: &str, w: usize, dst: &mut [f32]| -> Result<()> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| bad(format!("missing tensor `{name}`")))?;
+            let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
+            if v.len() != len * w {
+                return Err(bad(format!("`{name}` holds {} values, expected {}", v.len(), len * w)));
+            }
+            dst[..len * w].copy_from_slice(&v);
+            Ok(())
+        };
+        let (ow, aw, n) = (b.obs_w, b.n * ACTS, b.n);
+        load("replay.obs", ow, &mut b.obs)?;
+        load("replay.acts", aw, &mut b.acts)?;
+        load("replay.rews", n, &mut b.rews)?;
+        load("replay.next_obs", ow, &mut b.next_obs)?;
+        let mut done = vec![0f32; len];
+        load("replay.done", 1, &mut done)?;
+        for (d, &v) in b.done.iter_mut().zip(&done) {
+            *d = v != 0.0;
+        }
+        b.len = len;
+        b.next = state.replay_next;
+        l.rng = state.rng;
+        l.global_step = state.global_step;
+        l.updates = state.updates;
+        l.episodes = state.episodes;
+        l.since_update = state.since_update;
+        l.recent = state.recent.into_iter().collect();
+        if let Some(snap) = &state.envs {
+            let mut v = VecSpread::new(env, l.config.num_envs)?;
+            v.restore(snap)?;
+            l.venv = Some(v);
+        }
+        Ok(l)
     }
 
     /// Env steps taken.
@@ -357,23 +547,48 @@ impl Maddpg {
 
     /// `Q_i` for a batch of joint inputs `[b, N·od + N·5]` (observations, then actions).
     pub fn q_values(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
+        let x = self.critic_order(agent, inputs, false);
         let mut c = MlpCache::default();
-        Ok(self.nets.critics[agent].forward(inputs, b, &mut c)?.to_vec())
+        Ok(self.nets.critic(agent).forward(&x, b, &mut c)?.to_vec())
+    }
+
+    /// Joint rows `[o_1..o_N, a_1..a_N]` put into (or, with `back`, taken out of) agent
+    /// `agent`'s critic order (a no-op without parameter sharing).
+    fn critic_order(&self, agent: usize, inputs: &[f32], back: bool) -> Vec<f32> {
+        let n = self.env.n;
+        let (od, shared) = (6 * n, self.config.share_params);
+        let (ow, xw) = (n * od, n * od + n * ACTS);
+        let mut out = inputs.to_vec();
+        if !shared {
+            return out;
+        }
+        for (src, dst) in inputs.chunks(xw).zip(out.chunks_mut(xw)) {
+            for p in 0..n {
+                let j = critic_slot(true, n, agent, p);
+                let (from, to) = if back { (p, j) } else { (j, p) };
+                dst[to * od..(to + 1) * od].copy_from_slice(&src[from * od..(from + 1) * od]);
+                dst[ow + to * ACTS..ow + (to + 1) * ACTS]
+                    .copy_from_slice(&src[ow + from * ACTS..ow + (from + 1) * ACTS]);
+            }
+        }
+        out
     }
 
     /// `∂Q_i/∂a_j` for every agent j at a batch of joint inputs `[b, N·od + N·5]`: returns
     /// `[b, N·5]` (row-major by agent, then action component). Second derivatives follow by
     /// finite differences of this (candle's double backward is not usable).
     pub fn action_gradients(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
-        let critic = &self.nets.critics[agent];
+        let critic = self.nets.critic(agent);
         let w = critic.input_dim();
         let n = self.env.n;
         let obs_w = w - n * ACTS;
+        let x = self.critic_order(agent, inputs, false);
         let mut c = MlpCache::default();
-        critic.forward(inputs, b, &mut c)?;
+        critic.forward(&x, b, &mut c)?;
         let mut scratch = vec![0f32; critic.num_params()];
         let mut dx = vec![0f32; b * w];
-        critic.backward_full(inputs, &mut c, &vec![1.0; b], &mut scratch, Some(&mut dx))?;
+        critic.backward_full(&x, &mut c, &vec![1.0; b], &mut scratch, Some(&mut dx))?;
+        let dx = self.critic_order(agent, &dx, true);
         Ok(dx.chunks(w).flat_map(|r| r[obs_w..].to_vec()).collect())
     }
 
@@ -383,21 +598,25 @@ impl Maddpg {
         let c = self.config.clone();
         let n = self.env.n;
         let m = c.num_envs;
-        let mut venv = VecSpread::new(self.env, m)?;
-        venv.reset(self.seed)?;
+        if self.venv.is_none() {
+            let mut v = VecSpread::new(self.env, m)?;
+            v.reset(self.seed)?;
+            self.venv = Some(v);
+        }
         let od = 6 * n;
         let w = n * od;
         let hard = !self.env.continuous;
         let mut acts = vec![0f32; m * n * ACTS];
         let mut idx = vec![0i64; m * n];
         let mut cache = MlpCache::default();
-        let mut prev_obs = venv.obs.clone();
+        let mut prev_obs = vec![0f32; m * w];
         let start = Instant::now();
-        let mut since_update = 0usize;
+        let start_step = self.global_step;
         let (mut qsum, mut lsum, mut usum) = (0f64, 0f64, 0usize);
         let mut next_row = self.episodes + 100;
         let mut stopped = false;
         while self.global_step < total_steps && !stopped {
+            let venv = self.venv.as_mut().expect("the envs were made above");
             for e in 0..m {
                 self.nets.act(
                     &venv.obs[e * w..(e + 1) * w],
@@ -429,15 +648,6 @@ impl Maddpg {
                     false,
                 );
             }
-            self.global_step += m as u64;
-            since_update += m;
-            if self.buffer.len() >= c.learning_starts.max(c.batch_size) && since_update >= c.train_every {
-                since_update = 0;
-                let (q, l) = self.update()?;
-                qsum += q;
-                lsum += l;
-                usum += 1;
-            }
             for &(_, ep) in venv.finished() {
                 self.episodes += 1;
                 if self.recent.len() == crate::marl::RECENT_MA_EPISODES {
@@ -445,10 +655,19 @@ impl Maddpg {
                 }
                 self.recent.push_back(ep);
             }
+            self.global_step += m as u64;
+            self.since_update += m;
+            if self.buffer.len() >= c.learning_starts.max(c.batch_size) && self.since_update >= c.train_every {
+                self.since_update = 0;
+                let (q, l) = self.update()?;
+                qsum += q;
+                lsum += l;
+                usum += 1;
+            }
             // A metrics row every 100 episodes and at the end.
             if self.episodes >= next_row || self.global_step >= total_steps {
                 next_row = self.episodes + 100;
-                let row = self.row(start.elapsed().as_secs_f64(), (qsum, lsum, usum));
+                let row = self.row(start.elapsed().as_secs_f64(), start_step, (qsum, lsum, usum));
                 (qsum, lsum, usum) = (0.0, 0.0, 0);
                 stopped = on_row(&row, self) == Control::Stop;
             }
@@ -456,7 +675,7 @@ impl Maddpg {
         Ok(())
     }
 
-    fn row(&self, elapsed: f64, (qsum, lsum, usum): (f64, f64, usize)) -> Metrics {
+    fn row(&self, elapsed: f64, start_step: u64, (qsum, lsum, usum): (f64, f64, usize)) -> Metrics {
         let mean = |f: &dyn Fn(&SpreadEpisode) -> f64| {
             if self.recent.is_empty() {
                 f64::NAN
@@ -474,13 +693,16 @@ impl Maddpg {
         let k = usum.max(1) as f64;
         row.push("q_mean", if usum == 0 { f64::NAN } else { qsum / k });
         row.push("critic_loss", if usum == 0 { f64::NAN } else { lsum / k });
-        row.push("sps", self.global_step as f64 / elapsed.max(1e-9));
+        row.push("sps", (self.global_step - start_step) as f64 / elapsed.max(1e-9));
         row.push("time_elapsed", elapsed);
         row
     }
 
-    /// One update of every agent's critic and actor on its own minibatch, then the targets.
-    /// Returns the mean Q and critic loss over agents.
+    /// One update of every critic and actor, then the targets. Without parameter sharing each
+    /// agent's critic and actor learn from their own minibatch of `batch_size` transitions;
+    /// with it, the shared critic and actor learn from one minibatch of `batch_size`
+    /// transitions seen from every agent's side (`N · batch_size` rows). Returns the mean Q and
+    /// critic loss over the updates.
     fn update(&mut self) -> Result<(f64, f64)> {
         let mut c = self.config.clone();
         // With the continuous env the actions are the soft samples themselves.
@@ -491,31 +713,32 @@ impl Maddpg {
         let aw = n * ACTS;
         let xw = ow + aw;
         let bsz = c.batch_size;
+        let shared = c.share_params;
+        let groups: Vec<Vec<usize>> = if shared {
+            vec![(0..n).collect()]
+        } else {
+            (0..n).map(|i| vec![i]).collect()
+        };
         let mut ws = std::mem::take(&mut self.ws);
         let (mut qm, mut lm) = (0f64, 0f64);
-        for i in 0..n {
+        for (gi, egos) in groups.iter().enumerate() {
+            let rows = egos.len() * bsz;
             ws.idx.clear();
             for _ in 0..bsz {
                 ws.idx.push(self.rng.random_range(0..self.buffer.len()));
             }
             let buf = &self.buffer;
-            // Critic inputs: x = [o, a], x' = [o', ã'].
-            ws.x.resize(bsz * xw, 0.0);
-            ws.xn.resize(bsz * xw, 0.0);
-            for (k, &t) in ws.idx.iter().enumerate() {
-                ws.x[k * xw..k * xw + ow].copy_from_slice(&buf.obs[t * ow..(t + 1) * ow]);
-                ws.x[k * xw + ow..(k + 1) * xw].copy_from_slice(&buf.acts[t * aw..(t + 1) * aw]);
-                ws.xn[k * xw..k * xw + ow].copy_from_slice(&buf.next_obs[t * ow..(t + 1) * ow]);
-            }
+            // Next joint actions ã' from the target actors, [bsz, N·5].
+            ws.ta.resize(bsz * aw, 0.0);
             for j in 0..n {
                 ws.obs_i.resize(bsz * od, 0.0);
                 for (k, &t) in ws.idx.iter().enumerate() {
                     ws.obs_i[k * od..(k + 1) * od]
                         .copy_from_slice(&buf.next_obs[t * ow + j * od..t * ow + (j + 1) * od]);
                 }
-                let l = self.targets.actors[j].forward(&ws.obs_i, bsz, &mut ws.c1)?;
+                let l = self.targets.actor(j).forward(&ws.obs_i, bsz, &mut ws.c1)?;
                 for k in 0..bsz {
-                    let row = &mut ws.xn[k * xw + ow + j * ACTS..k * xw + ow + (j + 1) * ACTS];
+                    let row = &mut ws.ta[k * aw + j * ACTS..k * aw + (j + 1) * ACTS];
                     for (r, &lv) in row.iter_mut().zip(&l[k * ACTS..(k + 1) * ACTS]) {
                         *r = lv + gumbel(&mut self.rng);
                     }
@@ -525,83 +748,112 @@ impl Maddpg {
                     }
                 }
             }
-            let qn = self.targets.critics[i].forward(&ws.xn, bsz, &mut ws.c1)?;
-            ws.y.clear();
-            for (k, &t) in ws.idx.iter().enumerate() {
-                let nd = if buf.done[t] { 0.0 } else { 1.0 };
-                ws.y.push(buf.rews[t * n + i] + c.gamma as f32 * nd * qn[k]);
+            // Critic inputs, one row per (ego agent, transition): x = [o, a], x' = [o', ã'],
+            // agents in the critic's order for that ego.
+            ws.x.resize(rows * xw, 0.0);
+            ws.xn.resize(rows * xw, 0.0);
+            for (ei, &ego) in egos.iter().enumerate() {
+                for (k, &t) in ws.idx.iter().enumerate() {
+                    let r = ei * bsz + k;
+                    for p in 0..n {
+                        let j = critic_slot(shared, n, ego, p);
+                        let (o, a) = (r * xw + p * od, r * xw + ow + p * ACTS);
+                        ws.x[o..o + od].copy_from_slice(&buf.obs[t * ow + j * od..t * ow + (j + 1) * od]);
+                        ws.xn[o..o + od].copy_from_slice(&buf.next_obs[t * ow + j * od..t * ow + (j + 1) * od]);
+                        ws.x[a..a + ACTS].copy_from_slice(&buf.acts[t * aw + j * ACTS..t * aw + (j + 1) * ACTS]);
+                        ws.xn[a..a + ACTS].copy_from_slice(&ws.ta[k * aw + j * ACTS..k * aw + (j + 1) * ACTS]);
+                    }
+                }
             }
-            let critic = &self.nets.critics[i];
-            let q = critic.forward(&ws.x, bsz, &mut ws.c2)?;
+            let qn = self.targets.critics[gi].forward(&ws.xn, rows, &mut ws.c1)?;
+            ws.y.clear();
+            for &ego in egos {
+                for (k, &t) in ws.idx.iter().enumerate() {
+                    let r = ws.y.len();
+                    debug_assert_eq!(r % bsz, k);
+                    let nd = if buf.done[t] { 0.0 } else { 1.0 };
+                    ws.y.push(buf.rews[t * n + ego] + c.gamma as f32 * nd * qn[r]);
+                }
+            }
+            let critic = &self.nets.critics[gi];
+            let q = critic.forward(&ws.x, rows, &mut ws.c2)?;
             ws.dq.clear();
             let mut loss = 0f64;
             let mut qs = 0f64;
-            for k in 0..bsz {
-                let e = q[k] - ws.y[k];
+            for r in 0..rows {
+                let e = q[r] - ws.y[r];
                 loss += (e * e) as f64;
-                qs += q[k] as f64;
-                ws.dq.push(2.0 * e / bsz as f32);
+                qs += q[r] as f64;
+                ws.dq.push(2.0 * e / rows as f32);
             }
-            loss /= bsz as f64;
+            loss /= rows as f64;
             if !loss.is_finite() {
                 return Err(AlgoError::NonFinite {
                     update: self.updates + 1,
                     term: "critic loss",
                 });
             }
-            qm += qs / bsz as f64;
+            qm += qs / rows as f64;
             lm += loss;
             ws.g.clear();
             ws.g.resize(critic.num_params(), 0.0);
             critic.backward(&ws.x, &mut ws.c2, &ws.dq, &mut ws.g)?;
             clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
-            self.critic_opt[i].step(&mut [(self.nets.critics[i].params_mut(), &ws.g[..])])?;
+            self.critic_opt[gi].step(&mut [(self.nets.critics[gi].params_mut(), &ws.g[..])])?;
 
-            // Actor: replace a_i by a Gumbel-softmax sample of the current actor.
-            ws.obs_i.resize(bsz * od, 0.0);
-            for k in 0..bsz {
-                ws.obs_i[k * od..(k + 1) * od].copy_from_slice(&ws.x[k * xw + i * od..k * xw + (i + 1) * od]);
+            // Actor: replace the ego's action by a Gumbel-softmax sample of the current actor.
+            ws.obs_i.resize(rows * od, 0.0);
+            let mut slots = Vec::with_capacity(egos.len());
+            for (ei, &ego) in egos.iter().enumerate() {
+                let p = if shared { 0 } else { ego };
+                slots.push(p);
+                for k in 0..bsz {
+                    let r = ei * bsz + k;
+                    ws.obs_i[r * od..(r + 1) * od].copy_from_slice(&ws.x[r * xw + p * od..r * xw + (p + 1) * od]);
+                }
             }
-            let actor = &self.nets.actors[i];
-            let l = actor.forward(&ws.obs_i, bsz, &mut ws.c1)?;
+            let actor = &self.nets.actors[gi];
+            let l = actor.forward(&ws.obs_i, rows, &mut ws.c1)?;
             ws.logits.clear();
             ws.logits.extend_from_slice(l);
-            ws.soft.resize(bsz * ACTS, 0.0);
-            for k in 0..bsz {
-                let s = &mut ws.soft[k * ACTS..(k + 1) * ACTS];
-                for (sv, &lv) in s.iter_mut().zip(&ws.logits[k * ACTS..(k + 1) * ACTS]) {
+            ws.soft.resize(rows * ACTS, 0.0);
+            for r in 0..rows {
+                let p = slots[r / bsz];
+                let s = &mut ws.soft[r * ACTS..(r + 1) * ACTS];
+                for (sv, &lv) in s.iter_mut().zip(&ws.logits[r * ACTS..(r + 1) * ACTS]) {
                     *sv = lv + gumbel(&mut self.rng);
                 }
                 softmax_row(s);
-                let a = &mut ws.x[k * xw + ow + i * ACTS..k * xw + ow + (i + 1) * ACTS];
+                let a = &mut ws.x[r * xw + ow + p * ACTS..r * xw + ow + (p + 1) * ACTS];
                 a.copy_from_slice(s);
                 if c.straight_through {
                     // Forward with the one-hot; the gradient below goes through the soft sample.
                     one_hot_of_max(a);
                 }
             }
-            let critic = &self.nets.critics[i];
-            critic.forward(&ws.x, bsz, &mut ws.c2)?;
+            let critic = &self.nets.critics[gi];
+            critic.forward(&ws.x, rows, &mut ws.c2)?;
             ws.dq.clear();
-            ws.dq.resize(bsz, -1.0 / bsz as f32);
+            ws.dq.resize(rows, -1.0 / rows as f32);
             ws.gscratch.resize(critic.num_params(), 0.0);
-            ws.dx.resize(bsz * xw, 0.0);
+            ws.dx.resize(rows * xw, 0.0);
             critic.backward_full(&ws.x, &mut ws.c2, &ws.dq, &mut ws.gscratch, Some(&mut ws.dx))?;
-            ws.dl.resize(bsz * ACTS, 0.0);
-            let reg = 2.0 * c.logit_reg as f32 / (bsz * ACTS) as f32;
-            for k in 0..bsz {
-                let s = &ws.soft[k * ACTS..(k + 1) * ACTS];
-                let da = &ws.dx[k * xw + ow + i * ACTS..k * xw + ow + (i + 1) * ACTS];
+            ws.dl.resize(rows * ACTS, 0.0);
+            let reg = 2.0 * c.logit_reg as f32 / (rows * ACTS) as f32;
+            for r in 0..rows {
+                let p = slots[r / bsz];
+                let s = &ws.soft[r * ACTS..(r + 1) * ACTS];
+                let da = &ws.dx[r * xw + ow + p * ACTS..r * xw + ow + (p + 1) * ACTS];
                 let dot: f32 = s.iter().zip(da).map(|(a, b)| a * b).sum();
                 for a in 0..ACTS {
-                    ws.dl[k * ACTS + a] = s[a] * (da[a] - dot) + reg * ws.logits[k * ACTS + a];
+                    ws.dl[r * ACTS + a] = s[a] * (da[a] - dot) + reg * ws.logits[r * ACTS + a];
                 }
             }
             ws.g.clear();
             ws.g.resize(actor.num_params(), 0.0);
             actor.backward(&ws.obs_i, &mut ws.c1, &ws.dl, &mut ws.g)?;
             clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
-            self.actor_opt[i].step(&mut [(self.nets.actors[i].params_mut(), &ws.g[..])])?;
+            self.actor_opt[gi].step(&mut [(self.nets.actors[gi].params_mut(), &ws.g[..])])?;
         }
         let tau = c.tau as f32;
         let polyak = |t: &mut Mlp, o: &Mlp| {
@@ -609,13 +861,27 @@ impl Maddpg {
                 *a = (1.0 - tau) * *a + tau * b;
             }
         };
-        for i in 0..n {
-            polyak(&mut self.targets.actors[i], &self.nets.actors[i]);
-            polyak(&mut self.targets.critics[i], &self.nets.critics[i]);
+        for (t, o) in self.targets.actors.iter_mut().zip(&self.nets.actors) {
+            polyak(t, o);
+        }
+        for (t, o) in self.targets.critics.iter_mut().zip(&self.nets.critics) {
+            polyak(t, o);
         }
         self.updates += 1;
         self.ws = ws;
-        Ok((qm / n as f64, lm / n as f64))
+        let g = groups.len() as f64;
+        Ok((qm / g, lm / g))
+    }
+}
+
+/// The agent at position `p` of the critic's input for agent `ego`: with a shared critic the
+/// agents come in cyclic order starting from the ego (so the one critic knows whose value it
+/// gives); with per-agent critics in index order.
+fn critic_slot(shared: bool, n: usize, ego: usize, p: usize) -> usize {
+    if shared {
+        (ego + p) % n
+    } else {
+        p
     }
 }
 
@@ -631,7 +897,7 @@ pub fn evaluate_maddpg(
 ) -> Result<Vec<SpreadEpisode>> {
     let e = SimpleSpread::new(env)?;
     let n = env.n;
-    if nets.actors.len() != n || nets.actors[0].input_dim() != e.obs_dim() {
+    if !(nets.shared() || nets.actors.len() == n) || nets.actors[0].input_dim() != e.obs_dim() {
         return Err(AlgoError::Config {
             field: "env",
             reason: format!(
@@ -670,8 +936,17 @@ mod tests {
     /// critic is smooth: tanh hidden layers).
     #[test]
     fn action_gradients_match_finite_differences() {
-        let m = Maddpg::new(MaddpgConfig::default(), SpreadConfig::default(), 0).unwrap();
-        let w = m.nets.critics[1].input_dim();
+        for share_params in [false, true] {
+            let cfg = MaddpgConfig {
+                share_params,
+                ..Default::default()
+            };
+            action_gradients_match_fd(&Maddpg::new(cfg, SpreadConfig::default(), 0).unwrap());
+        }
+    }
+
+    fn action_gradients_match_fd(m: &Maddpg) {
+        let w = m.nets.critic(1).input_dim();
         let mut rng = stream(1, Purpose::Other(5), 0);
         let x: Vec<f32> = (0..2 * w).map(|_| rng.random_range(-1.0..1.0)).collect();
         let g = m.action_gradients(1, &x, 2).unwrap();
@@ -693,11 +968,37 @@ mod tests {
         }
     }
 
-    /// Short runs on the discrete and the continuous env train, evaluate, and repeat exactly
-    /// with the same seed.
+    /// The shared critic gives agent i's value from agent i's side: `Q_1` at a joint input
+    /// equals `Q_0` at the input with the agents renumbered so that agent 1 comes first.
+    #[test]
+    fn shared_critic_reads_from_the_ego_agent() {
+        let cfg = MaddpgConfig {
+            share_params: true,
+            ..Default::default()
+        };
+        let m = Maddpg::new(cfg, SpreadConfig::default(), 3).unwrap();
+        assert!(m.nets.shared() && m.nets.critics.len() == 1);
+        let (od, n) = (18, 3);
+        let w = n * od + n * ACTS;
+        let mut rng = stream(2, Purpose::Other(5), 0);
+        let x: Vec<f32> = (0..w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut rot = x.clone();
+        for p in 0..n {
+            let j = (1 + p) % n;
+            rot[p * od..(p + 1) * od].copy_from_slice(&x[j * od..(j + 1) * od]);
+            rot[n * od + p * ACTS..n * od + (p + 1) * ACTS]
+                .copy_from_slice(&x[n * od + j * ACTS..n * od + (j + 1) * ACTS]);
+        }
+        let (q1, q0) = (m.q_values(1, &x, 1).unwrap()[0], m.q_values(0, &rot, 1).unwrap()[0]);
+        assert_eq!(q1, q0);
+        assert_ne!(q1, m.q_values(0, &x, 1).unwrap()[0]);
+    }
+
+    /// Short runs on the discrete and the continuous env, with and without parameter sharing,
+    /// train, evaluate, and repeat exactly with the same seed.
     #[test]
     fn short_runs_are_deterministic() {
-        for continuous in [false, true] {
+        for (continuous, share_params) in [(false, false), (true, false), (false, true)] {
             let env = SpreadConfig {
                 continuous,
                 ..SpreadConfig::default()
@@ -707,6 +1008,7 @@ mod tests {
                 buffer_size: 1000,
                 learning_starts: 64,
                 train_every: 10,
+                share_params,
                 ..Default::default()
             };
             let run = || {

@@ -22,7 +22,9 @@ use crate::ppo::{Ppo, PpoConfig, RolloutBuffer};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::Instant;
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, StepBuffers, VecSpread};
+use taper_envs::mpe::{
+    MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, StepBuffers, VecSpread, VecSpreadSnapshot,
+};
 use taper_envs::Space;
 use taper_tensor::normalize::explained_variance;
 use taper_tensor::optim::linear_anneal;
@@ -188,6 +190,23 @@ pub struct MaPpo {
     recent: VecDeque<SpreadEpisode>,
     episodes: u64,
     seed: u64,
+    venv: Option<VecSpread>,
+}
+
+/// What a multi-agent PPO checkpoint holds besides the config and weights: enough to continue
+/// the run exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaPpoState {
+    /// The PPO learner's state (Adam, RNG streams, counters).
+    pub ppo: crate::ppo::PpoState,
+    /// MAPPO's value normaliser.
+    pub value_norm: Option<taper_tensor::normalize::ValueNorm>,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// The last (up to 100) finished episodes.
+    pub recent: Vec<SpreadEpisode>,
+    /// The envs, once training has started.
+    pub envs: Option<VecSpreadSnapshot>,
 }
 
 /// The global state of env `m` written for each of its agents: `[N, N·obs_dim]`.
@@ -236,7 +255,41 @@ impl MaPpo {
             recent: VecDeque::with_capacity(RECENT_MA_EPISODES),
             episodes: 0,
             seed,
+            venv: None,
         })
+    }
+
+    /// The learner's state besides config and weights ([`MaPpo::restore`] continues from it).
+    pub fn state(&self) -> MaPpoState {
+        MaPpoState {
+            ppo: self.ppo.state(),
+            value_norm: self.ppo.value_norm.clone(),
+            episodes: self.episodes,
+            recent: self.recent.iter().copied().collect(),
+            envs: self.venv.as_ref().map(VecSpread::snapshot),
+        }
+    }
+
+    /// Rebuilds a learner from its config, env, model and state (a checkpoint's); training
+    /// then continues exactly as if it had not stopped.
+    pub fn restore(config: MappoConfig, env: SpreadConfig, model: ActorCritic, state: MaPpoState) -> Result<Self> {
+        let mut l = MaPpo::new(config, env, state.ppo.seed)?;
+        if l.ppo.value_norm.is_some() != state.value_norm.is_some() {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: "the value normaliser does not match the config's value_norm".into(),
+            });
+        }
+        l.ppo.value_norm = state.value_norm;
+        l.ppo.restore_into(model, state.ppo)?;
+        l.episodes = state.episodes;
+        l.recent = state.recent.into_iter().collect();
+        if let Some(snap) = &state.envs {
+            let mut v = VecSpread::new(env, l.config.num_envs)?;
+            v.restore(snap)?;
+            l.venv = Some(v);
+        }
+        Ok(l)
     }
 
     /// The shared actor and the critic.
@@ -280,8 +333,11 @@ impl MaPpo {
                 ),
             });
         }
-        let mut venv = VecSpread::new(self.env, m_envs)?;
-        venv.reset(self.seed)?;
+        if self.venv.is_none() {
+            let mut v = VecSpread::new(self.env, m_envs)?;
+            v.reset(self.seed)?;
+            self.venv = Some(v);
+        }
         let od = 6 * n;
         let sd = n * od;
         let rows = m_envs * n;
@@ -309,6 +365,7 @@ impl MaPpo {
                 self.ppo.opt.set_lr(linear_anneal(c.learning_rate as f32, it, iters));
             }
             let mut ep_this: Vec<SpreadEpisode> = Vec::new();
+            let venv = self.venv.as_mut().expect("the envs were made above");
             for step in 0..t_len {
                 self.ppo.global_step += m_envs as u64;
                 let r0 = step * rows;

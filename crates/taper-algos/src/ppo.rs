@@ -477,7 +477,18 @@ impl Ppo {
     pub fn restore(config: PpoConfig, model: ActorCritic, state: PpoState) -> Result<Self> {
         config.validate()?;
         let mut ppo = Ppo::new(config, &model.obs_space, &model.act_space, state.seed)?;
-        if model.actor.sizes() != ppo.model.actor.sizes() || model.log_std.len() != ppo.model.log_std.len() {
+        ppo.restore_into(model, state)?;
+        Ok(ppo)
+    }
+
+    /// Puts a checkpoint's model and state into a learner built with the same config (and, for
+    /// [`Ppo::with_model`], the same model shape).
+    pub(crate) fn restore_into(&mut self, model: ActorCritic, state: PpoState) -> Result<()> {
+        let ppo = self;
+        if model.actor.sizes() != ppo.model.actor.sizes()
+            || model.critic.net.sizes() != ppo.model.critic.net.sizes()
+            || model.log_std.len() != ppo.model.log_std.len()
+        {
             return Err(AlgoError::Checkpoint {
                 path: "model".into(),
                 reason: format!(
@@ -506,7 +517,7 @@ impl Ppo {
         ppo.episodes_total = state.episodes;
         ppo.recent = state.recent.into_iter().collect();
         ppo.env_started = state.env_started;
-        Ok(ppo)
+        Ok(())
     }
 
     /// Trains for `steps` more env steps (`steps / batch_size` updates, as CleanRL), with the

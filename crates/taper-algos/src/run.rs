@@ -217,6 +217,9 @@ pub fn save_checkpoint(dir: &Path, model: &ActorCritic, state: &CheckpointState)
     save_tensors_checkpoint(dir, model.to_tensors()?, state)
 }
 
+/// Named tensors, as a checkpoint's `model.safetensors` holds them.
+pub type NamedTensors = Vec<(String, candle_core::Tensor)>;
+
 /// Saves named tensors and `state` as the folder `dir`, atomically (any algorithm's model).
 pub fn save_tensors_checkpoint(
     dir: &Path,

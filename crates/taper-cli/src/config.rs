@@ -53,13 +53,37 @@ struct FileConfig {
     env: Option<String>,
     seed: Option<u64>,
     total_steps: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_kwargs")]
     env_kwargs: Kwargs,
     ppo: Option<toml::Table>,
     hdpo: Option<toml::Table>,
     mappo: Option<toml::Table>,
     ippo: Option<toml::Table>,
     maddpg: Option<toml::Table>,
+}
+
+/// `[env_kwargs]` values as the env registry takes them: strings, and booleans and numbers
+/// written as TOML scalars (`continuous = true`, `agents = 5`).
+fn scalar_kwargs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Kwargs, D::Error> {
+    use serde::Deserialize;
+    let raw = std::collections::BTreeMap::<String, toml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "env_kwargs.{k}: expected a string, boolean or number, got {}",
+                        other.type_str()
+                    )))
+                }
+            };
+            Ok((k, s))
+        })
+        .collect()
 }
 
 /// Flags given on the command line (None = not given).

@@ -42,20 +42,192 @@ fn state_for(
     }
 }
 
-/// Trains MAPPO, IPPO or MADDPG per `cfg` into `out`.
+/// A multi-agent learner of either kind.
+enum MaLearner {
+    Ppo(Box<MaPpo>),
+    Ddpg(Box<Maddpg>),
+}
+
+use taper::algos::run::NamedTensors as Tensors;
+
+/// A MAPPO/IPPO learner's checkpoint: the model and the learner's whole state.
+fn mappo_checkpoint(l: &MaPpo, cfg: &RunConfig, spread: &SpreadConfig) -> Result<(Tensors, CheckpointState)> {
+    let mut st = state_for(
+        cfg,
+        spread,
+        serde_json::to_value(&l.config).unwrap_or_default(),
+        (l.global_step(), l.updates(), l.episodes()),
+    );
+    st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
+    Ok((l.model().to_tensors()?, st))
+}
+
+/// A MADDPG learner's checkpoint: online and target networks, replay buffer, and the state.
+fn maddpg_checkpoint(l: &Maddpg, cfg: &RunConfig, spread: &SpreadConfig) -> Result<(Tensors, CheckpointState)> {
+    let mut st = state_for(
+        cfg,
+        spread,
+        serde_json::to_value(&l.config).unwrap_or_default(),
+        (l.global_step(), l.updates(), l.episodes()),
+    );
+    st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
+    Ok((l.tensors()?, st))
+}
+
+fn bad_state(reason: String) -> CliError {
+    CliError::Algo(taper::algos::AlgoError::Checkpoint {
+        path: "state".into(),
+        reason,
+    })
+}
+
+/// What happens at every metrics row: logging, progress, periodic checkpoints, `--stop-after`.
+struct Hooks<'a> {
+    out: &'a Path,
+    opts: &'a TrainOptions,
+    total: u64,
+    writer: MetricsWriter,
+    tb: EventWriter,
+    next_print: u64,
+    next_checkpoint: u64,
+    err: Option<CliError>,
+}
+
+impl Hooks<'_> {
+    fn on_row(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<(Tensors, CheckpointState)>) -> Control {
+        match self.handle(m, checkpoint) {
+            Ok(c) => c,
+            Err(e) => {
+                self.err.get_or_insert(e);
+                Control::Stop
+            }
+        }
+    }
+
+    fn handle(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<(Tensors, CheckpointState)>) -> Result<Control> {
+        let step = m.get("global_step").unwrap_or(0.0) as u64;
+        self.writer.write(m)?;
+        self.tb.add_metrics(m, step as i64)?;
+        self.tb.flush()?;
+        if !self.opts.quiet && (step >= self.next_print || step >= self.total) {
+            self.next_print = step + self.total / 20;
+            eprintln!(
+                "step {step:>10}/{} | recent return {:8.3} | min-distance {:.3} | collisions {:.2} | {:.0} steps/s",
+                self.total,
+                m.get("recent_return").unwrap_or(f64::NAN),
+                m.get("recent_min_distance").unwrap_or(f64::NAN),
+                m.get("recent_collisions").unwrap_or(f64::NAN),
+                m.get("sps").unwrap_or(f64::NAN),
+            );
+        }
+        let every = self.opts.checkpoint_every;
+        if every > 0 && step >= self.next_checkpoint && step < self.total {
+            self.next_checkpoint = (step / every + 1) * every;
+            let (t, st) = checkpoint()?;
+            let dir = self.out.join("checkpoints").join(format!("step_{step:010}"));
+            save_tensors_checkpoint(&dir, t, &st)?;
+            crate::train::prune_checkpoints(self.out, self.opts.keep_last)?;
+        }
+        if self.opts.stop_after.is_some_and(|s| step >= s) {
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// Trains MAPPO, IPPO or MADDPG per `cfg` into `out`, from scratch.
 pub fn train_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
-    if opts.checkpoint_every > 0 || opts.stop_after.is_some() || opts.eval_every > 0 {
+    let spread = taper::envs::registry::spread_config(&cfg.env, &cfg.env_kwargs)?;
+    let learner = if cfg.algo == "maddpg" {
+        let c = cfg.maddpg.clone().unwrap_or_default();
+        MaLearner::Ddpg(Box::new(Maddpg::new(c, spread, cfg.seed)?))
+    } else {
+        let c = if cfg.algo == "mappo" {
+            cfg.mappo.clone().unwrap_or_else(MappoConfig::mappo)
+        } else {
+            cfg.ippo.clone().unwrap_or_else(MappoConfig::ippo)
+        };
+        MaLearner::Ppo(Box::new(MaPpo::new(c, spread, cfg.seed)?))
+    };
+    run_marl(cfg, out, opts, spread, learner, MetricsWriter::create(out)?)
+}
+
+/// Continues the multi-agent run in `out` from its newest checkpoint, exactly.
+pub fn resume_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    let ckpt = crate::train::newest_checkpoint(out)?;
+    let (tensors, state, mp) = load_raw_checkpoint(&ckpt)?;
+    let bad = |reason: String| CliError::Arg {
+        arg: "--resume",
+        reason: format!("checkpoint {} cannot be resumed: {reason}", ckpt.display()),
+    };
+    if state.env_id != cfg.env || state.algo != cfg.algo {
+        return Err(bad(format!(
+            "it is {} on {}, but the run's config says {} on {}",
+            state.algo, state.env_id, cfg.algo, cfg.env
+        )));
+    }
+    let algo_state = state
+        .algo_state
+        .clone()
+        .ok_or_else(|| bad("it holds no learner state (written by an older taper)".into()))?;
+    let spread = taper::envs::registry::spread_config(&state.env_id, &state.env_kwargs)?;
+    let learner = if state.algo == "maddpg" {
+        let c: MaddpgConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
+        let st = serde_json::from_value(algo_state).map_err(|e| bad(e.to_string()))?;
+        MaLearner::Ddpg(Box::new(Maddpg::restore(c, spread, &tensors, st)?))
+    } else {
+        let c: MappoConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
+        let st = serde_json::from_value(algo_state).map_err(|e| bad(e.to_string()))?;
+        let mut model = MaPpo::new(c.clone(), spread, state.seed)?.model().clone();
+        model
+            .load_tensors(&tensors)
+            .map_err(|e| bad(format!("{}: {e}", mp.display())))?;
+        MaLearner::Ppo(Box::new(MaPpo::restore(c, spread, model, st)?))
+    };
+    if state.global_step >= cfg.total_steps {
         return Err(CliError::Arg {
-            arg: "--checkpoint-every",
+            arg: "--total-steps",
             reason: format!(
-                "{} runs write one final checkpoint; periodic checkpoints, --stop-after and --eval-every are not supported yet",
+                "the run is already at step {} of {}; give a larger --total-steps to continue",
+                state.global_step, cfg.total_steps
+            ),
+        });
+    }
+    crate::train::write_config(cfg, out)?;
+    let writer = MetricsWriter::resume(out, state.updates)?;
+    if !opts.quiet {
+        eprintln!(
+            "taper train: resuming {} at step {} from {}",
+            out.display(),
+            state.global_step,
+            ckpt.display()
+        );
+    }
+    run_marl(cfg, out, opts, spread, learner, writer)
+}
+
+fn run_marl(
+    cfg: &RunConfig,
+    out: &Path,
+    opts: &TrainOptions,
+    spread: SpreadConfig,
+    mut learner: MaLearner,
+    writer: MetricsWriter,
+) -> Result<()> {
+    if opts.eval_every > 0 {
+        return Err(CliError::Arg {
+            arg: "--eval-every",
+            reason: format!(
+                "{} runs log the last 100 training episodes; periodic evaluation is not supported yet (use `taper eval` on a checkpoint)",
                 cfg.algo
             ),
         });
     }
-    let spread = taper::envs::registry::spread_config(&cfg.env, &cfg.env_kwargs)?;
-    let mut writer = MetricsWriter::create(out)?;
-    let mut tb = EventWriter::create(out)?;
+    let total = cfg.total_steps;
+    let start = match &learner {
+        MaLearner::Ppo(l) => l.global_step(),
+        MaLearner::Ddpg(l) => l.global_step(),
+    };
     if !opts.quiet {
         eprintln!(
             "taper train: {} on {} with {} agents (seed {}), {} env steps -> {}",
@@ -63,82 +235,39 @@ pub fn train_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()
             cfg.env,
             spread.n,
             cfg.seed,
-            cfg.total_steps,
+            total,
             out.display()
         );
     }
-    let mut err: Option<CliError> = None;
-    let total = cfg.total_steps;
-    let mut next_print = 0u64;
-    let mut log = |m: &Metrics| -> Control {
-        let step = m.get("global_step").unwrap_or(0.0) as u64;
-        if let Err(e) = writer
-            .write(m)
-            .and_then(|_| tb.add_metrics(m, step as i64))
-            .and_then(|_| tb.flush())
-        {
-            err.get_or_insert(e.into());
-            return Control::Stop;
-        }
-        if !opts.quiet && (step >= next_print || step >= total) {
-            next_print = step + total / 20;
-            eprintln!(
-                "step {step:>10}/{total} | recent return {:8.3} | min-distance {:.3} | collisions {:.2} | {:.0} steps/s",
-                m.get("recent_return").unwrap_or(f64::NAN),
-                m.get("recent_min_distance").unwrap_or(f64::NAN),
-                m.get("recent_collisions").unwrap_or(f64::NAN),
-                m.get("sps").unwrap_or(f64::NAN),
-            );
-        }
-        Control::Continue
+    let every = opts.checkpoint_every.max(1);
+    let mut hooks = Hooks {
+        out,
+        opts,
+        total,
+        writer,
+        tb: EventWriter::create(out)?,
+        next_print: 0,
+        next_checkpoint: (start / every + 1) * every,
+        err: None,
     };
-    let (tensors, state, recent) = if cfg.algo == "maddpg" {
-        let c = cfg.maddpg.clone().unwrap_or_default();
-        let mut l = Maddpg::new(c.clone(), spread, cfg.seed)?;
-        let mut last = Metrics::new();
-        l.learn(total, &mut |m, _| {
-            last = m.clone();
-            log(m)
-        })?;
-        let mut t = Vec::new();
-        for (i, (a, q)) in l.nets.actors.iter().zip(&l.nets.critics).enumerate() {
-            t.extend(
-                a.to_tensors(&format!("actor_{i}"))
-                    .map_err(taper::algos::AlgoError::from)?,
-            );
-            t.extend(
-                q.to_tensors(&format!("critic_{i}"))
-                    .map_err(taper::algos::AlgoError::from)?,
-            );
+    let mut last = Metrics::new();
+    let (tensors, state) = match &mut learner {
+        MaLearner::Ddpg(l) => {
+            l.learn(total, &mut |m, l| {
+                last = m.clone();
+                hooks.on_row(m, &|| maddpg_checkpoint(l, cfg, &spread))
+            })?;
+            maddpg_checkpoint(l, cfg, &spread)?
         }
-        let st = state_for(
-            cfg,
-            &spread,
-            serde_json::to_value(&c).unwrap_or_default(),
-            (l.global_step(), l.updates(), l.episodes()),
-        );
-        (t, st, last.get("recent_return"))
-    } else {
-        let c = if cfg.algo == "mappo" {
-            cfg.mappo.clone().unwrap_or_else(MappoConfig::mappo)
-        } else {
-            cfg.ippo.clone().unwrap_or_else(MappoConfig::ippo)
-        };
-        let mut l = MaPpo::new(c.clone(), spread, cfg.seed)?;
-        let mut last = Metrics::new();
-        l.learn(total, &mut |m, _| {
-            last = m.clone();
-            log(m)
-        })?;
-        let st = state_for(
-            cfg,
-            &spread,
-            serde_json::to_value(&c).unwrap_or_default(),
-            (l.global_step(), l.updates(), l.episodes()),
-        );
-        (l.model().to_tensors()?, st, last.get("recent_return"))
+        MaLearner::Ppo(l) => {
+            l.learn(total, &mut |m, l| {
+                last = m.clone();
+                hooks.on_row(m, &|| mappo_checkpoint(l, cfg, &spread))
+            })?;
+            mappo_checkpoint(l, cfg, &spread)?
+        }
     };
-    if let Some(e) = err {
+    if let Some(e) = hooks.err {
         return Err(e);
     }
     save_tensors_checkpoint(&out.join("checkpoint"), tensors, &state)?;
@@ -146,7 +275,7 @@ pub fn train_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()
         eprintln!(
             "done: {} env steps; recent per-agent return {:.3} (last 100 episodes); run folder {}",
             state.global_step,
-            recent.unwrap_or(f64::NAN),
+            last.get("recent_return").unwrap_or(f64::NAN),
             out.display()
         );
     }
@@ -174,7 +303,7 @@ pub fn load(dir: &Path) -> Result<(MaPolicy, SpreadConfig, CheckpointState)> {
     let policy = if state.algo == "maddpg" {
         let c: MaddpgConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
         let mut l = Maddpg::new(c, spread, state.seed)?;
-        for i in 0..spread.n {
+        for i in 0..l.nets.actors.len() {
             l.nets.actors[i]
                 .load_tensors(&format!("actor_{i}"), &tensors)
                 .map_err(|e| bad(e.to_string()))?;

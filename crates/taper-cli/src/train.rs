@@ -172,10 +172,7 @@ fn train_hdpo(cfg: &RunConfig, h: &taper::algos::hdpo::HdpoConfig, out: &Path, o
 /// Continues the run in `out` from its newest checkpoint.
 pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     if crate::config::MULTI_AGENT_ALGOS.contains(&cfg.algo.as_str()) {
-        return Err(CliError::Arg {
-            arg: "--resume",
-            reason: format!("{} runs cannot be resumed yet", cfg.algo),
-        });
+        return crate::marl::resume_marl(cfg, out, opts);
     }
     if cfg.hdpo.is_some() {
         return Err(CliError::Arg {
@@ -231,7 +228,8 @@ pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     run(cfg, out, opts, ppo, &mut venv, writer)
 }
 
-fn write_config(cfg: &RunConfig, out: &Path) -> Result<()> {
+/// Writes the run's resolved config as `config.toml`, atomically.
+pub fn write_config(cfg: &RunConfig, out: &Path) -> Result<()> {
     let text = toml::to_string(cfg).map_err(|e| CliError::Config {
         path: out.display().to_string(),
         reason: e.to_string(),
@@ -320,27 +318,32 @@ impl RunCallback<'_> {
     }
 
     fn prune(&self) -> Result<()> {
-        if self.opts.keep_last == 0 {
-            return Ok(());
-        }
-        let dir = self.out.join("checkpoints");
-        let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| CliError::io(&dir, e))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("step_") && !n.ends_with(".old"))
-            })
-            .collect();
-        all.sort();
-        while all.len() > self.opts.keep_last {
-            let p = all.remove(0);
-            std::fs::remove_dir_all(&p).map_err(|e| CliError::io(&p, e))?;
-        }
-        Ok(())
+        prune_checkpoints(self.out, self.opts.keep_last)
     }
+}
+
+/// Keeps only the newest `keep_last` periodic checkpoints of the run in `out` (0: all).
+pub fn prune_checkpoints(out: &Path, keep_last: usize) -> Result<()> {
+    if keep_last == 0 {
+        return Ok(());
+    }
+    let dir = out.join("checkpoints");
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| CliError::io(&dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step_") && !n.ends_with(".old"))
+        })
+        .collect();
+    all.sort();
+    while all.len() > keep_last {
+        let p = all.remove(0);
+        std::fs::remove_dir_all(&p).map_err(|e| CliError::io(&p, e))?;
+    }
+    Ok(())
 }
 
 impl Callback for RunCallback<'_> {

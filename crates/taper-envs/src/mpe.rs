@@ -92,6 +92,34 @@ impl StepBuffers {
     }
 }
 
+/// The state of one [`SimpleSpread`] (see [`SimpleSpread::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpreadSnapshot {
+    /// Agent positions.
+    pub pos: Vec<[f64; 2]>,
+    /// Agent velocities.
+    pub vel: Vec<[f64; 2]>,
+    /// Landmark positions.
+    pub landmarks: Vec<[f64; 2]>,
+    /// Steps into the episode.
+    pub t: usize,
+    /// The reset stream (`None` before the first reset).
+    pub rng: Option<ChaCha8Rng>,
+    /// Whether an episode has started.
+    pub started: bool,
+}
+
+/// The state of a [`VecSpread`] (see [`VecSpread::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VecSpreadSnapshot {
+    /// Each env's state.
+    pub envs: Vec<SpreadSnapshot>,
+    /// Each env's running episode statistics: return, min-distance sum, collisions.
+    pub stats: Vec<(f64, f64, u64)>,
+    /// The current observations `[M, N, 6N]`.
+    pub obs: Vec<f32>,
+}
+
 /// Simple Spread.
 #[derive(Debug, Clone)]
 pub struct SimpleSpread {
@@ -182,6 +210,46 @@ impl SimpleSpread {
     /// Landmark positions.
     pub fn landmark_positions(&self) -> &[[f64; 2]] {
         &self.landmarks
+    }
+
+    /// The env's whole state (positions, velocities, landmarks, step, RNG), for an exact
+    /// resume.
+    pub fn snapshot(&self) -> SpreadSnapshot {
+        SpreadSnapshot {
+            pos: self.pos.clone(),
+            vel: self.vel.clone(),
+            landmarks: self.landmarks.clone(),
+            t: self.t,
+            rng: self.rng.clone(),
+            started: self.started,
+        }
+    }
+
+    /// Restores a [`SimpleSpread::snapshot`] of an env with the same number of agents.
+    pub fn restore(&mut self, s: &SpreadSnapshot) -> Result<()> {
+        let n = self.cfg.n;
+        for (what, got) in [
+            ("positions", s.pos.len()),
+            ("velocities", s.vel.len()),
+            ("landmarks", s.landmarks.len()),
+        ] {
+            if got != n {
+                return Err(EnvError::Shape { what, expected: n, got });
+            }
+        }
+        if s.t > self.cfg.max_cycles {
+            return Err(EnvError::Invalid {
+                name: "snapshot",
+                reason: format!("step {} is past max_cycles {}", s.t, self.cfg.max_cycles),
+            });
+        }
+        self.pos.clone_from(&s.pos);
+        self.vel.clone_from(&s.vel);
+        self.landmarks.clone_from(&s.landmarks);
+        self.t = s.t;
+        self.rng.clone_from(&s.rng);
+        self.started = s.started;
+        Ok(())
     }
 
     /// Starts an episode at given positions (velocities 0), e.g. to replay a recorded one.
@@ -537,6 +605,44 @@ impl VecSpread {
     pub fn finished(&self) -> &[(usize, SpreadEpisode)] {
         &self.finished
     }
+    /// Every env's state and running episode statistics, for an exact resume.
+    pub fn snapshot(&self) -> VecSpreadSnapshot {
+        VecSpreadSnapshot {
+            envs: self.envs.iter().map(SimpleSpread::snapshot).collect(),
+            stats: self.slots.iter().map(|s| s.stats).collect(),
+            obs: self.obs.clone(),
+        }
+    }
+
+    /// Restores a [`VecSpread::snapshot`] taken of envs of the same count and config.
+    pub fn restore(&mut self, s: &VecSpreadSnapshot) -> Result<()> {
+        let m = self.envs.len();
+        for (what, got) in [("snapshot envs", s.envs.len()), ("snapshot statistics", s.stats.len())] {
+            if got != m {
+                return Err(EnvError::Shape { what, expected: m, got });
+            }
+        }
+        if s.obs.len() != self.obs.len() {
+            return Err(EnvError::Shape {
+                what: "snapshot observations",
+                expected: self.obs.len(),
+                got: s.obs.len(),
+            });
+        }
+        for (e, es) in self.envs.iter_mut().zip(&s.envs) {
+            e.restore(es)?;
+        }
+        for (slot, &st) in self.slots.iter_mut().zip(&s.stats) {
+            *slot = Slot {
+                stats: st,
+                ..Slot::default()
+            };
+        }
+        self.obs.copy_from_slice(&s.obs);
+        self.finished.clear();
+        Ok(())
+    }
+
     /// Resets every env (env `i` with `seed + i`).
     pub fn reset(&mut self, seed: u64) -> Result<()> {
         let w = self.envs[0].num_agents() * self.envs[0].obs_dim();
