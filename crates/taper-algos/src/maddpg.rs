@@ -16,6 +16,11 @@
 //! buffer 1e6, learning after 1024 × 25 transitions, an update every 100 env steps, gradient
 //! norm clip 0.5, 2 × 64 hidden units. The time limit is not a terminal state (the original
 //! stores `done = false` at the 25-step cut), so targets bootstrap through it.
+//!
+//! With `share_params` one actor and one critic serve all agents: the critic reads the agents
+//! in cyclic order from the one whose value it gives, and each sampled transition trains both
+//! from every agent's side. [`MaddpgConfig::tuned`], the CLI's default, shares the networks and
+//! changes four of openai/maddpg's numbers; it is what reaches the Simple Spread target.
 
 use crate::callback::Control;
 use crate::error::{AlgoError, Result};
@@ -94,6 +99,28 @@ impl Default for MaddpgConfig {
 }
 
 impl MaddpgConfig {
+    /// taper's setting for Simple Spread, the CLI's default for `--algo maddpg`: openai/maddpg's
+    /// with five changes, each measured on `SimpleSpread-v3` (`docs/mpe.md`): Adam 1e-3 (not
+    /// 1e-2), an update every 5 env steps (not 100) on minibatches of 256 transitions (not
+    /// 1024), 2 × 128 hidden units (not 64), and one actor and one critic shared by all agents.
+    ///
+    /// ```
+    /// use taper_algos::maddpg::MaddpgConfig;
+    /// let c = MaddpgConfig::tuned();
+    /// assert!(c.share_params && c.hidden == vec![128, 128]);
+    /// assert_eq!(MaddpgConfig::default().learning_rate, 1e-2); // openai/maddpg's
+    /// ```
+    pub fn tuned() -> Self {
+        MaddpgConfig {
+            learning_rate: 1e-3,
+            train_every: 5,
+            batch_size: 256,
+            hidden: vec![128, 128],
+            share_params: true,
+            ..MaddpgConfig::default()
+        }
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, reason: String| Err(AlgoError::Config { field, reason });

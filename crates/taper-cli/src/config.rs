@@ -216,7 +216,7 @@ pub fn resolve(file: Option<&std::path::Path>, ov: &Overrides) -> Result<RunConf
         };
         match algo.as_str() {
             "maddpg" => {
-                let base = taper::algos::maddpg::MaddpgConfig::default();
+                let base = taper::algos::maddpg::MaddpgConfig::tuned();
                 let c = match fc.maddpg {
                     None => base,
                     Some(t) => merge_onto(&base, t, &path, "maddpg")?,

@@ -139,7 +139,7 @@ impl Hooks<'_> {
 pub fn train_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     let spread = taper::envs::registry::spread_config(&cfg.env, &cfg.env_kwargs)?;
     let learner = if cfg.algo == "maddpg" {
-        let c = cfg.maddpg.clone().unwrap_or_default();
+        let c = cfg.maddpg.clone().unwrap_or_else(MaddpgConfig::tuned);
         MaLearner::Ddpg(Box::new(Maddpg::new(c, spread, cfg.seed)?))
     } else {
         let c = if cfg.algo == "mappo" {
