@@ -1060,6 +1060,25 @@ mod tests {
         }
     }
 
+    /// The first 50 000 env steps of the default (`tuned`) MADDPG run, seed 0 (about 1 900
+    /// updates after learning starts at 25 600), end clearly above the always-no-op policy:
+    /// the mean per-agent return of the last 100 training episodes is above −22.0, against
+    /// −24.2 for no-op and −26.4 for random (the calibration of PettingZoo's
+    /// simple_spread_v3). Measured: −20.27, the same row as the documented run's.
+    #[test]
+    fn maddpg_short_run_beats_noop() {
+        let mut l = Maddpg::new(MaddpgConfig::tuned(), SpreadConfig::default(), 0).unwrap();
+        let mut last = Metrics::new();
+        l.learn(50_000, &mut |m, _| {
+            last = m.clone();
+            Control::Continue
+        })
+        .unwrap();
+        assert_eq!(last.get("global_step"), Some(50_000.0));
+        let r = last.get("recent_return").unwrap();
+        assert!(r > -22.0, "recent return {r}");
+    }
+
     #[test]
     fn bad_configs() {
         let bad = [
