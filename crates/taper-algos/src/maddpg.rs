@@ -444,9 +444,8 @@ impl Maddpg {
         }
     }
 
-    /// Every tensor a checkpoint needs: `actor_i`, `critic_i` (what evaluation loads),
-    /// `target_actor_i`, `target_critic_i`, and the filled part of the replay buffer
-    /// (`replay.obs`, `replay.acts`, `replay.rews`, `replay.next_obs`, `replay.done`).
+    /// The networks as named tensors: `actor_i`, `critic_i` (what evaluation loads), and
+    /// `target_actor_i`, `target_critic_i` (for resuming).
     pub fn tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
         let mut t = Vec::new();
         for (prefix, nets) in [("", &self.nets), ("target_", &self.targets)] {
@@ -457,6 +456,14 @@ impl Maddpg {
                 t.extend(q.to_tensors(&format!("{prefix}critic_{i}"))?);
             }
         }
+        Ok(t)
+    }
+
+    /// The filled part of the replay buffer as named tensors (`replay.obs`, `replay.acts`,
+    /// `replay.rews`, `replay.next_obs`, `replay.done`), about 500 bytes per transition for
+    /// N = 3: a checkpoint keeps them in their own file.
+    pub fn replay_tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
+        let mut t = Vec::new();
         let b = &self.buffer;
         let len = b.len;
         let dev = candle_core::Device::Cpu;
@@ -474,12 +481,14 @@ impl Maddpg {
         Ok(t)
     }
 
-    /// Rebuilds a learner from its config, env, a checkpoint's tensors ([`Maddpg::tensors`])
-    /// and state; training then continues exactly as if it had not stopped.
+    /// Rebuilds a learner from its config, env, a checkpoint's tensors ([`Maddpg::tensors`]),
+    /// replay buffer ([`Maddpg::replay_tensors`]) and state; training then continues exactly
+    /// as if it had not stopped.
     pub fn restore(
         config: MaddpgConfig,
         env: SpreadConfig,
         tensors: &HashMap<String, candle_core::Tensor>,
+        replay: &HashMap<String, candle_core::Tensor>,
         state: MaddpgState,
     ) -> Result<Self> {
         let mut l = Maddpg::new(config, env, state.seed)?;
@@ -503,6 +512,20 @@ impl Maddpg {
                 l.actor_opt.len()
             )));
         }
+        for (st, net) in state
+            .actor_opt
+            .iter()
+            .zip(&l.nets.actors)
+            .chain(state.critic_opt.iter().zip(&l.nets.critics))
+        {
+            if st.m.len() != net.num_params() || st.v.len() != net.num_params() {
+                return Err(bad(format!(
+                    "an optimiser state has {} moments for a network of {} parameters",
+                    st.m.len(),
+                    net.num_params()
+                )));
+            }
+        }
         let adam_cfg = *l.actor_opt[0].config();
         l.actor_opt = state
             .actor_opt
@@ -523,7 +546,7 @@ impl Maddpg {
             )));
         }
         let load = |name: &str, w: usize, dst: &mut [f32]| -> Result<()> {
-            let t = tensors
+            let t = replay
                 .get(name)
                 .ok_or_else(|| bad(format!("missing tensor `{name}`")))?;
             let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
@@ -619,8 +642,10 @@ impl Maddpg {
         Ok(dx.chunks(w).flat_map(|r| r[obs_w..].to_vec()).collect())
     }
 
-    /// Trains for `total_steps` env steps; `on_episodes` sees a metrics row whenever episodes
-    /// end (every `max_cycles` steps) and may stop training.
+    /// Trains until `total_steps` env steps in all (a restored learner continues from its
+    /// step); `on_row` sees a metrics row every 100 finished episodes and at the end, and may
+    /// stop training. Rows are where the CLI writes checkpoints, so a run resumed from one
+    /// continues exactly.
     pub fn learn(&mut self, total_steps: u64, on_row: &mut dyn FnMut(&Metrics, &Maddpg) -> Control) -> Result<()> {
         let c = self.config.clone();
         let n = self.env.n;
@@ -1060,7 +1085,7 @@ mod tests {
         }
     }
 
-    /// The first 50 000 env steps of the default (`tuned`) MADDPG run, seed 0 (about 1 900
+    /// The first 50 000 env steps of the default (`tuned`) MADDPG run, seed 0 (about 4 900
     /// updates after learning starts at 25 600), end clearly above the always-no-op policy:
     /// the mean per-agent return of the last 100 training episodes is above −22.0, against
     /// −24.2 for no-op and −26.4 for random (the calibration of PettingZoo's

@@ -48,6 +48,16 @@ impl MetricsWriter {
     /// Reopens the files of a run being resumed: rows after update `keep_updates` (written
     /// after the checkpoint by a run that went on) are dropped, and new rows are appended.
     pub fn resume(dir: &Path, keep_updates: u64) -> Result<Self> {
+        Self::resume_where(dir, "update", keep_updates)
+    }
+
+    /// Like [`MetricsWriter::resume`], keeping the rows up to env step `keep_steps`: for
+    /// learners whose rows do not follow updates (MADDPG writes one every 100 episodes).
+    pub fn resume_at_step(dir: &Path, keep_steps: u64) -> Result<Self> {
+        Self::resume_where(dir, "global_step", keep_steps)
+    }
+
+    fn resume_where(dir: &Path, column: &str, keep_max: u64) -> Result<Self> {
         let jp = dir.join("metrics.jsonl");
         let cp = dir.join("metrics.csv");
         let jsonl = std::fs::read_to_string(&jp).unwrap_or_default();
@@ -57,8 +67,8 @@ impl MetricsWriter {
             .filter(|l| {
                 serde_json::from_str::<serde_json::Value>(l)
                     .ok()
-                    .and_then(|v| v.get("update").and_then(|u| u.as_u64()))
-                    .is_some_and(|u| u <= keep_updates)
+                    .and_then(|v| v.get(column).and_then(|u| u.as_f64()))
+                    .is_some_and(|u| u <= keep_max as f64)
             })
             .collect();
         let mut csv_lines = csv.lines();
@@ -226,6 +236,17 @@ pub fn save_tensors_checkpoint(
     tensors: Vec<(String, candle_core::Tensor)>,
     state: &CheckpointState,
 ) -> Result<()> {
+    save_checkpoint_files(dir, tensors, state, &[])
+}
+
+/// Like [`save_tensors_checkpoint`], with further named tensor files in the same folder
+/// (e.g. MADDPG's `replay.safetensors`), all replaced at once.
+pub fn save_checkpoint_files(
+    dir: &Path,
+    tensors: Vec<(String, candle_core::Tensor)>,
+    state: &CheckpointState,
+    extra: &[(&str, NamedTensors)],
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| AlgoError::io(parent, e))?;
     let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint");
@@ -241,6 +262,14 @@ pub fn save_tensors_checkpoint(
         path: mp.display().to_string(),
         reason: e.to_string(),
     })?;
+    for (file, t) in extra {
+        let p = tmp.join(file);
+        let map: HashMap<String, candle_core::Tensor> = t.iter().cloned().collect();
+        candle_core::safetensors::save(&map, &p).map_err(|e| AlgoError::Checkpoint {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
     let json = serde_json::to_vec_pretty(state).map_err(|e| AlgoError::Checkpoint {
         path: dir.display().to_string(),
         reason: e.to_string(),
@@ -282,6 +311,21 @@ pub fn load_raw_checkpoint(path: &Path) -> Result<(HashMap<String, candle_core::
             reason: format!("unreadable weights: {e}"),
         })?;
     Ok((tensors, state, mp))
+}
+
+/// Loads a further tensor file of a checkpoint folder (e.g. MADDPG's `replay.safetensors`).
+pub fn load_checkpoint_file(dir: &Path, file: &str) -> Result<HashMap<String, candle_core::Tensor>> {
+    let p = dir.join(file);
+    if !p.exists() {
+        return Err(AlgoError::Checkpoint {
+            path: p.display().to_string(),
+            reason: "missing file".into(),
+        });
+    }
+    candle_core::safetensors::load(&p, &candle_core::Device::Cpu).map_err(|e| AlgoError::Checkpoint {
+        path: p.display().to_string(),
+        reason: format!("unreadable tensors: {e}"),
+    })
 }
 
 fn checkpoint_dir(path: &Path) -> Result<PathBuf> {

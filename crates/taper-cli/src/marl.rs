@@ -1,6 +1,7 @@
 //! `taper train` and `taper eval` for the multi-agent algorithms (MAPPO, IPPO, MADDPG) on
 //! `SimpleSpread-v3`: the same run folder (config.toml, metrics.jsonl/csv, TensorBoard events,
-//! a final checkpoint) and the same `eval --json` shape as the single-agent path.
+//! periodic and final checkpoints), exact `--resume`, and the same `eval --json` shape as the
+//! single-agent path.
 
 use crate::config::RunConfig;
 use crate::error::{CliError, Result};
@@ -10,7 +11,7 @@ use taper::algos::callback::Control;
 use taper::algos::maddpg::{evaluate_maddpg, Maddpg, MaddpgConfig};
 use taper::algos::marl::{evaluate_spread, MaPpo, MappoConfig};
 use taper::algos::metrics::Metrics;
-use taper::algos::run::{load_raw_checkpoint, save_tensors_checkpoint, CheckpointState, MetricsWriter, ModelShape};
+use taper::algos::run::{load_raw_checkpoint, save_checkpoint_files, CheckpointState, MetricsWriter, ModelShape};
 use taper::algos::tensorboard::EventWriter;
 use taper::envs::mpe::{SimpleSpread, SpreadConfig, SpreadEpisode};
 
@@ -50,8 +51,11 @@ enum MaLearner {
 
 use taper::algos::run::NamedTensors as Tensors;
 
+/// A checkpoint to write: the model's tensors, the state, and further tensor files.
+type Checkpoint = (Tensors, CheckpointState, Vec<(&'static str, Tensors)>);
+
 /// A MAPPO/IPPO learner's checkpoint: the model and the learner's whole state.
-fn mappo_checkpoint(l: &MaPpo, cfg: &RunConfig, spread: &SpreadConfig) -> Result<(Tensors, CheckpointState)> {
+fn mappo_checkpoint(l: &MaPpo, cfg: &RunConfig, spread: &SpreadConfig) -> Result<Checkpoint> {
     let mut st = state_for(
         cfg,
         spread,
@@ -59,11 +63,12 @@ fn mappo_checkpoint(l: &MaPpo, cfg: &RunConfig, spread: &SpreadConfig) -> Result
         (l.global_step(), l.updates(), l.episodes()),
     );
     st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
-    Ok((l.model().to_tensors()?, st))
+    Ok((l.model().to_tensors()?, st, Vec::new()))
 }
 
-/// A MADDPG learner's checkpoint: online and target networks, replay buffer, and the state.
-fn maddpg_checkpoint(l: &Maddpg, cfg: &RunConfig, spread: &SpreadConfig) -> Result<(Tensors, CheckpointState)> {
+/// A MADDPG learner's checkpoint: online and target networks, the state, and the replay
+/// buffer in its own file (`replay.safetensors`, read only by `--resume`).
+fn maddpg_checkpoint(l: &Maddpg, cfg: &RunConfig, spread: &SpreadConfig) -> Result<Checkpoint> {
     let mut st = state_for(
         cfg,
         spread,
@@ -71,7 +76,39 @@ fn maddpg_checkpoint(l: &Maddpg, cfg: &RunConfig, spread: &SpreadConfig) -> Resu
         (l.global_step(), l.updates(), l.episodes()),
     );
     st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
-    Ok((l.tensors()?, st))
+    Ok((l.tensors()?, st, vec![(REPLAY_FILE, l.replay_tensors()?)]))
+}
+
+/// The file of a MADDPG checkpoint that holds the replay buffer.
+const REPLAY_FILE: &str = "replay.safetensors";
+
+fn save(dir: &Path, (t, st, extra): Checkpoint) -> Result<()> {
+    let extra: Vec<(&str, Tensors)> = extra;
+    save_checkpoint_files(dir, t, &st, &extra)?;
+    Ok(())
+}
+
+/// The learner config of a multi-agent run (`[mappo]`, `[ippo]` or `[maddpg]`, else the
+/// algorithm's CLI default).
+fn mappo_config(cfg: &RunConfig) -> MappoConfig {
+    if cfg.algo == "mappo" {
+        cfg.mappo.clone().unwrap_or_else(MappoConfig::mappo)
+    } else {
+        cfg.ippo.clone().unwrap_or_else(MappoConfig::ippo)
+    }
+}
+
+fn check_options(cfg: &RunConfig, opts: &TrainOptions) -> Result<()> {
+    if opts.eval_every > 0 {
+        return Err(CliError::Arg {
+            arg: "--eval-every",
+            reason: format!(
+                "{} runs log the last 100 training episodes; periodic evaluation is not supported yet (use `taper eval` on a checkpoint)",
+                cfg.algo
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn bad_state(reason: String) -> CliError {
@@ -94,7 +131,7 @@ struct Hooks<'a> {
 }
 
 impl Hooks<'_> {
-    fn on_row(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<(Tensors, CheckpointState)>) -> Control {
+    fn on_row(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<Checkpoint>) -> Control {
         match self.handle(m, checkpoint) {
             Ok(c) => c,
             Err(e) => {
@@ -104,7 +141,7 @@ impl Hooks<'_> {
         }
     }
 
-    fn handle(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<(Tensors, CheckpointState)>) -> Result<Control> {
+    fn handle(&mut self, m: &Metrics, checkpoint: &dyn Fn() -> Result<Checkpoint>) -> Result<Control> {
         let step = m.get("global_step").unwrap_or(0.0) as u64;
         self.writer.write(m)?;
         self.tb.add_metrics(m, step as i64)?;
@@ -123,9 +160,8 @@ impl Hooks<'_> {
         let every = self.opts.checkpoint_every;
         if every > 0 && step >= self.next_checkpoint && step < self.total {
             self.next_checkpoint = (step / every + 1) * every;
-            let (t, st) = checkpoint()?;
             let dir = self.out.join("checkpoints").join(format!("step_{step:010}"));
-            save_tensors_checkpoint(&dir, t, &st)?;
+            save(&dir, checkpoint()?)?;
             crate::train::prune_checkpoints(self.out, self.opts.keep_last)?;
         }
         if self.opts.stop_after.is_some_and(|s| step >= s) {
@@ -137,54 +173,57 @@ impl Hooks<'_> {
 
 /// Trains MAPPO, IPPO or MADDPG per `cfg` into `out`, from scratch.
 pub fn train_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    check_options(cfg, opts)?;
     let spread = taper::envs::registry::spread_config(&cfg.env, &cfg.env_kwargs)?;
     let learner = if cfg.algo == "maddpg" {
         let c = cfg.maddpg.clone().unwrap_or_else(MaddpgConfig::tuned);
         MaLearner::Ddpg(Box::new(Maddpg::new(c, spread, cfg.seed)?))
     } else {
-        let c = if cfg.algo == "mappo" {
-            cfg.mappo.clone().unwrap_or_else(MappoConfig::mappo)
-        } else {
-            cfg.ippo.clone().unwrap_or_else(MappoConfig::ippo)
-        };
-        MaLearner::Ppo(Box::new(MaPpo::new(c, spread, cfg.seed)?))
+        MaLearner::Ppo(Box::new(MaPpo::new(mappo_config(cfg), spread, cfg.seed)?))
     };
     run_marl(cfg, out, opts, spread, learner, MetricsWriter::create(out)?)
 }
 
 /// Continues the multi-agent run in `out` from its newest checkpoint, exactly.
 pub fn resume_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
+    check_options(cfg, opts)?;
     let ckpt = crate::train::newest_checkpoint(out)?;
     let (tensors, state, mp) = load_raw_checkpoint(&ckpt)?;
     let bad = |reason: String| CliError::Arg {
         arg: "--resume",
         reason: format!("checkpoint {} cannot be resumed: {reason}", ckpt.display()),
     };
-    if state.env_id != cfg.env || state.algo != cfg.algo {
+    if state.env_id != cfg.env || state.algo != cfg.algo || state.env_kwargs != cfg.env_kwargs {
         return Err(bad(format!(
-            "it is {} on {}, but the run's config says {} on {}",
-            state.algo, state.env_id, cfg.algo, cfg.env
+            "it is {} on {} {:?}, but the run's config says {} on {} {:?}",
+            state.algo, state.env_id, state.env_kwargs, cfg.algo, cfg.env, cfg.env_kwargs
         )));
     }
     let algo_state = state
         .algo_state
         .clone()
         .ok_or_else(|| bad("it holds no learner state (written by an older taper)".into()))?;
-    let spread = taper::envs::registry::spread_config(&state.env_id, &state.env_kwargs)?;
-    let learner = if state.algo == "maddpg" {
-        let c: MaddpgConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
+    let spread = taper::envs::registry::spread_config(&cfg.env, &cfg.env_kwargs)?;
+    let (learner, done) = if cfg.algo == "maddpg" {
+        let c = cfg.maddpg.clone().unwrap_or_else(MaddpgConfig::tuned);
         let st = serde_json::from_value(algo_state).map_err(|e| bad(e.to_string()))?;
-        MaLearner::Ddpg(Box::new(Maddpg::restore(c, spread, &tensors, st)?))
+        let dir = mp.parent().unwrap_or(Path::new("."));
+        let replay = taper::algos::run::load_checkpoint_file(dir, REPLAY_FILE)?;
+        let l = Maddpg::restore(c, spread, &tensors, &replay, st)?;
+        let done = l.global_step() >= cfg.total_steps;
+        (MaLearner::Ddpg(Box::new(l)), done)
     } else {
-        let c: MappoConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
+        let c = mappo_config(cfg);
         let st = serde_json::from_value(algo_state).map_err(|e| bad(e.to_string()))?;
         let mut model = MaPpo::new(c.clone(), spread, state.seed)?.model().clone();
         model
             .load_tensors(&tensors)
             .map_err(|e| bad(format!("{}: {e}", mp.display())))?;
-        MaLearner::Ppo(Box::new(MaPpo::restore(c, spread, model, st)?))
+        let l = MaPpo::restore(c.clone(), spread, model, st)?;
+        let done = cfg.total_steps / c.batch_size() as u64 <= l.updates();
+        (MaLearner::Ppo(Box::new(l)), done)
     };
-    if state.global_step >= cfg.total_steps {
+    if done {
         return Err(CliError::Arg {
             arg: "--total-steps",
             reason: format!(
@@ -194,7 +233,11 @@ pub fn resume_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<(
         });
     }
     crate::train::write_config(cfg, out)?;
-    let writer = MetricsWriter::resume(out, state.updates)?;
+    let writer = match &learner {
+        MaLearner::Ppo(_) => MetricsWriter::resume(out, state.updates)?,
+        // MADDPG writes a row every 100 episodes, not one per update.
+        MaLearner::Ddpg(_) => MetricsWriter::resume_at_step(out, state.global_step)?,
+    };
     if !opts.quiet {
         eprintln!(
             "taper train: resuming {} at step {} from {}",
@@ -214,19 +257,16 @@ fn run_marl(
     mut learner: MaLearner,
     writer: MetricsWriter,
 ) -> Result<()> {
-    if opts.eval_every > 0 {
-        return Err(CliError::Arg {
-            arg: "--eval-every",
-            reason: format!(
-                "{} runs log the last 100 training episodes; periodic evaluation is not supported yet (use `taper eval` on a checkpoint)",
-                cfg.algo
-            ),
-        });
-    }
-    let total = cfg.total_steps;
-    let start = match &learner {
-        MaLearner::Ppo(l) => l.global_step(),
-        MaLearner::Ddpg(l) => l.global_step(),
+    // The step the run ends at: whole rollouts for MAPPO/IPPO, whole vector steps for MADDPG.
+    let (start, total) = match &learner {
+        MaLearner::Ppo(l) => {
+            let b = l.config.batch_size() as u64;
+            (l.global_step(), cfg.total_steps / b * b)
+        }
+        MaLearner::Ddpg(l) => {
+            let m = l.config.num_envs as u64;
+            (l.global_step(), cfg.total_steps.div_ceil(m) * m)
+        }
     };
     if !opts.quiet {
         eprintln!(
@@ -251,7 +291,7 @@ fn run_marl(
         err: None,
     };
     let mut last = Metrics::new();
-    let (tensors, state) = match &mut learner {
+    let ckpt = match &mut learner {
         MaLearner::Ddpg(l) => {
             l.learn(total, &mut |m, l| {
                 last = m.clone();
@@ -270,11 +310,11 @@ fn run_marl(
     if let Some(e) = hooks.err {
         return Err(e);
     }
-    save_tensors_checkpoint(&out.join("checkpoint"), tensors, &state)?;
+    let step = ckpt.1.global_step;
+    save(&out.join("checkpoint"), ckpt)?;
     if !opts.quiet {
         eprintln!(
-            "done: {} env steps; recent per-agent return {:.3} (last 100 episodes); run folder {}",
-            state.global_step,
+            "done: {step} env steps; recent per-agent return {:.3} (last 100 episodes); run folder {}",
             last.get("recent_return").unwrap_or(f64::NAN),
             out.display()
         );
@@ -286,7 +326,7 @@ fn run_marl(
 pub enum MaPolicy {
     /// MAPPO or IPPO: the shared actor (and critic).
     Shared(Box<taper::algos::policy::ActorCritic>),
-    /// MADDPG: one actor and critic per agent.
+    /// MADDPG: the actors and critics (one per agent, or one shared).
     PerAgent(taper::algos::maddpg::MaddpgNets),
 }
 

@@ -1092,7 +1092,7 @@ fn multi_agent_exact_resume() {
     let cfg = d.path().join("small.toml");
     std::fs::write(
         &cfg,
-        "[mappo]\nnum_envs = 4\nnum_steps = 32\n\n[maddpg]\nbatch_size = 64\nlearning_starts = 200\ntrain_every = 20\n",
+        "[mappo]\nnum_envs = 4\nnum_steps = 32\n\n[maddpg]\nbatch_size = 64\nlearning_starts = 200\ntrain_every = 20\nshare_params = false\nhidden = [32, 32]\n",
     )
     .unwrap();
     let shared = d.path().join("shared.toml");
@@ -1145,5 +1145,49 @@ fn multi_agent_exact_resume() {
         );
         train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
         same_run(&a, &b);
+        if algo == "maddpg" {
+            assert!(b.join("checkpoint/replay.safetensors").exists());
+        }
     }
+}
+
+/// A MADDPG run that crashed after its newest periodic checkpoint resumes from it exactly,
+/// and the metrics rows written after that checkpoint are replaced, even before learning
+/// starts (when every row says update 0).
+#[test]
+fn maddpg_crash_recovery_replaces_later_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[maddpg]\nbatch_size = 32\nlearning_starts = 6000\ntrain_every = 20\nhidden = [32, 32]\n",
+    )
+    .unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--algo",
+            "maddpg",
+            "--env",
+            "SimpleSpread-v3",
+            "--total-steps",
+            "7500",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        train_ok(&args);
+    };
+    run(&a, &[]);
+    run(&b, &["--checkpoint-every", "2500"]);
+    // The crash: only the checkpoint at step 2500 survives; the rows up to 7500 remain.
+    std::fs::remove_dir_all(b.join("checkpoint")).unwrap();
+    std::fs::remove_dir_all(b.join("checkpoints/step_0000005000")).unwrap();
+    assert_eq!(metrics_without_timing(&b).len(), 3);
+    train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
+    same_run(&a, &b);
 }
