@@ -54,29 +54,43 @@ use taper::algos::run::NamedTensors as Tensors;
 /// A checkpoint to write: the model's tensors, the state, and further tensor files.
 type Checkpoint = (Tensors, CheckpointState, Vec<(&'static str, Tensors)>);
 
+/// A checkpoint of a learner: its config, counters `(step, updates, episodes)` and whole
+/// state as JSON, its tensors, and further tensor files.
+fn checkpoint_of(
+    cfg: &RunConfig,
+    spread: &SpreadConfig,
+    (config, counts, algo_state): (
+        serde_json::Result<serde_json::Value>,
+        (u64, u64, u64),
+        serde_json::Result<serde_json::Value>,
+    ),
+    tensors: Tensors,
+    extra: Vec<(&'static str, Tensors)>,
+) -> Result<Checkpoint> {
+    let mut st = state_for(cfg, spread, config.map_err(|e| bad_state(e.to_string()))?, counts);
+    st.algo_state = Some(algo_state.map_err(|e| bad_state(e.to_string()))?);
+    Ok((tensors, st, extra))
+}
+
 /// A MAPPO/IPPO learner's checkpoint: the model and the learner's whole state.
 fn mappo_checkpoint(l: &MaPpo, cfg: &RunConfig, spread: &SpreadConfig) -> Result<Checkpoint> {
-    let mut st = state_for(
-        cfg,
-        spread,
-        serde_json::to_value(&l.config).unwrap_or_default(),
-        (l.global_step(), l.updates(), l.episodes()),
-    );
-    st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
-    Ok((l.model().to_tensors()?, st, Vec::new()))
+    let counts = (l.global_step(), l.updates(), l.episodes());
+    let json = (serde_json::to_value(&l.config), counts, serde_json::to_value(l.state()));
+    checkpoint_of(cfg, spread, json, l.model().to_tensors()?, Vec::new())
 }
 
 /// A MADDPG learner's checkpoint: online and target networks, the state, and the replay
 /// buffer in its own file (`replay.safetensors`, read only by `--resume`).
 fn maddpg_checkpoint(l: &Maddpg, cfg: &RunConfig, spread: &SpreadConfig) -> Result<Checkpoint> {
-    let mut st = state_for(
+    let counts = (l.global_step(), l.updates(), l.episodes());
+    let json = (serde_json::to_value(&l.config), counts, serde_json::to_value(l.state()));
+    checkpoint_of(
         cfg,
         spread,
-        serde_json::to_value(&l.config).unwrap_or_default(),
-        (l.global_step(), l.updates(), l.episodes()),
-    );
-    st.algo_state = Some(serde_json::to_value(l.state()).map_err(|e| bad_state(e.to_string()))?);
-    Ok((l.tensors()?, st, vec![(REPLAY_FILE, l.replay_tensors()?)]))
+        json,
+        l.tensors()?,
+        vec![(REPLAY_FILE, l.replay_tensors()?)],
+    )
 }
 
 /// The file of a MADDPG checkpoint that holds the replay buffer.
