@@ -766,14 +766,15 @@ impl Maddpg {
         let xw = ow + aw;
         let bsz = c.batch_size;
         let shared = c.share_params;
-        let groups: Vec<Vec<usize>> = if shared {
-            vec![(0..n).collect()]
-        } else {
-            (0..n).map(|i| vec![i]).collect()
-        };
+        // The agents each critic/actor pair learns for: all of them (shared), or one each.
+        let groups = if shared { 1 } else { n };
+        let egos_of = |gi: usize| if shared { 0..n } else { gi..gi + 1 };
+        // Where the ego's own observation and action sit in its critic rows.
+        let own_slot = |ego: usize| if shared { 0 } else { ego };
         let mut ws = std::mem::take(&mut self.ws);
         let (mut qm, mut lm) = (0f64, 0f64);
-        for (gi, egos) in groups.iter().enumerate() {
+        for gi in 0..groups {
+            let egos = egos_of(gi);
             let rows = egos.len() * bsz;
             ws.idx.clear();
             for _ in 0..bsz {
@@ -804,7 +805,7 @@ impl Maddpg {
             // agents in the critic's order for that ego.
             ws.x.resize(rows * xw, 0.0);
             ws.xn.resize(rows * xw, 0.0);
-            for (ei, &ego) in egos.iter().enumerate() {
+            for (ei, ego) in egos.clone().enumerate() {
                 for (k, &t) in ws.idx.iter().enumerate() {
                     let r = ei * bsz + k;
                     for p in 0..n {
@@ -819,7 +820,7 @@ impl Maddpg {
             }
             let qn = self.targets.critics[gi].forward(&ws.xn, rows, &mut ws.c1)?;
             ws.y.clear();
-            for &ego in egos {
+            for ego in egos.clone() {
                 for (k, &t) in ws.idx.iter().enumerate() {
                     let r = ws.y.len();
                     debug_assert_eq!(r % bsz, k);
@@ -855,10 +856,8 @@ impl Maddpg {
 
             // Actor: replace the ego's action by a Gumbel-softmax sample of the current actor.
             ws.obs_i.resize(rows * od, 0.0);
-            let mut slots = Vec::with_capacity(egos.len());
-            for (ei, &ego) in egos.iter().enumerate() {
-                let p = if shared { 0 } else { ego };
-                slots.push(p);
+            for (ei, ego) in egos.clone().enumerate() {
+                let p = own_slot(ego);
                 for k in 0..bsz {
                     let r = ei * bsz + k;
                     ws.obs_i[r * od..(r + 1) * od].copy_from_slice(&ws.x[r * xw + p * od..r * xw + (p + 1) * od]);
@@ -870,7 +869,7 @@ impl Maddpg {
             ws.logits.extend_from_slice(l);
             ws.soft.resize(rows * ACTS, 0.0);
             for r in 0..rows {
-                let p = slots[r / bsz];
+                let p = own_slot(egos.start + r / bsz);
                 let s = &mut ws.soft[r * ACTS..(r + 1) * ACTS];
                 for (sv, &lv) in s.iter_mut().zip(&ws.logits[r * ACTS..(r + 1) * ACTS]) {
                     *sv = lv + gumbel(&mut self.rng);
@@ -893,7 +892,7 @@ impl Maddpg {
             ws.dl.resize(rows * ACTS, 0.0);
             let reg = 2.0 * c.logit_reg as f32 / (rows * ACTS) as f32;
             for r in 0..rows {
-                let p = slots[r / bsz];
+                let p = own_slot(egos.start + r / bsz);
                 let s = &ws.soft[r * ACTS..(r + 1) * ACTS];
                 let da = &ws.dx[r * xw + ow + p * ACTS..r * xw + ow + (p + 1) * ACTS];
                 let dot: f32 = s.iter().zip(da).map(|(a, b)| a * b).sum();
@@ -921,7 +920,7 @@ impl Maddpg {
         }
         self.updates += 1;
         self.ws = ws;
-        let g = groups.len() as f64;
+        let g = groups as f64;
         Ok((qm / g, lm / g))
     }
 }
