@@ -24,12 +24,12 @@
 
 use crate::callback::Control;
 use crate::error::{AlgoError, Result};
+use crate::marl::{ensure_envs, restored_envs, RecentEpisodes};
 use crate::metrics::Metrics;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::time::Instant;
 use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, VecSpread, VecSpreadSnapshot};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
@@ -321,7 +321,7 @@ pub struct Maddpg {
     global_step: u64,
     updates: u64,
     episodes: u64,
-    recent: VecDeque<SpreadEpisode>,
+    recent: RecentEpisodes,
     seed: u64,
     ws: UpdateWs,
     venv: Option<VecSpread>,
@@ -416,7 +416,7 @@ impl Maddpg {
             global_step: 0,
             updates: 0,
             episodes: 0,
-            recent: VecDeque::with_capacity(crate::marl::RECENT_MA_EPISODES),
+            recent: RecentEpisodes::default(),
             seed,
             ws: UpdateWs::default(),
             venv: None,
@@ -437,7 +437,7 @@ impl Maddpg {
             updates: self.updates,
             episodes: self.episodes,
             since_update: self.since_update,
-            recent: self.recent.iter().copied().collect(),
+            recent: self.recent.to_vec(),
             envs: self.venv.as_ref().map(VecSpread::snapshot),
             replay_len: self.buffer.len,
             replay_next: self.buffer.next,
@@ -573,12 +573,8 @@ impl Maddpg {
         l.updates = state.updates;
         l.episodes = state.episodes;
         l.since_update = state.since_update;
-        l.recent = state.recent.into_iter().collect();
-        if let Some(snap) = &state.envs {
-            let mut v = VecSpread::new(env, l.config.num_envs)?;
-            v.restore(snap)?;
-            l.venv = Some(v);
-        }
+        l.recent = RecentEpisodes::from_vec(state.recent);
+        l.venv = restored_envs(env, l.config.num_envs, state.envs.as_ref())?;
         Ok(l)
     }
 
@@ -650,11 +646,7 @@ impl Maddpg {
         let c = self.config.clone();
         let n = self.env.n;
         let m = c.num_envs;
-        if self.venv.is_none() {
-            let mut v = VecSpread::new(self.env, m)?;
-            v.reset(self.seed)?;
-            self.venv = Some(v);
-        }
+        ensure_envs(&mut self.venv, self.env, m, self.seed)?;
         let od = 6 * n;
         let w = n * od;
         let hard = !self.env.continuous;
@@ -702,10 +694,7 @@ impl Maddpg {
             }
             for &(_, ep) in venv.finished() {
                 self.episodes += 1;
-                if self.recent.len() == crate::marl::RECENT_MA_EPISODES {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(ep);
+                self.recent.push(ep);
             }
             self.global_step += m as u64;
             self.since_update += m;
@@ -728,20 +717,11 @@ impl Maddpg {
     }
 
     fn row(&self, elapsed: f64, start_step: u64, (qsum, lsum, usum): (f64, f64, usize)) -> Metrics {
-        let mean = |f: &dyn Fn(&SpreadEpisode) -> f64| {
-            if self.recent.is_empty() {
-                f64::NAN
-            } else {
-                self.recent.iter().map(f).sum::<f64>() / self.recent.len() as f64
-            }
-        };
         let mut row = Metrics::new();
         row.push("global_step", self.global_step as f64);
         row.push("update", self.updates as f64);
         row.push("episodes", self.episodes as f64);
-        row.push("recent_return", mean(&|e| e.mean_agent_return));
-        row.push("recent_min_distance", mean(&|e| e.mean_min_distance));
-        row.push("recent_collisions", mean(&|e| e.collisions as f64));
+        self.recent.write_metrics(&mut row);
         let k = usum.max(1) as f64;
         row.push("q_mean", if usum == 0 { f64::NAN } else { qsum / k });
         row.push("critic_loss", if usum == 0 { f64::NAN } else { lsum / k });

@@ -44,6 +44,67 @@ pub fn default_budget(algo: &str) -> u64 {
 /// Episodes in the `recent_*` metrics (the "mean of the last 100 episodes").
 pub const RECENT_MA_EPISODES: usize = 100;
 
+/// The last [`RECENT_MA_EPISODES`] finished episodes, behind the `recent_*` metrics of every
+/// multi-agent learner.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecentEpisodes(VecDeque<SpreadEpisode>);
+
+impl RecentEpisodes {
+    pub(crate) fn from_vec(v: Vec<SpreadEpisode>) -> Self {
+        RecentEpisodes(v.into())
+    }
+    pub(crate) fn to_vec(&self) -> Vec<SpreadEpisode> {
+        self.0.iter().copied().collect()
+    }
+    pub(crate) fn push(&mut self, ep: SpreadEpisode) {
+        if self.0.len() == RECENT_MA_EPISODES {
+            self.0.pop_front();
+        }
+        self.0.push_back(ep);
+    }
+    /// Adds `recent_return`, `recent_min_distance` and `recent_collisions` to `m`.
+    pub(crate) fn write_metrics(&self, m: &mut Metrics) {
+        m.push("recent_return", mean_of(self.0.iter(), |e| e.mean_agent_return));
+        m.push("recent_min_distance", mean_of(self.0.iter(), |e| e.mean_min_distance));
+        m.push("recent_collisions", mean_of(self.0.iter(), |e| e.collisions as f64));
+    }
+}
+
+/// The mean of `f` over episodes (NaN for none).
+fn mean_of<'a>(eps: impl Iterator<Item = &'a SpreadEpisode>, f: impl Fn(&SpreadEpisode) -> f64) -> f64 {
+    let (s, k) = eps.fold((0.0, 0usize), |a, e| (a.0 + f(e), a.1 + 1));
+    if k == 0 {
+        f64::NAN
+    } else {
+        s / k as f64
+    }
+}
+
+/// Makes `slot`'s `m` envs and resets them with `seed`, unless it has them already (a
+/// restored learner does).
+pub(crate) fn ensure_envs(slot: &mut Option<VecSpread>, env: SpreadConfig, m: usize, seed: u64) -> Result<()> {
+    if slot.is_none() {
+        let mut v = VecSpread::new(env, m)?;
+        v.reset(seed)?;
+        *slot = Some(v);
+    }
+    Ok(())
+}
+
+/// `m` envs restored from a checkpoint's snapshot, if it holds one.
+pub(crate) fn restored_envs(
+    env: SpreadConfig,
+    m: usize,
+    snap: Option<&VecSpreadSnapshot>,
+) -> Result<Option<VecSpread>> {
+    snap.map(|s| {
+        let mut v = VecSpread::new(env, m)?;
+        v.restore(s)?;
+        Ok(v)
+    })
+    .transpose()
+}
+
 /// IPPO/MAPPO hyperparameters. See [`MappoConfig::mappo`] and [`MappoConfig::ippo`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -188,7 +249,7 @@ pub struct MaPpo {
     pub env: SpreadConfig,
     /// The PPO learner underneath (shared actor, critic, Adam).
     pub ppo: Ppo,
-    recent: VecDeque<SpreadEpisode>,
+    recent: RecentEpisodes,
     episodes: u64,
     seed: u64,
     venv: Option<VecSpread>,
@@ -253,7 +314,7 @@ impl MaPpo {
             config,
             env,
             ppo,
-            recent: VecDeque::with_capacity(RECENT_MA_EPISODES),
+            recent: RecentEpisodes::default(),
             episodes: 0,
             seed,
             venv: None,
@@ -266,7 +327,7 @@ impl MaPpo {
             ppo: self.ppo.state(),
             value_norm: self.ppo.value_norm.clone(),
             episodes: self.episodes,
-            recent: self.recent.iter().copied().collect(),
+            recent: self.recent.to_vec(),
             envs: self.venv.as_ref().map(VecSpread::snapshot),
         }
     }
@@ -284,12 +345,8 @@ impl MaPpo {
         l.ppo.value_norm = state.value_norm;
         l.ppo.restore_into(model, state.ppo)?;
         l.episodes = state.episodes;
-        l.recent = state.recent.into_iter().collect();
-        if let Some(snap) = &state.envs {
-            let mut v = VecSpread::new(env, l.config.num_envs)?;
-            v.restore(snap)?;
-            l.venv = Some(v);
-        }
+        l.recent = RecentEpisodes::from_vec(state.recent);
+        l.venv = restored_envs(env, l.config.num_envs, state.envs.as_ref())?;
         Ok(l)
     }
 
@@ -334,11 +391,7 @@ impl MaPpo {
                 ),
             });
         }
-        if self.venv.is_none() {
-            let mut v = VecSpread::new(self.env, m_envs)?;
-            v.reset(self.seed)?;
-            self.venv = Some(v);
-        }
+        ensure_envs(&mut self.venv, self.env, m_envs, self.seed)?;
         let od = 6 * n;
         let sd = n * od;
         let rows = m_envs * n;
@@ -423,10 +476,7 @@ impl MaPpo {
                 for &(_, ep) in venv.finished() {
                     ep_this.push(ep);
                     self.episodes += 1;
-                    if self.recent.len() == RECENT_MA_EPISODES {
-                        self.recent.pop_front();
-                    }
-                    self.recent.push_back(ep);
+                    self.recent.push(ep);
                 }
             }
             let critic_in: &[f32] = if central {
@@ -470,30 +520,8 @@ impl MaPpo {
             m.push("explained_variance", explained_variance(&vals_dn, &b.ret) as f64);
             m.push_f32("grad_norm", stats.grad_norm);
             m.push("episodes", ep_this.len() as f64);
-            let mean = |f: &dyn Fn(&SpreadEpisode) -> f64, v: &mut dyn Iterator<Item = SpreadEpisode>| {
-                let (s, k) = v.fold((0.0, 0usize), |a, e| (a.0 + f(&e), a.1 + 1));
-                if k == 0 {
-                    f64::NAN
-                } else {
-                    s / k as f64
-                }
-            };
-            m.push(
-                "episodic_return",
-                mean(&|e| e.mean_agent_return, &mut ep_this.iter().copied()),
-            );
-            m.push(
-                "recent_return",
-                mean(&|e| e.mean_agent_return, &mut self.recent.iter().copied()),
-            );
-            m.push(
-                "recent_min_distance",
-                mean(&|e| e.mean_min_distance, &mut self.recent.iter().copied()),
-            );
-            m.push(
-                "recent_collisions",
-                mean(&|e| e.collisions as f64, &mut self.recent.iter().copied()),
-            );
+            m.push("episodic_return", mean_of(ep_this.iter(), |e| e.mean_agent_return));
+            self.recent.write_metrics(&mut m);
             m.push("sps", (self.ppo.global_step - start_step) as f64 / elapsed.max(1e-9));
             m.push("time_elapsed", elapsed);
             all_eps.extend(ep_this);
