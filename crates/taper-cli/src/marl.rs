@@ -237,29 +237,12 @@ pub fn resume_marl(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<(
         let done = cfg.total_steps / c.batch_size() as u64 <= l.updates();
         (MaLearner::Ppo(Box::new(l)), done)
     };
-    if done {
-        return Err(CliError::Arg {
-            arg: "--total-steps",
-            reason: format!(
-                "the run is already at step {} of {}; give a larger --total-steps to continue",
-                state.global_step, cfg.total_steps
-            ),
-        });
-    }
-    crate::train::write_config(cfg, out)?;
+    crate::train::begin_resume(cfg, out, opts, done, state.global_step, &ckpt)?;
     let writer = match &learner {
         MaLearner::Ppo(_) => MetricsWriter::resume(out, state.updates)?,
         // MADDPG writes a row every 100 episodes, not one per update.
         MaLearner::Ddpg(_) => MetricsWriter::resume_at_step(out, state.global_step)?,
     };
-    if !opts.quiet {
-        eprintln!(
-            "taper train: resuming {} at step {} from {}",
-            out.display(),
-            state.global_step,
-            ckpt.display()
-        );
-    }
     run_marl(cfg, out, opts, spread, learner, writer)
 }
 

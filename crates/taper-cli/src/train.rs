@@ -205,27 +205,40 @@ pub fn resume(cfg: &RunConfig, out: &Path, opts: &TrainOptions) -> Result<()> {
     let mut venv = make_env(&cfg.env, &cfg.env_kwargs, &cfg.ppo)?;
     venv.restore(&env_state)?;
     let ppo = Ppo::restore(cfg.ppo.clone(), model, algo_state)?;
-    if cfg.total_steps / cfg.ppo.batch_size() as u64 <= ppo.updates() {
+    let done = cfg.total_steps / cfg.ppo.batch_size() as u64 <= ppo.updates();
+    begin_resume(cfg, out, opts, done, state.global_step, &ckpt)?;
+    let writer = MetricsWriter::resume(out, state.updates)?;
+    run(cfg, out, opts, ppo, &mut venv, writer)
+}
+
+/// What every `--resume` does once the learner is restored from `ckpt` at `step`: refuse a
+/// run that is `done` with its plan, rewrite `config.toml`, and say where it resumes.
+pub fn begin_resume(
+    cfg: &RunConfig,
+    out: &Path,
+    opts: &TrainOptions,
+    done: bool,
+    step: u64,
+    ckpt: &Path,
+) -> Result<()> {
+    if done {
         return Err(CliError::Arg {
             arg: "--total-steps",
             reason: format!(
-                "the run is already at step {} of {}; give a larger --total-steps to continue",
-                ppo.global_step(),
+                "the run is already at step {step} of {}; give a larger --total-steps to continue",
                 cfg.total_steps
             ),
         });
     }
     write_config(cfg, out)?;
-    let writer = MetricsWriter::resume(out, state.updates)?;
     if !opts.quiet {
         eprintln!(
-            "taper train: resuming {} at step {} from {}",
+            "taper train: resuming {} at step {step} from {}",
             out.display(),
-            state.global_step,
             ckpt.display()
         );
     }
-    run(cfg, out, opts, ppo, &mut venv, writer)
+    Ok(())
 }
 
 /// Writes the run's resolved config as `config.toml`, atomically.
