@@ -6,7 +6,8 @@
 
 use rand::Rng;
 use std::time::Instant;
-use taper::envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, StepBuffers, VecSpread};
+use taper::envs::mpe::{vec_spread, MultiAction, SimpleSpread, SpreadConfig, StepBuffers};
+use taper::envs::ParallelEnv;
 use taper::prelude::*;
 
 fn main() -> Result<(), EnvError> {
@@ -39,7 +40,7 @@ fn main() -> Result<(), EnvError> {
             .num_threads(threads)
             .build()
             .expect("pool");
-        let mut venv = VecSpread::new(cfg, m)?;
+        let mut venv = vec_spread(cfg, m)?;
         venv.set_parallel(threads > 1);
         venv.reset(0)?;
         let iters = 2000;

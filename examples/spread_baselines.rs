@@ -8,6 +8,7 @@
 
 use rand::{Rng, SeedableRng};
 use taper::envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, StepBuffers};
+use taper::envs::ParallelEnv;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(3);

@@ -696,7 +696,10 @@ pub(crate) fn hdpo_state(
         config: serde_json::to_value(config).unwrap_or_default(),
         model_shape: crate::run::ModelShape {
             obs_space: taper_envs::Space::uniform_box(obs_dim, f32::NEG_INFINITY, f32::INFINITY),
-            act_space: taper_envs::Space::boxed(vec![0.0; max_orders.len()], max_orders),
+            act_space: taper_envs::Space::Box {
+                low: vec![0.0; max_orders.len()],
+                high: max_orders,
+            },
             hidden: config.hidden.clone(),
         },
         normalizer: None,

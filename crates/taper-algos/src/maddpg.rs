@@ -31,7 +31,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, VecSpread, VecSpreadSnapshot};
+use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, VecSpread};
+use taper_envs::parallel::{MaEpisode, VecParallelState};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
@@ -349,9 +350,9 @@ pub struct MaddpgState {
     /// Env steps since the last update.
     pub since_update: usize,
     /// The last (up to 100) finished episodes.
-    pub recent: Vec<SpreadEpisode>,
+    pub recent: Vec<MaEpisode>,
     /// The envs, once training has started.
-    pub envs: Option<VecSpreadSnapshot>,
+    pub envs: Option<VecParallelState>,
     /// Transitions in the replay buffer (stored as tensors `replay.*`).
     pub replay_len: usize,
     /// Where the replay buffer writes next.
@@ -438,7 +439,7 @@ impl Maddpg {
             episodes: self.episodes,
             since_update: self.since_update,
             recent: self.recent.to_vec(),
-            envs: self.venv.as_ref().map(VecSpread::snapshot),
+            envs: self.venv.as_ref().and_then(|v| v.snapshot().ok()),
             replay_len: self.buffer.len,
             replay_next: self.buffer.next,
         }
@@ -663,7 +664,7 @@ impl Maddpg {
             let venv = self.venv.as_mut().expect("the envs were made above");
             for e in 0..m {
                 self.nets.act(
-                    &venv.obs[e * w..(e + 1) * w],
+                    &venv.obs()[e * w..(e + 1) * w],
                     false,
                     hard,
                     &mut self.rng,
@@ -671,7 +672,7 @@ impl Maddpg {
                     &mut acts[e * n * ACTS..(e + 1) * n * ACTS],
                 )?;
             }
-            prev_obs.copy_from_slice(&venv.obs);
+            prev_obs.copy_from_slice(venv.obs());
             if hard {
                 to_indices(&acts, &mut idx);
                 venv.step(MultiAction::Discrete(&idx))?;
@@ -679,15 +680,15 @@ impl Maddpg {
                 venv.step(MultiAction::Continuous(&acts))?;
             }
             for e in 0..m {
-                let next: &[f32] = if venv.truncated[e] {
-                    &venv.final_obs[e * w..(e + 1) * w]
+                let next: &[f32] = if venv.ended()[e] {
+                    &venv.final_obs()[e * w..(e + 1) * w]
                 } else {
-                    &venv.obs[e * w..(e + 1) * w]
+                    &venv.obs()[e * w..(e + 1) * w]
                 };
                 self.buffer.push(
                     &prev_obs[e * w..(e + 1) * w],
                     &acts[e * n * ACTS..(e + 1) * n * ACTS],
-                    &venv.rewards[e * n..(e + 1) * n],
+                    &venv.rewards()[e * n..(e + 1) * n],
                     next,
                     false,
                 );
@@ -925,7 +926,7 @@ pub fn evaluate_maddpg(
     seed: u64,
     deterministic: bool,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
-) -> Result<Vec<SpreadEpisode>> {
+) -> Result<Vec<MaEpisode>> {
     let e = SimpleSpread::new(env)?;
     let n = env.n;
     if !(nets.shared() || nets.actors.len() == n) || nets.actors[0].input_dim() != e.obs_dim() {

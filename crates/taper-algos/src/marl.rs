@@ -22,9 +22,8 @@ use crate::ppo::{Ppo, PpoConfig, RolloutBuffer};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::Instant;
-use taper_envs::mpe::{
-    MultiAction, SimpleSpread, SpreadConfig, SpreadEpisode, StepBuffers, VecSpread, VecSpreadSnapshot,
-};
+use taper_envs::mpe::{vec_spread, MultiAction, SimpleSpread, SpreadConfig, StepBuffers, VecSpread};
+use taper_envs::parallel::{MaEpisode, ParallelEnv, VecParallelState};
 use taper_envs::Space;
 use taper_tensor::normalize::explained_variance;
 use taper_tensor::optim::linear_anneal;
@@ -47,16 +46,16 @@ pub const RECENT_MA_EPISODES: usize = 100;
 /// The last [`RECENT_MA_EPISODES`] finished episodes, behind the `recent_*` metrics of every
 /// multi-agent learner.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RecentEpisodes(VecDeque<SpreadEpisode>);
+pub(crate) struct RecentEpisodes(VecDeque<MaEpisode>);
 
 impl RecentEpisodes {
-    pub(crate) fn from_vec(v: Vec<SpreadEpisode>) -> Self {
+    pub(crate) fn from_vec(v: Vec<MaEpisode>) -> Self {
         RecentEpisodes(v.into())
     }
-    pub(crate) fn to_vec(&self) -> Vec<SpreadEpisode> {
+    pub(crate) fn to_vec(&self) -> Vec<MaEpisode> {
         self.0.iter().copied().collect()
     }
-    pub(crate) fn push(&mut self, ep: SpreadEpisode) {
+    pub(crate) fn push(&mut self, ep: MaEpisode) {
         if self.0.len() == RECENT_MA_EPISODES {
             self.0.pop_front();
         }
@@ -65,13 +64,13 @@ impl RecentEpisodes {
     /// Adds `recent_return`, `recent_min_distance` and `recent_collisions` to `m`.
     pub(crate) fn write_metrics(&self, m: &mut Metrics) {
         m.push("recent_return", mean_of(self.0.iter(), |e| e.mean_agent_return));
-        m.push("recent_min_distance", mean_of(self.0.iter(), |e| e.mean_min_distance));
-        m.push("recent_collisions", mean_of(self.0.iter(), |e| e.collisions as f64));
+        m.push("recent_min_distance", mean_of(self.0.iter(), |e| e.stats[0]));
+        m.push("recent_collisions", mean_of(self.0.iter(), |e| e.stats[1]));
     }
 }
 
 /// The mean of `f` over episodes (NaN for none).
-fn mean_of<'a>(eps: impl Iterator<Item = &'a SpreadEpisode>, f: impl Fn(&SpreadEpisode) -> f64) -> f64 {
+fn mean_of<'a>(eps: impl Iterator<Item = &'a MaEpisode>, f: impl Fn(&MaEpisode) -> f64) -> f64 {
     let (s, k) = eps.fold((0.0, 0usize), |a, e| (a.0 + f(e), a.1 + 1));
     if k == 0 {
         f64::NAN
@@ -84,7 +83,7 @@ fn mean_of<'a>(eps: impl Iterator<Item = &'a SpreadEpisode>, f: impl Fn(&SpreadE
 /// restored learner does).
 pub(crate) fn ensure_envs(slot: &mut Option<VecSpread>, env: SpreadConfig, m: usize, seed: u64) -> Result<()> {
     if slot.is_none() {
-        let mut v = VecSpread::new(env, m)?;
+        let mut v = vec_spread(env, m)?;
         v.reset(seed)?;
         *slot = Some(v);
     }
@@ -92,13 +91,9 @@ pub(crate) fn ensure_envs(slot: &mut Option<VecSpread>, env: SpreadConfig, m: us
 }
 
 /// `m` envs restored from a checkpoint's snapshot, if it holds one.
-pub(crate) fn restored_envs(
-    env: SpreadConfig,
-    m: usize,
-    snap: Option<&VecSpreadSnapshot>,
-) -> Result<Option<VecSpread>> {
+pub(crate) fn restored_envs(env: SpreadConfig, m: usize, snap: Option<&VecParallelState>) -> Result<Option<VecSpread>> {
     snap.map(|s| {
-        let mut v = VecSpread::new(env, m)?;
+        let mut v = vec_spread(env, m)?;
         v.restore(s)?;
         Ok(v)
     })
@@ -266,9 +261,9 @@ pub struct MaPpoState {
     /// Episodes finished.
     pub episodes: u64,
     /// The last (up to 100) finished episodes.
-    pub recent: Vec<SpreadEpisode>,
+    pub recent: Vec<MaEpisode>,
     /// The envs, once training has started.
-    pub envs: Option<VecSpreadSnapshot>,
+    pub envs: Option<VecParallelState>,
 }
 
 /// The global state of env `m` written for each of its agents: `[N, N·obs_dim]`.
@@ -295,7 +290,7 @@ impl MaPpo {
         let n = env.n;
         let od = probe.obs_dim();
         let obs_space = Space::uniform_box(od, f32::NEG_INFINITY, f32::INFINITY);
-        let act_space = probe.action_space().clone();
+        let act_space = probe.action_space(0).clone();
         let mut ra = stream(seed, Purpose::Init, 0);
         let mut rc = stream(seed, Purpose::Init, 1);
         let critic_dim = if config.centralized_critic { n * od } else { od };
@@ -328,7 +323,7 @@ impl MaPpo {
             value_norm: self.ppo.value_norm.clone(),
             episodes: self.episodes,
             recent: self.recent.to_vec(),
-            envs: self.venv.as_ref().map(VecSpread::snapshot),
+            envs: self.venv.as_ref().and_then(|v| v.snapshot().ok()),
         }
     }
 
@@ -377,7 +372,7 @@ impl MaPpo {
         &mut self,
         total_steps: u64,
         on_update: &mut dyn FnMut(&Metrics, &MaPpo) -> Control,
-    ) -> Result<Vec<SpreadEpisode>> {
+    ) -> Result<Vec<MaEpisode>> {
         let c = self.config.clone();
         let n = self.env.n;
         let m_envs = c.num_envs;
@@ -418,15 +413,15 @@ impl MaPpo {
             if c.anneal_lr {
                 self.ppo.opt.set_lr(linear_anneal(c.learning_rate as f32, it, iters));
             }
-            let mut ep_this: Vec<SpreadEpisode> = Vec::new();
+            let mut ep_this: Vec<MaEpisode> = Vec::new();
             let venv = self.venv.as_mut().expect("the envs were made above");
             for step in 0..t_len {
                 self.ppo.global_step += m_envs as u64;
                 let r0 = step * rows;
-                b.obs[r0 * od..(r0 + rows) * od].copy_from_slice(&venv.obs);
+                b.obs[r0 * od..(r0 + rows) * od].copy_from_slice(venv.obs());
                 let model = &self.ppo.model;
                 model.act(
-                    &venv.obs,
+                    venv.obs(),
                     rows,
                     &mut self.ppo.action_rng,
                     false,
@@ -435,11 +430,11 @@ impl MaPpo {
                     &mut b.logp[r0..r0 + rows],
                 )?;
                 let critic_in: &[f32] = if central {
-                    write_states(&venv.obs, n, od, &mut cin);
+                    write_states(venv.obs(), n, od, &mut cin);
                     b.critic_obs[r0 * sd..(r0 + rows) * sd].copy_from_slice(&cin);
                     &cin
                 } else {
-                    &venv.obs
+                    venv.obs()
                 };
                 model.values(critic_in, rows, &mut ws, &mut b.values[r0..r0 + rows])?;
                 vals_dn[r0..r0 + rows].copy_from_slice(&b.values[r0..r0 + rows]);
@@ -450,9 +445,9 @@ impl MaPpo {
                     *a = x as i64;
                 }
                 venv.step(MultiAction::Discrete(&acts))?;
-                b.rewards[r0..r0 + rows].copy_from_slice(&venv.rewards);
+                b.rewards[r0..r0 + rows].copy_from_slice(venv.rewards());
                 for e in 0..m_envs {
-                    let tr = venv.truncated[e];
+                    let tr = venv.truncated()[e * n];
                     for a in 0..n {
                         let r = r0 + e * n + a;
                         b.terminated[r] = tr && !c.bootstrap_truncated;
@@ -460,7 +455,7 @@ impl MaPpo {
                         final_dn[r] = 0.0;
                     }
                     if tr && c.bootstrap_truncated {
-                        let fo = &venv.final_obs[e * sd..(e + 1) * sd];
+                        let fo = &venv.final_obs()[e * sd..(e + 1) * sd];
                         if central {
                             write_states(fo, n, od, &mut fin);
                         } else {
@@ -480,10 +475,10 @@ impl MaPpo {
                 }
             }
             let critic_in: &[f32] = if central {
-                write_states(&venv.obs, n, od, &mut cin);
+                write_states(venv.obs(), n, od, &mut cin);
                 &cin
             } else {
-                &venv.obs
+                venv.obs()
             };
             self.ppo.model.values(critic_in, rows, &mut ws, &mut last_dn)?;
             if let Some(vn) = &self.ppo.value_norm {
@@ -543,7 +538,7 @@ pub fn evaluate_spread(
     seed: u64,
     deterministic: bool,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
-) -> Result<Vec<SpreadEpisode>> {
+) -> Result<Vec<MaEpisode>> {
     let e = SimpleSpread::new(env)?;
     let n = env.n;
     let od = e.obs_dim();
@@ -590,7 +585,7 @@ pub fn run_spread_episodes(
     seed: u64,
     act: &mut SpreadPolicyFn<'_>,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
-) -> Result<Vec<SpreadEpisode>> {
+) -> Result<Vec<MaEpisode>> {
     let mut e = SimpleSpread::new(env)?;
     let n = env.n;
     let mut obs = vec![0f32; n * e.obs_dim()];
@@ -616,10 +611,11 @@ pub fn run_spread_episodes(
             coll += e.colliding_pairs() as u64;
             len += 1;
             if out.truncated[0] || out.terminated[0] {
-                res.push(SpreadEpisode {
+                let mut stats = [0.0; taper_envs::parallel::MAX_EPISODE_STATS];
+                (stats[0], stats[1]) = (dist / len as f64, coll as f64);
+                res.push(MaEpisode {
                     mean_agent_return: ret,
-                    mean_min_distance: dist / len as f64,
-                    collisions: coll,
+                    stats,
                     len,
                 });
                 break;

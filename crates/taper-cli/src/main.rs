@@ -211,7 +211,7 @@ fn main() {
 
 fn list_envs() {
     out!("{:<22} {:>7} {:>12}  description", "id", "limit", "ppo budget");
-    for s in taper::envs::registry::MULTI_AGENT_SPECS {
+    for s in taper::envs::registry::parallel_specs() {
         out!(
             "{:<22} {:>7} {:>12}  {} [kwargs: {}]",
             s.id,
@@ -478,8 +478,8 @@ fn eval_marl(a: &EvalArgs) -> Result<()> {
     }
     let rets: Vec<f64> = eps.iter().map(|e| e.mean_agent_return).collect();
     let (mean, std) = marl::mean_std(&rets);
-    let (dist, _) = marl::mean_std(&eps.iter().map(|e| e.mean_min_distance).collect::<Vec<_>>());
-    let (coll, _) = marl::mean_std(&eps.iter().map(|e| e.collisions as f64).collect::<Vec<_>>());
+    let (dist, _) = marl::mean_std(&eps.iter().map(|e| e.stats[0]).collect::<Vec<_>>());
+    let (coll, _) = marl::mean_std(&eps.iter().map(|e| e.stats[1]).collect::<Vec<_>>());
     if a.json {
         let v = serde_json::json!({
             "env": state.env_id, "algo": state.algo, "agents": spread.n, "episodes": eps.len(),

@@ -13,7 +13,8 @@ use taper::algos::marl::{evaluate_spread, MaPpo, MappoConfig};
 use taper::algos::metrics::Metrics;
 use taper::algos::run::{load_raw_checkpoint, save_checkpoint_files, CheckpointState, MetricsWriter, ModelShape};
 use taper::algos::tensorboard::EventWriter;
-use taper::envs::mpe::{SimpleSpread, SpreadConfig, SpreadEpisode};
+use taper::envs::mpe::{SimpleSpread, SpreadConfig};
+use taper::envs::parallel::MaEpisode;
 
 fn state_for(
     cfg: &RunConfig,
@@ -367,7 +368,7 @@ pub fn evaluate(
     seed: u64,
     deterministic: bool,
     on_step: &mut dyn FnMut(usize, &SimpleSpread),
-) -> Result<Vec<SpreadEpisode>> {
+) -> Result<Vec<MaEpisode>> {
     Ok(match policy {
         MaPolicy::Shared(m) => evaluate_spread(m, spread, episodes, seed, deterministic, on_step)?,
         MaPolicy::PerAgent(n) => evaluate_maddpg(n, spread, episodes, seed, deterministic, on_step)?,

@@ -51,7 +51,10 @@ impl CartPole {
         CartPole {
             state: [0.0; 4],
             rng: None,
-            obs_space: Space::boxed(high.iter().map(|h| -h).collect(), high.to_vec()),
+            obs_space: Space::Box {
+                low: high.iter().map(|h| -h).collect(),
+                high: high.to_vec(),
+            },
             act_space: Space::Discrete { n: 2 },
             done: false,
             started: false,
@@ -197,7 +200,10 @@ impl Pendulum {
             thdot: 0.0,
             last_u: 0.0,
             rng: None,
-            obs_space: Space::boxed(vec![-1.0, -1.0, -8.0], vec![1.0, 1.0, 8.0]),
+            obs_space: Space::Box {
+                low: vec![-1.0, -1.0, -8.0],
+                high: vec![1.0, 1.0, 8.0],
+            },
             act_space: Space::uniform_box(1, -2.0, 2.0),
             started: false,
         }

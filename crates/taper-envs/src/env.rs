@@ -155,7 +155,16 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
 }
 
-pub(crate) fn seeded_rng(seed: Option<u64>, current: &mut Option<rand_chacha::ChaCha8Rng>) {
+/// Gymnasium's seeding rule for an env's generator: `Some(seed)` reseeds it, `None` keeps the
+/// current stream, and an env never seeded starts from seed 0.
+///
+/// ```
+/// use taper_envs::env::seeded_rng;
+/// let mut rng = None;
+/// seeded_rng(None, &mut rng);
+/// assert!(rng.is_some());
+/// ```
+pub fn seeded_rng(seed: Option<u64>, current: &mut Option<rand_chacha::ChaCha8Rng>) {
     use rand::SeedableRng;
     match seed {
         Some(s) => *current = Some(rand_chacha::ChaCha8Rng::seed_from_u64(s)),
@@ -167,7 +176,8 @@ pub(crate) fn seeded_rng(seed: Option<u64>, current: &mut Option<rand_chacha::Ch
     }
 }
 
-pub(crate) fn check_obs(obs: &[f32], dim: usize) -> Result<()> {
+/// A typed error unless the caller's observation buffer holds `dim` values.
+pub fn check_obs(obs: &[f32], dim: usize) -> Result<()> {
     if obs.len() != dim {
         return Err(crate::EnvError::Shape {
             what: "observation buffer",
@@ -178,20 +188,21 @@ pub(crate) fn check_obs(obs: &[f32], dim: usize) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn out_of_space(action: Action<'_>, space: &Space) -> crate::EnvError {
+/// The error for an action outside the env's action space.
+pub fn out_of_space(action: Action<'_>, space: &Space) -> crate::EnvError {
     crate::EnvError::ActionOutOfSpace {
         action: action.to_string(),
         space: space.to_string(),
     }
 }
 
-/// Serialises a snapshot struct.
-pub(crate) fn to_snapshot<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
+/// Serialises a snapshot struct (for [`Env::snapshot`]).
+pub fn to_snapshot<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
 }
 
-/// Deserialises a snapshot struct with a typed error.
-pub(crate) fn from_snapshot<T: serde::de::DeserializeOwned>(env: &'static str, v: &serde_json::Value) -> Result<T> {
+/// Deserialises a snapshot struct with a typed error naming the env (for [`Env::restore`]).
+pub fn from_snapshot<T: serde::de::DeserializeOwned>(env: &'static str, v: &serde_json::Value) -> Result<T> {
     serde_json::from_value(v.clone()).map_err(|e| crate::EnvError::Invalid {
         name: "snapshot",
         reason: format!("not a {env} state: {e}"),

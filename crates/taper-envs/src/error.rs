@@ -2,8 +2,9 @@
 
 use thiserror::Error;
 
-/// Errors from `taper-envs`.
+/// Errors from `taper-envs`, and from envs written outside it ([`EnvError::Custom`]).
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum EnvError {
     /// No env is registered under this id.
     #[error("unknown env id `{id}`; known ids: {known}")]
@@ -42,6 +43,32 @@ pub enum EnvError {
         /// Why.
         reason: String,
     },
+    /// A failure of an env defined outside taper (a simulator that lost its connection, a
+    /// file it could not read), with the env's own error as the source.
+    #[error("env `{env}`: {source}")]
+    Custom {
+        /// The env's name or id.
+        env: String,
+        /// The env's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl EnvError {
+    /// A [`EnvError::Custom`] error of env `env` from any error or message.
+    ///
+    /// ```
+    /// use taper_envs::EnvError;
+    /// let e = EnvError::custom("MyRobot-v0", "the simulator stopped answering");
+    /// assert_eq!(e.to_string(), "env `MyRobot-v0`: the simulator stopped answering");
+    /// ```
+    pub fn custom(env: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        EnvError::Custom {
+            env: env.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// `Result` with [`EnvError`].

@@ -27,6 +27,8 @@ pub mod env;
 mod error;
 pub mod inventory;
 pub mod mpe;
+pub mod normalize;
+pub mod parallel;
 pub mod registry;
 pub mod solve;
 pub mod spaces;
@@ -36,6 +38,7 @@ pub mod wrappers;
 
 pub use env::{Action, Env, Step, StepOutcome};
 pub use error::{EnvError, Result};
-pub use registry::{make, make_vec, make_vec_with, make_with, Kwargs};
+pub use parallel::{MaEpisode, MultiAction, ParallelEnv, StepBuffers, VecParallel};
+pub use registry::{make, make_parallel, make_vec, make_vec_with, make_with, register, register_parallel, Kwargs};
 pub use spaces::Space;
 pub use vec_env::{NormalizeConfig, NormalizerState, VecAction, VecEnv, VecEnvState};

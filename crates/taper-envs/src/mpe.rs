@@ -15,6 +15,7 @@
 //!
 //! ```
 //! use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig};
+//! use taper_envs::ParallelEnv;
 //! let mut env = SimpleSpread::new(SpreadConfig::default())?;
 //! let mut obs = vec![0f32; 3 * 18];
 //! env.reset_into(Some(0), &mut obs)?;
@@ -25,6 +26,8 @@
 //! ```
 
 use crate::error::{EnvError, Result};
+use crate::parallel::{EpisodeStat, ParallelEnv, Reduce, VecParallel};
+pub use crate::parallel::{MultiAction, StepBuffers};
 use crate::spaces::Space;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -61,63 +64,15 @@ impl Default for SpreadConfig {
     }
 }
 
-/// One step's actions for all agents.
-#[derive(Debug, Clone, Copy)]
-pub enum MultiAction<'a> {
-    /// `[N]` indices in 0..5: no-op, left, right, down, up.
-    Discrete(&'a [i64]),
-    /// `[N, 5]` values in [0, 1].
-    Continuous(&'a [f32]),
-}
-
-/// Per-agent results of a step, preallocated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepBuffers {
-    /// `[N]` rewards.
-    pub rewards: Vec<f32>,
-    /// `[N]` terminations (always false).
-    pub terminated: Vec<bool>,
-    /// `[N]` truncations (true after `max_cycles` steps).
-    pub truncated: Vec<bool>,
-}
-
-impl StepBuffers {
-    /// Buffers for `n` agents.
-    pub fn new(n: usize) -> Self {
-        StepBuffers {
-            rewards: vec![0.0; n],
-            terminated: vec![false; n],
-            truncated: vec![false; n],
-        }
-    }
-}
-
-/// The state of one [`SimpleSpread`] (see [`SimpleSpread::snapshot`]).
+/// The state of one [`SimpleSpread`], as its [`ParallelEnv::snapshot`] writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpreadSnapshot {
-    /// Agent positions.
-    pub pos: Vec<[f64; 2]>,
-    /// Agent velocities.
-    pub vel: Vec<[f64; 2]>,
-    /// Landmark positions.
-    pub landmarks: Vec<[f64; 2]>,
-    /// Steps into the episode.
-    pub t: usize,
-    /// The reset stream (`None` before the first reset).
-    pub rng: Option<ChaCha8Rng>,
-    /// Whether an episode has started.
-    pub started: bool,
-}
-
-/// The state of a [`VecSpread`] (see [`VecSpread::snapshot`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VecSpreadSnapshot {
-    /// Each env's state.
-    pub envs: Vec<SpreadSnapshot>,
-    /// Each env's running episode statistics: return, min-distance sum, collisions.
-    pub stats: Vec<(f64, f64, u64)>,
-    /// The current observations `[M, N, 6N]`.
-    pub obs: Vec<f32>,
+struct SpreadSnapshot {
+    pos: Vec<[f64; 2]>,
+    vel: Vec<[f64; 2]>,
+    landmarks: Vec<[f64; 2]>,
+    t: usize,
+    rng: Option<ChaCha8Rng>,
+    started: bool,
 }
 
 /// Simple Spread.
@@ -133,6 +88,7 @@ pub struct SimpleSpread {
     obs_space: Space,
     act_space: Space,
     force: Vec<[f64; 2]>,
+    agents: Vec<String>,
 }
 
 impl SimpleSpread {
@@ -173,31 +129,16 @@ impl SimpleSpread {
             obs_space: Space::uniform_box(6 * n, f32::NEG_INFINITY, f32::INFINITY),
             act_space,
             force: vec![[0.0; 2]; n],
+            agents: (0..n).map(|i| format!("agent_{i}")).collect(),
         })
     }
     /// The parameters.
     pub fn config(&self) -> &SpreadConfig {
         &self.cfg
     }
-    /// Number of agents.
-    pub fn num_agents(&self) -> usize {
-        self.cfg.n
-    }
-    /// One agent's observation space (`6N` wide).
-    pub fn observation_space(&self) -> &Space {
-        &self.obs_space
-    }
-    /// One agent's action space.
-    pub fn action_space(&self) -> &Space {
-        &self.act_space
-    }
     /// Width of one agent's observation.
     pub fn obs_dim(&self) -> usize {
         6 * self.cfg.n
-    }
-    /// Width of the global state: all observations concatenated (PettingZoo's `state()`).
-    pub fn state_dim(&self) -> usize {
-        self.cfg.n * self.obs_dim()
     }
     /// Agent positions.
     pub fn agent_positions(&self) -> &[[f64; 2]] {
@@ -210,46 +151,6 @@ impl SimpleSpread {
     /// Landmark positions.
     pub fn landmark_positions(&self) -> &[[f64; 2]] {
         &self.landmarks
-    }
-
-    /// The env's whole state (positions, velocities, landmarks, step, RNG), for an exact
-    /// resume.
-    pub fn snapshot(&self) -> SpreadSnapshot {
-        SpreadSnapshot {
-            pos: self.pos.clone(),
-            vel: self.vel.clone(),
-            landmarks: self.landmarks.clone(),
-            t: self.t,
-            rng: self.rng.clone(),
-            started: self.started,
-        }
-    }
-
-    /// Restores a [`SimpleSpread::snapshot`] of an env with the same number of agents.
-    pub fn restore(&mut self, s: &SpreadSnapshot) -> Result<()> {
-        let n = self.cfg.n;
-        for (what, got) in [
-            ("positions", s.pos.len()),
-            ("velocities", s.vel.len()),
-            ("landmarks", s.landmarks.len()),
-        ] {
-            if got != n {
-                return Err(EnvError::Shape { what, expected: n, got });
-            }
-        }
-        if s.t > self.cfg.max_cycles {
-            return Err(EnvError::Invalid {
-                name: "snapshot",
-                reason: format!("step {} is past max_cycles {}", s.t, self.cfg.max_cycles),
-            });
-        }
-        self.pos.clone_from(&s.pos);
-        self.vel.clone_from(&s.vel);
-        self.landmarks.clone_from(&s.landmarks);
-        self.t = s.t;
-        self.rng.clone_from(&s.rng);
-        self.started = s.started;
-        Ok(())
     }
 
     /// Starts an episode at given positions (velocities 0), e.g. to replay a recorded one.
@@ -271,7 +172,7 @@ impl SimpleSpread {
     }
 
     /// Starts an episode: agents, then landmarks, uniform in [−1, 1]². `Some(seed)` reseeds.
-    pub fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+    fn reset_random(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         match seed {
             Some(s) => self.rng = Some(ChaCha8Rng::seed_from_u64(s)),
             None if self.rng.is_none() => self.rng = Some(ChaCha8Rng::seed_from_u64(0)),
@@ -315,7 +216,7 @@ impl SimpleSpread {
 
     /// One parallel step: every agent acts, then the world moves. Writes the next
     /// observations `[N, 6N]` and the per-agent rewards and flags.
-    pub fn step_into(&mut self, actions: MultiAction<'_>, obs: &mut [f32], out: &mut StepBuffers) -> Result<()> {
+    fn step_world(&mut self, actions: MultiAction<'_>, obs: &mut [f32], out: &mut StepBuffers) -> Result<()> {
         let n = self.cfg.n;
         match actions {
             MultiAction::Discrete(a) if a.len() != n => {
@@ -458,6 +359,99 @@ impl SimpleSpread {
     }
 }
 
+/// M Simple Spread envs stepped together.
+pub type VecSpread = VecParallel<SimpleSpread>;
+
+/// `m` Simple Spread envs with the same config, stepped together.
+pub fn vec_spread(cfg: SpreadConfig, m: usize) -> Result<VecSpread> {
+    VecParallel::new((0..m).map(|_| SimpleSpread::new(cfg)).collect::<Result<Vec<_>>>()?)
+}
+
+/// Simple Spread's per-step statistics: the coverage distance (mean per step) and the
+/// colliding pairs (summed over the episode).
+const SPREAD_STATS: &[EpisodeStat] = &[
+    EpisodeStat {
+        name: "min_distance",
+        reduce: Reduce::MeanPerStep,
+    },
+    EpisodeStat {
+        name: "collisions",
+        reduce: Reduce::Sum,
+    },
+];
+
+impl ParallelEnv for SimpleSpread {
+    fn agents(&self) -> &[String] {
+        &self.agents
+    }
+    fn num_agents(&self) -> usize {
+        self.cfg.n
+    }
+    /// Every agent's observation space (`6N` wide).
+    fn observation_space(&self, _agent: usize) -> &Space {
+        &self.obs_space
+    }
+    /// Every agent's action space: `Discrete(5)`, or `Box(0, 1, (5,))` when continuous.
+    fn action_space(&self, _agent: usize) -> &Space {
+        &self.act_space
+    }
+    fn obs_width(&self) -> usize {
+        self.cfg.n * self.obs_dim()
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        self.reset_random(seed, obs)
+    }
+    fn step_into(&mut self, actions: MultiAction<'_>, obs: &mut [f32], out: &mut StepBuffers) -> Result<()> {
+        self.step_world(actions, obs, out)
+    }
+    fn episode_stats(&self) -> &'static [EpisodeStat] {
+        SPREAD_STATS
+    }
+    fn step_stats(&self, out: &mut [f64]) {
+        out[0] = self.min_distance_sum();
+        out[1] = self.colliding_pairs() as f64;
+    }
+    /// Positions, velocities, landmarks, step and generator.
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        crate::env::to_snapshot(&SpreadSnapshot {
+            pos: self.pos.clone(),
+            vel: self.vel.clone(),
+            landmarks: self.landmarks.clone(),
+            t: self.t,
+            rng: self.rng.clone(),
+            started: self.started,
+        })
+    }
+    fn restore(&mut self, v: &serde_json::Value) -> Result<()> {
+        let s: SpreadSnapshot = crate::env::from_snapshot("SimpleSpread", v)?;
+        let n = self.cfg.n;
+        for (what, got) in [
+            ("positions", s.pos.len()),
+            ("velocities", s.vel.len()),
+            ("landmarks", s.landmarks.len()),
+        ] {
+            if got != n {
+                return Err(EnvError::Shape { what, expected: n, got });
+            }
+        }
+        if s.t > self.cfg.max_cycles {
+            return Err(EnvError::Invalid {
+                name: "snapshot",
+                reason: format!("step {} is past max_cycles {}", s.t, self.cfg.max_cycles),
+            });
+        }
+        (self.pos, self.vel, self.landmarks) = (s.pos, s.vel, s.landmarks);
+        (self.t, self.rng, self.started) = (s.t, s.rng, s.started);
+        Ok(())
+    }
+    /// Agent positions, then landmark positions, as `x, y` pairs.
+    fn render_state(&self) -> Option<Vec<f64>> {
+        let mut v: Vec<f64> = self.pos.iter().flat_map(|p| [p[0], p[1]]).collect();
+        v.extend(self.landmarks.iter().flat_map(|p| [p[0], p[1]]));
+        Some(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,248 +511,5 @@ mod tests {
             env.step_into(MultiAction::Discrete(&[2]), &mut obs, &mut out).unwrap();
         }
         assert!((env.agent_velocities()[0][0] - 2.0).abs() < 1e-9);
-    }
-}
-
-/// A finished Simple Spread episode's statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct SpreadEpisode {
-    /// Per-agent episode return, averaged over agents (PettingZoo's convention).
-    pub mean_agent_return: f64,
-    /// Mean over steps of `Σ_landmarks min_agents dist`.
-    pub mean_min_distance: f64,
-    /// Colliding agent pairs summed over the episode's steps.
-    pub collisions: u64,
-    /// Steps.
-    pub len: u64,
-}
-
-/// M Simple Spread envs × N agents stepped together into flat buffers, with same-step
-/// autoreset (the last observations of an ended episode stay in `final_obs`). Env `i` resets
-/// with seed `seed + i`. Parallel over envs in fixed chunks of 64 when asked; the numbers do not
-/// depend on the thread count.
-#[derive(Debug)]
-pub struct VecSpread {
-    envs: Vec<SimpleSpread>,
-    outs: Vec<StepBuffers>,
-    slots: Vec<Slot>,
-    /// Observations `[M, N, 6N]`.
-    pub obs: Vec<f32>,
-    /// Last observations of episodes that ended in the last step `[M, N, 6N]`.
-    pub final_obs: Vec<f32>,
-    /// Rewards `[M, N]`.
-    pub rewards: Vec<f32>,
-    /// Whether env m's episode was truncated in the last step `[M]`.
-    pub truncated: Vec<bool>,
-    finished: Vec<(usize, SpreadEpisode)>,
-    parallel: bool,
-}
-
-const CHUNK: usize = 64;
-
-/// One env's running episode statistics (return, min-distance sum, collisions) and the
-/// outcome of its last step.
-#[derive(Debug, Default)]
-struct Slot {
-    stats: (f64, f64, u64),
-    done: Option<SpreadEpisode>,
-    error: Option<EnvError>,
-}
-
-impl VecSpread {
-    /// `m` envs with the same config.
-    pub fn new(cfg: SpreadConfig, m: usize) -> Result<Self> {
-        if m == 0 {
-            return Err(EnvError::Invalid {
-                name: "num_envs",
-                reason: "need at least one env".into(),
-            });
-        }
-        let envs = (0..m).map(|_| SimpleSpread::new(cfg)).collect::<Result<Vec<_>>>()?;
-        let n = cfg.n;
-        let od = 6 * n;
-        Ok(VecSpread {
-            envs,
-            outs: (0..m).map(|_| StepBuffers::new(n)).collect(),
-            slots: (0..m).map(|_| Slot::default()).collect(),
-            obs: vec![0.0; m * n * od],
-            final_obs: vec![0.0; m * n * od],
-            rewards: vec![0.0; m * n],
-            truncated: vec![false; m],
-            finished: Vec::with_capacity(m),
-            parallel: false,
-        })
-    }
-    /// Step envs on rayon's pool, in fixed chunks.
-    pub fn set_parallel(&mut self, on: bool) {
-        self.parallel = on;
-    }
-    /// Number of envs.
-    pub fn num_envs(&self) -> usize {
-        self.envs.len()
-    }
-    /// Agents per env.
-    pub fn num_agents(&self) -> usize {
-        self.envs[0].num_agents()
-    }
-    /// Episodes that ended in the last step.
-    pub fn finished(&self) -> &[(usize, SpreadEpisode)] {
-        &self.finished
-    }
-    /// Every env's state and running episode statistics, for an exact resume.
-    pub fn snapshot(&self) -> VecSpreadSnapshot {
-        VecSpreadSnapshot {
-            envs: self.envs.iter().map(SimpleSpread::snapshot).collect(),
-            stats: self.slots.iter().map(|s| s.stats).collect(),
-            obs: self.obs.clone(),
-        }
-    }
-
-    /// Restores a [`VecSpread::snapshot`] taken of envs of the same count and config.
-    pub fn restore(&mut self, s: &VecSpreadSnapshot) -> Result<()> {
-        let m = self.envs.len();
-        for (what, got) in [("snapshot envs", s.envs.len()), ("snapshot statistics", s.stats.len())] {
-            if got != m {
-                return Err(EnvError::Shape { what, expected: m, got });
-            }
-        }
-        if s.obs.len() != self.obs.len() {
-            return Err(EnvError::Shape {
-                what: "snapshot observations",
-                expected: self.obs.len(),
-                got: s.obs.len(),
-            });
-        }
-        for (e, es) in self.envs.iter_mut().zip(&s.envs) {
-            e.restore(es)?;
-        }
-        for (slot, &st) in self.slots.iter_mut().zip(&s.stats) {
-            *slot = Slot {
-                stats: st,
-                ..Slot::default()
-            };
-        }
-        self.obs.copy_from_slice(&s.obs);
-        self.finished.clear();
-        Ok(())
-    }
-
-    /// Resets every env (env `i` with `seed + i`).
-    pub fn reset(&mut self, seed: u64) -> Result<()> {
-        let w = self.envs[0].num_agents() * self.envs[0].obs_dim();
-        for (i, (e, o)) in self.envs.iter_mut().zip(self.obs.chunks_mut(w)).enumerate() {
-            e.reset_into(Some(seed.wrapping_add(i as u64)), o)?;
-        }
-        self.slots.iter_mut().for_each(|s| *s = Slot::default());
-        Ok(())
-    }
-    /// Steps every env: discrete actions `[M, N]` or continuous `[M, N, 5]`.
-    pub fn step(&mut self, actions: MultiAction<'_>) -> Result<()> {
-        let m = self.envs.len();
-        let n = self.envs[0].num_agents();
-        let w = n * self.envs[0].obs_dim();
-        let per = match actions {
-            MultiAction::Discrete(a) => {
-                if a.len() != m * n {
-                    return Err(EnvError::Shape {
-                        what: "actions",
-                        expected: m * n,
-                        got: a.len(),
-                    });
-                }
-                n
-            }
-            MultiAction::Continuous(a) => {
-                if a.len() != m * n * 5 {
-                    return Err(EnvError::Shape {
-                        what: "actions",
-                        expected: m * n * 5,
-                        got: a.len(),
-                    });
-                }
-                5 * n
-            }
-        };
-        // Each env writes its ended episode (or error) into its own preallocated slot, so a
-        // step allocates nothing.
-        let step_one =
-            |i: usize, e: &mut SimpleSpread, o: &mut [f32], fo: &mut [f32], out: &mut StepBuffers, slot: &mut Slot| {
-                let a = match actions {
-                    MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * per..(i + 1) * per]),
-                    MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * per..(i + 1) * per]),
-                };
-                slot.done = None;
-                if let Err(err) = e.step_into(a, o, out) {
-                    slot.error = Some(err);
-                    return;
-                }
-                let st = &mut slot.stats;
-                st.0 += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
-                st.1 += e.min_distance_sum();
-                st.2 += e.colliding_pairs() as u64;
-                if out.truncated[0] {
-                    let len = e.t as u64;
-                    slot.done = Some(SpreadEpisode {
-                        mean_agent_return: st.0,
-                        mean_min_distance: st.1 / len as f64,
-                        collisions: st.2,
-                        len,
-                    });
-                    fo.copy_from_slice(o);
-                    *st = (0.0, 0.0, 0);
-                    if let Err(err) = e.reset_into(None, o) {
-                        slot.error = Some(err);
-                    }
-                }
-            };
-        self.finished.clear();
-        if self.parallel && m > CHUNK {
-            use rayon::prelude::*;
-            self.envs
-                .par_chunks_mut(CHUNK)
-                .zip(self.obs.par_chunks_mut(CHUNK * w))
-                .zip(self.final_obs.par_chunks_mut(CHUNK * w))
-                .zip(self.outs.par_chunks_mut(CHUNK))
-                .zip(self.slots.par_chunks_mut(CHUNK))
-                .enumerate()
-                .for_each(|(c, ((((es, os), fos), outs), slots))| {
-                    for (k, ((((e, o), fo), out), slot)) in es
-                        .iter_mut()
-                        .zip(os.chunks_mut(w))
-                        .zip(fos.chunks_mut(w))
-                        .zip(outs.iter_mut())
-                        .zip(slots.iter_mut())
-                        .enumerate()
-                    {
-                        step_one(c * CHUNK + k, e, o, fo, out, slot);
-                    }
-                });
-        } else {
-            for (i, ((((e, o), fo), out), slot)) in self
-                .envs
-                .iter_mut()
-                .zip(self.obs.chunks_mut(w))
-                .zip(self.final_obs.chunks_mut(w))
-                .zip(self.outs.iter_mut())
-                .zip(self.slots.iter_mut())
-                .enumerate()
-            {
-                step_one(i, e, o, fo, out, slot);
-            }
-        }
-        if let Some(err) = self.slots.iter_mut().find_map(|s| s.error.take()) {
-            self.slots.iter_mut().for_each(|s| s.error = None);
-            return Err(err);
-        }
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(ep) = slot.done {
-                self.finished.push((i, ep));
-            }
-        }
-        for (i, out) in self.outs.iter().enumerate() {
-            self.rewards[i * n..(i + 1) * n].copy_from_slice(&out.rewards);
-            self.truncated[i] = out.truncated[0];
-        }
-        Ok(())
     }
 }

@@ -1,19 +1,96 @@
-//! One registry of env ids, as `gymnasium.make`: each id builds the env with its registered
-//! time limit.
+//! One registry of env ids, as `gymnasium.make` and `gymnasium.register`: each built-in id
+//! builds the env with its registered time limit, and a program adds its own envs with
+//! [`register`] (single-agent) or [`register_parallel`] (multi-agent), after which every part
+//! of taper (the learners, `load` and `resume`, evaluation) builds them by id.
 //!
 //! ```
-//! let ids: Vec<&str> = taper_envs::registry::specs().iter().map(|s| s.id).collect();
+//! use taper_envs::registry::{self, EnvSpec};
+//! let ids: Vec<&str> = registry::specs().iter().map(|s| s.id).collect();
 //! assert!(ids.contains(&"CartPole-v1"));
 //! assert!(taper_envs::make("NoSuchEnv-v0").is_err());
+//!
+//! // A program's own env, registered under an id of its own.
+//! registry::register(
+//!     EnvSpec { id: "MyCartPole-v0", description: "CartPole with a 100-step limit", max_episode_steps: Some(100), reward_threshold: None, kwargs: "" },
+//!     |_kwargs| Ok(Box::new(taper_envs::wrappers::TimeLimit::new(taper_envs::classic::CartPole::new(), 100))),
+//! )?;
+//! let mut env = taper_envs::make("MyCartPole-v0")?;
+//! env.reset(Some(0))?;
+//! assert!(registry::register(registry::spec("CartPole-v1")?, |_| taper_envs::make("CartPole-v1")).is_err());
+//! # Ok::<(), taper_envs::EnvError>(())
 //! ```
 
 use crate::classic::{CartPole, Pendulum};
 use crate::env::Env;
 use crate::error::{EnvError, Result};
+use crate::parallel::ParallelEnv;
 use crate::toy_text::{CliffWalking, FrozenLake, TabularMdp};
 use crate::vec_env::VecEnv;
 use crate::wrappers::TimeLimit;
 use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// Builds a registered single-agent env from keyword arguments.
+pub type EnvFactory = Box<dyn Fn(&Kwargs) -> Result<Box<dyn Env>> + Send + Sync>;
+/// Builds a registered multi-agent env from keyword arguments.
+pub type ParallelEnvFactory = Box<dyn Fn(&Kwargs) -> Result<Box<dyn ParallelEnv>> + Send + Sync>;
+
+/// Envs registered by the program (after the built-ins).
+static USER_ENVS: RwLock<Vec<(EnvSpec, EnvFactory)>> = RwLock::new(Vec::new());
+/// Multi-agent envs registered by the program.
+static USER_PARALLEL_ENVS: RwLock<Vec<(EnvSpec, ParallelEnvFactory)>> = RwLock::new(Vec::new());
+
+fn taken(id: &str) -> bool {
+    SPECS.iter().chain(MULTI_AGENT_SPECS).any(|s| s.id == id)
+        || USER_ENVS
+            .read()
+            .map(|v| v.iter().any(|(s, _)| s.id == id))
+            .unwrap_or(false)
+        || USER_PARALLEL_ENVS
+            .read()
+            .map(|v| v.iter().any(|(s, _)| s.id == id))
+            .unwrap_or(false)
+}
+
+fn check_new_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c == ',') {
+        return Err(EnvError::Invalid {
+            name: "id",
+            reason: format!("`{id}` is not a usable env id (non-empty, no spaces or commas)"),
+        });
+    }
+    if taken(id) {
+        return Err(EnvError::Invalid {
+            name: "id",
+            reason: format!("`{id}` is already registered"),
+        });
+    }
+    Ok(())
+}
+
+/// Registers a single-agent env under `spec.id`, built by `factory` from keyword arguments
+/// (as `gymnasium.register`). An id already taken (by a built-in or an earlier call) is an
+/// error.
+pub fn register(
+    spec: EnvSpec,
+    factory: impl Fn(&Kwargs) -> Result<Box<dyn Env>> + Send + Sync + 'static,
+) -> Result<()> {
+    check_new_id(spec.id)?;
+    let mut v = USER_ENVS.write().unwrap_or_else(|p| p.into_inner());
+    v.push((spec, Box::new(factory)));
+    Ok(())
+}
+
+/// Registers a multi-agent env under `spec.id` (see [`register`]).
+pub fn register_parallel(
+    spec: EnvSpec,
+    factory: impl Fn(&Kwargs) -> Result<Box<dyn ParallelEnv>> + Send + Sync + 'static,
+) -> Result<()> {
+    check_new_id(spec.id)?;
+    let mut v = USER_PARALLEL_ENVS.write().unwrap_or_else(|p| p.into_inner());
+    v.push((spec, Box::new(factory)));
+    Ok(())
+}
 
 /// What the registry knows about an id.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,9 +183,33 @@ pub const MULTI_AGENT_SPECS: &[EnvSpec] = &[EnvSpec {
     kwargs: "agents (N, default 3), local_ratio, max_cycles, continuous",
 }];
 
-/// Whether `id` is a multi-agent env.
+/// Whether `id` is a multi-agent env (built-in or registered).
 pub fn is_multi_agent(id: &str) -> bool {
-    MULTI_AGENT_SPECS.iter().any(|s| s.id == id)
+    parallel_specs().iter().any(|s| s.id == id)
+}
+
+/// Every multi-agent env: the built-ins, then those registered with [`register_parallel`].
+pub fn parallel_specs() -> Vec<EnvSpec> {
+    let mut v = MULTI_AGENT_SPECS.to_vec();
+    if let Ok(u) = USER_PARALLEL_ENVS.read() {
+        v.extend(u.iter().map(|(s, _)| *s));
+    }
+    v
+}
+
+/// Builds the multi-agent env `id` with keyword arguments.
+pub fn make_parallel(id: &str, kw: &Kwargs) -> Result<Box<dyn ParallelEnv>> {
+    if id == "SimpleSpread-v3" {
+        return Ok(Box::new(crate::mpe::SimpleSpread::new(spread_config(id, kw)?)?));
+    }
+    let v = USER_PARALLEL_ENVS.read().unwrap_or_else(|p| p.into_inner());
+    match v.iter().find(|(s, _)| s.id == id) {
+        Some((_, f)) => f(kw),
+        None => Err(EnvError::UnknownEnv {
+            id: id.to_string(),
+            known: parallel_specs().iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }
 
 /// The Simple Spread configuration of `SimpleSpread-v3` with keyword arguments `agents`,
@@ -138,20 +239,29 @@ pub fn spread_config(id: &str, kw: &Kwargs) -> Result<crate::mpe::SpreadConfig> 
     Ok(c)
 }
 
-/// Every registered env.
-pub fn specs() -> &'static [EnvSpec] {
-    SPECS
+/// Every single-agent env: the built-ins, then those registered with [`register`].
+pub fn specs() -> Vec<EnvSpec> {
+    let mut v = SPECS.to_vec();
+    if let Ok(u) = USER_ENVS.read() {
+        v.extend(u.iter().map(|(s, _)| *s));
+    }
+    v
 }
 
-/// The spec of `id`.
-pub fn spec(id: &str) -> Result<&'static EnvSpec> {
-    SPECS.iter().find(|s| s.id == id).ok_or_else(|| unknown(id))
+/// The spec of the single-agent env `id`.
+pub fn spec(id: &str) -> Result<EnvSpec> {
+    specs().into_iter().find(|s| s.id == id).ok_or_else(|| unknown(id))
 }
 
 fn unknown(id: &str) -> EnvError {
+    let hint = if is_multi_agent(id) {
+        " (it is multi-agent: see make_parallel)"
+    } else {
+        ""
+    };
     EnvError::UnknownEnv {
-        id: id.to_string(),
-        known: SPECS.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+        id: format!("{id}{hint}"),
+        known: specs().iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
     }
 }
 
@@ -368,7 +478,16 @@ pub fn network_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::Network
 
 /// Builds `id` with keyword arguments (e.g. `is_slippery=false` for FrozenLake).
 pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
-    let s = spec(id)?;
+    if !SPECS.iter().any(|s| s.id == id) {
+        let v = USER_ENVS.read().unwrap_or_else(|p| p.into_inner());
+        return match v.iter().find(|(s, _)| s.id == id) {
+            Some((_, f)) => f(kw),
+            None => {
+                drop(v);
+                Err(unknown(id))
+            }
+        };
+    }
     Ok(match id {
         "CartPole-v1" => {
             check_keys(id, kw, &[])?;
@@ -392,7 +511,7 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         "InventorySerial-v0" | "InventoryWarehouse-v0" => {
             Box::new(crate::inventory::NetworkEnv::new(network_config(id, kw)?)?)
         }
-        _ => return Err(unknown(s.id)),
+        _ => return Err(unknown(id)),
     })
 }
 

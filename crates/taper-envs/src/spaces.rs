@@ -4,8 +4,10 @@
 //! use taper_envs::spaces::Space;
 //! let s = Space::Discrete { n: 2 };
 //! assert!(s.contains_discrete(1) && !s.contains_discrete(2));
-//! let b = Space::boxed(vec![-2.0], vec![2.0]);
+//! let b = Space::boxed(vec![-2.0], vec![2.0])?;
 //! assert_eq!(b.flat_dim(), 1);
+//! assert!(Space::boxed(vec![0.0], vec![1.0, 2.0]).is_err());
+//! # Ok::<(), taper_envs::EnvError>(())
 //! ```
 
 use rand::Rng;
@@ -36,10 +38,34 @@ pub enum Space {
 }
 
 impl Space {
-    /// A box space from bounds.
-    pub fn boxed(low: Vec<f32>, high: Vec<f32>) -> Self {
-        assert_eq!(low.len(), high.len());
-        Space::Box { low, high }
+    /// A box space from bounds; an error unless `low` and `high` have the same length, no
+    /// NaN, and `low <= high` everywhere.
+    pub fn boxed(low: Vec<f32>, high: Vec<f32>) -> crate::Result<Self> {
+        let s = Space::Box { low, high };
+        s.validate()?;
+        Ok(s)
+    }
+    /// Checks a space's own consistency (as built by hand or read from JSON): a `Discrete` of
+    /// at least one element, box bounds of equal length without NaN and with `low <= high`,
+    /// `MultiDiscrete` components of at least one option.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |reason: String| Err(crate::EnvError::Invalid { name: "space", reason });
+        match self {
+            Space::Discrete { n: 0 } => bad("Discrete needs at least one element".into()),
+            Space::Box { low, high } if low.len() != high.len() => bad(format!(
+                "Box bounds differ in length: {} lower, {} upper",
+                low.len(),
+                high.len()
+            )),
+            Space::Box { low, high } => match low.iter().zip(high).position(|(l, h)| !(l <= h)) {
+                Some(i) => bad(format!("Box bound {i}: low {} is not <= high {}", low[i], high[i])),
+                None => Ok(()),
+            },
+            Space::MultiDiscrete { nvec } if nvec.contains(&0) => {
+                bad("MultiDiscrete components need at least one option".into())
+            }
+            _ => Ok(()),
+        }
     }
     /// A box with the same bounds in every one of `dim` dimensions.
     pub fn uniform_box(dim: usize, low: f32, high: f32) -> Self {
@@ -185,10 +211,22 @@ mod tests {
 
     #[test]
     fn infinite_bounds_round_trip_through_json() {
-        let s = Space::boxed(vec![f32::NEG_INFINITY, 0.0], vec![f32::INFINITY, 2.5]);
+        let s = Space::boxed(vec![f32::NEG_INFINITY, 0.0], vec![f32::INFINITY, 2.5]).unwrap();
         let j = serde_json::to_string(&s).unwrap();
         assert!(j.contains("\"-inf\""), "{j}");
         let back: Space = serde_json::from_str(&j).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn inconsistent_spaces_are_errors() {
+        assert!(Space::boxed(vec![0.0], vec![1.0, 2.0]).is_err());
+        assert!(Space::boxed(vec![1.0], vec![0.0]).is_err());
+        assert!(Space::boxed(vec![f32::NAN], vec![0.0]).is_err());
+        assert!(Space::Discrete { n: 0 }.validate().is_err());
+        assert!(Space::MultiDiscrete { nvec: vec![2, 0] }.validate().is_err());
+        let j = r#"{"Box":{"low":[0.0],"high":[1.0,2.0]}}"#;
+        let s: Space = serde_json::from_str(j).unwrap();
+        assert!(s.validate().is_err());
     }
 }

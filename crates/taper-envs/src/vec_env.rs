@@ -23,10 +23,10 @@
 
 use crate::env::{Action, Env};
 use crate::error::{EnvError, Result};
+use crate::normalize::RunningMeanStd;
 use crate::spaces::Space;
 use crate::wrappers::EpisodeRecord;
 use serde::{Deserialize, Serialize};
-use taper_tensor::normalize::RunningMeanStd;
 
 /// A batch of actions, one per env, flat.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,8 @@
 //! initial positions, the same actions give the same positions, velocities, observations,
 //! rewards and truncations, to 1e-5.
 
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, StepBuffers};
+use taper_envs::mpe::{vec_spread, MultiAction, SimpleSpread, SpreadConfig, StepBuffers};
+use taper_envs::parallel::{ParallelEnv, VecParallelState};
 
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap()
@@ -89,11 +90,10 @@ fn replays_mpe2_episodes() {
 /// The vectorised form equals M single envs, at any thread count, and reports episodes.
 #[test]
 fn vectorised_equals_single_envs() {
-    use taper_envs::mpe::VecSpread;
     let cfg = SpreadConfig::default();
     let m = 130;
-    let mut v1 = VecSpread::new(cfg, m).unwrap();
-    let mut v2 = VecSpread::new(cfg, m).unwrap();
+    let mut v1 = vec_spread(cfg, m).unwrap();
+    let mut v2 = vec_spread(cfg, m).unwrap();
     v2.set_parallel(true);
     v1.reset(5).unwrap();
     v2.reset(5).unwrap();
@@ -108,18 +108,18 @@ fn vectorised_equals_single_envs() {
         let acts: Vec<i64> = (0..m * 3).map(|k| ((k * 7 + t * 3) % 5) as i64).collect();
         v1.step(MultiAction::Discrete(&acts)).unwrap();
         v2.step(MultiAction::Discrete(&acts)).unwrap();
-        assert_eq!(v1.obs, v2.obs);
+        assert_eq!(v1.obs(), v2.obs());
         assert_eq!(v1.finished(), v2.finished());
         for i in 0..m {
             singles[i]
                 .step_into(MultiAction::Discrete(&acts[i * 3..i * 3 + 3]), &mut sobs[i], &mut out)
                 .unwrap();
-            assert_eq!(&v1.rewards[i * 3..i * 3 + 3], &out.rewards[..]);
+            assert_eq!(&v1.rewards()[i * 3..i * 3 + 3], &out.rewards[..]);
             if out.truncated[0] {
-                assert_eq!(&v1.final_obs[i * 54..(i + 1) * 54], &sobs[i][..]);
+                assert_eq!(&v1.final_obs()[i * 54..(i + 1) * 54], &sobs[i][..]);
                 singles[i].reset_into(None, &mut sobs[i]).unwrap();
             }
-            assert_eq!(&v1.obs[i * 54..(i + 1) * 54], &sobs[i][..]);
+            assert_eq!(&v1.obs()[i * 54..(i + 1) * 54], &sobs[i][..]);
         }
         episodes += v1.finished().len();
     }
@@ -134,31 +134,33 @@ fn vectorised_equals_single_envs() {
 /// original, across episode ends and resets.
 #[test]
 fn vec_snapshot_restores_exactly() {
-    use taper_envs::mpe::{VecSpread, VecSpreadSnapshot};
     let cfg = SpreadConfig::default();
     let acts = |t: usize| -> Vec<i64> { (0..4 * 3).map(|k| ((k * 3 + t * 7) % 5) as i64).collect() };
-    let mut a = VecSpread::new(cfg, 4).unwrap();
+    let mut a = vec_spread(cfg, 4).unwrap();
     a.reset(11).unwrap();
     for t in 0..13 {
         a.step(MultiAction::Discrete(&acts(t))).unwrap();
     }
-    let json = serde_json::to_string(&a.snapshot()).unwrap();
-    let snap: VecSpreadSnapshot = serde_json::from_str(&json).unwrap();
-    let mut b = VecSpread::new(cfg, 4).unwrap();
+    let json = serde_json::to_string(&a.snapshot().unwrap()).unwrap();
+    let snap: VecParallelState = serde_json::from_str(&json).unwrap();
+    let mut b = vec_spread(cfg, 4).unwrap();
     b.restore(&snap).unwrap();
-    assert_eq!(a.obs, b.obs);
+    assert_eq!(a.obs(), b.obs());
     let mut ended = 0;
     for t in 13..70 {
         a.step(MultiAction::Discrete(&acts(t))).unwrap();
         b.step(MultiAction::Discrete(&acts(t))).unwrap();
-        assert_eq!((&a.obs, &a.rewards, a.finished()), (&b.obs, &b.rewards, b.finished()));
+        assert_eq!(
+            (a.obs(), a.rewards(), a.finished()),
+            (b.obs(), b.rewards(), b.finished())
+        );
         ended += a.finished().len();
     }
     assert_eq!(ended, 8);
     // A snapshot of other envs is refused with a typed error.
-    let mut c = VecSpread::new(cfg, 3).unwrap();
+    let mut c = vec_spread(cfg, 3).unwrap();
     assert!(c.restore(&snap).is_err());
     let five = SpreadConfig { n: 5, ..cfg };
-    let mut d = VecSpread::new(five, 4).unwrap();
+    let mut d = vec_spread(five, 4).unwrap();
     assert!(d.restore(&snap).is_err());
 }

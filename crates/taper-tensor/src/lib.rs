@@ -8,7 +8,7 @@
 //! - [`fastmath`]: a vectorised `tanh` (also as a candle op);
 //! - [`distributions`]: categorical (with masks) and diagonal Gaussian;
 //! - [`returns`]: GAE and discounted returns that keep terminated and truncated apart;
-//! - [`normalize`]: running mean/std and explained variance;
+//! - [`normalize`]: MAPPO's value normalisation and explained variance;
 //! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing.
 //!
 //! ```
@@ -79,7 +79,7 @@ pub use error::{Result, TensorError};
 pub mod prelude {
     pub use crate::distributions::{Categorical, DiagGaussian};
     pub use crate::mlp::{Activation, Mlp, MlpCache, MlpInit};
-    pub use crate::normalize::{explained_variance, RunningMeanStd};
+    pub use crate::normalize::{explained_variance, ValueNorm};
     pub use crate::optim::{clip_grad_norm, linear_anneal, Adam, AdamConfig, AdamState};
     pub use crate::returns::{gae, GaeInput};
     pub use crate::rng::{stream, ChaCha8Rng, Purpose};

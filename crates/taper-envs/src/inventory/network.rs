@@ -576,8 +576,14 @@ impl NetworkEnv {
             t: 0,
             rng: None,
             started: false,
-            obs_space: Space::boxed(lows, vec![f32::INFINITY; sd]),
-            act_space: Space::boxed(vec![0.0; nl], vec![max; nl]),
+            obs_space: Space::Box {
+                low: lows,
+                high: vec![f32::INFINITY; sd],
+            },
+            act_space: Space::Box {
+                low: vec![0.0; nl],
+                high: vec![max; nl],
+            },
             net,
         })
     }

@@ -180,8 +180,14 @@ impl SingleStore {
             t: 0,
             rng: None,
             started: false,
-            obs_space: Space::boxed(lows, vec![f32::INFINITY; n]),
-            act_space: Space::boxed(vec![0.0], vec![cfg.max_order as f32]),
+            obs_space: Space::Box {
+                low: lows,
+                high: vec![f32::INFINITY; n],
+            },
+            act_space: Space::Box {
+                low: vec![0.0],
+                high: vec![cfg.max_order as f32],
+            },
         })
     }
     /// The parameters.
