@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use taper_envs::inventory::single::{on_hand_before_demand, store_step, store_step_vjp};
 use taper_envs::inventory::StoreConfig;
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::{Adam, AdamConfig};
@@ -238,9 +239,7 @@ pub fn evaluate_cost(
 ) -> Result<f64> {
     check_store(store, policy)?;
     let sd = store.state_dim();
-    let l = store.lead_time;
     let mu = policy.scale;
-    let (h, p) = (store.h as f32, store.p as f32);
     let chunk = 1024;
     let mut cache = MlpCache::default();
     let (mut total, mut count) = (0f64, 0usize);
@@ -259,7 +258,7 @@ pub fn evaluate_cost(
                 }
                 let d = scen.demand[(start + r) * scen.periods + t];
                 let xr = &mut x[r * sd..(r + 1) * sd];
-                let c = step_f32(xr, q, d, l, store.backlog, h, p);
+                let c = store_step(store, xr, q, d);
                 if t >= ignore {
                     total += c as f64;
                     count += 1;
@@ -268,29 +267,6 @@ pub fn evaluate_cost(
         }
     }
     Ok(total / count.max(1) as f64)
-}
-
-/// One period on an f32 state row; returns the cost (the dynamics of
-/// `taper_envs::inventory::single::store_step`).
-fn step_f32(x: &mut [f32], q: f32, d: f32, l: usize, backlog: bool, h: f32, p: f32) -> f32 {
-    if l == 0 {
-        x[0] += q;
-    }
-    let a = x[0];
-    let c = h * (a - d).max(0.0) + p * (d - a).max(0.0);
-    let post = if backlog { a - d } else { (a - d).max(0.0) };
-    match l {
-        0 => x[0] = post,
-        1 => x[0] = post + q,
-        _ => {
-            x[0] = post + x[1];
-            for j in 1..l - 1 {
-                x[j] = x[j + 1];
-            }
-            x[l - 1] = q;
-        }
-    }
-    c
 }
 
 /// Scratch space for [`loss_and_grad`], reused between steps.
@@ -315,9 +291,8 @@ pub fn loss_and_grad(
     grads: &mut [f32],
 ) -> Result<f64> {
     check_store(store, policy)?;
-    let (b, t_len, sd, l) = (idx.len(), scen.periods, store.state_dim(), store.lead_time);
+    let (b, t_len, sd) = (idx.len(), scen.periods, store.state_dim());
     let mu = policy.scale;
-    let (h, p) = (store.h as f32, store.p as f32);
     let w = 1.0 / (b * t_len) as f32;
     ws.caches.resize_with(t_len, Default::default);
     for v in [&mut ws.z, &mut ws.a, &mut ws.o, &mut ws.d] {
@@ -342,10 +317,10 @@ pub fn loss_and_grad(
             let q = mu * softplus(o + 1.0);
             let d = scen.demand[idx[r] * t_len + t];
             let xr = &mut x[r * sd..(r + 1) * sd];
-            a_t[r] = if l == 0 { xr[0] + q } else { xr[0] };
+            a_t[r] = on_hand_before_demand(store, xr, q);
             o_t[r] = o;
             d_t[r] = d;
-            loss += step_f32(xr, q, d, l, store.backlog, h, p) as f64;
+            loss += store_step(store, xr, q, d) as f64;
         }
     }
     grads.iter_mut().for_each(|g| *g = 0.0);
@@ -355,28 +330,15 @@ pub fn loss_and_grad(
     let mut dz = vec![0f32; b * sd];
     for t in (0..t_len).rev() {
         for r in 0..b {
-            let lr = &lam[r * sd..(r + 1) * sd];
             let (a, d, o) = (ws.a[t][r], ws.d[t][r], ws.o[t][r]);
-            let g_post = lr[0];
-            let mut gq = match l {
-                0 => 0.0,
-                1 => lr[0],
-                _ => lr[l - 1],
-            };
-            let (pos, neg) = (a > d, a < d);
-            let dcost = w * (if pos { h } else { 0.0 } - if neg { p } else { 0.0 });
-            let dpost = if store.backlog || pos { g_post } else { 0.0 };
-            let ga = dcost + dpost;
-            let nl = &mut new_lam[r * sd..(r + 1) * sd];
-            nl.iter_mut().for_each(|v| *v = 0.0);
-            nl[0] = ga;
-            if l == 0 {
-                gq += ga;
-            }
-            if l >= 2 {
-                nl[1] = lr[0];
-                nl[2..l].copy_from_slice(&lr[1..l - 1]);
-            }
+            let gq = store_step_vjp(
+                store,
+                a,
+                d,
+                &lam[r * sd..(r + 1) * sd],
+                w,
+                &mut new_lam[r * sd..(r + 1) * sd],
+            );
             dout[r] = gq * mu * sigmoid(o + 1.0);
         }
         policy
@@ -860,33 +822,6 @@ mod tests {
                         "L={l} backlog={backlog} grad {i}: {a} vs {b}"
                     );
                 }
-            }
-        }
-    }
-
-    /// The f32 simulation equals the env's f64 dynamics on the same demand path.
-    #[test]
-    fn simulators_agree_with_the_env_dynamics() {
-        use taper_envs::inventory::single::store_step;
-        for (backlog, l) in [(false, 0usize), (false, 3), (true, 1), (true, 4)] {
-            let base = if backlog {
-                StoreConfig::backlogged()
-            } else {
-                StoreConfig::lost_sales()
-            };
-            let store = StoreConfig { lead_time: l, ..base };
-            let mut x32 = vec![2.0f32; store.state_dim()];
-            let mut x64 = vec![2.0f64; store.state_dim()];
-            let mut rng = stream(9, Purpose::Other(2), 0);
-            for _ in 0..200 {
-                let q = rng.random_range(0.0..12.0f32);
-                let d = store.demand.sample(&mut rng) as f32;
-                let c32 = step_f32(&mut x32, q, d, l, backlog, store.h as f32, store.p as f32);
-                let c64 = store_step(&store, &mut x64, q as f64, d as f64);
-                assert!((c32 as f64 - c64).abs() < 1e-3 * (1.0 + c64.abs()));
-            }
-            for (a, b) in x32.iter().zip(&x64) {
-                assert!((*a as f64 - b).abs() < 1e-2);
             }
         }
     }

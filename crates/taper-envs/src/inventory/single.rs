@@ -19,6 +19,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson};
 use serde::{Deserialize, Serialize};
+use std::ops::{Add, Mul, Sub};
 
 /// Demand per period.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -144,26 +145,100 @@ pub struct SingleStore {
     act_space: Space,
 }
 
-/// One period of the dynamics on a state vector: applies `q` and demand `d`, returns the cost.
-/// Shared by the env and the differentiable simulator's tests.
-pub fn store_step(cfg: &StoreConfig, x: &mut [f64], q: f64, d: f64) -> f64 {
+/// The number types the store's dynamics run on: `f64` in the env, `f32` in HDPO's
+/// differentiable simulator. Both run the same [`store_step`].
+pub trait Quantity: Copy + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    /// Zero.
+    const ZERO: Self;
+    /// A parameter (a cost) in this type.
+    fn from_f64(v: f64) -> Self;
+    /// The larger of two values.
+    fn max(self, other: Self) -> Self;
+}
+
+impl Quantity for f64 {
+    const ZERO: Self = 0.0;
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn max(self, other: Self) -> Self {
+        f64::max(self, other)
+    }
+}
+
+impl Quantity for f32 {
+    const ZERO: Self = 0.0;
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
+}
+
+/// The on-hand inventory that meets this period's demand: `x_0`, plus the order when it
+/// arrives at once (L = 0).
+pub fn on_hand_before_demand<T: Quantity>(cfg: &StoreConfig, x: &[T], q: T) -> T {
+    if cfg.lead_time == 0 {
+        x[0] + q
+    } else {
+        x[0]
+    }
+}
+
+/// One period of the dynamics (the module doc's order of events) on a state vector: applies
+/// the order `q` and the demand `d` in place and returns the period's cost. The env and HDPO's
+/// simulator both run it.
+pub fn store_step<T: Quantity>(cfg: &StoreConfig, x: &mut [T], q: T, d: T) -> T {
     let l = cfg.lead_time;
     if l == 0 {
-        x[0] += q;
+        x[0] = x[0] + q;
     }
-    let on = x[0];
-    let cost = cfg.h * (on - d).max(0.0) + cfg.p * (d - on).max(0.0);
-    let post = if cfg.backlog { on - d } else { (on - d).max(0.0) };
-    if l <= 1 {
-        x[0] = post + if l == 1 { q } else { 0.0 };
-    } else {
-        x[0] = post + x[1];
-        for j in 1..l - 1 {
-            x[j] = x[j + 1];
+    let a = x[0];
+    let (h, p) = (T::from_f64(cfg.h), T::from_f64(cfg.p));
+    let cost = h * (a - d).max(T::ZERO) + p * (d - a).max(T::ZERO);
+    let post = if cfg.backlog { a - d } else { (a - d).max(T::ZERO) };
+    match l {
+        0 => x[0] = post,
+        1 => x[0] = post + q,
+        _ => {
+            x[0] = post + x[1];
+            for j in 1..l - 1 {
+                x[j] = x[j + 1];
+            }
+            x[l - 1] = q;
         }
-        x[l - 1] = q;
     }
     cost
+}
+
+/// The vector–Jacobian product of [`store_step`] for a loss `L` that weighs the period's cost
+/// by `w` and reads the next state through `lam = ∂L/∂x'`: writes `∂L/∂x` into `gx` and
+/// returns `∂L/∂q`. `a` is [`on_hand_before_demand`] and `d` the demand. `min`/`max` take
+/// their usual subgradients (1 on the active branch, 0 at ties), as PyTorch's autodiff does.
+pub fn store_step_vjp(cfg: &StoreConfig, a: f32, d: f32, lam: &[f32], w: f32, gx: &mut [f32]) -> f32 {
+    let l = cfg.lead_time;
+    let (h, p) = (cfg.h as f32, cfg.p as f32);
+    let g_post = lam[0];
+    let mut gq = match l {
+        0 => 0.0,
+        1 => lam[0],
+        _ => lam[l - 1],
+    };
+    let (pos, neg) = (a > d, a < d);
+    let dcost = w * (if pos { h } else { 0.0 } - if neg { p } else { 0.0 });
+    let dpost = if cfg.backlog || pos { g_post } else { 0.0 };
+    let ga = dcost + dpost;
+    gx.iter_mut().for_each(|v| *v = 0.0);
+    gx[0] = ga;
+    if l == 0 {
+        gq += ga;
+    }
+    if l >= 2 {
+        gx[1] = lam[0];
+        gx[2..l].copy_from_slice(&lam[1..l - 1]);
+    }
+    gq
 }
 
 impl SingleStore {
@@ -311,6 +386,86 @@ mod tests {
         // L = 1: on hand −2 meets demand 1: cost 27, then the order of 4 arrives: 1.
         assert_eq!(store_step(&cfg1, &mut y, 4.0, 1.0), 27.0);
         assert_eq!(y, vec![1.0]);
+    }
+
+    /// The VJP equals central finite differences of the f64 dynamics, for every lead time,
+    /// both demand rules, away from the kinks.
+    #[test]
+    fn vjp_matches_finite_differences() {
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for backlog in [false, true] {
+            for l in [0usize, 1, 2, 4] {
+                let cfg = StoreConfig {
+                    lead_time: l,
+                    backlog,
+                    ..StoreConfig::lost_sales()
+                };
+                let sd = cfg.state_dim();
+                for _ in 0..20 {
+                    let x: Vec<f64> = (0..sd).map(|_| rng.random_range(-3.0..8.0)).collect();
+                    let q: f64 = rng.random_range(0.0..9.0);
+                    let d: f64 = rng.random_range(0.0..9.0);
+                    let a = on_hand_before_demand(&cfg, &x, q);
+                    if (a - d).abs() < 1e-2 || (!backlog && x[0] < 0.0) {
+                        continue;
+                    }
+                    let lam: Vec<f64> = (0..sd).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    let w = 0.3;
+                    let loss = |x: &[f64], q: f64| {
+                        let mut y = x.to_vec();
+                        let c = store_step(&cfg, &mut y, q, d);
+                        w * c + y.iter().zip(&lam).map(|(a, b)| a * b).sum::<f64>()
+                    };
+                    let lam32: Vec<f32> = lam.iter().map(|&v| v as f32).collect();
+                    let mut gx = vec![0f32; sd];
+                    let gq = store_step_vjp(&cfg, a as f32, d as f32, &lam32, w as f32, &mut gx);
+                    let e = 1e-5;
+                    let fd_q = (loss(&x, q + e) - loss(&x, q - e)) / (2.0 * e);
+                    assert!(
+                        (fd_q - gq as f64).abs() < 1e-4,
+                        "L={l} backlog={backlog}: dq {fd_q} vs {gq}"
+                    );
+                    for j in 0..sd {
+                        let (mut xp, mut xm) = (x.clone(), x.clone());
+                        xp[j] += e;
+                        xm[j] -= e;
+                        let fd = (loss(&xp, q) - loss(&xm, q)) / (2.0 * e);
+                        assert!(
+                            (fd - gx[j] as f64).abs() < 1e-4,
+                            "L={l} backlog={backlog}: dx{j} {fd} vs {}",
+                            gx[j]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The f32 and f64 forms of the one dynamics agree on a long random path.
+    #[test]
+    fn f32_and_f64_dynamics_agree() {
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for (backlog, l) in [(false, 0usize), (false, 3), (true, 1), (true, 4)] {
+            let cfg = StoreConfig {
+                lead_time: l,
+                backlog,
+                ..StoreConfig::lost_sales()
+            };
+            let mut x32 = vec![2.0f32; cfg.state_dim()];
+            let mut x64 = vec![2.0f64; cfg.state_dim()];
+            for _ in 0..200 {
+                let q = rng.random_range(0.0..12.0f32);
+                let d = cfg.demand.sample(&mut rng) as f32;
+                let c32 = store_step(&cfg, &mut x32, q, d);
+                let c64 = store_step(&cfg, &mut x64, q as f64, d as f64);
+                assert!((c32 as f64 - c64).abs() < 1e-3 * (1.0 + c64.abs()));
+            }
+            for (a, b) in x32.iter().zip(&x64) {
+                assert!((*a as f64 - b).abs() < 1e-2);
+            }
+        }
     }
 
     #[test]
