@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench inventory`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use taper::algos::hdpo::{candle_loss_and_grad, loss_and_grad, BpttWorkspace, Scenarios, StorePolicy};
+use taper::algos::hdpo::store::{candle_loss_and_grad, loss_and_grad, BpttWorkspace, Scenarios, StorePolicy};
 use taper::envs::inventory::{SingleStore, StoreConfig};
 use taper::envs::{Action, Env};
 use taper::tensor::rng::{stream, Purpose};
@@ -60,7 +60,7 @@ fn bench_hdpo_step(c: &mut Criterion) {
 }
 
 fn bench_network(c: &mut Criterion) {
-    use taper::algos::hdpo_network::{
+    use taper::algos::hdpo::network::{
         candle_network_loss_and_grad, network_loss_and_grad, NetBpttWorkspace, NetworkPolicy,
     };
     use taper::envs::inventory::{NetScenarios, Network, NetworkConfig, NetworkEnv};

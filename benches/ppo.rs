@@ -4,19 +4,19 @@
 //! Run: `cargo bench --bench ppo`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use taper::algos::callback::NoCallback;
-use taper::algos::ppo::{make_env, Ppo, PpoConfig, RolloutBuffer};
+use taper::algos::ppo::{Ppo, PpoConfig};
+use taper::algos::rollout::RolloutBuffer;
+use taper::algos::Algorithm;
 use taper::tensor::rng::{stream, Purpose};
 
 fn bench_update(c: &mut Criterion) {
     let config = PpoConfig::default();
-    let venv = make_env("CartPole-v1", &Default::default(), &config).unwrap();
-    let mut ppo = Ppo::new(config.clone(), venv.observation_space(), venv.action_space(), 1).unwrap();
+    let mut ppo = Ppo::new(config.clone(), "CartPole-v1", &Default::default(), 1).unwrap();
     // A synthetic but well-formed rollout: observations in CartPole's range, actions and
     // log-probabilities from the initial policy's scale.
     let bs = config.batch_size();
     let mut rng = stream(0, Purpose::Other(4), 0);
-    let mut b = RolloutBuffer::new(bs, 4, 1);
+    let mut b = RolloutBuffer::new(config.num_steps, config.num_envs, 4, 1, None);
     for (i, o) in b.obs.iter_mut().enumerate() {
         *o = taper::tensor::init::uniform(&mut rng, 1, -0.2, 0.2)[0] * if i % 4 == 1 { 5.0 } else { 1.0 };
     }
@@ -31,10 +31,9 @@ fn bench_update(c: &mut Criterion) {
     g.bench_function("update_b512_4epochs_4mb", |bench| {
         bench.iter(|| black_box(ppo.update(&b).unwrap()))
     });
-    let mut venv = make_env("CartPole-v1", &Default::default(), &config).unwrap();
-    let mut ppo2 = Ppo::new(config, venv.observation_space(), venv.action_space(), 1).unwrap();
+    let mut ppo2 = Ppo::new(config, "CartPole-v1", &Default::default(), 1).unwrap();
     g.bench_function("iteration_rollout512_gae_update", |bench| {
-        bench.iter(|| black_box(ppo2.learn(&mut venv, 512, &mut NoCallback).unwrap().global_step))
+        bench.iter(|| black_box(ppo2.learn(512).unwrap().progress.global_step))
     });
     g.finish();
 }

@@ -6,11 +6,12 @@
 //! cargo run --release --example inventory_network -- [stores|serial] [steps] [lr] [seed]
 //! ```
 
-use taper::algos::hdpo::HdpoConfig;
-use taper::algos::hdpo_network::HdpoNetwork;
+use taper::algos::hdpo::{HdpoConfig, HdpoNetwork, NetworkProblem};
+use taper::algos::Algorithm;
 use taper::envs::inventory::network::{best_echelon_base_stock, NetScenarios};
 use taper::envs::inventory::{Network, NetworkConfig};
 use taper::tensor::rng::{stream, Purpose};
+use taper::train::{Control, Metrics};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         steps,
         ..HdpoConfig::for_network()
     };
-    let mut h = HdpoNetwork::new(config, net.clone(), seed)?;
+    let mut h = HdpoNetwork::with_problem(config, NetworkProblem { net: net.clone() }, seed)?;
     let test = h.test_scenarios();
     let t0 = std::time::Instant::now();
     let mut search_rng = stream(seed, Purpose::Other(103), 0);
@@ -46,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64()
     );
     let t0 = std::time::Instant::now();
-    let s = h.train(&mut |m| {
+    let mut show = |m: &Metrics| {
         println!(
             "step {:>5} train {:.4} dev {:.4} best {:.4} t {:.1}s",
             m.get("global_step").unwrap_or(0.0),
@@ -54,8 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m.get("dev_cost").unwrap_or(0.0),
             m.get("best_dev_cost").unwrap_or(0.0),
             m.get("time_elapsed").unwrap_or(0.0)
-        )
-    })?;
+        );
+        Control::Continue
+    };
+    h.learn_with(steps as u64, &mut show)?;
+    let s = h.summary_costs();
     println!(
         "HDPO test cost {:.4} (best dev {:.4} at step {}), echelon base-stock {:.4}: {:+.2}% ({:.1} s)",
         s.test_cost,

@@ -5,9 +5,10 @@
 //! cargo run --release --example mappo_spread -- [mappo|ippo] [env_steps] [seed] [agents]
 //! ```
 
-use taper::algos::callback::Control;
-use taper::algos::marl::{MaPpo, MappoConfig};
-use taper::envs::mpe::SpreadConfig;
+use taper::algos::mappo::{MaPpo, MappoConfig};
+use taper::algos::Algorithm;
+use taper::envs::Kwargs;
+use taper::train::{Control, Metrics};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,12 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.ent_coef = v.parse()?;
     }
     println!("{cfg:?}");
-    let env = SpreadConfig {
-        n,
-        ..SpreadConfig::default()
-    };
-    let mut l = MaPpo::new(cfg, env, seed)?;
-    l.learn(steps, &mut |m, _| {
+    let mut kw = Kwargs::new();
+    kw.insert("agents".into(), n.to_string());
+    let mut l = MaPpo::new(cfg, "SimpleSpread-v3", &kw, seed)?;
+    l.learn_with(steps, &mut |m: &Metrics| {
         let u = m.get("update").unwrap_or(0.0) as u64;
         if u % 20 == 0 {
             println!(

@@ -1,21 +1,16 @@
-//! PPO on CartPole-v1 with CleanRL's `ppo.py` defaults, top to bottom.
+//! PPO on CartPole-v1 with CleanRL's `ppo.py` defaults, top to bottom: train, log, save,
+//! load, evaluate.
 //!
 //! Run: `cargo run --release --example ppo_cartpole`
 
 use taper::prelude::*;
 
-fn main() -> Result<(), AlgoError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Hyperparameters: CleanRL's ppo.py (4 envs x 128 steps, 4 epochs x 4 minibatches,
-    // lr 2.5e-4 annealed, clip 0.2, entropy 0.01, value coef 0.5, grad clip 0.5).
-    let config = PpoConfig::default();
-    let seed = 1;
-    let total_steps = 500_000;
-
-    // Four CartPole-v1 envs stepped together; each resets with seed + i.
-    let mut envs = make_env("CartPole-v1", &Kwargs::new(), &config)?;
-
-    // Separate 64-64 tanh actor and critic, orthogonal init, Adam (eps 1e-5).
-    let mut agent = Ppo::new(config, envs.observation_space(), envs.action_space(), seed)?;
+    // lr 2.5e-4 annealed, clip 0.2, entropy 0.01, value coef 0.5, grad clip 0.5). Four
+    // CartPole-v1 envs stepped together, each reset with seed + i; separate 64-64 tanh actor
+    // and critic, orthogonal init, Adam (eps 1e-5).
+    let mut agent = Ppo::new(PpoConfig::default(), "CartPole-v1", &Kwargs::new(), 1)?;
 
     // Log every 50th update, like CleanRL's SPS line.
     let mut log = |m: &Metrics| {
@@ -32,16 +27,26 @@ fn main() -> Result<(), AlgoError> {
         }
         Control::Continue
     };
-    let summary = agent.learn(&mut envs, total_steps, &mut log)?;
+    agent.learn_with(500_000, &mut log)?;
     println!(
         "mean return of the last 20 training episodes: {:.1}",
-        summary.recent_return
+        agent.recent_return()
     );
 
-    // Evaluate the greedy policy on a fresh env.
-    let mut env = make("CartPole-v1")?;
-    let episodes = agent.evaluate(env.as_mut(), 10, 1000, true)?;
-    let mean = episodes.iter().map(|e| e.ret).sum::<f64>() / episodes.len() as f64;
-    println!("greedy policy, 10 episodes: mean return {mean:.1}");
+    // Save a run folder (what `taper eval` reads), load it back, evaluate the greedy policy.
+    let dir = std::env::temp_dir().join("taper-example-ppo-cartpole");
+    agent.save(&dir)?;
+    let loaded = Ppo::load(&dir)?;
+    let opts = EvalOptions {
+        episodes: 10,
+        seed: 1000,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
+    let eval = loaded.evaluate(&opts, &mut |_, _| {})?;
+    println!(
+        "greedy policy, 10 episodes: mean return {:.1}",
+        eval.summary().mean_return
+    );
     Ok(())
 }

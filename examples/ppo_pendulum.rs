@@ -4,18 +4,13 @@
 
 use taper::prelude::*;
 
-fn main() -> Result<(), AlgoError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Hyperparameters: CleanRL's continuous script (1 env x 2048 steps, 10 epochs x 32
     // minibatches, lr 3e-4 annealed, no entropy bonus), with its wrapper stack: actions
     // clipped to [-2, 2], observations normalised and clipped to ±10, rewards scaled by the
-    // std of the discounted return and clipped to ±10.
-    let config = PpoConfig::continuous();
-    let seed = 1;
-    let total_steps = 300_000;
-
-    let mut envs = make_env("Pendulum-v1", &Kwargs::new(), &config)?;
-    // A Gaussian policy: 64-64 tanh mean network and a state-independent log-std.
-    let mut agent = Ppo::new(config, envs.observation_space(), envs.action_space(), seed)?;
+    // std of the discounted return and clipped to ±10. A Gaussian policy: 64-64 tanh mean
+    // network and a state-independent log-std.
+    let mut agent = Ppo::new(PpoConfig::continuous(), "Pendulum-v1", &Kwargs::new(), 1)?;
 
     let mut log = |m: &Metrics| {
         let update = m.get("update").unwrap_or(0.0) as u64;
@@ -29,16 +24,23 @@ fn main() -> Result<(), AlgoError> {
         }
         Control::Continue
     };
-    let summary = agent.learn(&mut envs, total_steps, &mut log)?;
+    agent.learn_with(300_000, &mut log)?;
     println!(
         "mean return of the last 20 training episodes: {:.1} (random: about -1200)",
-        summary.recent_return
+        agent.recent_return()
     );
 
     // Evaluate the mean action, with the observation statistics frozen.
-    let mut env = make("Pendulum-v1")?;
-    let episodes = evaluate(agent.model(), env.as_mut(), envs.normalizer(), 10, 1000, true)?;
-    let mean = episodes.iter().map(|e| e.ret).sum::<f64>() / episodes.len() as f64;
-    println!("deterministic policy, 10 episodes: mean return {mean:.1}");
+    let opts = EvalOptions {
+        episodes: 10,
+        seed: 1000,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
+    let eval = agent.evaluate(&opts, &mut |_, _| {})?;
+    println!(
+        "deterministic policy, 10 episodes: mean return {:.1}",
+        eval.summary().mean_return
+    );
     Ok(())
 }

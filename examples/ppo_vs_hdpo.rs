@@ -12,10 +12,11 @@
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
-use taper::algos::callback::{Callback, Control, UpdateContext};
-use taper::algos::hdpo::{evaluate_env, Hdpo, HdpoConfig};
-use taper::algos::ppo::{evaluate, make_env, Ppo, PpoConfig};
-use taper::envs::registry::{inventory_config, make_with, Kwargs};
+use taper::algos::hdpo::{Hdpo, HdpoConfig, Problem};
+use taper::algos::ppo::{Ppo, PpoConfig};
+use taper::envs::registry::{make_with, Kwargs};
+use taper::train::eval::{run_episodes, EvalOptions};
+use taper::train::Learner;
 
 const EPISODES: usize = 32;
 const EVAL_SEED: u64 = 10_000;
@@ -52,45 +53,12 @@ impl Log {
     }
 }
 
-struct PpoEval {
-    log: Log,
-    start: Instant,
-    paused: f64,
-    every: u64,
-    env: Box<dyn taper::envs::Env>,
-    last: f64,
-}
-
-impl Callback for PpoEval {
-    fn on_update(&mut self, ctx: &UpdateContext<'_>) -> Control {
-        let u = ctx.learner.updates();
-        if u % self.every == 0 {
-            let t0 = Instant::now();
-            let train_time = self.start.elapsed().as_secs_f64() - self.paused;
-            let eps = evaluate(
-                ctx.learner.policy(),
-                self.env.as_mut(),
-                ctx.envs.normalizer(),
-                EPISODES,
-                EVAL_SEED,
-                true,
-            )
-            .expect("evaluate");
-            self.last = cost_of(&eps);
-            self.log.row(ctx.learner.global_step() as f64, train_time, self.last);
-            self.paused += t0.elapsed().as_secs_f64();
-        }
-        Control::Continue
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let base = Path::new(args.first().map(String::as_str).unwrap_or("runs/ppo-vs-hdpo")).to_path_buf();
     let seeds: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let ppo_steps: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(2_000_000);
     let train_kw = kwargs(100);
-    let store = inventory_config("InventoryLostSales-v0", &train_kw)?;
     let opt = taper::envs::inventory::dp::lost_sales_optimum(&taper::envs::inventory::dp::LostSalesDp {
         mean: 5.0,
         h: 1.0,
@@ -99,47 +67,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     })?;
     println!("DP optimum: {:.4}", opt.optimal_cost);
+    let eval = EvalOptions {
+        episodes: EPISODES,
+        seed: EVAL_SEED,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
     for seed in 0..seeds {
-        // PPO, CleanRL's continuous defaults (what `taper train --algo ppo` uses here).
+        // PPO, CleanRL's continuous defaults (what `taper train --algo ppo` uses here), driven
+        // through the Learner trait so that evaluation stays off the clock. Its evaluation runs
+        // the mean action on 5000-period paths.
         let probe = make_with("InventoryLostSales-v0", &train_kw)?;
         let cfg = PpoConfig::for_action_space(probe.action_space());
-        let mut venv = make_env("InventoryLostSales-v0", &train_kw, &cfg)?;
-        let mut ppo = Ppo::new(cfg.clone(), venv.observation_space(), venv.action_space(), seed)?;
-        let mut cb = PpoEval {
-            log: Log::create(&base.join("ppo").join(format!("s{seed}")), "ppo", seed)?,
-            start: Instant::now(),
-            paused: 0.0,
-            every: 20,
-            env: make_with("InventoryLostSales-v0", &kwargs(5000))?,
-            last: f64::NAN,
-        };
-        ppo.learn_until(&mut venv, ppo_steps, &mut cb)?;
-        let ppo_time = cb.start.elapsed().as_secs_f64() - cb.paused;
-        // HDPO, taper's defaults for one store.
-        let mut h = Hdpo::new(HdpoConfig::default(), store, seed)?;
+        let mut ppo = Ppo::new(cfg, "InventoryLostSales-v0", &train_kw, seed)?;
+        let mut log = Log::create(&base.join("ppo").join(format!("s{seed}")), "ppo", seed)?;
+        let (start, mut paused, mut ppo_cost) = (Instant::now(), 0.0, f64::NAN);
+        ppo.plan(ppo_steps)?;
+        while !ppo.is_done() {
+            ppo.step()?;
+            let p = ppo.progress();
+            if p.updates % 20 == 0 {
+                let t0 = Instant::now();
+                let train_time = start.elapsed().as_secs_f64() - paused;
+                ppo_cost = cost_of(&ppo.evaluate(&eval, &mut |_, _| {})?.episodes);
+                log.row(p.global_step as f64, train_time, ppo_cost);
+                paused += t0.elapsed().as_secs_f64();
+            }
+        }
+        let ppo_time = start.elapsed().as_secs_f64() - paused;
+        // HDPO, taper's defaults for one store; its best-by-dev policy so far, orders not
+        // rounded, on the same paths, at every fourth development evaluation.
+        let mut h = Hdpo::new(HdpoConfig::default(), "InventoryLostSales-v0", &train_kw, seed)?;
         let mut log = Log::create(&base.join("hdpo").join(format!("s{seed}")), "hdpo", seed)?;
         let mut env = make_with("InventoryLostSales-v0", &kwargs(5000))?;
-        let mut paused = 0.0;
-        let mut last = f64::NAN;
-        let mut k = 0usize;
-        h.train_observed(&mut |m, best| {
+        let (mut paused, mut hdpo_cost, mut k) = (0.0, f64::NAN, 0usize);
+        h.plan(h.config.steps as u64)?;
+        while !h.is_done() {
+            let m = h.step()?;
             k += 1;
             if k % 4 != 0 {
-                return;
+                continue;
             }
             let t0 = Instant::now();
-            let eps = evaluate_env(best, env.as_mut(), EPISODES, EVAL_SEED, false).expect("evaluate");
-            last = cost_of(&eps);
+            let (problem, best) = (&h.problem, &h.best);
+            let eps = run_episodes(
+                env.as_mut(),
+                &eval,
+                &mut |obs, q| {
+                    problem
+                        .orders(best, obs, false, q)
+                        .map_err(taper::train::TrainError::learner)
+                },
+                &mut |_, _| {},
+            )?;
+            hdpo_cost = cost_of(&eps);
             let t = m.get("time_elapsed").unwrap_or(0.0) - paused;
-            log.row(m.get("global_step").unwrap_or(0.0), t, last);
+            log.row(m.get("global_step").unwrap_or(0.0), t, hdpo_cost);
             paused += t0.elapsed().as_secs_f64();
-        })?;
+        }
         println!(
-            "seed {seed}: PPO {ppo_steps} steps in {ppo_time:.1} s -> {:.4} ({:+.2}% over DP); HDPO {} steps -> {last:.4} ({:+.2}%)",
-            cb.last,
-            100.0 * (cb.last / opt.optimal_cost - 1.0),
+            "seed {seed}: PPO {ppo_steps} steps in {ppo_time:.1} s -> {ppo_cost:.4} ({:+.2}% over DP); HDPO {} steps -> {hdpo_cost:.4} ({:+.2}%)",
+            100.0 * (ppo_cost / opt.optimal_cost - 1.0),
             h.config.steps,
-            100.0 * (last / opt.optimal_cost - 1.0)
+            100.0 * (hdpo_cost / opt.optimal_cost - 1.0)
         );
     }
     Ok(())

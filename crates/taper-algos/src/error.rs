@@ -4,7 +4,24 @@ use thiserror::Error;
 
 /// Errors from `taper-algos`.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum AlgoError {
+    /// No algorithm has this name.
+    #[error("unknown algo `{name}`; known algos: {known}")]
+    UnknownAlgo {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// A config file that is not valid TOML, or holds unknown keys or bad values.
+    #[error("config {path}: {reason}")]
+    ConfigFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A hyperparameter is invalid.
     #[error("invalid config `{field}`: {reason}")]
     Config {
@@ -55,13 +72,17 @@ pub enum AlgoError {
     /// From the critics.
     #[error(transparent)]
     Critic(#[from] taper_critics::CriticError),
+    /// From the trainer (checkpoints, run folders, evaluation).
+    #[error(transparent)]
+    Train(#[from] taper_train::TrainError),
 }
 
 /// `Result` with [`AlgoError`].
 pub type Result<T, E = AlgoError> = std::result::Result<T, E>;
 
 impl AlgoError {
-    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    /// An I/O error at `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         AlgoError::Io {
             path: path.as_ref().display().to_string(),
             source,
@@ -72,5 +93,21 @@ impl AlgoError {
 impl From<candle_core::Error> for AlgoError {
     fn from(e: candle_core::Error) -> Self {
         AlgoError::Tensor(e.into())
+    }
+}
+
+/// Learners report their errors to the trainer as its own: the trainer's errors pass through,
+/// non-finite losses keep their kind, the rest become [`taper_train::TrainError::Learner`].
+impl From<AlgoError> for taper_train::TrainError {
+    fn from(e: AlgoError) -> Self {
+        match e {
+            AlgoError::Train(t) => t,
+            AlgoError::Env(e) => taper_train::TrainError::Env(e),
+            AlgoError::NonFinite { update, term } => taper_train::TrainError::NonFinite {
+                update,
+                term: term.to_string(),
+            },
+            other => taper_train::TrainError::Learner(Box::new(other)),
+        }
     }
 }

@@ -1,14 +1,19 @@
-//! MADDPG (Lowe et al. 2017, as `openai/maddpg` implements it) on discrete Simple Spread.
+//! MADDPG (Lowe et al. 2017, as `openai/maddpg` implements it) on multi-agent envs whose agents
+//! are alike, with discrete actions (`SimpleSpread-v3`) or action vectors in `[0, 1]`
+//! (`SimpleSpread-v3` with `continuous=true`).
 //!
-//! - One actor per agent, reading its own observation and giving 5 logits `ℓ_i`. Acting draws
-//!   a Gumbel-softmax sample `softmax(ℓ_i + g)` (temperature 1) and sends its argmax to the
-//!   discrete env (by the Gumbel-max trick, a draw from `softmax(ℓ_i)`); the replay buffer keeps
-//!   the one-hot action.
-//! - One centralized critic per agent, `Q_i(o_1..o_N, a_1..a_N)`, with **tanh** hidden layers so
-//!   it is smooth in the actions; [`Maddpg::action_gradients`] gives `∂Q_i/∂a_j` for every j
-//!   (first derivatives for the diagnostics; second derivatives by finite differences of these).
+//! - One actor per agent, reading its own observation and giving one logit per action
+//!   component `ℓ_i`. Acting draws a Gumbel-softmax sample `softmax(ℓ_i + g)` (temperature 1)
+//!   and sends its argmax to a discrete env (by the Gumbel-max trick, a draw from
+//!   `softmax(ℓ_i)`), or the sample itself to a continuous one; the replay buffer keeps what
+//!   was sent (one-hot or soft).
+//! - One centralized critic per agent, `Q_i(o_1..o_N, a_1..a_N)` ([`taper_critics::MlpQ`]), with
+//!   **tanh** hidden layers so it is smooth in the actions; [`AgentCritic`] gives each agent's
+//!   view of it as a [`QCritic`] (`∂Q_i/∂a_j` for every j; second derivatives by finite
+//!   differences of these), and [`AgentActor`] each agent's policy as an [`Actor`].
 //! - Target actors and critics with Polyak averaging; targets
-//!   `y = r_i + γ·Q'_i(o', ã'_1..ã'_N)` with `ã'_j` a Gumbel-softmax sample of target actor j.
+//!   `y = r_i + γ·Q'_i(o', ã'_1..ã'_N)` with `ã'_j` a Gumbel-softmax sample of target actor j
+//!   ([`crate::offpolicy`]).
 //! - Actor loss `−mean Q_i(o, a_1..softmax(ℓ_i + g)..a_N) + 1e-3·mean(ℓ_i²)`, the other agents'
 //!   actions from the buffer.
 //!
@@ -21,24 +26,29 @@
 //! in cyclic order from the one whose value it gives, and each sampled transition trains both
 //! from every agent's side. [`MaddpgConfig::tuned`], the CLI's default, shares the networks and
 //! changes four of openai/maddpg's numbers; it is what reaches the Simple Spread target.
+//!
+//! A metrics row is written every 100 finished episodes and at the end of the plan; each
+//! [`taper_train::Learner::step`] runs the env steps up to the next row.
 
-use crate::callback::Control;
 use crate::error::{AlgoError, Result};
-use crate::marl::{ensure_envs, restored_envs, RecentEpisodes};
-use crate::metrics::Metrics;
+use crate::offpolicy::{polyak, td_target, ReplayBuffer, ReplayPosition};
+use crate::recent::RecentEpisodes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::time::Instant;
-use taper_envs::mpe::{MultiAction, SimpleSpread, SpreadConfig, VecSpread};
-use taper_envs::parallel::{MaEpisode, VecParallelState};
+use taper_critics::{td_loss, Actor, MlpQ, QCritic};
+use taper_envs::parallel::{homogeneous, MaEpisode, MultiAction, VecParallel};
+use taper_envs::{Kwargs, ParallelEnv, Space};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
+use taper_train::checkpoint::Checkpoint;
+use taper_train::eval::{parallel_evaluation, run_parallel_episodes, EnvView, EvalOptions, Evaluation};
+use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
 
-/// Actions per agent (no-op, left, right, down, up).
-const ACTS: usize = 5;
+/// Finished episodes between metrics rows.
+pub const ROW_EPISODES: u64 = 100;
 
 /// MADDPG hyperparameters (`openai/maddpg` `experiments/train.py` defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,61 +167,6 @@ impl MaddpgConfig {
     }
 }
 
-/// Joint transitions in a ring buffer: all agents' observations, one-hot actions, rewards and
-/// next observations.
-#[derive(Debug, Clone)]
-pub struct ReplayBuffer {
-    cap: usize,
-    len: usize,
-    next: usize,
-    obs_w: usize,
-    n: usize,
-    obs: Vec<f32>,
-    acts: Vec<f32>,
-    rews: Vec<f32>,
-    next_obs: Vec<f32>,
-    done: Vec<bool>,
-}
-
-impl ReplayBuffer {
-    /// A buffer for `n` agents with observations of `od` values.
-    pub fn new(cap: usize, n: usize, od: usize) -> Self {
-        let w = n * od;
-        ReplayBuffer {
-            cap,
-            len: 0,
-            next: 0,
-            obs_w: w,
-            n,
-            obs: vec![0.0; cap * w],
-            acts: vec![0.0; cap * n * ACTS],
-            rews: vec![0.0; cap * n],
-            next_obs: vec![0.0; cap * w],
-            done: vec![false; cap],
-        }
-    }
-    /// Stored transitions.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Adds one joint transition (overwriting the oldest when full); `acts` is `[N, 5]` (one-hot
-    /// or soft).
-    pub fn push(&mut self, obs: &[f32], acts: &[f32], rews: &[f32], next_obs: &[f32], done: bool) {
-        let (i, w, n) = (self.next, self.obs_w, self.n);
-        self.obs[i * w..(i + 1) * w].copy_from_slice(obs);
-        self.next_obs[i * w..(i + 1) * w].copy_from_slice(next_obs);
-        self.acts[i * n * ACTS..(i + 1) * n * ACTS].copy_from_slice(acts);
-        self.rews[i * n..(i + 1) * n].copy_from_slice(rews);
-        self.done[i] = done;
-        self.next = (self.next + 1) % self.cap;
-        self.len = (self.len + 1).min(self.cap);
-    }
-}
-
 fn softmax_row(x: &mut [f32]) {
     let m = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let mut s = 0.0;
@@ -244,10 +199,12 @@ fn gumbel<R: Rng + ?Sized>(rng: &mut R) -> f32 {
 /// The networks: one actor and critic per agent, or one of each shared by all agents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaddpgNets {
-    /// Actors, one per agent (or one shared): observation → 5 logits.
+    /// Actors, one per agent (or one shared): observation → one logit per action component.
     pub actors: Vec<Mlp>,
     /// Critics, one per agent (or one shared): all observations ⊕ all actions → Q.
-    pub critics: Vec<Mlp>,
+    pub critics: Vec<MlpQ>,
+    /// Agents.
+    pub agents: usize,
 }
 
 impl MaddpgNets {
@@ -255,20 +212,26 @@ impl MaddpgNets {
     pub fn shared(&self) -> bool {
         self.actors.len() == 1
     }
-
     /// Agent `i`'s actor.
     pub fn actor(&self, i: usize) -> &Mlp {
         &self.actors[if self.shared() { 0 } else { i }]
     }
-
     /// Agent `i`'s critic.
-    pub fn critic(&self, i: usize) -> &Mlp {
+    pub fn critic(&self, i: usize) -> &MlpQ {
         &self.critics[if self.shared() { 0 } else { i }]
     }
+    /// Width of one agent's observation.
+    pub fn obs_dim(&self) -> usize {
+        self.actors[0].input_dim()
+    }
+    /// Width of one agent's action (logits).
+    pub fn act_dim(&self) -> usize {
+        self.actors[0].output_dim()
+    }
 
-    /// Actions for all agents from observations `[N, od]`, as `[N, 5]` vectors: a Gumbel-softmax
-    /// sample `softmax(ℓ + g)` (or `softmax(ℓ)` if `deterministic`) for the continuous env, or
-    /// the one-hot of its argmax (`hard`, for the discrete env; the argmax of `ℓ` if
+    /// Actions for all agents from observations `[N, od]`, as `[N, aw]` vectors: a
+    /// Gumbel-softmax sample `softmax(ℓ + g)` (or `softmax(ℓ)` if `deterministic`), or the
+    /// one-hot of its argmax (`hard`, for a discrete env; the argmax of `ℓ` if
     /// `deterministic`).
     pub fn act<R: Rng + ?Sized>(
         &self,
@@ -279,12 +242,13 @@ impl MaddpgNets {
         cache: &mut MlpCache,
         out: &mut [f32],
     ) -> Result<()> {
-        let n = out.len() / ACTS;
+        let aw = self.act_dim();
+        let n = out.len() / aw;
         let od = obs.len() / n;
         for i in 0..n {
             let l = self.actor(i).forward(&obs[i * od..(i + 1) * od], 1, cache)?;
-            let row = &mut out[i * ACTS..(i + 1) * ACTS];
-            row.copy_from_slice(&l[..ACTS]);
+            let row = &mut out[i * aw..(i + 1) * aw];
+            row.copy_from_slice(&l[..aw]);
             if !deterministic {
                 for v in row.iter_mut() {
                     *v += gumbel(rng);
@@ -297,40 +261,168 @@ impl MaddpgNets {
         }
         Ok(())
     }
+
+    /// Joint rows `[o_1..o_N, a_1..a_N]` put into (or, with `back`, taken out of) agent
+    /// `agent`'s critic order (a no-op without parameter sharing).
+    fn critic_order(&self, agent: usize, inputs: &[f32], back: bool) -> Vec<f32> {
+        let (n, od, aw) = (self.agents, self.obs_dim(), self.act_dim());
+        let (ow, xw) = (n * od, n * od + n * aw);
+        let mut out = inputs.to_vec();
+        if !self.shared() {
+            return out;
+        }
+        for (src, dst) in inputs.chunks(xw).zip(out.chunks_mut(xw)) {
+            for p in 0..n {
+                let j = critic_slot(true, n, agent, p);
+                let (from, to) = if back { (p, j) } else { (j, p) };
+                dst[to * od..(to + 1) * od].copy_from_slice(&src[from * od..(from + 1) * od]);
+                dst[ow + to * aw..ow + (to + 1) * aw].copy_from_slice(&src[ow + from * aw..ow + (from + 1) * aw]);
+            }
+        }
+        out
+    }
 }
 
-fn to_indices(acts: &[f32], out: &mut [i64]) {
-    for (o, row) in out.iter_mut().zip(acts.chunks(ACTS)) {
+/// Agent `agent`'s critic `Q_i(o_1..o_N, a_1..a_N)` as a [`QCritic`], with the agents in index
+/// order (the shared critic's reordering is applied and undone inside).
+pub struct AgentCritic<'a> {
+    nets: &'a MaddpgNets,
+    agent: usize,
+}
+
+impl QCritic for AgentCritic<'_> {
+    fn obs_dim(&self) -> usize {
+        self.nets.agents * self.nets.obs_dim()
+    }
+    fn action_dim(&self) -> usize {
+        self.nets.agents * self.nets.act_dim()
+    }
+    fn q_values(&self, obs: &[f32], actions: &[f32], n: usize, out: &mut [f32]) -> taper_critics::Result<()> {
+        let x = join(obs, actions, n, self.obs_dim(), self.action_dim());
+        let x = self.nets.critic_order(self.agent, &x, false);
+        let mut c = MlpCache::default();
+        out.copy_from_slice(self.nets.critic(self.agent).forward(&x, n, &mut c)?);
+        Ok(())
+    }
+    fn action_gradient(&self, obs: &[f32], actions: &[f32], n: usize, out: &mut [f32]) -> taper_critics::Result<()> {
+        let (ow, aw) = (self.obs_dim(), self.action_dim());
+        let x = join(obs, actions, n, ow, aw);
+        let x = self.nets.critic_order(self.agent, &x, false);
+        let mut dx = vec![0f32; n * (ow + aw)];
+        self.nets.critic(self.agent).input_gradient(&x, n, &mut dx)?;
+        let dx = self.nets.critic_order(self.agent, &dx, true);
+        for r in 0..n {
+            out[r * aw..(r + 1) * aw].copy_from_slice(&dx[r * (ow + aw) + ow..(r + 1) * (ow + aw)]);
+        }
+        Ok(())
+    }
+}
+
+fn join(obs: &[f32], actions: &[f32], n: usize, ow: usize, aw: usize) -> Vec<f32> {
+    let mut x = Vec::with_capacity(n * (ow + aw));
+    for r in 0..n {
+        x.extend_from_slice(&obs[r * ow..(r + 1) * ow]);
+        x.extend_from_slice(&actions[r * aw..(r + 1) * aw]);
+    }
+    x
+}
+
+/// Agent `agent`'s policy as an [`Actor`]: logits `ℓ_i`, actions as Gumbel-softmax samples
+/// (one-hot for a discrete env), log-probabilities and entropies of `softmax(ℓ_i)`.
+pub struct AgentActor<'a> {
+    nets: &'a MaddpgNets,
+    agent: usize,
+    hard: bool,
+}
+
+impl Actor for AgentActor<'_> {
+    fn obs_dim(&self) -> usize {
+        self.nets.obs_dim()
+    }
+    fn logits_dim(&self) -> usize {
+        self.nets.act_dim()
+    }
+    fn action_dim(&self) -> usize {
+        self.nets.act_dim()
+    }
+    fn logits(&self, obs: &[f32], n: usize, out: &mut [f32]) -> taper_critics::Result<()> {
+        let mut c = MlpCache::default();
+        out.copy_from_slice(self.nets.actor(self.agent).forward(obs, n, &mut c)?);
+        Ok(())
+    }
+    fn sample(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut dyn rand::RngCore,
+        deterministic: bool,
+        actions: &mut [f32],
+        logp: &mut [f32],
+    ) -> taper_critics::Result<()> {
+        let aw = self.nets.act_dim();
+        let mut l = vec![0f32; n * aw];
+        self.logits(obs, n, &mut l)?;
+        for r in 0..n {
+            let row = &mut actions[r * aw..(r + 1) * aw];
+            row.copy_from_slice(&l[r * aw..(r + 1) * aw]);
+            if !deterministic {
+                for v in row.iter_mut() {
+                    *v += gumbel(rng);
+                }
+            }
+            softmax_row(row);
+            if self.hard {
+                one_hot_of_max(row);
+            }
+            let mut p = l[r * aw..(r + 1) * aw].to_vec();
+            softmax_row(&mut p);
+            logp[r] = row.iter().zip(&p).map(|(a, q)| a * q.max(1e-30).ln()).sum();
+        }
+        Ok(())
+    }
+    /// The log-probability of an action vector `a` under `softmax(ℓ)` as `Σ_k a_k log p_k` (of
+    /// a one-hot action, its component's log-probability), and the entropy of `softmax(ℓ)`.
+    fn log_prob_entropy(
+        &self,
+        obs: &[f32],
+        actions: &[f32],
+        n: usize,
+        logp: &mut [f32],
+        entropy: &mut [f32],
+    ) -> taper_critics::Result<()> {
+        let aw = self.nets.act_dim();
+        let mut l = vec![0f32; n * aw];
+        self.logits(obs, n, &mut l)?;
+        for r in 0..n {
+            let p = &mut l[r * aw..(r + 1) * aw];
+            softmax_row(p);
+            logp[r] = actions[r * aw..(r + 1) * aw]
+                .iter()
+                .zip(p.iter())
+                .map(|(a, q)| a * q.max(1e-30).ln())
+                .sum();
+            entropy[r] = -p.iter().map(|q| q * q.max(1e-30).ln()).sum::<f32>();
+        }
+        Ok(())
+    }
+    fn obs_gradient(&self, obs: &[f32], n: usize, dlogits: &[f32], dobs: &mut [f32]) -> taper_critics::Result<()> {
+        let net = self.nets.actor(self.agent);
+        let mut c = MlpCache::default();
+        net.forward(obs, n, &mut c)?;
+        let mut scratch = vec![0f32; net.num_params()];
+        net.backward_full(obs, &mut c, dlogits, &mut scratch, Some(dobs))?;
+        Ok(())
+    }
+}
+
+fn to_indices(acts: &[f32], aw: usize, out: &mut [i64]) {
+    for (o, row) in out.iter_mut().zip(acts.chunks(aw)) {
         *o = row.iter().position(|&v| v == 1.0).unwrap_or(0) as i64;
     }
 }
 
-/// A MADDPG learner on Simple Spread.
-#[derive(Debug)]
-pub struct Maddpg {
-    /// The config.
-    pub config: MaddpgConfig,
-    /// The env's config.
-    pub env: SpreadConfig,
-    /// Online networks.
-    pub nets: MaddpgNets,
-    targets: MaddpgNets,
-    actor_opt: Vec<Adam>,
-    critic_opt: Vec<Adam>,
-    buffer: ReplayBuffer,
-    rng: ChaCha8Rng,
-    global_step: u64,
-    updates: u64,
-    episodes: u64,
-    recent: RecentEpisodes,
-    seed: u64,
-    ws: UpdateWs,
-    venv: Option<VecSpread>,
-    since_update: usize,
-}
-
 /// What a MADDPG checkpoint holds besides the config and the tensors (online and target
-/// networks, replay buffer): enough to continue the run exactly.
+/// networks; the replay buffer in its own file): enough to continue the run exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MaddpgState {
     /// The run's seed.
@@ -351,12 +443,10 @@ pub struct MaddpgState {
     pub since_update: usize,
     /// The last (up to 100) finished episodes.
     pub recent: Vec<MaEpisode>,
-    /// The envs, once training has started.
-    pub envs: Option<VecParallelState>,
-    /// Transitions in the replay buffer (stored as tensors `replay.*`).
-    pub replay_len: usize,
-    /// Where the replay buffer writes next.
-    pub replay_next: usize,
+    /// Whether the envs have been reset by the learner.
+    pub env_started: bool,
+    /// Where the replay buffer stands (its contents: `replay.safetensors`).
+    pub replay: ReplayPosition,
 }
 
 #[derive(Debug, Default)]
@@ -378,26 +468,102 @@ struct UpdateWs {
     c2: MlpCache,
 }
 
+/// The file of a MADDPG checkpoint that holds the replay buffer.
+pub const REPLAY_FILE: &str = "replay.safetensors";
+
+/// A MADDPG learner. It owns its envs: `config.num_envs` copies of a multi-agent env.
+#[derive(Debug)]
+pub struct Maddpg {
+    config: MaddpgConfig,
+    nets: MaddpgNets,
+    targets: MaddpgNets,
+    actor_opt: Vec<Adam>,
+    critic_opt: Vec<Adam>,
+    buffer: ReplayBuffer,
+    rng: ChaCha8Rng,
+    global_step: u64,
+    updates: u64,
+    episodes: u64,
+    recent: RecentEpisodes<MaEpisode>,
+    seed: u64,
+    ws: UpdateWs,
+    envs: VecParallel,
+    env_started: bool,
+    since_update: usize,
+    env_id: String,
+    env_kwargs: Kwargs,
+    hard: bool,
+    total: u64,
+    next_row: u64,
+    acc: (f64, f64, usize),
+    started_at: Instant,
+    start_step: u64,
+    scratch: (Vec<f32>, Vec<i64>, Vec<f32>, MlpCache),
+    predict_rng: ChaCha8Rng,
+}
+
 impl Maddpg {
-    /// A learner; all randomness from `seed`.
-    pub fn new(config: MaddpgConfig, env: SpreadConfig, seed: u64) -> Result<Self> {
+    /// MADDPG on `config.num_envs` copies of the registered multi-agent env `env_id`; all
+    /// randomness from `seed`.
+    pub fn new(config: MaddpgConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
         config.validate()?;
-        let probe = SimpleSpread::new(env)?;
-        let (n, od) = (env.n, probe.obs_dim());
+        let envs = (0..config.num_envs)
+            .map(|_| taper_envs::make_parallel(env_id, env_kwargs))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
+        let mut l = Self::with_envs(config, VecParallel::new(envs)?, seed)?;
+        l.env_id = env_id.to_string();
+        l.env_kwargs = env_kwargs.clone();
+        Ok(l)
+    }
+
+    /// MADDPG on multi-agent envs built by hand (`config.num_envs` of them), named `custom`.
+    /// The agents must share one observation space and one action space: `Discrete(k)`
+    /// (one-hot actions of k components) or a `Box` in `[0, 1]` (soft actions).
+    pub fn with_envs(config: MaddpgConfig, envs: VecParallel, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if envs.num_envs() != config.num_envs {
+            return Err(AlgoError::Config {
+                field: "num_envs",
+                reason: format!("config says {} but there are {} envs", config.num_envs, envs.num_envs()),
+            });
+        }
+        let unsupported = |what: String| AlgoError::Unsupported { algo: "MADDPG", what };
+        let (obs_space, act_space) = homogeneous(&envs.envs()[0])
+            .ok_or_else(|| unsupported("agents with different observation or action spaces".into()))?;
+        let (aw, hard) = match &act_space {
+            Space::Discrete { n } => (*n, true),
+            Space::Box { low, high } if low.iter().all(|&l| l == 0.0) && high.iter().all(|&h| h == 1.0) => {
+                (low.len(), false)
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "the action space {other} (Discrete, or a Box in [0, 1])"
+                )))
+            }
+        };
+        let (n, od) = (envs.num_agents(), obs_space.flat_dim());
         let mut init = stream(seed, Purpose::Init, 0);
         let mut actors = Vec::with_capacity(n);
         let mut critics = Vec::with_capacity(n);
         let mut asz = vec![od];
         asz.extend_from_slice(&config.hidden);
-        asz.push(ACTS);
-        let mut csz = vec![n * od + n * ACTS];
-        csz.extend_from_slice(&config.hidden);
-        csz.push(1);
+        asz.push(aw);
         for _ in 0..if config.share_params { 1 } else { n } {
             actors.push(Mlp::new(&asz, Activation::Relu, MlpInit::TorchDefault, &mut init)?);
-            critics.push(Mlp::new(&csz, Activation::Tanh, MlpInit::TorchDefault, &mut init)?);
+            critics.push(MlpQ::new(
+                n * od,
+                n * aw,
+                &config.hidden,
+                Activation::Tanh,
+                MlpInit::TorchDefault,
+                &mut init,
+            )?);
         }
-        let nets = MaddpgNets { actors, critics };
+        let nets = MaddpgNets {
+            actors,
+            critics,
+            agents: n,
+        };
         let adam = |np: usize| {
             Adam::new(
                 AdamConfig {
@@ -407,12 +573,13 @@ impl Maddpg {
                 np,
             )
         };
+        let m = envs.num_envs();
         Ok(Maddpg {
             actor_opt: nets.actors.iter().map(|a| adam(a.num_params())).collect(),
-            critic_opt: nets.critics.iter().map(|c| adam(c.num_params())).collect(),
+            critic_opt: nets.critics.iter().map(|c| adam(c.net.num_params())).collect(),
             targets: nets.clone(),
             nets,
-            buffer: ReplayBuffer::new(config.buffer_size, n, od),
+            buffer: ReplayBuffer::new(config.buffer_size, n * od, n * aw, n)?,
             rng: stream(seed, Purpose::Action, 0),
             global_step: 0,
             updates: 0,
@@ -420,315 +587,187 @@ impl Maddpg {
             recent: RecentEpisodes::default(),
             seed,
             ws: UpdateWs::default(),
-            venv: None,
+            envs,
+            env_started: false,
             since_update: 0,
+            env_id: "custom".into(),
+            env_kwargs: Kwargs::new(),
+            hard,
+            total: 0,
+            next_row: ROW_EPISODES,
+            acc: (0.0, 0.0, 0),
+            started_at: Instant::now(),
+            start_step: 0,
+            scratch: (
+                vec![0.0; m * n * aw],
+                vec![0; m * n],
+                vec![0.0; m * n * od],
+                MlpCache::default(),
+            ),
+            predict_rng: stream(seed, Purpose::Eval, 1),
             config,
-            env,
         })
     }
 
-    /// The learner's state besides config and tensors ([`Maddpg::restore`] continues from it).
-    pub fn state(&self) -> MaddpgState {
-        MaddpgState {
-            seed: self.seed,
-            actor_opt: self.actor_opt.iter().map(|a| a.state().clone()).collect(),
-            critic_opt: self.critic_opt.iter().map(|a| a.state().clone()).collect(),
-            rng: self.rng.clone(),
-            global_step: self.global_step,
-            updates: self.updates,
-            episodes: self.episodes,
-            since_update: self.since_update,
-            recent: self.recent.to_vec(),
-            envs: self.venv.as_ref().and_then(|v| v.snapshot().ok()),
-            replay_len: self.buffer.len,
-            replay_next: self.buffer.next,
+    /// The configuration.
+    pub fn config(&self) -> &MaddpgConfig {
+        &self.config
+    }
+    /// The online networks.
+    pub fn nets(&self) -> &MaddpgNets {
+        &self.nets
+    }
+    /// Agent `agent`'s critic as a [`QCritic`] over joint observations and actions in agent
+    /// order.
+    pub fn agent_critic(&self, agent: usize) -> AgentCritic<'_> {
+        AgentCritic {
+            nets: &self.nets,
+            agent,
         }
+    }
+    /// Agent `agent`'s policy as an [`Actor`].
+    pub fn agent_actor(&self, agent: usize) -> AgentActor<'_> {
+        AgentActor {
+            nets: &self.nets,
+            agent,
+            hard: self.hard,
+        }
+    }
+    /// The mean per-agent return of the last 100 training episodes.
+    pub fn recent_return(&self) -> f64 {
+        self.recent.mean_return()
     }
 
     /// The networks as named tensors: `actor_i`, `critic_i` (what evaluation loads), and
     /// `target_actor_i`, `target_critic_i` (for resuming).
-    pub fn tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
+    pub fn tensors(&self) -> Result<taper_train::NamedTensors> {
         let mut t = Vec::new();
         for (prefix, nets) in [("", &self.nets), ("target_", &self.targets)] {
             for (i, a) in nets.actors.iter().enumerate() {
                 t.extend(a.to_tensors(&format!("{prefix}actor_{i}"))?);
             }
             for (i, q) in nets.critics.iter().enumerate() {
-                t.extend(q.to_tensors(&format!("{prefix}critic_{i}"))?);
+                t.extend(q.net.to_tensors(&format!("{prefix}critic_{i}"))?);
             }
         }
         Ok(t)
     }
 
-    /// The filled part of the replay buffer as named tensors (`replay.obs`, `replay.acts`,
-    /// `replay.rews`, `replay.next_obs`, `replay.done`), about 500 bytes per transition for
-    /// N = 3: a checkpoint keeps them in their own file.
-    pub fn replay_tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
-        let mut t = Vec::new();
-        let b = &self.buffer;
-        let len = b.len;
-        let dev = candle_core::Device::Cpu;
-        let mk = |v: &[f32], w: usize| candle_core::Tensor::from_slice(&v[..len * w], (len, w), &dev);
-        let done: Vec<f32> = b.done[..len].iter().map(|&d| d as u8 as f32).collect();
-        for (name, v, w) in [
-            ("replay.obs", &b.obs[..], b.obs_w),
-            ("replay.acts", &b.acts[..], b.n * ACTS),
-            ("replay.rews", &b.rews[..], b.n),
-            ("replay.next_obs", &b.next_obs[..], b.obs_w),
-            ("replay.done", &done[..], 1),
-        ] {
-            t.push((name.to_string(), mk(v, w)?));
+    /// Runs the actors on a multi-agent env built by hand.
+    pub fn evaluate_on(
+        &self,
+        env: &mut dyn ParallelEnv,
+        opts: &EvalOptions,
+        on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> Result<Evaluation> {
+        let nets = &self.nets;
+        let n = env.num_agents();
+        if n != nets.agents || env.observation_space(0).flat_dim() != nets.obs_dim() {
+            return Err(AlgoError::Config {
+                field: "env",
+                reason: format!(
+                    "the policy has {} agents reading {} values; this env has {n} agents reading {}",
+                    nets.agents,
+                    nets.obs_dim(),
+                    env.observation_space(0).flat_dim()
+                ),
+            });
         }
-        Ok(t)
-    }
-
-    /// Rebuilds a learner from its config, env, a checkpoint's tensors ([`Maddpg::tensors`]),
-    /// replay buffer ([`Maddpg::replay_tensors`]) and state; training then continues exactly
-    /// as if it had not stopped.
-    pub fn restore(
-        config: MaddpgConfig,
-        env: SpreadConfig,
-        tensors: &HashMap<String, candle_core::Tensor>,
-        replay: &HashMap<String, candle_core::Tensor>,
-        state: MaddpgState,
-    ) -> Result<Self> {
-        let mut l = Maddpg::new(config, env, state.seed)?;
-        let bad = |reason: String| AlgoError::Checkpoint {
-            path: "model".into(),
-            reason,
-        };
-        for (prefix, nets) in [("", &mut l.nets), ("target_", &mut l.targets)] {
-            for (i, a) in nets.actors.iter_mut().enumerate() {
-                a.load_tensors(&format!("{prefix}actor_{i}"), tensors)?;
-            }
-            for (i, q) in nets.critics.iter_mut().enumerate() {
-                q.load_tensors(&format!("{prefix}critic_{i}"), tensors)?;
-            }
-        }
-        if state.actor_opt.len() != l.actor_opt.len() || state.critic_opt.len() != l.critic_opt.len() {
-            return Err(bad(format!(
-                "{} actor and {} critic optimiser states for {} networks each",
-                state.actor_opt.len(),
-                state.critic_opt.len(),
-                l.actor_opt.len()
-            )));
-        }
-        for (st, net) in state
-            .actor_opt
-            .iter()
-            .zip(&l.nets.actors)
-            .chain(state.critic_opt.iter().zip(&l.nets.critics))
-        {
-            if st.m.len() != net.num_params() || st.v.len() != net.num_params() {
-                return Err(bad(format!(
-                    "an optimiser state has {} moments for a network of {} parameters",
-                    st.m.len(),
-                    net.num_params()
-                )));
-            }
-        }
-        let adam_cfg = *l.actor_opt[0].config();
-        l.actor_opt = state
-            .actor_opt
-            .into_iter()
-            .map(|s| Adam::from_state(adam_cfg, s))
-            .collect::<std::result::Result<_, _>>()?;
-        l.critic_opt = state
-            .critic_opt
-            .into_iter()
-            .map(|s| Adam::from_state(adam_cfg, s))
-            .collect::<std::result::Result<_, _>>()?;
-        let b = &mut l.buffer;
-        let len = state.replay_len;
-        if len > b.cap || state.replay_next >= b.cap.max(1) || (len < b.cap && state.replay_next != len) {
-            return Err(bad(format!(
-                "replay buffer of {len} transitions (next {}) does not fit its capacity {}",
-                state.replay_next, b.cap
-            )));
-        }
-        let load = |name: &str, w: usize, dst: &mut [f32]| -> Result<()> {
-            let t = replay
-                .get(name)
-                .ok_or_else(|| bad(format!("missing tensor `{name}`")))?;
-            let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
-            if v.len() != len * w {
-                return Err(bad(format!("`{name}` holds {} values, expected {}", v.len(), len * w)));
-            }
-            dst[..len * w].copy_from_slice(&v);
-            Ok(())
-        };
-        let (ow, aw, n) = (b.obs_w, b.n * ACTS, b.n);
-        load("replay.obs", ow, &mut b.obs)?;
-        load("replay.acts", aw, &mut b.acts)?;
-        load("replay.rews", n, &mut b.rews)?;
-        load("replay.next_obs", ow, &mut b.next_obs)?;
-        let mut done = vec![0f32; len];
-        load("replay.done", 1, &mut done)?;
-        for (d, &v) in b.done.iter_mut().zip(&done) {
-            *d = v != 0.0;
-        }
-        b.len = len;
-        b.next = state.replay_next;
-        l.rng = state.rng;
-        l.global_step = state.global_step;
-        l.updates = state.updates;
-        l.episodes = state.episodes;
-        l.since_update = state.since_update;
-        l.recent = RecentEpisodes::from_vec(state.recent);
-        l.venv = restored_envs(env, l.config.num_envs, state.envs.as_ref())?;
-        Ok(l)
-    }
-
-    /// Env steps taken.
-    pub fn global_step(&self) -> u64 {
-        self.global_step
-    }
-    /// Gradient updates done (each updates every agent once).
-    pub fn updates(&self) -> u64 {
-        self.updates
-    }
-    /// Episodes finished.
-    pub fn episodes(&self) -> u64 {
-        self.episodes
-    }
-
-    /// `Q_i` for a batch of joint inputs `[b, N·od + N·5]` (observations, then actions).
-    pub fn q_values(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
-        let x = self.critic_order(agent, inputs, false);
-        let mut c = MlpCache::default();
-        Ok(self.nets.critic(agent).forward(&x, b, &mut c)?.to_vec())
-    }
-
-    /// Joint rows `[o_1..o_N, a_1..a_N]` put into (or, with `back`, taken out of) agent
-    /// `agent`'s critic order (a no-op without parameter sharing).
-    fn critic_order(&self, agent: usize, inputs: &[f32], back: bool) -> Vec<f32> {
-        let n = self.env.n;
-        let (od, shared) = (6 * n, self.config.share_params);
-        let (ow, xw) = (n * od, n * od + n * ACTS);
-        let mut out = inputs.to_vec();
-        if !shared {
-            return out;
-        }
-        for (src, dst) in inputs.chunks(xw).zip(out.chunks_mut(xw)) {
-            for p in 0..n {
-                let j = critic_slot(true, n, agent, p);
-                let (from, to) = if back { (p, j) } else { (j, p) };
-                dst[to * od..(to + 1) * od].copy_from_slice(&src[from * od..(from + 1) * od]);
-                dst[ow + to * ACTS..ow + (to + 1) * ACTS]
-                    .copy_from_slice(&src[ow + from * ACTS..ow + (from + 1) * ACTS]);
-            }
-        }
-        out
-    }
-
-    /// `∂Q_i/∂a_j` for every agent j at a batch of joint inputs `[b, N·od + N·5]`: returns
-    /// `[b, N·5]` (row-major by agent, then action component). Second derivatives follow by
-    /// finite differences of this (candle's double backward is not usable).
-    pub fn action_gradients(&self, agent: usize, inputs: &[f32], b: usize) -> Result<Vec<f32>> {
-        let critic = self.nets.critic(agent);
-        let w = critic.input_dim();
-        let n = self.env.n;
-        let obs_w = w - n * ACTS;
-        let x = self.critic_order(agent, inputs, false);
-        let mut c = MlpCache::default();
-        critic.forward(&x, b, &mut c)?;
-        let mut scratch = vec![0f32; critic.num_params()];
-        let mut dx = vec![0f32; b * w];
-        critic.backward_full(&x, &mut c, &vec![1.0; b], &mut scratch, Some(&mut dx))?;
-        let dx = self.critic_order(agent, &dx, true);
-        Ok(dx.chunks(w).flat_map(|r| r[obs_w..].to_vec()).collect())
-    }
-
-    /// Trains until `total_steps` env steps in all (a restored learner continues from its
-    /// step); `on_row` sees a metrics row every 100 finished episodes and at the end, and may
-    /// stop training. Rows are where the CLI writes checkpoints, so a run resumed from one
-    /// continues exactly.
-    pub fn learn(&mut self, total_steps: u64, on_row: &mut dyn FnMut(&Metrics, &Maddpg) -> Control) -> Result<()> {
-        let c = self.config.clone();
-        let n = self.env.n;
-        let m = c.num_envs;
-        ensure_envs(&mut self.venv, self.env, m, self.seed)?;
-        let od = 6 * n;
-        let w = n * od;
-        let hard = !self.env.continuous;
-        let mut acts = vec![0f32; m * n * ACTS];
-        let mut idx = vec![0i64; m * n];
+        let (aw, hard) = (nets.act_dim(), self.hard);
+        let mut rng = stream(opts.seed, Purpose::Eval, 0);
         let mut cache = MlpCache::default();
-        let mut prev_obs = vec![0f32; m * w];
-        let start = Instant::now();
-        let start_step = self.global_step;
-        let (mut qsum, mut lsum, mut usum) = (0f64, 0f64, 0usize);
-        let mut next_row = self.episodes + 100;
-        let mut stopped = false;
-        while self.global_step < total_steps && !stopped {
-            let venv = self.venv.as_mut().expect("the envs were made above");
-            for e in 0..m {
-                self.nets.act(
-                    &venv.obs()[e * w..(e + 1) * w],
-                    false,
-                    hard,
-                    &mut self.rng,
-                    &mut cache,
-                    &mut acts[e * n * ACTS..(e + 1) * n * ACTS],
-                )?;
-            }
-            prev_obs.copy_from_slice(venv.obs());
-            if hard {
-                to_indices(&acts, &mut idx);
-                venv.step(MultiAction::Discrete(&idx))?;
-            } else {
-                venv.step(MultiAction::Continuous(&acts))?;
-            }
-            for e in 0..m {
-                let next: &[f32] = if venv.ended()[e] {
-                    &venv.final_obs()[e * w..(e + 1) * w]
+        let mut soft = vec![0f32; n * aw];
+        let mut idx = vec![0i64; n];
+        let eps = run_parallel_episodes(
+            env,
+            opts,
+            &mut |obs, actions| {
+                nets.act(obs, opts.deterministic, hard, &mut rng, &mut cache, &mut soft)
+                    .map_err(taper_train::TrainError::learner)?;
+                if hard {
+                    to_indices(&soft, aw, &mut idx);
+                    for (a, &i) in actions.iter_mut().zip(&idx) {
+                        *a = i as f32;
+                    }
                 } else {
-                    &venv.obs()[e * w..(e + 1) * w]
-                };
-                self.buffer.push(
-                    &prev_obs[e * w..(e + 1) * w],
-                    &acts[e * n * ACTS..(e + 1) * n * ACTS],
-                    &venv.rewards()[e * n..(e + 1) * n],
-                    next,
-                    false,
-                );
-            }
-            for &(_, ep) in venv.finished() {
-                self.episodes += 1;
-                self.recent.push(ep);
-            }
-            self.global_step += m as u64;
-            self.since_update += m;
-            if self.buffer.len() >= c.learning_starts.max(c.batch_size) && self.since_update >= c.train_every {
-                self.since_update = 0;
-                let (q, l) = self.update()?;
-                qsum += q;
-                lsum += l;
-                usum += 1;
-            }
-            // A metrics row every 100 episodes and at the end.
-            if self.episodes >= next_row || self.global_step >= total_steps {
-                next_row = self.episodes + 100;
-                let row = self.row(start.elapsed().as_secs_f64(), start_step, (qsum, lsum, usum));
-                (qsum, lsum, usum) = (0.0, 0.0, 0);
-                stopped = on_row(&row, self) == Control::Stop;
-            }
-        }
-        Ok(())
+                    actions.copy_from_slice(&soft);
+                }
+                Ok(())
+            },
+            on_step,
+        )?;
+        Ok(parallel_evaluation(env, &eps))
     }
 
-    fn row(&self, elapsed: f64, start_step: u64, (qsum, lsum, usum): (f64, f64, usize)) -> Metrics {
+    fn row(&mut self) -> Metrics {
+        let elapsed = self.started_at.elapsed().as_secs_f64();
+        let (qsum, lsum, usum) = std::mem::take(&mut self.acc);
         let mut row = Metrics::new();
         row.push("global_step", self.global_step as f64);
         row.push("update", self.updates as f64);
         row.push("episodes", self.episodes as f64);
-        self.recent.write_metrics(&mut row);
+        self.recent.write_metrics(self.envs.episode_stats(), &mut row);
         let k = usum.max(1) as f64;
         row.push("q_mean", if usum == 0 { f64::NAN } else { qsum / k });
         row.push("critic_loss", if usum == 0 { f64::NAN } else { lsum / k });
-        row.push("sps", (self.global_step - start_step) as f64 / elapsed.max(1e-9));
+        row.push("sps", (self.global_step - self.start_step) as f64 / elapsed.max(1e-9));
         row.push("time_elapsed", elapsed);
         row
+    }
+
+    /// One vector step of every env, the transitions stored, and an update when due.
+    fn env_step(&mut self) -> Result<()> {
+        let c = &self.config;
+        let (n, m) = (self.nets.agents, self.envs.num_envs());
+        let (aw, w) = (self.nets.act_dim(), self.envs.obs_width());
+        let (acts, idx, prev_obs, cache) = &mut self.scratch;
+        for e in 0..m {
+            self.nets.act(
+                &self.envs.obs()[e * w..(e + 1) * w],
+                false,
+                self.hard,
+                &mut self.rng,
+                cache,
+                &mut acts[e * n * aw..(e + 1) * n * aw],
+            )?;
+        }
+        prev_obs.copy_from_slice(self.envs.obs());
+        if self.hard {
+            to_indices(acts, aw, idx);
+            self.envs.step(MultiAction::Discrete(idx))?;
+        } else {
+            self.envs.step(MultiAction::Continuous(acts))?;
+        }
+        for e in 0..m {
+            let next: &[f32] = if self.envs.ended()[e] {
+                &self.envs.final_obs()[e * w..(e + 1) * w]
+            } else {
+                &self.envs.obs()[e * w..(e + 1) * w]
+            };
+            // The time limit is not a terminal state: a terminated agent is.
+            let done = self.envs.terminated()[e * n..(e + 1) * n].iter().any(|&t| t);
+            self.buffer.push(
+                &prev_obs[e * w..(e + 1) * w],
+                &acts[e * n * aw..(e + 1) * n * aw],
+                &self.envs.rewards()[e * n..(e + 1) * n],
+                next,
+                done,
+            )?;
+        }
+        for &(_, ep) in self.envs.finished() {
+            self.episodes += 1;
+            self.recent.push(ep);
+        }
+        self.global_step += m as u64;
+        self.since_update += m;
+        if self.buffer.len() >= c.learning_starts.max(c.batch_size) && self.since_update >= c.train_every {
+            self.since_update = 0;
+            let (q, l) = self.update()?;
+            self.acc.0 += q;
+            self.acc.1 += l;
+            self.acc.2 += 1;
+        }
+        Ok(())
     }
 
     /// One update of every critic and actor, then the targets. Without parameter sharing each
@@ -738,12 +777,12 @@ impl Maddpg {
     /// critic loss over the updates.
     fn update(&mut self) -> Result<(f64, f64)> {
         let mut c = self.config.clone();
-        // With the continuous env the actions are the soft samples themselves.
-        c.straight_through &= !self.env.continuous;
-        let n = self.env.n;
-        let od = 6 * n;
+        // With soft actions (a continuous env) the actions are the soft samples themselves.
+        c.straight_through &= self.hard;
+        let n = self.nets.agents;
+        let (od, aw1) = (self.nets.obs_dim(), self.nets.act_dim());
         let ow = n * od;
-        let aw = n * ACTS;
+        let aw = n * aw1;
         let xw = ow + aw;
         let bsz = c.batch_size;
         let shared = c.share_params;
@@ -762,18 +801,17 @@ impl Maddpg {
                 ws.idx.push(self.rng.random_range(0..self.buffer.len()));
             }
             let buf = &self.buffer;
-            // Next joint actions ã' from the target actors, [bsz, N·5].
+            // Next joint actions ã' from the target actors, [bsz, N·aw].
             ws.ta.resize(bsz * aw, 0.0);
             for j in 0..n {
                 ws.obs_i.resize(bsz * od, 0.0);
                 for (k, &t) in ws.idx.iter().enumerate() {
-                    ws.obs_i[k * od..(k + 1) * od]
-                        .copy_from_slice(&buf.next_obs[t * ow + j * od..t * ow + (j + 1) * od]);
+                    ws.obs_i[k * od..(k + 1) * od].copy_from_slice(&buf.next_obs(t)[j * od..(j + 1) * od]);
                 }
                 let l = self.targets.actor(j).forward(&ws.obs_i, bsz, &mut ws.c1)?;
                 for k in 0..bsz {
-                    let row = &mut ws.ta[k * aw + j * ACTS..k * aw + (j + 1) * ACTS];
-                    for (r, &lv) in row.iter_mut().zip(&l[k * ACTS..(k + 1) * ACTS]) {
+                    let row = &mut ws.ta[k * aw + j * aw1..k * aw + (j + 1) * aw1];
+                    for (r, &lv) in row.iter_mut().zip(&l[k * aw1..(k + 1) * aw1]) {
                         *r = lv + gumbel(&mut self.rng);
                     }
                     softmax_row(row);
@@ -789,13 +827,14 @@ impl Maddpg {
             for (ei, ego) in egos.clone().enumerate() {
                 for (k, &t) in ws.idx.iter().enumerate() {
                     let r = ei * bsz + k;
+                    let (o, on, a) = (buf.obs(t), buf.next_obs(t), buf.actions(t));
                     for p in 0..n {
                         let j = critic_slot(shared, n, ego, p);
-                        let (o, a) = (r * xw + p * od, r * xw + ow + p * ACTS);
-                        ws.x[o..o + od].copy_from_slice(&buf.obs[t * ow + j * od..t * ow + (j + 1) * od]);
-                        ws.xn[o..o + od].copy_from_slice(&buf.next_obs[t * ow + j * od..t * ow + (j + 1) * od]);
-                        ws.x[a..a + ACTS].copy_from_slice(&buf.acts[t * aw + j * ACTS..t * aw + (j + 1) * ACTS]);
-                        ws.xn[a..a + ACTS].copy_from_slice(&ws.ta[k * aw + j * ACTS..k * aw + (j + 1) * ACTS]);
+                        let (xo, xa) = (r * xw + p * od, r * xw + ow + p * aw1);
+                        ws.x[xo..xo + od].copy_from_slice(&o[j * od..(j + 1) * od]);
+                        ws.xn[xo..xo + od].copy_from_slice(&on[j * od..(j + 1) * od]);
+                        ws.x[xa..xa + aw1].copy_from_slice(&a[j * aw1..(j + 1) * aw1]);
+                        ws.xn[xa..xa + aw1].copy_from_slice(&ws.ta[k * aw + j * aw1..k * aw + (j + 1) * aw1]);
                     }
                 }
             }
@@ -805,22 +844,14 @@ impl Maddpg {
                 for (k, &t) in ws.idx.iter().enumerate() {
                     let r = ws.y.len();
                     debug_assert_eq!(r % bsz, k);
-                    let nd = if buf.done[t] { 0.0 } else { 1.0 };
-                    ws.y.push(buf.rews[t * n + ego] + c.gamma as f32 * nd * qn[r]);
+                    ws.y.push(td_target(buf.reward(t, ego), c.gamma as f32, buf.done(t), qn[r]));
                 }
             }
             let critic = &self.nets.critics[gi];
             let q = critic.forward(&ws.x, rows, &mut ws.c2)?;
-            ws.dq.clear();
-            let mut loss = 0f64;
-            let mut qs = 0f64;
-            for r in 0..rows {
-                let e = q[r] - ws.y[r];
-                loss += (e * e) as f64;
-                qs += q[r] as f64;
-                ws.dq.push(2.0 * e / rows as f32);
-            }
-            loss /= rows as f64;
+            let qs: f64 = q.iter().map(|&v| v as f64).sum();
+            ws.dq.resize(rows, 0.0);
+            let loss = td_loss(q, &ws.y, &mut ws.dq)?;
             if !loss.is_finite() {
                 return Err(AlgoError::NonFinite {
                     update: self.updates + 1,
@@ -830,10 +861,10 @@ impl Maddpg {
             qm += qs / rows as f64;
             lm += loss;
             ws.g.clear();
-            ws.g.resize(critic.num_params(), 0.0);
-            critic.backward(&ws.x, &mut ws.c2, &ws.dq, &mut ws.g)?;
+            ws.g.resize(critic.net.num_params(), 0.0);
+            critic.net.backward(&ws.x, &mut ws.c2, &ws.dq, &mut ws.g)?;
             clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
-            self.critic_opt[gi].step(&mut [(self.nets.critics[gi].params_mut(), &ws.g[..])])?;
+            self.critic_opt[gi].step(&mut [(self.nets.critics[gi].net.params_mut(), &ws.g[..])])?;
 
             // Actor: replace the ego's action by a Gumbel-softmax sample of the current actor.
             ws.obs_i.resize(rows * od, 0.0);
@@ -848,15 +879,15 @@ impl Maddpg {
             let l = actor.forward(&ws.obs_i, rows, &mut ws.c1)?;
             ws.logits.clear();
             ws.logits.extend_from_slice(l);
-            ws.soft.resize(rows * ACTS, 0.0);
+            ws.soft.resize(rows * aw1, 0.0);
             for r in 0..rows {
                 let p = own_slot(egos.start + r / bsz);
-                let s = &mut ws.soft[r * ACTS..(r + 1) * ACTS];
-                for (sv, &lv) in s.iter_mut().zip(&ws.logits[r * ACTS..(r + 1) * ACTS]) {
+                let s = &mut ws.soft[r * aw1..(r + 1) * aw1];
+                for (sv, &lv) in s.iter_mut().zip(&ws.logits[r * aw1..(r + 1) * aw1]) {
                     *sv = lv + gumbel(&mut self.rng);
                 }
                 softmax_row(s);
-                let a = &mut ws.x[r * xw + ow + p * ACTS..r * xw + ow + (p + 1) * ACTS];
+                let a = &mut ws.x[r * xw + ow + p * aw1..r * xw + ow + (p + 1) * aw1];
                 a.copy_from_slice(s);
                 if c.straight_through {
                     // Forward with the one-hot; the gradient below goes through the soft sample.
@@ -867,18 +898,20 @@ impl Maddpg {
             critic.forward(&ws.x, rows, &mut ws.c2)?;
             ws.dq.clear();
             ws.dq.resize(rows, -1.0 / rows as f32);
-            ws.gscratch.resize(critic.num_params(), 0.0);
+            ws.gscratch.resize(critic.net.num_params(), 0.0);
             ws.dx.resize(rows * xw, 0.0);
-            critic.backward_full(&ws.x, &mut ws.c2, &ws.dq, &mut ws.gscratch, Some(&mut ws.dx))?;
-            ws.dl.resize(rows * ACTS, 0.0);
-            let reg = 2.0 * c.logit_reg as f32 / (rows * ACTS) as f32;
+            critic
+                .net
+                .backward_full(&ws.x, &mut ws.c2, &ws.dq, &mut ws.gscratch, Some(&mut ws.dx))?;
+            ws.dl.resize(rows * aw1, 0.0);
+            let reg = 2.0 * c.logit_reg as f32 / (rows * aw1) as f32;
             for r in 0..rows {
                 let p = own_slot(egos.start + r / bsz);
-                let s = &ws.soft[r * ACTS..(r + 1) * ACTS];
-                let da = &ws.dx[r * xw + ow + p * ACTS..r * xw + ow + (p + 1) * ACTS];
+                let s = &ws.soft[r * aw1..(r + 1) * aw1];
+                let da = &ws.dx[r * xw + ow + p * aw1..r * xw + ow + (p + 1) * aw1];
                 let dot: f32 = s.iter().zip(da).map(|(a, b)| a * b).sum();
-                for a in 0..ACTS {
-                    ws.dl[r * ACTS + a] = s[a] * (da[a] - dot) + reg * ws.logits[r * ACTS + a];
+                for a in 0..aw1 {
+                    ws.dl[r * aw1 + a] = s[a] * (da[a] - dot) + reg * ws.logits[r * aw1 + a];
                 }
             }
             ws.g.clear();
@@ -888,16 +921,11 @@ impl Maddpg {
             self.actor_opt[gi].step(&mut [(self.nets.actors[gi].params_mut(), &ws.g[..])])?;
         }
         let tau = c.tau as f32;
-        let polyak = |t: &mut Mlp, o: &Mlp| {
-            for (a, b) in t.params_mut().iter_mut().zip(o.params()) {
-                *a = (1.0 - tau) * *a + tau * b;
-            }
-        };
         for (t, o) in self.targets.actors.iter_mut().zip(&self.nets.actors) {
-            polyak(t, o);
+            polyak(t, o, tau);
         }
         for (t, o) in self.targets.critics.iter_mut().zip(&self.nets.critics) {
-            polyak(t, o);
+            polyak(&mut t.net, &o.net, tau);
         }
         self.updates += 1;
         self.ws = ws;
@@ -917,55 +945,225 @@ fn critic_slot(shared: bool, n: usize, ego: usize, p: usize) -> usize {
     }
 }
 
-/// Runs `episodes` episodes of the MADDPG actors on Simple Spread (episode k reset with
-/// `seed + k`), greedy (argmax logit) or sampled. `on_step` sees the env after every step.
-pub fn evaluate_maddpg(
-    nets: &MaddpgNets,
-    env: SpreadConfig,
-    episodes: usize,
-    seed: u64,
-    deterministic: bool,
-    on_step: &mut dyn FnMut(usize, &SimpleSpread),
-) -> Result<Vec<MaEpisode>> {
-    let e = SimpleSpread::new(env)?;
-    let n = env.n;
-    if !(nets.shared() || nets.actors.len() == n) || nets.actors[0].input_dim() != e.obs_dim() {
-        return Err(AlgoError::Config {
-            field: "env",
-            reason: format!(
-                "the policy has {} agents reading {} values; this env has {n} agents reading {}",
-                nets.actors.len(),
-                nets.actors.first().map(|a| a.input_dim()).unwrap_or(0),
-                e.obs_dim()
-            ),
-        });
+impl Learner for Maddpg {
+    fn info(&self) -> RunInfo {
+        RunInfo {
+            algo: "maddpg".into(),
+            env_id: self.env_id.clone(),
+            env_kwargs: self.env_kwargs.clone(),
+            seed: self.seed,
+        }
     }
-    let mut rng = stream(seed, Purpose::Eval, 0);
-    let mut cache = MlpCache::default();
-    let mut soft = vec![0f32; n * ACTS];
-    crate::marl::run_spread_episodes(
-        env,
-        episodes,
-        seed,
-        &mut |obs, idx, cont| {
-            nets.act(obs, deterministic, !env.continuous, &mut rng, &mut cache, &mut soft)?;
-            if env.continuous {
-                cont.copy_from_slice(&soft);
-            } else {
-                to_indices(&soft, idx);
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+    fn progress(&self) -> Progress {
+        Progress {
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes,
+        }
+    }
+    /// The plan ends at the first whole vector step at or past `total_steps`.
+    fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
+        let m = self.config.num_envs as u64;
+        let end = total_steps.div_ceil(m) * m;
+        if total_steps == 0 || self.global_step >= end {
+            return Err(AlgoError::Config {
+                field: "total_steps",
+                reason: format!(
+                    "the run is already at step {} of a {total_steps}-step plan; give a larger budget to continue",
+                    self.global_step
+                ),
             }
-            Ok(())
-        },
-        on_step,
-    )
+            .into());
+        }
+        if !self.env_started {
+            self.envs.reset(self.seed)?;
+            self.env_started = true;
+        }
+        self.total = end;
+        self.next_row = self.episodes + ROW_EPISODES;
+        self.acc = (0.0, 0.0, 0);
+        self.started_at = Instant::now();
+        self.start_step = self.global_step;
+        Ok(end)
+    }
+    fn step(&mut self) -> taper_train::Result<Metrics> {
+        while self.global_step < self.total {
+            self.env_step()?;
+            if self.episodes >= self.next_row {
+                break;
+            }
+        }
+        self.next_row = self.episodes + ROW_EPISODES;
+        Ok(self.row())
+    }
+    fn is_done(&self) -> bool {
+        self.global_step >= self.total
+    }
+    fn export(&self) -> taper_train::Result<LearnerState> {
+        let st = MaddpgState {
+            seed: self.seed,
+            actor_opt: self.actor_opt.iter().map(|a| a.state().clone()).collect(),
+            critic_opt: self.critic_opt.iter().map(|a| a.state().clone()).collect(),
+            rng: self.rng.clone(),
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes,
+            since_update: self.since_update,
+            recent: self.recent.to_vec(),
+            env_started: self.env_started,
+            replay: self.buffer.position(),
+        };
+        let mut s = LearnerState::new(
+            serde_json::to_value(st).map_err(taper_train::TrainError::learner)?,
+            self.tensors()?,
+        );
+        s.env_state = self.envs.snapshot().ok().and_then(|v| serde_json::to_value(v).ok());
+        s.files = vec![(REPLAY_FILE.to_string(), self.buffer.to_tensors()?)];
+        Ok(s)
+    }
+    fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
+        let t = &ckpt.tensors;
+        let bad = |e: String| taper_train::TrainError::checkpoint(&ckpt.dir, e);
+        let prefixes: &[&str] = if resume { &["", "target_"] } else { &[""] };
+        for &prefix in prefixes {
+            let nets = if prefix.is_empty() {
+                &mut self.nets
+            } else {
+                &mut self.targets
+            };
+            for (i, a) in nets.actors.iter_mut().enumerate() {
+                a.load_tensors(&format!("{prefix}actor_{i}"), t)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            for (i, q) in nets.critics.iter_mut().enumerate() {
+                q.net
+                    .load_tensors(&format!("{prefix}critic_{i}"), t)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        if !resume {
+            return Ok(());
+        }
+        let st: MaddpgState = ckpt.algo_state()?;
+        if st.actor_opt.len() != self.actor_opt.len() || st.critic_opt.len() != self.critic_opt.len() {
+            return Err(bad(format!(
+                "{} actor and {} critic optimiser states for {} networks each",
+                st.actor_opt.len(),
+                st.critic_opt.len(),
+                self.actor_opt.len()
+            )));
+        }
+        let sizes = self
+            .nets
+            .actors
+            .iter()
+            .map(|a| a.num_params())
+            .chain(self.nets.critics.iter().map(|c| c.net.num_params()));
+        for (s, np) in st.actor_opt.iter().chain(&st.critic_opt).zip(sizes) {
+            if s.m.len() != np || s.v.len() != np {
+                return Err(bad(format!(
+                    "an optimiser state has {} moments for a network of {np} parameters",
+                    s.m.len()
+                )));
+            }
+        }
+        let cfg = *self.actor_opt[0].config();
+        self.actor_opt = st
+            .actor_opt
+            .into_iter()
+            .map(|s| Adam::from_state(cfg, s))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(AlgoError::from)?;
+        self.critic_opt = st
+            .critic_opt
+            .into_iter()
+            .map(|s| Adam::from_state(cfg, s))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(AlgoError::from)?;
+        self.buffer.load(&ckpt.file(REPLAY_FILE)?, st.replay)?;
+        self.rng = st.rng;
+        self.global_step = st.global_step;
+        self.updates = st.updates;
+        self.episodes = st.episodes;
+        self.since_update = st.since_update;
+        self.recent = RecentEpisodes::from_vec(st.recent);
+        self.env_started = st.env_started;
+        if let Some(env) = &ckpt.state.env_state {
+            let s: taper_envs::parallel::VecParallelState =
+                serde_json::from_value(env.clone()).map_err(|e| bad(e.to_string()))?;
+            self.envs.restore(&s)?;
+        }
+        Ok(())
+    }
+    fn evaluate(
+        &self,
+        opts: &EvalOptions,
+        on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> taper_train::Result<Evaluation> {
+        let mut env = taper_envs::make_parallel(&self.env_id, &self.env_kwargs)?;
+        Ok(self.evaluate_on(env.as_mut(), opts, on_step)?)
+    }
+    fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
+        let (n, od, aw) = (self.nets.agents, self.nets.obs_dim(), self.nets.act_dim());
+        if obs.len() != n * od {
+            return Err(AlgoError::Config {
+                field: "obs",
+                reason: format!("expected {n} agents × {od} values, got {}", obs.len()),
+            }
+            .into());
+        }
+        let mut soft = vec![0f32; n * aw];
+        let mut cache = MlpCache::default();
+        self.nets.act(
+            obs,
+            deterministic,
+            self.hard,
+            &mut self.predict_rng,
+            &mut cache,
+            &mut soft,
+        )?;
+        if self.hard {
+            let mut idx = vec![0i64; n];
+            to_indices(&soft, aw, &mut idx);
+            return Ok(idx.into_iter().map(|i| i as f32).collect());
+        }
+        Ok(soft)
+    }
+    /// None: `q_mean` and `critic_loss` are empty until learning starts, and each update checks
+    /// its critic loss itself.
+    fn guarded_columns(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn headline(&self) -> &'static [&'static str] {
+        &["recent_return", "recent_min_distance", "recent_collisions"]
+    }
+    fn summary(&self) -> String {
+        format!(
+            "{} env steps; recent per-agent return {:.3} (last 100 episodes)",
+            self.global_step,
+            self.recent_return()
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taper_train::Trainer;
+
+    fn spread(continuous: bool) -> Kwargs {
+        let mut kw = Kwargs::new();
+        if continuous {
+            kw.insert("continuous".into(), "true".into());
+        }
+        kw
+    }
 
     /// `∂Q_i/∂a_j` from the critic's backward pass equals central finite differences (the
-    /// critic is smooth: tanh hidden layers).
+    /// critic is smooth: tanh hidden layers), with and without parameter sharing.
     #[test]
     fn action_gradients_match_finite_differences() {
         for share_params in [false, true] {
@@ -973,29 +1171,31 @@ mod tests {
                 share_params,
                 ..Default::default()
             };
-            action_gradients_match_fd(&Maddpg::new(cfg, SpreadConfig::default(), 0).unwrap());
-        }
-    }
-
-    fn action_gradients_match_fd(m: &Maddpg) {
-        let w = m.nets.critic(1).input_dim();
-        let mut rng = stream(1, Purpose::Other(5), 0);
-        let x: Vec<f32> = (0..2 * w).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let g = m.action_gradients(1, &x, 2).unwrap();
-        assert_eq!(g.len(), 2 * 15);
-        let ow = w - 15;
-        for r in 0..2 {
-            for j in 0..15 {
-                let eps = 1e-2f32;
-                let (mut a, mut b) = (x.clone(), x.clone());
-                a[r * w + ow + j] += eps;
-                b[r * w + ow + j] -= eps;
-                let fd = (m.q_values(1, &a, 2).unwrap()[r] - m.q_values(1, &b, 2).unwrap()[r]) / (2.0 * eps);
-                assert!(
-                    (fd - g[r * 15 + j]).abs() < 1e-3,
-                    "row {r} a{j}: fd {fd} vs {}",
-                    g[r * 15 + j]
-                );
+            let m = Maddpg::new(cfg, "SimpleSpread-v3", &Kwargs::new(), 0).unwrap();
+            let q = m.agent_critic(1);
+            let (ow, aw) = (q.obs_dim(), q.action_dim());
+            assert_eq!((ow, aw), (54, 15));
+            let mut rng = stream(1, Purpose::Other(5), 0);
+            let obs: Vec<f32> = (0..2 * ow).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let act: Vec<f32> = (0..2 * aw).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut g = vec![0f32; 2 * aw];
+            q.action_gradient(&obs, &act, 2, &mut g).unwrap();
+            for r in 0..2 {
+                for j in 0..aw {
+                    let eps = 1e-2f32;
+                    let (mut a, mut b) = (act.clone(), act.clone());
+                    a[r * aw + j] += eps;
+                    b[r * aw + j] -= eps;
+                    let (mut qa, mut qb) = ([0f32; 2], [0f32; 2]);
+                    q.q_values(&obs, &a, 2, &mut qa).unwrap();
+                    q.q_values(&obs, &b, 2, &mut qb).unwrap();
+                    let fd = (qa[r] - qb[r]) / (2.0 * eps);
+                    assert!(
+                        (fd - g[r * aw + j]).abs() < 1e-3,
+                        "row {r} a{j}: fd {fd} vs {}",
+                        g[r * aw + j]
+                    );
+                }
             }
         }
     }
@@ -1008,22 +1208,25 @@ mod tests {
             share_params: true,
             ..Default::default()
         };
-        let m = Maddpg::new(cfg, SpreadConfig::default(), 3).unwrap();
-        assert!(m.nets.shared() && m.nets.critics.len() == 1);
-        let (od, n) = (18, 3);
-        let w = n * od + n * ACTS;
+        let m = Maddpg::new(cfg, "SimpleSpread-v3", &Kwargs::new(), 3).unwrap();
+        assert!(m.nets().shared() && m.nets().critics.len() == 1);
+        let (od, n, aw) = (18, 3, 5);
         let mut rng = stream(2, Purpose::Other(5), 0);
-        let x: Vec<f32> = (0..w).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let mut rot = x.clone();
+        let obs: Vec<f32> = (0..n * od).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let act: Vec<f32> = (0..n * aw).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (mut ro, mut ra) = (obs.clone(), act.clone());
         for p in 0..n {
             let j = (1 + p) % n;
-            rot[p * od..(p + 1) * od].copy_from_slice(&x[j * od..(j + 1) * od]);
-            rot[n * od + p * ACTS..n * od + (p + 1) * ACTS]
-                .copy_from_slice(&x[n * od + j * ACTS..n * od + (j + 1) * ACTS]);
+            ro[p * od..(p + 1) * od].copy_from_slice(&obs[j * od..(j + 1) * od]);
+            ra[p * aw..(p + 1) * aw].copy_from_slice(&act[j * aw..(j + 1) * aw]);
         }
-        let (q1, q0) = (m.q_values(1, &x, 1).unwrap()[0], m.q_values(0, &rot, 1).unwrap()[0]);
-        assert_eq!(q1, q0);
-        assert_ne!(q1, m.q_values(0, &x, 1).unwrap()[0]);
+        let q = |agent: usize, o: &[f32], a: &[f32]| {
+            let mut v = [0f32];
+            m.agent_critic(agent).q_values(o, a, 1, &mut v).unwrap();
+            v[0]
+        };
+        assert_eq!(q(1, &obs, &act), q(0, &ro, &ra));
+        assert_ne!(q(1, &obs, &act), q(0, &obs, &act));
     }
 
     /// Short runs on the discrete and the continuous env, with and without parameter sharing,
@@ -1031,10 +1234,6 @@ mod tests {
     #[test]
     fn short_runs_are_deterministic() {
         for (continuous, share_params) in [(false, false), (true, false), (false, true)] {
-            let env = SpreadConfig {
-                continuous,
-                ..SpreadConfig::default()
-            };
             let cfg = MaddpgConfig {
                 batch_size: 32,
                 buffer_size: 1000,
@@ -1044,20 +1243,17 @@ mod tests {
                 ..Default::default()
             };
             let run = || {
-                let mut m = Maddpg::new(cfg.clone(), env, 4).unwrap();
-                let mut last = Metrics::new();
-                m.learn(300, &mut |r, _| {
-                    last = r.clone();
-                    Control::Continue
-                })
-                .unwrap();
-                assert!(m.updates() > 0);
-                let eps = evaluate_maddpg(&m.nets, env, 2, 0, true, &mut |_, _| {}).unwrap();
-                (
-                    last.get("recent_return"),
-                    last.get("critic_loss"),
-                    eps[0].mean_agent_return,
-                )
+                let mut m = Maddpg::new(cfg.clone(), "SimpleSpread-v3", &spread(continuous), 4).unwrap();
+                let s = Trainer::in_memory().fit(&mut m, 300).unwrap();
+                let last = s.last_row.unwrap();
+                assert!(m.progress().updates > 0);
+                let opts = EvalOptions {
+                    episodes: 2,
+                    deterministic: true,
+                    ..EvalOptions::default()
+                };
+                let ev = m.evaluate(&opts, &mut |_, _| {}).unwrap();
+                (last.get("recent_return"), last.get("critic_loss"), ev.episodes[0].ret)
             };
             let (a, b) = (run(), run());
             assert_eq!(a, b);
@@ -1068,17 +1264,13 @@ mod tests {
     /// The first 50 000 env steps of the default (`tuned`) MADDPG run, seed 0 (about 4 900
     /// updates after learning starts at 25 600), end clearly above the always-no-op policy:
     /// the mean per-agent return of the last 100 training episodes is above −22.0, against
-    /// −24.2 for no-op and −26.4 for random (the calibration of PettingZoo's
-    /// simple_spread_v3). Measured: −20.27, the same row as the documented run's.
+    /// −24.2 for no-op and −26.4 for random (PettingZoo's simple_spread_v3, measured by
+    /// `examples/spread_baselines.rs`). Measured: −20.27, the same row as the documented run's.
     #[test]
     fn maddpg_short_run_beats_noop() {
-        let mut l = Maddpg::new(MaddpgConfig::tuned(), SpreadConfig::default(), 0).unwrap();
-        let mut last = Metrics::new();
-        l.learn(50_000, &mut |m, _| {
-            last = m.clone();
-            Control::Continue
-        })
-        .unwrap();
+        let mut l = Maddpg::new(MaddpgConfig::tuned(), "SimpleSpread-v3", &Kwargs::new(), 0).unwrap();
+        let s = Trainer::in_memory().fit(&mut l, 50_000).unwrap();
+        let last = s.last_row.unwrap();
         assert_eq!(last.get("global_step"), Some(50_000.0));
         let r = last.get("recent_return").unwrap();
         assert!(r > -22.0, "recent return {r}");
@@ -1102,7 +1294,7 @@ mod tests {
             },
         ];
         for c in bad {
-            assert!(Maddpg::new(c, SpreadConfig::default(), 0).is_err());
+            assert!(Maddpg::new(c, "SimpleSpread-v3", &Kwargs::new(), 0).is_err());
         }
     }
 }

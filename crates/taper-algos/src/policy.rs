@@ -1,10 +1,11 @@
-//! The actor-critic model PPO trains: a policy MLP (categorical logits, or a Gaussian mean
-//! with a state-independent log-std) and a separate value MLP, as in CleanRL's `Agent`.
+//! The actor-critic model PPO, IPPO and MAPPO train: a policy MLP (categorical logits, or a
+//! Gaussian mean with a state-independent log-std) and a separate value MLP, as in CleanRL's
+//! `Agent`. It implements the model traits [`Actor`] and [`Critic`].
 
 use crate::error::{AlgoError, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use taper_critics::ValueCritic;
+use taper_critics::{Actor, Critic, ValueCritic};
 use taper_envs::Space;
 use taper_tensor::distributions::{Categorical, DiagGaussian};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
@@ -182,9 +183,9 @@ impl ActorCritic {
         Ok(())
     }
 
-    /// `V(s)` for `n` encoded observations.
-    pub fn values(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) -> Result<()> {
-        let v = self.critic.values(obs, n, &mut ws.critic_cache)?;
+    /// `V` of `n` critic inputs (encoded observations, or global states), reusing `ws`.
+    pub fn critic_values(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) -> Result<()> {
+        let v = self.critic.forward(obs, n, &mut ws.critic_cache)?;
         out[..n].copy_from_slice(v);
         Ok(())
     }
@@ -225,5 +226,135 @@ impl ActorCritic {
             self.log_std = v;
         }
         Ok(())
+    }
+}
+
+fn critic_err(e: AlgoError) -> taper_critics::CriticError {
+    taper_critics::CriticError::Invalid {
+        name: "actor",
+        reason: e.to_string(),
+    }
+}
+
+impl Actor for ActorCritic {
+    fn obs_dim(&self) -> usize {
+        self.obs_space.encoded_dim()
+    }
+    fn logits_dim(&self) -> usize {
+        self.actor.output_dim()
+    }
+    fn action_dim(&self) -> usize {
+        self.act_space.flat_dim()
+    }
+    fn logits(&self, obs: &[f32], n: usize, out: &mut [f32]) -> taper_critics::Result<()> {
+        let mut cache = MlpCache::default();
+        out.copy_from_slice(self.actor.forward(obs, n, &mut cache)?);
+        Ok(())
+    }
+    fn sample(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut dyn rand::RngCore,
+        deterministic: bool,
+        actions: &mut [f32],
+        logp: &mut [f32],
+    ) -> taper_critics::Result<()> {
+        let mut ws = ActWorkspace::default();
+        self.act(obs, n, rng, deterministic, &mut ws, actions, logp)
+            .map_err(critic_err)
+    }
+    fn log_prob_entropy(
+        &self,
+        obs: &[f32],
+        actions: &[f32],
+        n: usize,
+        logp: &mut [f32],
+        entropy: &mut [f32],
+    ) -> taper_critics::Result<()> {
+        let mut cache = MlpCache::default();
+        let out = self.actor.forward(obs, n, &mut cache)?;
+        let (k, ad) = (self.actor.output_dim(), self.act_space.flat_dim());
+        if self.is_discrete() {
+            let mut cat = Categorical::new(k);
+            for i in 0..n {
+                cat.set_logits(&out[i * k..(i + 1) * k], None);
+                logp[i] = cat.log_prob(actions[i] as usize);
+                entropy[i] = cat.entropy();
+            }
+        } else {
+            let g = DiagGaussian::new(self.log_std.clone());
+            for i in 0..n {
+                logp[i] = g.log_prob(&out[i * k..(i + 1) * k], &actions[i * ad..(i + 1) * ad]);
+                entropy[i] = g.entropy();
+            }
+        }
+        Ok(())
+    }
+    fn obs_gradient(&self, obs: &[f32], n: usize, dlogits: &[f32], dobs: &mut [f32]) -> taper_critics::Result<()> {
+        let mut cache = MlpCache::default();
+        self.actor.forward(obs, n, &mut cache)?;
+        let mut scratch = vec![0f32; self.actor.num_params()];
+        self.actor
+            .backward_full(obs, &mut cache, dlogits, &mut scratch, Some(dobs))?;
+        Ok(())
+    }
+}
+
+impl Critic for ActorCritic {
+    fn input_dim(&self) -> usize {
+        self.critic.net.input_dim()
+    }
+    fn values(&self, inputs: &[f32], n: usize, out: &mut [f32]) -> taper_critics::Result<()> {
+        self.critic.values(inputs, n, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taper_tensor::rng::{stream, Purpose};
+
+    /// The trait methods agree with the learner's own: sampling, log-probabilities, values;
+    /// and the observation gradient of a scalar of the logits equals finite differences.
+    #[test]
+    fn model_traits_agree_with_finite_differences() {
+        let (mut r1, mut r2) = (stream(2, Purpose::Init, 0), stream(2, Purpose::Init, 1));
+        for act in [Space::Discrete { n: 3 }, Space::uniform_box(2, -1.0, 1.0)] {
+            let obs_space = Space::uniform_box(4, -5.0, 5.0);
+            let m = ActorCritic::new(&obs_space, &act, &[16], -0.3, &mut r1, &mut r2).unwrap();
+            let obs: Vec<f32> = (0..8).map(|i| (i as f32 * 0.37).sin()).collect();
+            let ad = Actor::action_dim(&m);
+            let (mut a, mut lp) = (vec![0f32; 2 * ad], vec![0f32; 2]);
+            let mut rng = stream(5, Purpose::Action, 0);
+            Actor::sample(&m, &obs, 2, &mut rng, false, &mut a, &mut lp).unwrap();
+            let (mut lp2, mut h) = (vec![0f32; 2], vec![0f32; 2]);
+            m.log_prob_entropy(&obs, &a, 2, &mut lp2, &mut h).unwrap();
+            for i in 0..2 {
+                assert!((lp[i] - lp2[i]).abs() < 1e-5 && h[i] > 0.0);
+            }
+            let mut v = vec![0f32; 2];
+            Critic::values(&m, &obs, 2, &mut v).unwrap();
+            let mut v2 = vec![0f32; 2];
+            m.critic_values(&obs, 2, &mut ActWorkspace::default(), &mut v2).unwrap();
+            assert_eq!(v, v2);
+            // s = Σ w·logits; ∂s/∂obs by the trait against central differences.
+            let k = m.logits_dim();
+            let w: Vec<f32> = (0..2 * k).map(|i| 0.5 - i as f32 * 0.2).collect();
+            let s = |o: &[f32]| {
+                let mut l = vec![0f32; 2 * k];
+                m.logits(o, 2, &mut l).unwrap();
+                l.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>()
+            };
+            let mut g = vec![0f32; 8];
+            m.obs_gradient(&obs, 2, &w, &mut g).unwrap();
+            for j in 0..8 {
+                let (mut p, mut q) = (obs.clone(), obs.clone());
+                p[j] += 1e-2;
+                q[j] -= 1e-2;
+                let fd = (s(&p) - s(&q)) / 2e-2;
+                assert!((fd - g[j]).abs() < 2e-3, "obs {j}: {fd} vs {}", g[j]);
+            }
+        }
     }
 }

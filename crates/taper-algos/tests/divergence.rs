@@ -1,12 +1,11 @@
 //! A run that goes non-finite mid-training stops with an error naming the update and the
 //! loss term, and the last checkpoint written before it stays intact and finite.
 
-use taper_algos::callback::{Callback, Control, UpdateContext};
 use taper_algos::ppo::{Ppo, PpoConfig};
-use taper_algos::run::{learner_checkpoint, load_checkpoint, save_checkpoint};
-use taper_algos::AlgoError;
 use taper_envs::classic::CartPole;
 use taper_envs::{Action, Env, Space, StepOutcome, VecEnv};
+use taper_train::checkpoint::{newest, Checkpoint};
+use taper_train::{TrainError, TrainOptions, Trainer};
 
 /// CartPole whose reward turns NaN after `after` steps.
 struct Poisoned {
@@ -38,23 +37,8 @@ impl Env for Poisoned {
     }
 }
 
-struct CheckpointEveryUpdate {
-    dir: std::path::PathBuf,
-    saved: u64,
-}
-
-impl Callback for CheckpointEveryUpdate {
-    fn on_update(&mut self, ctx: &UpdateContext<'_>) -> Control {
-        let st = learner_checkpoint(ctx.learner, ctx.envs, "CartPole-v1", &Default::default(), 0).unwrap();
-        save_checkpoint(&self.dir, ctx.learner.policy(), &st).unwrap();
-        self.saved = ctx.learner.updates();
-        Control::Continue
-    }
-}
-
 #[test]
 fn divergence_keeps_the_last_good_checkpoint() {
-    let config = PpoConfig::default();
     // 4 envs x 128 steps per update; the rewards turn NaN during the 3rd rollout.
     let envs: Vec<Box<dyn Env>> = (0..4)
         .map(|_| {
@@ -65,31 +49,33 @@ fn divergence_keeps_the_last_good_checkpoint() {
             }) as Box<dyn Env>
         })
         .collect();
-    let mut venv = VecEnv::new(envs).unwrap();
-    let mut ppo = Ppo::new(config, venv.observation_space(), venv.action_space(), 0).unwrap();
-    let dir = std::env::temp_dir().join(format!("taper-divergence-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut cb = CheckpointEveryUpdate {
-        dir: dir.join("checkpoint"),
-        saved: 0,
+    let mut ppo = Ppo::with_envs(PpoConfig::default(), VecEnv::new(envs).unwrap(), 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = TrainOptions {
+        quiet: true,
+        checkpoint_every: 512,
+        ..TrainOptions::default()
     };
-    let err = ppo.learn(&mut venv, 5120, &mut cb).unwrap_err();
+    let err = Trainer::new(dir.path())
+        .options(options)
+        .fit(&mut ppo, 5120)
+        .unwrap_err();
     match &err {
-        AlgoError::NonFinite { update, term } => {
+        TrainError::NonFinite { update, term } => {
             assert_eq!(*update, 3, "{err}");
             assert!(!term.is_empty());
         }
         other => panic!("expected a non-finite error, got {other}"),
     }
     assert!(err.to_string().contains("at update 3"), "{err}");
-    assert_eq!(cb.saved, 2, "updates 1 and 2 were checkpointed, 3 was not");
-    let (model, state) = load_checkpoint(&dir).unwrap();
-    assert_eq!(state.updates, 2);
-    assert!(model
-        .actor
-        .params()
-        .iter()
-        .chain(model.critic.net.params())
-        .all(|v| v.is_finite()));
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !dir.path().join("checkpoint").exists(),
+        "no final checkpoint from a diverged run"
+    );
+    let ck = Checkpoint::load(&newest(dir.path()).unwrap()).unwrap();
+    assert_eq!(ck.state.updates, 2, "updates 1 and 2 were checkpointed, 3 was not");
+    for (name, t) in &ck.tensors {
+        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{name}");
+    }
 }

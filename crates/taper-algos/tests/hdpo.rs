@@ -1,8 +1,8 @@
 //! HDPO on one store with lost sales against the exact optimum from the crate's own solver.
 
 use taper_algos::hdpo::{Hdpo, HdpoConfig};
+use taper_algos::Algorithm;
 use taper_envs::inventory::dp::{lost_sales_optimum, LostSalesDp};
-use taper_envs::inventory::StoreConfig;
 
 /// Poisson(5), h = 1, p = 9, L = 2. The goal is HDPO within 0.5% of the optimum; this
 /// shorter run (256 paths per step, 600 steps, lr 1e-2; about 8 s) must reach it on test paths
@@ -19,11 +19,9 @@ fn hdpo_lost_sales_within_half_a_percent_of_the_dp_optimum() {
     })
     .unwrap()
     .optimal_cost;
-    let store = StoreConfig {
-        lead_time: 2,
-        p: 9.0,
-        ..StoreConfig::lost_sales()
-    };
+    let mut kw = taper_envs::Kwargs::new();
+    kw.insert("lead_time".into(), "2".into());
+    kw.insert("p".into(), "9".into());
     let config = HdpoConfig {
         batch_size: 256,
         steps: 600,
@@ -32,8 +30,9 @@ fn hdpo_lost_sales_within_half_a_percent_of_the_dp_optimum() {
         test_paths: 256,
         ..HdpoConfig::default()
     };
-    let mut h = Hdpo::new(config, store, 0).unwrap();
-    let s = h.train(&mut |_| {}).unwrap();
+    let mut h = Hdpo::new(config, "InventoryLostSales-v0", &kw, 0).unwrap();
+    h.learn(600).unwrap();
+    let s = h.summary_costs();
     let gap = s.test_cost / opt - 1.0;
     eprintln!(
         "HDPO test cost {:.4}, optimum {opt:.4}, gap {:.3}%",

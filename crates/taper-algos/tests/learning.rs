@@ -4,17 +4,13 @@ use taper_algos::prelude::*;
 use taper_envs::solve::{best_stationary, evaluate_policy};
 use taper_envs::toy_text::FrozenLake;
 
-fn train(
-    env: &str,
-    kwargs: &taper_envs::Kwargs,
-    config: PpoConfig,
-    seed: u64,
-    steps: u64,
-) -> (Ppo, TrainSummary, taper_envs::VecEnv) {
-    let mut venv = make_env(env, kwargs, &config).unwrap();
-    let mut ppo = Ppo::new(config, venv.observation_space(), venv.action_space(), seed).unwrap();
-    let s = ppo.learn(&mut venv, steps, &mut NoCallback).unwrap();
-    (ppo, s, venv)
+/// Trains PPO for `steps` env steps; returns the learner and the mean return of its last 20
+/// training episodes.
+fn train(env: &str, config: PpoConfig, seed: u64, steps: u64) -> (Ppo, f64) {
+    let mut ppo = Ppo::new(config, env, &Kwargs::new(), seed).unwrap();
+    ppo.learn(steps).unwrap();
+    let r = ppo.recent_return();
+    (ppo, r)
 }
 
 /// RL Baselines3 Zoo's tuned PPO for CartPole-v1 (`hyperparams/ppo.yml`; also
@@ -37,16 +33,9 @@ fn ppo_cartpole_reaches_475_within_200k() {
         ..PpoConfig::default()
     };
     for seed in 0..3 {
-        let (_, s, _) = train("CartPole-v1", &Default::default(), zoo.clone(), seed, 200_000);
-        eprintln!(
-            "CartPole (zoo config) seed {seed}: recent return {:.1}",
-            s.recent_return
-        );
-        assert!(
-            s.recent_return >= 475.0,
-            "seed {seed}: mean of the last 20 episodes {}",
-            s.recent_return
-        );
+        let (_, r) = train("CartPole-v1", zoo.clone(), seed, 200_000);
+        eprintln!("CartPole (zoo config) seed {seed}: recent return {r:.1}");
+        assert!(r >= 475.0, "seed {seed}: mean of the last 20 episodes {r}");
     }
 }
 
@@ -55,9 +44,9 @@ fn ppo_cartpole_reaches_475_within_200k() {
 #[test]
 fn ppo_cartpole_500k_matches_cleanrl() {
     for seed in [0, 3] {
-        let (_, s, _) = train("CartPole-v1", &Default::default(), PpoConfig::default(), seed, 500_000);
-        eprintln!("CartPole 500k seed {seed}: recent return {:.1}", s.recent_return);
-        assert!(s.recent_return >= 475.0, "seed {seed}: {}", s.recent_return);
+        let (_, r) = train("CartPole-v1", PpoConfig::default(), seed, 500_000);
+        eprintln!("CartPole 500k seed {seed}: recent return {r:.1}");
+        assert!(r >= 475.0, "seed {seed}: {r}");
     }
 }
 
@@ -66,7 +55,7 @@ fn ppo_cartpole_500k_matches_cleanrl() {
 /// 10 000 episodes.
 #[test]
 fn ppo_frozen_lake_near_best_stationary() {
-    let (ppo, _, _) = train("FrozenLake-v1", &Default::default(), PpoConfig::default(), 0, 200_000);
+    let (ppo, _) = train("FrozenLake-v1", PpoConfig::default(), 0, 200_000);
     let lake = FrozenLake::new_4x4(true);
     let (best, _) = best_stationary(&lake, 100);
     // The greedy policy, read off the actor state by state.
@@ -83,9 +72,14 @@ fn ppo_frozen_lake_near_best_stationary() {
         })
         .collect();
     let exact = evaluate_policy(&lake, &policy, 100);
-    let mut env = taper_envs::make("FrozenLake-v1").unwrap();
-    let eps = ppo.evaluate(env.as_mut(), 10_000, 12345, true).unwrap();
-    let mc = eps.iter().filter(|e| e.success == Some(true)).count() as f64 / eps.len() as f64;
+    let opts = EvalOptions {
+        episodes: 10_000,
+        seed: 12345,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
+    let ev = ppo.evaluate(&opts, &mut |_, _| {}).unwrap();
+    let mc = ev.summary().success_rate.unwrap();
     eprintln!("FrozenLake: best stationary {best:.4}, greedy PPO exact {exact:.4}, measured {mc:.4}");
     assert!(best - exact <= 0.03, "exact gap {}", best - exact);
     assert!((best - mc).abs() <= 0.03, "measured gap {}", best - mc);
@@ -96,17 +90,15 @@ fn ppo_frozen_lake_near_best_stationary() {
 /// better than −400, a third of random's cost.
 #[test]
 fn ppo_pendulum_improves_over_random() {
-    let (_, s, _) = train("Pendulum-v1", &Default::default(), PpoConfig::continuous(), 0, 300_000);
-    eprintln!("Pendulum: recent return {:.1}", s.recent_return);
-    assert!(s.recent_return > -400.0, "{}", s.recent_return);
+    let (_, r) = train("Pendulum-v1", PpoConfig::continuous(), 0, 300_000);
+    eprintln!("Pendulum: recent return {r:.1}");
+    assert!(r > -400.0, "{r}");
 }
 
 /// A callback that asks to stop ends training after that update.
 #[test]
 fn callback_can_stop_training() {
-    let config = PpoConfig::default();
-    let mut venv = make_env("CartPole-v1", &Default::default(), &config).unwrap();
-    let mut ppo = Ppo::new(config, venv.observation_space(), venv.action_space(), 0).unwrap();
+    let mut ppo = Ppo::new(PpoConfig::default(), "CartPole-v1", &Kwargs::new(), 0).unwrap();
     let mut seen = 0;
     let mut cb = |_: &Metrics| {
         seen += 1;
@@ -116,8 +108,8 @@ fn callback_can_stop_training() {
             Control::Continue
         }
     };
-    let s = ppo.learn(&mut venv, 100_000, &mut cb).unwrap();
+    let s = ppo.learn_with(100_000, &mut cb).unwrap();
     assert!(s.stopped_early);
-    assert_eq!(s.updates, 3);
-    assert_eq!(s.global_step, 3 * 512);
+    assert_eq!(s.progress.updates, 3);
+    assert_eq!(s.progress.global_step, 3 * 512);
 }

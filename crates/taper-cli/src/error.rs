@@ -5,17 +5,6 @@ use thiserror::Error;
 /// Errors of the `taper` command.
 #[derive(Debug, Error)]
 pub enum CliError {
-    /// An unknown algorithm.
-    #[error("unknown algo `{0}`; known algos: ppo, hdpo")]
-    UnknownAlgo(String),
-    /// A config file that is not valid TOML or has unknown keys.
-    #[error("config {path}: {reason}")]
-    Config {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// A malformed argument.
     #[error("invalid argument {arg}: {reason}")]
     Arg {
@@ -36,6 +25,9 @@ pub enum CliError {
     /// From the algorithms.
     #[error(transparent)]
     Algo(#[from] taper::algos::AlgoError),
+    /// From the trainer.
+    #[error(transparent)]
+    Train(#[from] taper::train::TrainError),
     /// From the envs.
     #[error(transparent)]
     Env(#[from] taper::envs::EnvError),
@@ -45,6 +37,7 @@ pub enum CliError {
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
 impl CliError {
+    /// An I/O error at `path`.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         CliError::Io {
             path: path.as_ref().display().to_string(),

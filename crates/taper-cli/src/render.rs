@@ -23,11 +23,14 @@ pub enum Scene {
 }
 
 impl Scene {
-    /// The scene for an env id, if it can be drawn.
-    pub fn for_env(id: &str) -> Option<Scene> {
+    /// The scene for an env id with its keyword arguments, if it can be drawn.
+    pub fn for_env(id: &str, kw: &taper::envs::Kwargs) -> Option<Scene> {
         match id {
             "CartPole-v1" => Some(Scene::CartPole),
             "Pendulum-v1" => Some(Scene::Pendulum),
+            "SimpleSpread-v3" => taper::envs::registry::spread_config(id, kw)
+                .ok()
+                .map(|c| Scene::Spread { n: c.n }),
             _ => None,
         }
     }
@@ -137,7 +140,7 @@ where
 /// Writes `frames` (env states) to `out`: an animated GIF for `*.gif`, otherwise a folder of
 /// PNG frames `frame_00000.png`, ….
 pub fn record(out: &Path, scene: Scene, frames: &[Vec<f64>], label: &str) -> Result<()> {
-    crate::plot::ensure_font()?;
+    crate::commands::plot::ensure_font()?;
     let err = |m: String| CliError::Arg {
         arg: "--record",
         reason: format!("{}: {m}", out.display()),

@@ -1,15 +1,25 @@
 //! # taper-critics
 //!
-//! Critics and their losses. This release has [`ValueCritic`], an MLP `V(s)`, with the plain
-//! and the clipped value loss of CleanRL's PPO.
+//! The model traits every algorithm's networks implement, and the critics with their losses:
+//!
+//! - [`traits`]: [`Actor`] (log-probabilities, entropy, sampling, and the gradient of a scalar
+//!   of the logits with respect to the observation), [`Critic`] (`V`), [`QCritic`] (`Q`,
+//!   `∂Q/∂a`, and Hessian–vector products in action space by finite differences);
+//! - [`value`]: [`ValueCritic`], an MLP `V(x)`, and CleanRL's plain and clipped value loss;
+//! - [`q`]: [`MlpQ`], an MLP `Q(o, a)` on concatenated observations and actions with its action
+//!   gradient, and the squared TD loss ([`td_loss`]).
+//!
+//! Code that needs only these traits (evaluation, diagnostics) works with every algorithm whose
+//! networks implement them: PPO's actor-critic, MAPPO's centralized `V`, MADDPG's actors and
+//! critics.
 //!
 //! ```
-//! use taper_critics::{value_loss, ValueCritic};
+//! use taper_critics::{value_loss, Critic, ValueCritic};
 //! use taper_tensor::rng::{stream, Purpose};
 //! let mut rng = stream(0, Purpose::Init, 1);
 //! let critic = ValueCritic::new(4, &[64, 64], &mut rng)?;
-//! let mut cache = Default::default();
-//! let v = critic.values(&[0.0; 8], 2, &mut cache)?.to_vec();
+//! let mut v = [0f32; 2];
+//! critic.values(&[0.0; 8], 2, &mut v)?;
 //! let mut dv = vec![0.0; 2];
 //! let loss = value_loss(&v, &v, &[1.0, 1.0], Some(0.2), &mut dv)?;
 //! assert!(loss > 0.0);
@@ -19,142 +29,12 @@
 // Index loops read best in numeric kernels; NaN-rejecting `!(x > 0.0)` checks are deliberate.
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
-use rand::Rng;
-use serde::{Deserialize, Serialize};
-use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
-use thiserror::Error;
+mod error;
+pub mod q;
+pub mod traits;
+pub mod value;
 
-/// Errors from `taper-critics`.
-#[derive(Debug, Error)]
-pub enum CriticError {
-    /// Buffers of different lengths.
-    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
-    Shape {
-        /// What was checked.
-        what: &'static str,
-        /// Expected length.
-        expected: usize,
-        /// Received length.
-        got: usize,
-    },
-    /// From the tensor layer.
-    #[error(transparent)]
-    Tensor(#[from] taper_tensor::TensorError),
-}
-
-/// `Result` with [`CriticError`].
-pub type Result<T, E = CriticError> = std::result::Result<T, E>;
-
-/// A state-value critic: an MLP with tanh hidden layers and one output, initialised as
-/// CleanRL's (orthogonal, gain √2 hidden and 1.0 at the output, zero biases).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValueCritic {
-    /// The network.
-    pub net: Mlp,
-}
-
-impl ValueCritic {
-    /// A critic for `obs_dim`-wide observations with the given hidden widths.
-    pub fn new<R: Rng + ?Sized>(obs_dim: usize, hidden: &[usize], rng: &mut R) -> Result<Self> {
-        let mut sizes = vec![obs_dim];
-        sizes.extend_from_slice(hidden);
-        sizes.push(1);
-        let net = Mlp::new(&sizes, Activation::Tanh, MlpInit::orthogonal(2f32.sqrt(), 1.0), rng)?;
-        Ok(ValueCritic { net })
-    }
-    /// `V(s)` for `batch` observations `[batch, obs_dim]`; activations stay in `cache` for a
-    /// backward pass.
-    pub fn values<'c>(&self, obs: &[f32], batch: usize, cache: &'c mut MlpCache) -> Result<&'c [f32]> {
-        Ok(self.net.forward(obs, batch, cache)?)
-    }
-}
-
-/// CleanRL's value loss, `0.5 · mean(max((V − R)², (V_clip − R)²))` with
-/// `V_clip = V_old + clip(V − V_old, −ε, ε)` when `clip = Some(ε)`, or `0.5 · mean((V − R)²)`.
-/// Writes `∂loss/∂V` into `dv` and returns the loss.
-pub fn value_loss(new_v: &[f32], old_v: &[f32], returns: &[f32], clip: Option<f32>, dv: &mut [f32]) -> Result<f32> {
-    let n = new_v.len();
-    for (what, len) in [
-        ("old values", old_v.len()),
-        ("returns", returns.len()),
-        ("value gradient", dv.len()),
-    ] {
-        if len != n {
-            return Err(CriticError::Shape {
-                what,
-                expected: n,
-                got: len,
-            });
-        }
-    }
-    if n == 0 {
-        return Ok(0.0);
-    }
-    let inv = 1.0 / n as f32;
-    let mut loss = 0f64;
-    for i in 0..n {
-        let (v, r) = (new_v[i], returns[i]);
-        let un = (v - r) * (v - r);
-        match clip {
-            Some(eps) => {
-                let d = v - old_v[i];
-                let inside = d > -eps && d < eps;
-                let vc = old_v[i] + d.clamp(-eps, eps);
-                let cl = (vc - r) * (vc - r);
-                if un >= cl {
-                    loss += un as f64;
-                    dv[i] = (v - r) * inv;
-                } else {
-                    loss += cl as f64;
-                    dv[i] = if inside { (vc - r) * inv } else { 0.0 };
-                }
-            }
-            None => {
-                loss += un as f64;
-                dv[i] = (v - r) * inv;
-            }
-        }
-    }
-    Ok((0.5 * loss / n as f64) as f32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clipped_loss_hand_computed() {
-        // v moved from 0 to 1 with ε = 0.2 and return 2: unclipped (1−2)² = 1,
-        // clipped (0.2−2)² = 3.24 wins, its gradient is 0 (outside the clip range).
-        let mut dv = [0f32; 1];
-        let l = value_loss(&[1.0], &[0.0], &[2.0], Some(0.2), &mut dv).unwrap();
-        assert!((l - 0.5 * 3.24).abs() < 1e-6 && dv[0] == 0.0);
-        // Unclipped branch wins: v = 1.9 from 0, return 2.
-        let l = value_loss(&[1.9], &[0.0], &[2.0], Some(0.2), &mut dv).unwrap();
-        assert!((l - 0.5 * 3.24).abs() < 1e-5 && dv[0] == 0.0);
-        let l = value_loss(&[0.1], &[0.0], &[2.0], Some(0.2), &mut dv).unwrap();
-        assert!((l - 0.5 * 3.61).abs() < 1e-5 && (dv[0] + 1.9).abs() < 1e-6);
-        let l = value_loss(&[1.0, 3.0], &[0.0, 0.0], &[2.0, 2.0], None, &mut [0.0; 2]).unwrap();
-        assert!((l - 0.5).abs() < 1e-6);
-    }
-
-    #[test]
-    fn gradient_matches_finite_differences() {
-        let old = [0.0f32, 0.5, -0.3, 1.0];
-        let ret = [1.0f32, -0.5, 0.2, 1.05];
-        let v = [0.1f32, 0.2, -0.6, 1.5];
-        let mut dv = [0f32; 4];
-        value_loss(&v, &old, &ret, Some(0.2), &mut dv).unwrap();
-        for i in 0..4 {
-            let h = 1e-3;
-            let mut vp = v;
-            vp[i] += h;
-            let mut vm = v;
-            vm[i] -= h;
-            let fd = (value_loss(&vp, &old, &ret, Some(0.2), &mut [0.0; 4]).unwrap()
-                - value_loss(&vm, &old, &ret, Some(0.2), &mut [0.0; 4]).unwrap())
-                / (2.0 * h);
-            assert!((fd - dv[i]).abs() < 1e-3, "{i}: {fd} vs {}", dv[i]);
-        }
-    }
-}
+pub use error::{CriticError, Result};
+pub use q::{td_loss, MlpQ};
+pub use traits::{Actor, Critic, QCritic};
+pub use value::{value_loss, ValueCritic};

@@ -233,7 +233,6 @@ const CHUNK: usize = 64;
 /// episode ended, `obs()` already holds the next episode's first observations and
 /// `final_obs()` the last ones. Env `i` resets with seed `seed + i`. Stepping runs on rayon's
 /// pool in fixed chunks of 64 envs when asked; the numbers never depend on the thread count.
-#[derive(Debug)]
 pub struct VecParallel<E: ParallelEnv = Box<dyn ParallelEnv>> {
     envs: Vec<E>,
     outs: Vec<StepBuffers>,
@@ -256,6 +255,16 @@ pub struct VecParallel<E: ParallelEnv = Box<dyn ParallelEnv>> {
     finished: Vec<(usize, MaEpisode)>,
     parallel: bool,
     started: bool,
+}
+
+impl<E: ParallelEnv> std::fmt::Debug for VecParallel<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VecParallel")
+            .field("num_envs", &self.envs.len())
+            .field("agents", &self.n)
+            .field("obs_width", &self.obs_w)
+            .finish()
+    }
 }
 
 impl<E: ParallelEnv> VecParallel<E> {

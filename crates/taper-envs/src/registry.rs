@@ -390,6 +390,26 @@ pub fn inventory_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::Store
     Ok(c)
 }
 
+/// Whether `id` is an inventory env (one store or a network): its reward is minus a cost, and
+/// evaluation reports the mean cost per period.
+pub fn is_inventory(id: &str) -> bool {
+    matches!(
+        id,
+        "InventoryLostSales-v0" | "InventoryBacklog-v0" | "InventorySerial-v0" | "InventoryWarehouse-v0"
+    )
+}
+
+/// The keyword arguments an env is evaluated with: inventory envs run 5000-period paths (the
+/// HDPO repository's test length), so the mean cost per period is close to the long-run
+/// average; other envs as given.
+pub fn evaluation_kwargs(id: &str, kw: &Kwargs) -> Kwargs {
+    let mut kw = kw.clone();
+    if is_inventory(id) {
+        kw.insert("horizon".into(), "5000".into());
+    }
+    kw
+}
+
 /// Whether `id` is an inventory network (serial or one warehouse) rather than one store.
 pub fn is_inventory_network(id: &str) -> bool {
     matches!(id, "InventorySerial-v0" | "InventoryWarehouse-v0")
@@ -539,5 +559,5 @@ pub fn make_vec(id: &str, n: usize) -> Result<VecEnv> {
 /// `n` copies of `id` with keyword arguments.
 pub fn make_vec_with(id: &str, n: usize, kw: &Kwargs) -> Result<VecEnv> {
     let envs = (0..n).map(|_| make_with(id, kw)).collect::<Result<Vec<_>>>()?;
-    VecEnv::new(envs)
+    Ok(VecEnv::new(envs)?.with_id(id, kw))
 }

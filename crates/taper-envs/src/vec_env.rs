@@ -128,6 +128,7 @@ pub struct VecEnv {
     started: bool,
     errors: Vec<Option<EnvError>>,
     ret_buf: Vec<f32>,
+    id: Option<(String, crate::Kwargs)>,
 }
 
 impl std::fmt::Debug for VecEnv {
@@ -184,7 +185,19 @@ impl VecEnv {
             started: false,
             errors: (0..n).map(|_| None).collect(),
             ret_buf: vec![0.0; n],
+            id: None,
         })
+    }
+
+    /// Records the registry id and keyword arguments the envs were built from (what
+    /// checkpoints name, and what a learner rebuilds to evaluate).
+    pub fn with_id(mut self, id: &str, kwargs: &crate::Kwargs) -> Self {
+        self.id = Some((id.to_string(), kwargs.clone()));
+        self
+    }
+    /// The registry id and keyword arguments, when built from the registry.
+    pub fn id(&self) -> Option<(&str, &crate::Kwargs)> {
+        self.id.as_ref().map(|(i, k)| (i.as_str(), k))
     }
 
     /// Steps the envs on rayon's pool. Off by default: for cheap envs such as CartPole the

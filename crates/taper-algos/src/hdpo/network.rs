@@ -20,15 +20,17 @@
 //! and candle's autodiff through [`candle_network_step`], the batched differentiable simulator
 //! on candle tensors ([`candle_network_loss_and_grad`]).
 
+use super::{HdpoConfig, HdpoLearner, Problem};
 use crate::error::{AlgoError, Result};
-use crate::hdpo::HdpoConfig;
-use crate::metrics::Metrics;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use taper_envs::inventory::{NetScenarios, Network};
+use taper_envs::{Kwargs, Space};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::Adam;
-use taper_tensor::rng::{stream, Purpose};
+use taper_train::checkpoint::{ModelShape, NamedTensors};
 
 /// Per-store features the store net sees besides its state.
 const FEATS: usize = 5;
@@ -506,7 +508,7 @@ pub fn candle_network_loss_and_grad(
     let vc = to_vars(&policy.context, "c")?;
     let vu = to_vars(&policy.upstream, "u")?;
     let vs = to_vars(&policy.store, "s")?;
-    let mlp = crate::hdpo::candle_elu_mlp;
+    let mlp = super::store::candle_elu_mlp;
     let sig = |t: &Tensor| -> candle_core::Result<Tensor> { (t.neg()?.exp()? + 1.0)?.recip() };
     let column = |vals: Vec<f32>| Tensor::from_vec(vals, (b, 1), &dev);
     let run = || -> candle_core::Result<Tensor> {
@@ -567,173 +569,108 @@ pub fn candle_network_loss_and_grad(
     Ok((loss.to_scalar::<f32>().map_err(ce)? as f64, flat))
 }
 
-/// What [`HdpoNetwork::train`] returns: the one-store summary, with costs per store and period.
-pub type NetworkSummary = crate::hdpo::HdpoSummary;
+/// HDPO for an inventory network.
+pub type HdpoNetwork = HdpoLearner<NetworkProblem>;
 
-/// An HDPO learner for an inventory network.
+/// An inventory network as an HDPO [`Problem`] (the policy's `hidden` is the store net's
+/// hidden widths).
 #[derive(Debug, Clone)]
-pub struct HdpoNetwork {
-    /// The config (`hidden` is the store net's hidden widths).
-    pub config: HdpoConfig,
+pub struct NetworkProblem {
     /// The network.
     pub net: Network,
-    /// The current policy.
-    pub policy: NetworkPolicy,
-    /// The best-by-dev policy so far.
-    pub best: NetworkPolicy,
-    seed: u64,
 }
 
-impl HdpoNetwork {
-    /// A learner; all randomness from `seed`.
-    pub fn new(config: HdpoConfig, net: Network, seed: u64) -> Result<Self> {
-        config.validate()?;
-        let mut rng = stream(seed, Purpose::Init, 0);
-        let policy = NetworkPolicy::new(&net, config.context, &config.upstream_hidden, &config.hidden, &mut rng)?;
-        Ok(HdpoNetwork {
-            best: policy.clone(),
-            config,
-            net,
-            policy,
-            seed,
+impl Problem for NetworkProblem {
+    type Policy = NetworkPolicy;
+    type Scenarios = NetScenarios;
+    type Workspace = NetBpttWorkspace;
+    fn from_env(env_id: &str, env_kwargs: &Kwargs) -> Result<Self> {
+        Ok(NetworkProblem {
+            net: Network::new(taper_envs::registry::network_config(env_id, env_kwargs)?)?,
         })
     }
-
-    /// The test scenarios of this learner's seed (the same ones [`HdpoNetwork::train`] reports
-    /// on), for comparing heuristics on the same paths.
-    pub fn test_scenarios(&self) -> NetScenarios {
-        let mut r = stream(self.seed, Purpose::Other(102), 0);
-        NetScenarios::sample(&self.net, self.config.test_paths, self.config.test_periods, &mut r)
+    fn new_policy(&self, c: &HdpoConfig, rng: &mut ChaCha8Rng) -> Result<NetworkPolicy> {
+        NetworkPolicy::new(&self.net, c.context, &c.upstream_hidden, &c.hidden, rng)
     }
-
-    /// Trains; `on_eval` sees a metrics row at every development evaluation.
-    pub fn train(&mut self, on_eval: &mut dyn FnMut(&Metrics)) -> Result<NetworkSummary> {
-        let c = self.config.clone();
-        let mut drng = stream(self.seed, Purpose::Other(100), 0);
-        let train = NetScenarios::sample(&self.net, c.train_paths, c.train_periods, &mut drng);
-        let mut devrng = stream(self.seed, Purpose::Other(101), 0);
-        let dev = NetScenarios::sample(&self.net, c.dev_paths, c.dev_periods, &mut devrng);
-        let mut ws = NetBpttWorkspace::default();
-        let np = self.policy.num_params();
-        let net = &self.net;
-        let (best_dev, best_step) = crate::hdpo::descend(
-            &c,
-            self.seed,
-            np,
-            &mut self.policy,
-            &mut self.best,
-            crate::hdpo::DescentHooks {
-                loss_and_grad: &mut |p: &NetworkPolicy, idx: &[usize], g: &mut [f32]| {
-                    network_loss_and_grad(p, net, &train, idx, &mut ws, g)
-                },
-                dev_cost: &mut |p: &NetworkPolicy| evaluate_network_cost(p, net, &dev, c.dev_ignore),
-                adam_step: &mut |p: &mut NetworkPolicy, opt: &mut Adam, g: &[f32]| {
-                    let (nc, nu) = (p.context.num_params(), p.upstream.num_params());
-                    Ok(opt.step(&mut [
-                        (p.context.params_mut(), &g[..nc]),
-                        (p.upstream.params_mut(), &g[nc..nc + nu]),
-                        (p.store.params_mut(), &g[nc + nu..]),
-                    ])?)
-                },
-                on_eval: &mut |m, _| on_eval(m),
-            },
-        )?;
-        let best = (best_dev, best_step);
-        let test = self.test_scenarios();
-        let test_cost = evaluate_network_cost(&self.best, &self.net, &test, c.test_ignore)?;
-        Ok(NetworkSummary {
-            best_dev_cost: best.0,
-            best_step: best.1,
-            test_cost,
-            steps: c.steps,
-        })
+    fn num_params(p: &NetworkPolicy) -> usize {
+        p.num_params()
     }
-}
-
-/// The checkpoint state of a trained network learner (weights `context.*`, `upstream.*`,
-/// `store.*`; the widths are in the saved config).
-pub fn checkpoint_state(
-    h: &HdpoNetwork,
-    env_id: &str,
-    env_kwargs: &taper_envs::Kwargs,
-    seed: u64,
-    summary: &NetworkSummary,
-) -> crate::run::CheckpointState {
-    let run = crate::hdpo::RunId {
-        env_id,
-        env_kwargs,
-        seed,
-    };
-    let max = vec![h.net.config().max_order as f32; h.net.locations()];
-    crate::hdpo::hdpo_state(&h.config, run, h.net.state_dim(), max, summary)
-}
-
-/// Saves the best-by-dev policy of `h` as a checkpoint folder.
-pub fn save_checkpoint(dir: &std::path::Path, h: &HdpoNetwork, state: &crate::run::CheckpointState) -> Result<()> {
-    crate::run::save_tensors_checkpoint(dir, h.best.to_tensors()?, state)
-}
-
-/// Loads a network HDPO checkpoint: the network it was trained on, its policy and its state.
-pub fn load_policy(path: &std::path::Path) -> Result<(Network, NetworkPolicy, crate::run::CheckpointState)> {
-    let (tensors, state, mp) = crate::run::load_raw_checkpoint(path)?;
-    let bad = |reason: String| AlgoError::Checkpoint {
-        path: mp.display().to_string(),
-        reason,
-    };
-    if state.algo != "hdpo" {
-        return Err(bad(format!("this is a `{}` checkpoint, not an HDPO one", state.algo)));
+    fn sample(&self, paths: usize, periods: usize, rng: &mut ChaCha8Rng) -> NetScenarios {
+        NetScenarios::sample(&self.net, paths, periods, rng)
     }
-    let net = Network::new(taper_envs::registry::network_config(&state.env_id, &state.env_kwargs)?)?;
-    let cfg: HdpoConfig = serde_json::from_value(state.config.clone()).map_err(|e| bad(e.to_string()))?;
-    let mut rng = stream(0, Purpose::Init, 0);
-    let mut p = NetworkPolicy::new(&net, cfg.context, &cfg.upstream_hidden, &cfg.hidden, &mut rng)?;
-    for (mlp, name) in [
-        (&mut p.context, "context"),
-        (&mut p.upstream, "upstream"),
-        (&mut p.store, "store"),
-    ] {
-        mlp.load_tensors(name, &tensors).map_err(|e| bad(e.to_string()))?;
+    fn loss_and_grad(
+        &self,
+        p: &NetworkPolicy,
+        scen: &NetScenarios,
+        idx: &[usize],
+        ws: &mut NetBpttWorkspace,
+        grads: &mut [f32],
+    ) -> Result<f64> {
+        network_loss_and_grad(p, &self.net, scen, idx, ws, grads)
     }
-    Ok((net, p, state))
-}
-
-/// Runs `episodes` episodes of `policy` on a network env (episode k reset with `seed + k`);
-/// orders are clipped to the env's action space.
-pub fn evaluate_env(
-    policy: &NetworkPolicy,
-    net: &Network,
-    env: &mut dyn taper_envs::Env,
-    episodes: usize,
-    seed: u64,
-) -> Result<Vec<taper_envs::wrappers::EpisodeRecord>> {
-    policy.check(net)?;
-    let n = env.observation_space().flat_dim();
-    if n != net.state_dim() {
-        return Err(AlgoError::Config {
-            field: "env",
-            reason: format!("the policy takes {} state values, the env has {n}", net.state_dim()),
-        });
+    fn cost(&self, p: &NetworkPolicy, scen: &NetScenarios, ignore: usize, _test: bool) -> Result<f64> {
+        evaluate_network_cost(p, &self.net, scen, ignore)
     }
-    let high = match env.action_space() {
-        taper_envs::Space::Box { high, .. } if high.len() == net.locations() => high.clone(),
-        s => {
-            return Err(AlgoError::Config {
-                field: "env",
-                reason: format!(
-                    "the policy orders for {} locations; the env's actions are {s}",
-                    net.locations()
-                ),
-            })
-        }
-    };
-    let mut tape = PeriodTape::default();
-    crate::hdpo::run_env_episodes(env, episodes, seed, &mut |obs, q| {
-        policy.forward(net, obs, 1, &mut tape)?;
-        for ((qi, t), hi) in q.iter_mut().zip(&tape.q).zip(&high) {
-            *qi = t.clamp(0.0, *hi);
+    fn adam_step(p: &mut NetworkPolicy, opt: &mut Adam, g: &[f32]) -> Result<()> {
+        let (nc, nu) = (p.context.num_params(), p.upstream.num_params());
+        Ok(opt.step(&mut [
+            (p.context.params_mut(), &g[..nc]),
+            (p.upstream.params_mut(), &g[nc..nc + nu]),
+            (p.store.params_mut(), &g[nc + nu..]),
+        ])?)
+    }
+    fn tensors(p: &NetworkPolicy) -> Result<NamedTensors> {
+        p.to_tensors()
+    }
+    fn load_tensors(p: &mut NetworkPolicy, t: &HashMap<String, candle_core::Tensor>) -> Result<()> {
+        for (mlp, name) in [
+            (&mut p.context, "context"),
+            (&mut p.upstream, "upstream"),
+            (&mut p.store, "store"),
+        ] {
+            mlp.load_tensors(name, t)?;
         }
         Ok(())
-    })
+    }
+    fn model_shape(&self, config: &HdpoConfig) -> ModelShape {
+        let n = self.net.locations();
+        ModelShape {
+            obs_space: Space::uniform_box(self.net.state_dim(), f32::NEG_INFINITY, f32::INFINITY),
+            act_space: Space::Box {
+                low: vec![0.0; n],
+                high: vec![self.net.config().max_order as f32; n],
+            },
+            hidden: config.hidden.clone(),
+        }
+    }
+    fn orders(&self, p: &NetworkPolicy, obs: &[f32], _round: bool, out: &mut [f32]) -> Result<()> {
+        p.check(&self.net)?;
+        if obs.len() != self.net.state_dim() || out.len() != self.net.locations() {
+            return Err(AlgoError::Config {
+                field: "obs",
+                reason: format!(
+                    "the policy reads {} state values and orders for {} locations; got {} and {}",
+                    self.net.state_dim(),
+                    self.net.locations(),
+                    obs.len(),
+                    out.len()
+                ),
+            });
+        }
+        let mut tape = PeriodTape::default();
+        p.forward(&self.net, obs, 1, &mut tape)?;
+        let hi = self.net.config().max_order as f32;
+        for (qi, t) in out.iter_mut().zip(&tape.q) {
+            *qi = t.clamp(0.0, hi);
+        }
+        Ok(())
+    }
+    fn rounds(&self) -> bool {
+        false
+    }
+    fn unit(&self) -> &'static str {
+        "per store and period"
+    }
 }
 
 #[cfg(test)]
@@ -741,6 +678,7 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use taper_envs::inventory::{NetStore, NetworkConfig, Stage};
+    use taper_tensor::rng::{stream, Purpose};
 
     fn small(backlog: bool, serial: bool) -> Network {
         let cfg = if serial {

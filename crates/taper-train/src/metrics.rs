@@ -2,7 +2,7 @@
 //! algorithm and every sink (JSONL, CSV, the progress line).
 //!
 //! ```
-//! use taper_algos::metrics::Metrics;
+//! use taper_train::metrics::Metrics;
 //! let mut m = Metrics::new();
 //! m.push("global_step", 512.0);
 //! m.push("policy_loss", -0.01);
@@ -12,10 +12,13 @@
 /// Column names whose values depend on wall-clock time; excluded when comparing runs.
 pub const TIMING_COLUMNS: &[&str] = &["sps", "time_elapsed"];
 
-/// Named values in insertion order.
+use std::borrow::Cow;
+
+/// Named values in insertion order. Names are usually `&'static str`; names made at run time
+/// (an env's statistics, `recent_<name>`) are owned.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
-    entries: Vec<(&'static str, f64)>,
+    entries: Vec<(Cow<'static, str>, f64)>,
 }
 
 impl Metrics {
@@ -24,7 +27,8 @@ impl Metrics {
         Metrics::default()
     }
     /// Appends (or overwrites) a value.
-    pub fn push(&mut self, name: &'static str, value: f64) {
+    pub fn push(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
+        let name = name.into();
         if let Some(e) = self.entries.iter_mut().find(|(n, _)| *n == name) {
             e.1 = value;
         } else {
@@ -33,7 +37,7 @@ impl Metrics {
     }
     /// Appends an f32 value, widened through its shortest decimal form so `2.5e-4f32` is
     /// recorded as `0.00025`, not `0.0002500000118743628`.
-    pub fn push_f32(&mut self, name: &'static str, value: f32) {
+    pub fn push_f32(&mut self, name: impl Into<Cow<'static, str>>, value: f32) {
         let v = if value.is_finite() {
             value.to_string().parse::<f64>().unwrap_or(value as f64)
         } else {
@@ -43,15 +47,15 @@ impl Metrics {
     }
     /// A value by name.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.entries.iter().find(|(n, _)| *n == name).map(|e| e.1)
+        self.entries.iter().find(|(n, _)| n == name).map(|e| e.1)
     }
     /// The entries in order.
-    pub fn entries(&self) -> &[(&'static str, f64)] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.entries.iter().map(|(n, v)| (n.as_ref(), *v))
     }
     /// Column names in order.
-    pub fn columns(&self) -> Vec<&'static str> {
-        self.entries.iter().map(|e| e.0).collect()
+    pub fn columns(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.0.as_ref()).collect()
     }
     /// One JSON object; integers print without a fraction, non-finite values as `null`.
     pub fn to_json_line(&self) -> String {

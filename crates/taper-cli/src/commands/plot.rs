@@ -5,6 +5,7 @@
 //! keys in which they differ.
 
 use crate::error::{CliError, Result};
+use crate::PlotArgs;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -198,6 +199,13 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
     parts.join(", ")
 }
 
+/// Runs `taper plot`.
+pub fn run(a: PlotArgs) -> Result<()> {
+    plot(&a.dirs, &a.out, &a.metric, &a.x, a.smooth, a.ylim)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
 /// Draws the plot of `dirs` into `out` (`.png` or `.svg`), `metric` against the column `xcol`
 /// (`global_step`, or e.g. `time_elapsed` for wall time).
 pub fn plot(
@@ -291,7 +299,8 @@ pub fn plot(
     let multi = runs.iter().any(|r| {
         r.config
             .get("algo")
-            .is_some_and(|a| crate::config::MULTI_AGENT_ALGOS.contains(&a.trim_matches('"')))
+            .and_then(|a| taper::algos::AlgoKind::from_name(a.trim_matches('"')).ok())
+            .is_some_and(|k| k.multi_agent())
     });
     let ylabel = if metric == DEFAULT_METRIC && multi {
         "per-agent return (mean of the last 100 episodes)".to_string()

@@ -8,7 +8,7 @@
 //! varints, 64-bit and 32-bit fields, and length-delimited fields are needed.
 //!
 //! ```
-//! use taper_algos::tensorboard::{read_scalars, EventWriter};
+//! use taper_train::tensorboard::{read_scalars, EventWriter};
 //! let dir = std::env::temp_dir().join(format!("tb-doc-{}", std::process::id()));
 //! let mut w = EventWriter::create(&dir)?;
 //! w.add_scalar("loss", 0.5, 1)?;
@@ -16,10 +16,10 @@
 //! let scalars = read_scalars(w.path())?;
 //! assert_eq!(scalars[0].tag, "loss");
 //! # std::fs::remove_dir_all(&dir).ok();
-//! # Ok::<(), taper_algos::AlgoError>(())
+//! # Ok::<(), taper_train::TrainError>(())
 //! ```
 
-use crate::error::{AlgoError, Result};
+use crate::error::{Result, TrainError};
 use crate::metrics::Metrics;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -120,10 +120,10 @@ fn now() -> f64 {
 impl EventWriter {
     /// Creates a new event file in `dir`.
     pub fn create(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let t = now();
         let path = dir.join(format!("events.out.tfevents.{}.taper.{}", t as u64, std::process::id()));
-        let f = std::fs::File::create(&path).map_err(|e| AlgoError::io(&path, e))?;
+        let f = std::fs::File::create(&path).map_err(|e| TrainError::io(&path, e))?;
         let mut w = EventWriter {
             file: std::io::BufWriter::new(f),
             path,
@@ -138,7 +138,7 @@ impl EventWriter {
     fn record(&mut self, data: &[u8]) -> Result<()> {
         let len = (data.len() as u64).to_le_bytes();
         let p = self.path.clone();
-        let io = |e| AlgoError::io(&p, e);
+        let io = |e| TrainError::io(&p, e);
         self.file.write_all(&len).map_err(io)?;
         self.file.write_all(&masked_crc(&len).to_le_bytes()).map_err(io)?;
         self.file.write_all(data).map_err(io)?;
@@ -154,18 +154,18 @@ impl EventWriter {
     pub fn add_metrics(&mut self, m: &Metrics, step: i64) -> Result<()> {
         let t = now();
         for (name, v) in m.entries() {
-            if !v.is_finite() || *name == "global_step" {
+            if !v.is_finite() || name == "global_step" {
                 continue;
             }
             let tag = format!("{}/{}", tag_group(name), name);
-            self.record(&event_bytes(t, step, EventBody::Scalars(&[(&tag, *v as f32)])))?;
+            self.record(&event_bytes(t, step, EventBody::Scalars(&[(&tag, v as f32)])))?;
         }
         Ok(())
     }
     /// Flushes to disk.
     pub fn flush(&mut self) -> Result<()> {
         let p = self.path.clone();
-        self.file.flush().map_err(|e| AlgoError::io(&p, e))
+        self.file.flush().map_err(|e| TrainError::io(&p, e))
     }
 }
 
@@ -251,8 +251,8 @@ fn parse_fields(bytes: &[u8]) -> Option<Vec<Field<'_>>> {
 
 /// Reads every scalar of an event file, checking both CRCs of every record.
 pub fn read_scalars(path: &Path) -> Result<Vec<Scalar>> {
-    let bytes = std::fs::read(path).map_err(|e| AlgoError::io(path, e))?;
-    let bad = |why: &str| AlgoError::Checkpoint {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::io(path, e))?;
+    let bad = |why: &str| TrainError::Checkpoint {
         path: path.display().to_string(),
         reason: format!("bad event file: {why}"),
     };

@@ -1,6 +1,7 @@
 //! `taper solve`: exact or heuristic optima where the crate has a solver.
 
 use crate::error::{CliError, Result};
+use crate::{out, SolveArgs};
 use serde_json::json;
 use taper::envs::inventory::{dp, heuristics};
 
@@ -54,6 +55,45 @@ impl InventoryFlags {
         }
         kw
     }
+}
+
+/// Runs `taper solve`: prints the answer as text or one JSON object.
+pub fn run(a: SolveArgs) -> Result<()> {
+    let kw = match &a.env_kwargs {
+        Some(s) => super::parse_kwargs(s)?,
+        None => Default::default(),
+    };
+    let v = solve(&a.env, &a.inventory, &kw)?;
+    if a.json {
+        out!("{v}");
+        return Ok(());
+    }
+    let method = v["method"].as_str().unwrap_or("");
+    match v.get("optimal_return").and_then(|r| r.as_f64()) {
+        Some(r) => out!("{}: optimal return {r:.4} ({method})", a.env),
+        None => match v["optimal_cost"].as_f64() {
+            Some(c) => out!("{}: optimal cost {c:.4} ({method})", a.env),
+            None => out!("{}: no exact solver ({method})", a.env),
+        },
+    }
+    if let Some(e) = v.get("echelon_base_stock") {
+        out!(
+            "  best echelon base-stock: cost {:.4} per store and period, levels {}",
+            e["cost"].as_f64().unwrap_or(f64::NAN),
+            e["levels"]
+        );
+    }
+    for k in ["base_stock", "capped_base_stock"] {
+        if let Some(h) = v.get(k) {
+            out!("  best {k}: {h}");
+        }
+    }
+    if let Some(p) = v.get("policy") {
+        if p.get("orders").is_none() {
+            out!("  policy: {p}");
+        }
+    }
+    Ok(())
 }
 
 /// Solves `env` and returns the JSON answer.

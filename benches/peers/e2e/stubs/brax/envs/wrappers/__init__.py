@@ -1,0 +1,1 @@
+"""Placeholder `brax.envs.wrappers` (see brax/__init__.py)."""

@@ -1,0 +1,464 @@
+//! IPPO and MAPPO on any multi-agent env whose agents are alike (`SimpleSpread-v3`, or a
+//! registered [`taper_envs::ParallelEnv`]): the on-policy core ([`crate::onpolicy::OnPolicy`])
+//! on M envs × N agents ([`crate::rollout::AgentRows`]), with the same clipped surrogate, value
+//! loss, entropy bonus, minibatch epochs, gradient clipping and Adam as PPO.
+//!
+//! - **Parameter sharing**: one actor for every agent; each (env, agent) pair is one row of the
+//!   PPO batch.
+//! - **IPPO**: the critic reads the agent's own observation.
+//! - **MAPPO**: the critic reads the env's global state ([`taper_envs::ParallelEnv::write_state`];
+//!   for Simple Spread all agents' observations concatenated, the on-policy codebase's
+//!   `share_obs` and JaxMARL's world-state wrapper), the same for every agent of an env; with
+//!   **value normalisation** (the codebase's `ValueNorm`: running mean/variance with
+//!   β = 0.99999, debiased; the critic learns normalised returns and its outputs are
+//!   de-normalised for GAE).
+//!
+//! Defaults follow JaxMARL's MPE configs ([`MappoConfig::mappo`], [`MappoConfig::ippo`]); see
+//! each field.
+//!
+//! ```no_run
+//! use taper_algos::mappo::{MaPpo, MappoConfig};
+//! use taper_algos::Algorithm;
+//! let mut l = MaPpo::new(MappoConfig::mappo(), "SimpleSpread-v3", &Default::default(), 0)?;
+//! l.learn(1_000_000)?;
+//! # Ok::<(), taper_algos::AlgoError>(())
+//! ```
+
+use crate::error::{AlgoError, Result};
+use crate::onpolicy::{OnPolicy, OnPolicyState};
+use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
+use crate::ppo::PpoConfig;
+use crate::rollout::{AgentRows, RolloutEnv};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use taper_envs::parallel::{MaEpisode, VecParallel};
+use taper_envs::{Kwargs, ParallelEnv, Space};
+use taper_tensor::rng::{stream, Purpose};
+use taper_train::checkpoint::Checkpoint;
+use taper_train::eval::{parallel_evaluation, run_parallel_episodes, EnvView, EvalOptions, Evaluation};
+use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
+
+/// IPPO/MAPPO hyperparameters. See [`MappoConfig::mappo`] and [`MappoConfig::ippo`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappoConfig {
+    /// Adam learning rate (JaxMARL MAPPO MPE: 2e-3; IPPO FF MPE: 2.5e-4).
+    pub learning_rate: f64,
+    /// Parallel envs M (JaxMARL MAPPO: 128; IPPO: 16). taper's MAPPO takes 16: measured on
+    /// seed 0, 128 envs reach a recent return of −17.5 after 2M env steps and 16 envs −15.4.
+    pub num_envs: usize,
+    /// Steps per env per rollout (JaxMARL: 128).
+    pub num_steps: usize,
+    /// Anneal the LR linearly to 0 (JaxMARL: true).
+    pub anneal_lr: bool,
+    /// Discount γ (JaxMARL: 0.99).
+    pub gamma: f64,
+    /// GAE λ (JaxMARL: 0.95).
+    pub gae_lambda: f64,
+    /// Minibatches per epoch (JaxMARL: 4).
+    pub num_minibatches: usize,
+    /// Epochs per update (JaxMARL: 4).
+    pub update_epochs: usize,
+    /// Surrogate and value clipping ε (JaxMARL: 0.2).
+    pub clip_coef: f64,
+    /// Entropy coefficient (JaxMARL: 0.01).
+    pub ent_coef: f64,
+    /// Value-loss coefficient (JaxMARL: 0.5).
+    pub vf_coef: f64,
+    /// Global gradient-norm clip (JaxMARL: 0.5).
+    pub max_grad_norm: f64,
+    /// Actor hidden widths, tanh (JaxMARL MAPPO: FC 128 then a GRU of 128, here feed-forward
+    /// 128, 128; IPPO FF: 64, 64).
+    pub hidden: Vec<usize>,
+    /// Critic hidden widths, tanh (as the actor's).
+    pub critic_hidden: Vec<usize>,
+    /// The critic reads the global state (MAPPO) or the agent's observation (IPPO).
+    pub centralized_critic: bool,
+    /// MAPPO's value normalisation (on-policy codebase: on).
+    pub value_norm: bool,
+    /// Bootstrap the value at the 25-step time limit (taper's PPO does; JaxMARL treats the end
+    /// of an episode as terminal: false).
+    pub bootstrap_truncated: bool,
+    /// Adam ε (JaxMARL: 1e-5).
+    pub adam_eps: f64,
+}
+
+impl Default for MappoConfig {
+    fn default() -> Self {
+        Self::mappo()
+    }
+}
+
+impl MappoConfig {
+    /// MAPPO: JaxMARL's `mappo_homogenous_rnn_mpe.yaml` (feed-forward here), centralized
+    /// critic with value normalisation.
+    pub fn mappo() -> Self {
+        MappoConfig {
+            learning_rate: 2e-3,
+            num_envs: 16,
+            num_steps: 128,
+            anneal_lr: true,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            num_minibatches: 4,
+            update_epochs: 4,
+            clip_coef: 0.2,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            hidden: vec![128, 128],
+            critic_hidden: vec![128, 128],
+            centralized_critic: true,
+            value_norm: true,
+            bootstrap_truncated: false,
+            adam_eps: 1e-5,
+        }
+    }
+    /// IPPO: JaxMARL's `ippo_ff_mpe.yaml`, decentralised critics, no value normalisation.
+    pub fn ippo() -> Self {
+        MappoConfig {
+            learning_rate: 2.5e-4,
+            hidden: vec![64, 64],
+            critic_hidden: vec![64, 64],
+            centralized_critic: false,
+            value_norm: false,
+            ..Self::mappo()
+        }
+    }
+    /// The PPO learner's config for `n` agents (its "envs" are the M·N agent rows).
+    pub fn core(&self, n: usize) -> PpoConfig {
+        PpoConfig {
+            learning_rate: self.learning_rate,
+            num_envs: self.num_envs * n,
+            num_steps: self.num_steps,
+            anneal_lr: self.anneal_lr,
+            gamma: self.gamma,
+            gae_lambda: self.gae_lambda,
+            num_minibatches: self.num_minibatches,
+            update_epochs: self.update_epochs,
+            norm_adv: true,
+            clip_coef: self.clip_coef,
+            clip_vloss: true,
+            ent_coef: self.ent_coef,
+            vf_coef: self.vf_coef,
+            max_grad_norm: self.max_grad_norm,
+            target_kl: None,
+            hidden: self.hidden.clone(),
+            adam_eps: self.adam_eps,
+            init_log_std: 0.0,
+            bootstrap_truncated: self.bootstrap_truncated,
+            normalize_obs: false,
+            normalize_reward: false,
+        }
+    }
+    /// Checks the ranges (through the PPO config's checks).
+    pub fn validate(&self) -> Result<()> {
+        if self.num_envs == 0 {
+            return Err(AlgoError::Config {
+                field: "num_envs",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.critic_hidden.contains(&0) {
+            return Err(AlgoError::Config {
+                field: "critic_hidden",
+                reason: "layer widths must be positive".into(),
+            });
+        }
+        self.core(1).validate()
+    }
+    /// Env steps per update, `num_envs · num_steps`.
+    pub fn batch_size(&self) -> usize {
+        self.num_envs * self.num_steps
+    }
+}
+
+/// An IPPO or MAPPO learner. It owns its envs: `config.num_envs` copies of a multi-agent env.
+#[derive(Debug)]
+pub struct MaPpo {
+    core: OnPolicy<AgentRows>,
+    config: MappoConfig,
+    algo: &'static str,
+    env_id: String,
+    env_kwargs: Kwargs,
+    predict_rng: ChaCha8Rng,
+    predict_ws: ActWorkspace,
+}
+
+impl MaPpo {
+    /// MAPPO (a centralized critic) or IPPO (decentralised critics), as `config` says, on
+    /// `config.num_envs` copies of the registered multi-agent env `env_id`; all randomness from
+    /// `seed`.
+    pub fn new(config: MappoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let envs = (0..config.num_envs)
+            .map(|_| taper_envs::make_parallel(env_id, env_kwargs))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
+        let mut l = Self::with_envs(config, VecParallel::new(envs)?, seed)?;
+        l.env_id = env_id.to_string();
+        l.env_kwargs = env_kwargs.clone();
+        Ok(l)
+    }
+
+    /// The learner on multi-agent envs built by hand (`config.num_envs` of them), named
+    /// `custom`.
+    pub fn with_envs(config: MappoConfig, envs: VecParallel, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if envs.num_envs() != config.num_envs {
+            return Err(AlgoError::Config {
+                field: "num_envs",
+                reason: format!("config says {} but there are {} envs", config.num_envs, envs.num_envs()),
+            });
+        }
+        let algo = if config.centralized_critic { "mappo" } else { "ippo" };
+        let rows = AgentRows::new(envs, "MAPPO/IPPO")?;
+        if matches!(rows.act_space(), Space::Box { .. }) {
+            return Err(AlgoError::Unsupported {
+                algo: "MAPPO/IPPO",
+                what: "continuous actions yet (use the discrete env)".into(),
+            });
+        }
+        let n = rows.group();
+        let mut ra = stream(seed, Purpose::Init, 0);
+        let mut rc = stream(seed, Purpose::Init, 1);
+        let critic_dim = if config.centralized_critic {
+            rows.state_dim()
+        } else {
+            rows.obs_space().encoded_dim()
+        };
+        let model = ActorCritic::centralized(
+            rows.obs_space(),
+            rows.act_space(),
+            &config.hidden,
+            critic_dim,
+            &config.critic_hidden,
+            0.0,
+            &mut ra,
+            &mut rc,
+        )?;
+        let mut core = OnPolicy::new(
+            config.core(n),
+            model,
+            rows,
+            seed,
+            config.centralized_critic,
+            config.value_norm,
+        )?;
+        core.log_old_approx_kl = false;
+        Ok(MaPpo {
+            core,
+            config,
+            algo,
+            env_id: "custom".into(),
+            env_kwargs: Kwargs::new(),
+            predict_rng: stream(seed, Purpose::Eval, 1),
+            predict_ws: ActWorkspace::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MappoConfig {
+        &self.config
+    }
+    /// The shared actor and the critic.
+    pub fn model(&self) -> &ActorCritic {
+        &self.core.model
+    }
+    /// The on-policy core.
+    pub fn core(&self) -> &OnPolicy<AgentRows> {
+        &self.core
+    }
+    /// The mean per-agent return of the last 100 training episodes (NaN before any).
+    pub fn recent_return(&self) -> f64 {
+        self.core.recent().mean_return()
+    }
+
+    /// Runs the shared policy on a multi-agent env built by hand.
+    pub fn evaluate_on(
+        &self,
+        env: &mut dyn ParallelEnv,
+        opts: &EvalOptions,
+        on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> Result<Evaluation> {
+        let model = &self.core.model;
+        let n = env.num_agents();
+        let ok = env.num_agents() == self.core.envs.group()
+            && (0..n).all(|i| env.observation_space(i).encoded_dim() == model.obs_dim());
+        if !ok {
+            return Err(AlgoError::Config {
+                field: "env",
+                reason: format!(
+                    "the policy reads observations of {} values for {} agents; this env has {n} agents reading {}",
+                    model.obs_dim(),
+                    self.core.envs.group(),
+                    env.observation_space(0).encoded_dim()
+                ),
+            });
+        }
+        let mut rng = stream(opts.seed, Purpose::Eval, 0);
+        let mut ws = ActWorkspace::default();
+        let mut enc = Vec::new();
+        let mut logp = vec![0f32; n];
+        let space = model.obs_space.clone();
+        let eps = run_parallel_episodes(
+            env,
+            opts,
+            &mut |obs, actions| {
+                encode_obs(&space, obs, n, &mut enc);
+                model
+                    .act(&enc, n, &mut rng, opts.deterministic, &mut ws, actions, &mut logp)
+                    .map_err(taper_train::TrainError::learner)
+            },
+            on_step,
+        )?;
+        Ok(parallel_evaluation(env, &eps))
+    }
+}
+
+impl Learner for MaPpo {
+    fn info(&self) -> RunInfo {
+        RunInfo {
+            algo: self.algo.into(),
+            env_id: self.env_id.clone(),
+            env_kwargs: self.env_kwargs.clone(),
+            seed: self.core.seed,
+        }
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+    fn progress(&self) -> Progress {
+        Progress {
+            global_step: self.core.global_step(),
+            updates: self.core.updates(),
+            episodes: self.core.episodes(),
+        }
+    }
+    fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
+        Ok(self.core.plan(total_steps)?)
+    }
+    fn step(&mut self) -> taper_train::Result<Metrics> {
+        Ok(self.core.iteration()?)
+    }
+    fn is_done(&self) -> bool {
+        self.core.is_done()
+    }
+    fn export(&self) -> taper_train::Result<LearnerState> {
+        let mut s = LearnerState::new(
+            serde_json::to_value(self.core.state()).map_err(taper_train::TrainError::learner)?,
+            self.core.model.to_tensors()?,
+        );
+        s.env_state = self.core.envs.snapshot();
+        Ok(s)
+    }
+    fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
+        let mut model = self.core.model.clone();
+        model.load_tensors(&ckpt.tensors).map_err(|e| {
+            taper_train::TrainError::checkpoint(
+                &ckpt.dir,
+                format!("its weights do not match env `{}`: {e}", self.env_id),
+            )
+        })?;
+        self.core.load_model(model)?;
+        if resume {
+            let st: OnPolicyState<MaEpisode> = ckpt.algo_state()?;
+            self.core.restore(st)?;
+            if let Some(env) = &ckpt.state.env_state {
+                self.core.envs.restore(env)?;
+            }
+        }
+        Ok(())
+    }
+    fn evaluate(
+        &self,
+        opts: &EvalOptions,
+        on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> taper_train::Result<Evaluation> {
+        let mut env = taper_envs::make_parallel(&self.env_id, &self.env_kwargs)?;
+        Ok(self.evaluate_on(env.as_mut(), opts, on_step)?)
+    }
+    fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
+        let model = &self.core.model;
+        let n = self.core.envs.group();
+        let w = model.obs_space.flat_dim();
+        if obs.len() != n * w {
+            return Err(AlgoError::Config {
+                field: "obs",
+                reason: format!("expected {n} agents × {w} values, got {}", obs.len()),
+            }
+            .into());
+        }
+        let mut enc = Vec::new();
+        encode_obs(&model.obs_space, obs, n, &mut enc);
+        let mut actions = vec![0f32; n * model.action_dim()];
+        model.act(
+            &enc,
+            n,
+            &mut self.predict_rng,
+            deterministic,
+            &mut self.predict_ws,
+            &mut actions,
+            &mut vec![0f32; n],
+        )?;
+        Ok(actions)
+    }
+    fn headline(&self) -> &'static [&'static str] {
+        &["recent_return", "recent_min_distance", "recent_collisions"]
+    }
+    fn summary(&self) -> String {
+        format!(
+            "{} env steps; recent per-agent return {:.3} (last 100 episodes)",
+            self.core.global_step(),
+            self.recent_return()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taper_train::Trainer;
+
+    fn run(cfg: &MappoConfig, steps: u64, seed: u64) -> Metrics {
+        let mut l = MaPpo::new(cfg.clone(), "SimpleSpread-v3", &Kwargs::new(), seed).unwrap();
+        Trainer::in_memory().fit(&mut l, steps).unwrap().last_row.unwrap()
+    }
+
+    /// Same seed, same numbers.
+    #[test]
+    fn mappo_is_deterministic() {
+        let cfg = MappoConfig {
+            num_envs: 4,
+            num_steps: 32,
+            ..MappoConfig::mappo()
+        };
+        let (a, b) = (run(&cfg, 512, 3), run(&cfg, 512, 3));
+        assert_eq!(a.get("recent_return"), b.get("recent_return"));
+        assert_eq!(a.get("value_loss"), b.get("value_loss"));
+    }
+
+    /// The first 80 updates (163 840 env steps, ~10 s) of the default MAPPO run (12M env steps,
+    /// so the learning rate anneals over that plan) end clearly above the always-no-op policy:
+    /// the mean per-agent return of the last 100 training episodes is above −22.0, against
+    /// −24.2 for no-op and −26.4 for random (PettingZoo's simple_spread_v3, measured by
+    /// `examples/spread_baselines.rs`). Measured: −20.27 (seed 0).
+    #[test]
+    fn mappo_short_run_beats_noop() {
+        let mut l = MaPpo::new(MappoConfig::mappo(), "SimpleSpread-v3", &Kwargs::new(), 0).unwrap();
+        let mut stop = |m: &Metrics| {
+            if m.get("update") == Some(80.0) {
+                taper_train::Control::Stop
+            } else {
+                taper_train::Control::Continue
+            }
+        };
+        let s = Trainer::in_memory()
+            .callback(&mut stop)
+            .fit(&mut l, crate::kind::AlgoKind::Mappo.default_budget("SimpleSpread-v3"))
+            .unwrap();
+        let last = s.last_row.unwrap();
+        assert_eq!(last.get("global_step"), Some(163_840.0));
+        let r = last.get("recent_return").unwrap();
+        assert!(r > -22.0, "recent return {r}");
+    }
+}

@@ -1,0 +1,626 @@
+//! The on-policy stages shared by PPO, IPPO and MAPPO: [`PpoUpdate`] (epochs of shuffled
+//! minibatches with the clipped surrogate, the value loss, the entropy bonus, global
+//! gradient-norm clipping and Adam) and [`OnPolicy`], the learner core that chains the
+//! rollout, the advantage pipeline and the update, and keeps the counters, the random streams
+//! and the recent episodes. [`crate::ppo::Ppo`] and [`crate::mappo::MaPpo`] are this core on
+//! different envs.
+
+use crate::advantage::{AdvantageInput, Pipeline};
+use crate::error::{AlgoError, Result};
+use crate::loss::ppo_clip_loss;
+use crate::policy::ActorCritic;
+use crate::ppo::PpoConfig;
+use crate::recent::{LoggedEpisode, RecentEpisodes};
+use crate::rollout::{collect, CollectOptions, CollectWorkspace, RolloutBuffer, RolloutEnv};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use taper_critics::value_loss;
+use taper_tensor::distributions::{Categorical, DiagGaussian};
+use taper_tensor::mlp::MlpCache;
+use taper_tensor::normalize::{explained_variance, ValueNorm};
+use taper_tensor::optim::{clip_grad_norm, linear_anneal, Adam, AdamConfig, AdamState};
+use taper_tensor::rng::{stream, Purpose};
+use taper_train::metrics::Metrics;
+
+/// What one update reports.
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+pub struct UpdateStats {
+    /// Clipped surrogate loss (last minibatch, as CleanRL logs).
+    pub policy_loss: f32,
+    /// Value loss (last minibatch).
+    pub value_loss: f32,
+    /// Mean entropy (last minibatch).
+    pub entropy: f32,
+    /// k3 estimate of KL (last minibatch).
+    pub approx_kl: f32,
+    /// `mean(−log ratio)` (last minibatch).
+    pub old_approx_kl: f32,
+    /// Fraction of clipped ratios, over all minibatches.
+    pub clipfrac: f32,
+    /// Gradient norm before clipping, averaged over minibatches.
+    pub grad_norm: f32,
+}
+
+#[derive(Default, Debug)]
+struct UpdateWorkspace {
+    perm: Vec<usize>,
+    obs: Vec<f32>,
+    cobs: Vec<f32>,
+    act: Vec<f32>,
+    adv: Vec<f32>,
+    old_logp: Vec<f32>,
+    new_logp: Vec<f32>,
+    ent: Vec<f32>,
+    dlogp: Vec<f32>,
+    old_v: Vec<f32>,
+    ret: Vec<f32>,
+    dout: Vec<f32>,
+    dv: Vec<f32>,
+    g_actor: Vec<f32>,
+    g_critic: Vec<f32>,
+    g_logstd: Vec<f32>,
+    actor_cache: MlpCache,
+    critic_cache: MlpCache,
+    cat: Option<Categorical>,
+}
+
+/// The PPO update stage: Adam, the shuffling stream and the scratch space.
+#[derive(Debug)]
+pub struct PpoUpdate {
+    /// Adam over the actor, the log-std and the critic, in that order.
+    pub opt: Adam,
+    /// The minibatch-shuffling stream.
+    pub shuffle_rng: ChaCha8Rng,
+    w: UpdateWorkspace,
+}
+
+impl PpoUpdate {
+    /// The stage for `model`: Adam with the config's learning rate and ε, shuffling from
+    /// `seed`.
+    pub fn new(config: &PpoConfig, model: &ActorCritic, seed: u64) -> Self {
+        let n = model.actor.num_params() + model.log_std.len() + model.critic.net.num_params();
+        PpoUpdate {
+            opt: Adam::new(
+                AdamConfig {
+                    lr: config.learning_rate as f32,
+                    eps: config.adam_eps as f32,
+                    ..AdamConfig::default()
+                },
+                n,
+            ),
+            shuffle_rng: stream(seed, Purpose::Shuffle, 0),
+            w: UpdateWorkspace::default(),
+        }
+    }
+
+    /// One update on a filled rollout (advantages, returns and selection computed):
+    /// `update_epochs` passes over shuffled minibatches of the selected samples. `update_no`
+    /// (1-based) names the update in errors.
+    pub fn update(
+        &mut self,
+        c: &PpoConfig,
+        model: &mut ActorCritic,
+        mut value_norm: Option<&mut ValueNorm>,
+        b: &RolloutBuffer,
+        update_no: u64,
+    ) -> Result<UpdateStats> {
+        let total = b.len();
+        let od = model.obs_dim();
+        let cd = model.critic.net.input_dim();
+        let central = !b.critic_obs.is_empty();
+        for (what, len, want) in [
+            ("rollout values", b.values.len(), total),
+            ("rollout advantages", b.adv.len(), total),
+            ("rollout observations", b.obs.len(), total * od),
+            (
+                "rollout critic inputs",
+                b.critic_obs.len(),
+                if central { total * cd } else { 0 },
+            ),
+        ] {
+            if len != want {
+                return Err(AlgoError::Config {
+                    field: "rollout",
+                    reason: format!("{what}: expected {want} values, got {len}"),
+                });
+            }
+        }
+        let w = &mut self.w;
+        let (clip, ent_coef, vf_coef) = (c.clip_coef as f32, c.ent_coef as f32, c.vf_coef as f32);
+        let bs = b.selected.len();
+        let mb = (bs / c.num_minibatches.max(1)).max(1);
+        let ad = model.action_dim();
+        let (na, nc, nl) = (
+            model.actor.num_params(),
+            model.critic.net.num_params(),
+            model.log_std.len(),
+        );
+        w.perm.clear();
+        w.perm.extend_from_slice(&b.selected);
+        w.g_actor.resize(na, 0.0);
+        w.g_critic.resize(nc, 0.0);
+        w.g_logstd.resize(nl, 0.0);
+        let mut st = UpdateStats::default();
+        let (mut clipfrac_sum, mut clipfrac_n) = (0f64, 0usize);
+        let (mut gn_sum, mut gn_n) = (0f64, 0usize);
+        'epochs: for _epoch in 0..c.update_epochs {
+            // Fisher–Yates shuffle.
+            for i in (1..bs).rev() {
+                let j = self.shuffle_rng.random_range(0..=i);
+                w.perm.swap(i, j);
+            }
+            for start in (0..bs).step_by(mb) {
+                let m = mb.min(bs - start);
+                let idx = &w.perm[start..start + m];
+                w.obs.resize(m * od, 0.0);
+                w.act.resize(m * ad, 0.0);
+                w.adv.resize(m, 0.0);
+                w.old_logp.resize(m, 0.0);
+                for (k, &i) in idx.iter().enumerate() {
+                    w.obs[k * od..(k + 1) * od].copy_from_slice(&b.obs[i * od..(i + 1) * od]);
+                    w.act[k * ad..(k + 1) * ad].copy_from_slice(&b.actions[i * ad..(i + 1) * ad]);
+                    w.adv[k] = b.adv[i];
+                    w.old_logp[k] = b.logp[i];
+                }
+                if c.norm_adv && m > 1 {
+                    let mean = w.adv.iter().map(|&x| x as f64).sum::<f64>() / m as f64;
+                    let var = w.adv.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+                    let sd = var.sqrt();
+                    for a in w.adv.iter_mut() {
+                        *a = ((*a as f64 - mean) / (sd + 1e-8)) as f32;
+                    }
+                }
+                // Policy: log-probabilities and entropies, the clipped surrogate, then the
+                // distribution's gradients and the actor's backward pass.
+                let out = model.actor.forward(&w.obs, m, &mut w.actor_cache)?;
+                let k_out = model.actor.output_dim();
+                let inv = 1.0 / m as f32;
+                w.new_logp.resize(m, 0.0);
+                w.ent.resize(m, 0.0);
+                w.dlogp.resize(m, 0.0);
+                let gauss = if model.is_discrete() {
+                    None
+                } else {
+                    Some(DiagGaussian::new(model.log_std.clone()))
+                };
+                for k in 0..m {
+                    let row = &out[k * k_out..(k + 1) * k_out];
+                    (w.new_logp[k], w.ent[k]) = match &gauss {
+                        None => {
+                            let cat = w.cat.get_or_insert_with(|| Categorical::new(k_out));
+                            cat.set_logits(row, None);
+                            (cat.log_prob(w.act[k] as usize), cat.entropy())
+                        }
+                        Some(g) => (g.log_prob(row, &w.act[k * ad..(k + 1) * ad]), g.entropy()),
+                    };
+                }
+                let cs = ppo_clip_loss(&w.new_logp, &w.old_logp, &w.adv, clip, &mut w.dlogp)?;
+                let entropy = (w.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
+                w.dout.clear();
+                w.dout.resize(m * k_out, 0.0);
+                w.g_logstd.iter_mut().for_each(|g| *g = 0.0);
+                for k in 0..m {
+                    let row = &out[k * k_out..(k + 1) * k_out];
+                    let drow = &mut w.dout[k * k_out..(k + 1) * k_out];
+                    match &gauss {
+                        None => {
+                            let cat = w.cat.as_mut().expect("set above");
+                            cat.set_logits(row, None);
+                            cat.add_log_prob_grad(w.act[k] as usize, w.dlogp[k], drow);
+                            cat.add_entropy_grad(-ent_coef * inv, drow);
+                        }
+                        Some(g) => {
+                            g.add_log_prob_grad(row, &w.act[k * ad..(k + 1) * ad], w.dlogp[k], drow, &mut w.g_logstd);
+                        }
+                    }
+                }
+                if gauss.is_some() {
+                    for g in w.g_logstd.iter_mut() {
+                        *g -= ent_coef; // ∂(−c·mean H)/∂ log σ_d = −c
+                    }
+                }
+                w.g_actor.iter_mut().for_each(|g| *g = 0.0);
+                model
+                    .actor
+                    .backward(&w.obs, &mut w.actor_cache, &w.dout, &mut w.g_actor)?;
+                // Value.
+                w.old_v.resize(m, 0.0);
+                w.ret.resize(m, 0.0);
+                for (k, &i) in idx.iter().enumerate() {
+                    w.old_v[k] = b.values[i];
+                    w.ret[k] = b.ret[i];
+                }
+                if let Some(vn) = value_norm.as_deref_mut() {
+                    // The on-policy codebase: fold the minibatch's returns into the statistics,
+                    // then learn them normalised (stored values are in normalised units).
+                    vn.update(&w.ret);
+                    vn.normalize(&mut w.ret);
+                }
+                if central {
+                    w.cobs.resize(m * cd, 0.0);
+                    for (k, &i) in idx.iter().enumerate() {
+                        w.cobs[k * cd..(k + 1) * cd].copy_from_slice(&b.critic_obs[i * cd..(i + 1) * cd]);
+                    }
+                }
+                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
+                let v = model.critic.forward(cin, m, &mut w.critic_cache)?.to_vec();
+                w.dv.resize(m, 0.0);
+                let v_loss = value_loss(&v, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?;
+                for d in w.dv.iter_mut() {
+                    *d *= vf_coef;
+                }
+                w.g_critic.iter_mut().for_each(|g| *g = 0.0);
+                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
+                model
+                    .critic
+                    .net
+                    .backward(cin, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
+                for (term, val) in [("policy loss", cs.loss), ("value loss", v_loss), ("entropy", entropy)] {
+                    if !val.is_finite() {
+                        return Err(AlgoError::NonFinite {
+                            update: update_no,
+                            term,
+                        });
+                    }
+                }
+                let gn = clip_grad_norm(
+                    &mut [&mut w.g_actor[..], &mut w.g_logstd[..], &mut w.g_critic[..]],
+                    c.max_grad_norm as f32,
+                );
+                if !gn.is_finite() {
+                    return Err(AlgoError::NonFinite {
+                        update: update_no,
+                        term: "gradient norm",
+                    });
+                }
+                gn_sum += gn as f64;
+                gn_n += 1;
+                let (ga, gl, gc) = (&w.g_actor[..], &w.g_logstd[..], &w.g_critic[..]);
+                self.opt.step(&mut [
+                    (model.actor.params_mut(), ga),
+                    (&mut model.log_std[..], gl),
+                    (model.critic.net.params_mut(), gc),
+                ])?;
+                clipfrac_sum += cs.clipped as f64 / m as f64;
+                clipfrac_n += 1;
+                st.policy_loss = cs.loss;
+                st.value_loss = v_loss;
+                st.entropy = entropy;
+                st.approx_kl = cs.approx_kl;
+                st.old_approx_kl = cs.old_approx_kl;
+            }
+            if let Some(t) = c.target_kl {
+                if st.approx_kl as f64 > t {
+                    break 'epochs;
+                }
+            }
+        }
+        st.clipfrac = (clipfrac_sum / clipfrac_n.max(1) as f64) as f32;
+        st.grad_norm = (gn_sum / gn_n.max(1) as f64) as f32;
+        Ok(st)
+    }
+}
+
+/// Everything an on-policy learner holds besides its config, weights and envs: with them it
+/// resumes exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "E: LoggedEpisode")]
+pub struct OnPolicyState<E> {
+    /// The run's seed.
+    pub seed: u64,
+    /// Adam's moments and step count.
+    pub optimizer: AdamState,
+    /// The action-sampling stream.
+    pub action_rng: ChaCha8Rng,
+    /// The minibatch-shuffling stream.
+    pub shuffle_rng: ChaCha8Rng,
+    /// Env steps taken.
+    pub global_step: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// The recent finished episodes.
+    pub recent: Vec<E>,
+    /// Whether the envs have been reset by the learner.
+    pub env_started: bool,
+    /// The value normaliser (MAPPO).
+    #[serde(default)]
+    pub value_norm: Option<ValueNorm>,
+}
+
+/// The on-policy learner core: see the module doc.
+#[derive(Debug)]
+pub struct OnPolicy<R: RolloutEnv> {
+    /// The PPO config over rows (`num_envs` = rows per step).
+    pub config: PpoConfig,
+    /// The seed.
+    pub seed: u64,
+    /// The actor-critic.
+    pub model: ActorCritic,
+    /// The update stage.
+    pub update: PpoUpdate,
+    /// The advantage pipeline.
+    pub pipeline: Pipeline,
+    /// The action-sampling stream.
+    pub action_rng: ChaCha8Rng,
+    /// MAPPO's value normalisation: the critic learns normalised returns.
+    pub value_norm: Option<ValueNorm>,
+    /// The envs.
+    pub envs: R,
+    /// Whether the critic reads global states.
+    pub central_critic: bool,
+    /// Whether metrics rows carry `old_approx_kl` (PPO's rows do; IPPO's and MAPPO's do not).
+    pub log_old_approx_kl: bool,
+    env_started: bool,
+    global_step: u64,
+    updates: u64,
+    episodes: u64,
+    recent: RecentEpisodes<R::Episode>,
+    iters: u64,
+    started_at: Instant,
+    start_step: u64,
+    buf: RolloutBuffer,
+    cw: CollectWorkspace,
+    this_iter: Vec<R::Episode>,
+}
+
+impl<R: RolloutEnv> OnPolicy<R> {
+    /// A core for `model` on `envs`; all randomness from `seed`. `config.num_envs` must be
+    /// the envs' rows.
+    pub fn new(
+        config: PpoConfig,
+        model: ActorCritic,
+        envs: R,
+        seed: u64,
+        central_critic: bool,
+        value_norm: bool,
+    ) -> Result<Self> {
+        config.validate()?;
+        if envs.rows() != config.num_envs {
+            return Err(AlgoError::Config {
+                field: "num_envs",
+                reason: format!("config says {} rows but the envs have {}", config.num_envs, envs.rows()),
+            });
+        }
+        if envs.obs_space().encoded_dim() != model.obs_dim() || envs.act_space() != &model.act_space {
+            return Err(AlgoError::Config {
+                field: "env",
+                reason: "the env's spaces differ from the model's".into(),
+            });
+        }
+        let cd = central_critic.then(|| envs.state_dim());
+        if cd.unwrap_or(model.obs_dim()) != model.critic.net.input_dim() {
+            return Err(AlgoError::Config {
+                field: "critic",
+                reason: format!(
+                    "the critic reads {} values, the envs give {}",
+                    model.critic.net.input_dim(),
+                    cd.unwrap_or(model.obs_dim())
+                ),
+            });
+        }
+        let buf = RolloutBuffer::new(config.num_steps, envs.rows(), model.obs_dim(), model.action_dim(), cd);
+        Ok(OnPolicy {
+            update: PpoUpdate::new(&config, &model, seed),
+            pipeline: Pipeline::gae(config.gamma as f32, config.gae_lambda as f32),
+            action_rng: stream(seed, Purpose::Action, 0),
+            value_norm: value_norm.then(|| ValueNorm::new(0.99999)),
+            log_old_approx_kl: true,
+            env_started: false,
+            global_step: 0,
+            updates: 0,
+            episodes: 0,
+            recent: RecentEpisodes::default(),
+            iters: 0,
+            started_at: Instant::now(),
+            start_step: 0,
+            buf,
+            cw: CollectWorkspace::default(),
+            this_iter: Vec::new(),
+            config,
+            seed,
+            model,
+            envs,
+            central_critic,
+        })
+    }
+
+    /// Env steps per update.
+    pub fn env_batch(&self) -> u64 {
+        (self.config.num_steps * (self.envs.rows() / self.envs.group())) as u64
+    }
+    /// Env steps taken.
+    pub fn global_step(&self) -> u64 {
+        self.global_step
+    }
+    /// Updates done.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+    /// Episodes finished.
+    pub fn episodes(&self) -> u64 {
+        self.episodes
+    }
+    /// The recent episodes.
+    pub fn recent(&self) -> &RecentEpisodes<R::Episode> {
+        &self.recent
+    }
+
+    /// Sets the plan `total_steps / env_batch` updates (see [`taper_train::Learner::plan`]);
+    /// resets the envs with the seed the first time.
+    pub fn plan(&mut self, total_steps: u64) -> Result<u64> {
+        let batch = self.env_batch();
+        let iters = total_steps / batch;
+        if iters == 0 {
+            return Err(AlgoError::Config {
+                field: "total_steps",
+                reason: format!("{total_steps} is less than one rollout ({batch} env steps)"),
+            });
+        }
+        if iters <= self.updates {
+            return Err(AlgoError::Config {
+                field: "total_steps",
+                reason: format!(
+                    "the run is already at step {} of a {total_steps}-step plan; give a larger budget to continue",
+                    self.global_step
+                ),
+            });
+        }
+        if !self.env_started {
+            self.envs.reset(self.seed)?;
+            self.env_started = true;
+        }
+        self.iters = iters;
+        self.started_at = Instant::now();
+        self.start_step = self.global_step;
+        Ok(iters * batch)
+    }
+
+    /// Whether the plan's updates are done.
+    pub fn is_done(&self) -> bool {
+        self.updates >= self.iters
+    }
+
+    /// One iteration: a rollout, the advantage pipeline, an update; returns its metrics row.
+    pub fn iteration(&mut self) -> Result<Metrics> {
+        let c = self.config.clone();
+        let it = self.updates + 1;
+        if c.anneal_lr {
+            self.update
+                .opt
+                .set_lr(linear_anneal(c.learning_rate as f32, it, self.iters));
+        }
+        self.this_iter.clear();
+        let (this_iter, recent, episodes) = (&mut self.this_iter, &mut self.recent, &mut self.episodes);
+        let steps = collect(
+            &mut self.envs,
+            &self.model,
+            &mut self.action_rng,
+            self.value_norm.as_ref(),
+            CollectOptions {
+                steps: c.num_steps,
+                central_critic: self.central_critic,
+                bootstrap_truncated: c.bootstrap_truncated,
+            },
+            &mut self.buf,
+            &mut self.cw,
+            &mut |ep| {
+                this_iter.push(ep);
+                *episodes += 1;
+                recent.push(ep);
+            },
+        )?;
+        self.global_step += steps;
+        let b = &mut self.buf;
+        self.pipeline.run(
+            &AdvantageInput {
+                num_rows: b.rows,
+                rewards: &b.rewards,
+                values: &b.gae_values,
+                terminated: &b.terminated,
+                truncated: &b.truncated,
+                final_values: &b.final_values,
+                last_values: &b.last_values,
+            },
+            &mut b.adv,
+            &mut b.ret,
+            &mut b.selected,
+        )?;
+        let stats = self
+            .update
+            .update(&c, &mut self.model, self.value_norm.as_mut(), &self.buf, it)?;
+        self.updates += 1;
+        let elapsed = self.started_at.elapsed().as_secs_f64();
+        let mut m = Metrics::new();
+        m.push("global_step", self.global_step as f64);
+        m.push("update", self.updates as f64);
+        m.push_f32("learning_rate", self.update.opt.lr());
+        m.push_f32("policy_loss", stats.policy_loss);
+        m.push_f32("value_loss", stats.value_loss);
+        m.push_f32("entropy", stats.entropy);
+        if self.log_old_approx_kl {
+            m.push_f32("old_approx_kl", stats.old_approx_kl);
+        }
+        m.push_f32("approx_kl", stats.approx_kl);
+        m.push_f32("clipfrac", stats.clipfrac);
+        m.push(
+            "explained_variance",
+            explained_variance(&self.buf.gae_values, &self.buf.ret) as f64,
+        );
+        m.push_f32("grad_norm", stats.grad_norm);
+        R::Episode::iteration_metrics(&self.this_iter, &mut m);
+        self.recent.write_metrics(self.envs.episode_stats(), &mut m);
+        m.push("sps", (self.global_step - self.start_step) as f64 / elapsed.max(1e-9));
+        m.push("time_elapsed", elapsed);
+        Ok(m)
+    }
+
+    /// The state besides config, weights and envs.
+    pub fn state(&self) -> OnPolicyState<R::Episode> {
+        OnPolicyState {
+            seed: self.seed,
+            optimizer: self.update.opt.state().clone(),
+            action_rng: self.action_rng.clone(),
+            shuffle_rng: self.update.shuffle_rng.clone(),
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes,
+            recent: self.recent.to_vec(),
+            env_started: self.env_started,
+            value_norm: self.value_norm.clone(),
+        }
+    }
+
+    /// Restores [`OnPolicy::state`] of a core built with the same config and model shape.
+    pub fn restore(&mut self, state: OnPolicyState<R::Episode>) -> Result<()> {
+        let n = self.update.opt.state().m.len();
+        if state.optimizer.m.len() != n {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: format!(
+                    "optimizer state has {} moments for {n} parameters",
+                    state.optimizer.m.len()
+                ),
+            });
+        }
+        if state.value_norm.is_some() != self.value_norm.is_some() {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: "the value normaliser does not match the config's value_norm".into(),
+            });
+        }
+        self.update.opt = Adam::from_state(*self.update.opt.config(), state.optimizer)?;
+        self.update.shuffle_rng = state.shuffle_rng;
+        self.action_rng = state.action_rng;
+        self.global_step = state.global_step;
+        self.updates = state.updates;
+        self.episodes = state.episodes;
+        self.recent = RecentEpisodes::from_vec(state.recent);
+        self.env_started = state.env_started;
+        self.value_norm = state.value_norm;
+        self.seed = state.seed;
+        Ok(())
+    }
+
+    /// Replaces the model's weights by those of `model` (same shapes).
+    pub fn load_model(&mut self, model: ActorCritic) -> Result<()> {
+        if model.actor.sizes() != self.model.actor.sizes()
+            || model.critic.net.sizes() != self.model.critic.net.sizes()
+            || model.log_std.len() != self.model.log_std.len()
+        {
+            return Err(AlgoError::Checkpoint {
+                path: "model".into(),
+                reason: format!(
+                    "the model's layer sizes {:?} do not match the config's {:?}",
+                    model.actor.sizes(),
+                    self.model.actor.sizes()
+                ),
+            });
+        }
+        self.model = model;
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! `taper train`: resolve the run's config and hand the learner to the trainer (a fresh run,
+//! several seeds, or `--resume`).
+
+use crate::error::{CliError, Result};
+use crate::TrainArgs;
+use std::path::{Path, PathBuf};
+use taper::algos::run_config::{Overrides, RunConfig};
+use taper::envs::Kwargs;
+use taper::train::seeds::{parse_seeds, run_seeds};
+use taper::train::{TrainOptions, Trainer};
+
+/// Runs `taper train`.
+pub fn run(a: TrainArgs) -> Result<()> {
+    let options = TrainOptions {
+        quiet: a.quiet,
+        checkpoint_every: a.checkpoint_every.unwrap_or(0),
+        keep_last: a.keep_last.unwrap_or(0),
+        stop_after: a.stop_after,
+        eval_every: a.eval_every.unwrap_or(0),
+        eval_episodes: a.eval_episodes,
+        ..TrainOptions::default()
+    };
+    let kwargs = flag_kwargs(&a)?;
+    if let Some(dir) = a.resume.clone() {
+        return resume(&a, &dir, kwargs, options);
+    }
+    let ov = Overrides {
+        algo: a.algo.clone(),
+        env: a.env.clone(),
+        seed: a.seed,
+        total_steps: a.total_steps,
+        env_kwargs: kwargs.unwrap_or_default(),
+    };
+    let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
+    if let Some(spec) = &a.seeds {
+        let seeds = parse_seeds(spec)?;
+        let base = a
+            .out
+            .clone()
+            .unwrap_or_else(|| default_out(&cfg, &format!("seeds__{}", unix_time())));
+        return train_seeds(&cfg, &seeds, &base, &options);
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&cfg, &format!("{}__{}", cfg.seed, unix_time())));
+    let mut learner = cfg.learner()?;
+    Trainer::new(out)
+        .options(options)
+        .fit(learner.as_mut(), cfg.total_steps)?;
+    Ok(())
+}
+
+fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn default_out(cfg: &RunConfig, tail: &str) -> PathBuf {
+    PathBuf::from("runs").join(format!("{}__{}__{tail}", cfg.env, cfg.algo.name()))
+}
+
+/// The env keyword arguments given by flags (`--env-kwargs`, the inventory flags, `--agents`);
+/// `None` when none is given.
+fn flag_kwargs(a: &TrainArgs) -> Result<Option<Kwargs>> {
+    let mut kwargs = match &a.env_kwargs {
+        Some(s) => Some(super::parse_kwargs(s)?),
+        None => None,
+    };
+    let inv = a.inventory.to_kwargs();
+    if !inv.is_empty() {
+        kwargs.get_or_insert_with(Default::default).extend(inv);
+    }
+    if let Some(n) = a.agents {
+        kwargs
+            .get_or_insert_with(Default::default)
+            .insert("agents".into(), n.to_string());
+    }
+    Ok(kwargs)
+}
+
+/// Trains one run per seed into `base/s<seed>`, as many at once as there are cores (each run
+/// is single-threaded; its numbers do not depend on what runs beside it).
+fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptions) -> Result<()> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if !options.quiet {
+        eprintln!(
+            "taper train: {} seeds of {} on {}, {} at a time -> {}/s<seed>",
+            seeds.len(),
+            cfg.algo.name(),
+            cfg.env,
+            workers.min(seeds.len()),
+            base.display()
+        );
+    }
+    let quiet = TrainOptions {
+        quiet: true,
+        ..options.clone()
+    };
+    run_seeds(seeds, workers, |seed| {
+        let c = RunConfig { seed, ..cfg.clone() };
+        let out = base.join(format!("s{seed}"));
+        let mut learner = c.learner()?;
+        Trainer::new(&out)
+            .options(quiet.clone())
+            .fit(learner.as_mut(), c.total_steps)?;
+        if !options.quiet {
+            eprintln!("seed {seed} done -> {}", out.display());
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Continues the run in `dir`; flags that would change the run are refused.
+fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptions) -> Result<()> {
+    let mut cfg = RunConfig::from_run_dir(dir)?;
+    let conflict = |flag: &str, given: String, run: String| CliError::Arg {
+        arg: "--resume",
+        reason: format!(
+            "{flag} {given} conflicts with the run in {}, which has {run}",
+            dir.display()
+        ),
+    };
+    if let Some(e) = &a.env {
+        if *e != cfg.env {
+            return Err(conflict("--env", e.clone(), cfg.env.clone()));
+        }
+    }
+    if let Some(al) = &a.algo {
+        if al != cfg.algo.name() {
+            return Err(conflict("--algo", al.clone(), cfg.algo.name().into()));
+        }
+    }
+    if let Some(s) = a.seed {
+        if s != cfg.seed {
+            return Err(conflict("--seed", s.to_string(), cfg.seed.to_string()));
+        }
+    }
+    if let Some(kw) = &kwargs {
+        if *kw != cfg.env_kwargs {
+            return Err(conflict(
+                "--env-kwargs",
+                format!("{kw:?}"),
+                format!("{:?}", cfg.env_kwargs),
+            ));
+        }
+    }
+    if let Some(c) = &a.config {
+        return Err(conflict(
+            "--config",
+            c.display().to_string(),
+            "its own config.toml".into(),
+        ));
+    }
+    if a.seeds.is_some() {
+        return Err(conflict(
+            "--seeds",
+            a.seeds.clone().unwrap_or_default(),
+            "one seed".into(),
+        ));
+    }
+    if let Some(o) = a.out.as_ref().filter(|o| *o != dir) {
+        return Err(conflict("--out", o.display().to_string(), "its own folder".into()));
+    }
+    if let Some(t) = a.total_steps {
+        cfg.set_total_steps(t);
+    }
+    let mut learner = cfg.learner()?;
+    Trainer::new(dir)
+        .options(options)
+        .resume(learner.as_mut(), cfg.total_steps)?;
+    Ok(())
+}

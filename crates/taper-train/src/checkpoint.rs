@@ -1,0 +1,302 @@
+//! Checkpoints: the folder format every learner shares.
+//!
+//! A checkpoint folder holds `model.safetensors` (the weights evaluation needs, with
+//! PyTorch-style names), `state.json` ([`CheckpointState`]: the algorithm, the env, the seed,
+//! the config, the counters, and the learner's whole state besides tensors), and any further
+//! tensor files a learner keeps apart (MADDPG's `replay.safetensors`), read only to resume.
+//!
+//! Checkpoints are written into a temporary folder, then swapped in by renames, so a crash
+//! mid-write leaves the previous checkpoint readable (as the folder itself or, between the two
+//! renames, as `<name>.old/`, which [`Checkpoint::load`] falls back to).
+//!
+//! ```
+//! use taper_train::checkpoint::{Checkpoint, CheckpointState};
+//! let dir = tempfile::tempdir()?;
+//! let t = candle_core::Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu)?;
+//! let state = CheckpointState::new("demo", "CartPole-v1", 1);
+//! taper_train::checkpoint::save(&dir.path().join("checkpoint"), vec![("w".into(), t)], &state, &[])?;
+//! let back = Checkpoint::load(dir.path())?; // a run folder or the checkpoint folder
+//! assert_eq!(back.state.algo, "demo");
+//! assert_eq!(back.tensor("w")?.to_vec1::<f32>()?, vec![1.0, 2.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::error::{Result, TrainError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use taper_envs::{Kwargs, NormalizerState, Space};
+
+/// Named tensors, as a checkpoint's tensor files hold them.
+pub type NamedTensors = Vec<(String, candle_core::Tensor)>;
+
+/// Everything in a checkpoint but the tensors (`state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The taper version that wrote it.
+    pub taper_version: String,
+    /// The algorithm, e.g. `ppo`.
+    pub algo: String,
+    /// The env id.
+    pub env_id: String,
+    /// The env's keyword arguments.
+    pub env_kwargs: Kwargs,
+    /// The run's seed.
+    pub seed: u64,
+    /// The algorithm's resolved config, as JSON.
+    pub config: serde_json::Value,
+    /// The model without weights (spaces, hidden widths), where the algorithm records one.
+    #[serde(default)]
+    pub model_shape: Option<ModelShape>,
+    /// Observation-normaliser statistics, if the run normalised (what evaluation needs).
+    #[serde(default)]
+    pub normalizer: Option<NormalizerState>,
+    /// The learner's state besides tensors (optimizer moments, random streams, counters), for
+    /// exact resume.
+    #[serde(default)]
+    pub algo_state: Option<serde_json::Value>,
+    /// The training envs' full state, for exact resume (absent where an env cannot save it).
+    #[serde(default)]
+    pub env_state: Option<serde_json::Value>,
+    /// Env steps (HDPO: gradient steps) taken.
+    pub global_step: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+}
+
+impl CheckpointState {
+    /// A state for `algo` on `env_id` with `seed`, everything else empty.
+    pub fn new(algo: &str, env_id: &str, seed: u64) -> Self {
+        CheckpointState {
+            taper_version: env!("CARGO_PKG_VERSION").to_string(),
+            algo: algo.to_string(),
+            env_id: env_id.to_string(),
+            env_kwargs: Kwargs::new(),
+            seed,
+            config: serde_json::Value::Null,
+            model_shape: None,
+            normalizer: None,
+            algo_state: None,
+            env_state: None,
+            global_step: 0,
+            updates: 0,
+            episodes: 0,
+        }
+    }
+}
+
+/// The shape of a network pair, to rebuild it before loading weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelShape {
+    /// Observation space.
+    pub obs_space: Space,
+    /// Action space.
+    pub act_space: Space,
+    /// Hidden widths.
+    pub hidden: Vec<usize>,
+}
+
+/// A checkpoint read from disk: its state, its weights, and where its other files are.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// `state.json`.
+    pub state: CheckpointState,
+    /// `model.safetensors`.
+    pub tensors: HashMap<String, candle_core::Tensor>,
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint folder, or the `checkpoint/` of a run folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let dir = checkpoint_dir(path)?;
+        let sp = dir.join("state.json");
+        let bytes = std::fs::read(&sp).map_err(|e| TrainError::io(&sp, e))?;
+        let state: CheckpointState = serde_json::from_slice(&bytes)
+            .map_err(|e| TrainError::checkpoint(&sp, format!("unreadable state: {e}")))?;
+        let tensors = read_tensors(&dir.join("model.safetensors"), "weights")?;
+        Ok(Checkpoint { state, tensors, dir })
+    }
+
+    /// A tensor of `model.safetensors`; an error naming it when absent.
+    pub fn tensor(&self, name: &str) -> Result<&candle_core::Tensor> {
+        self.tensors.get(name).ok_or_else(|| {
+            TrainError::checkpoint(self.dir.join("model.safetensors"), format!("missing tensor `{name}`"))
+        })
+    }
+
+    /// A further tensor file of the checkpoint (e.g. `replay.safetensors`), read now.
+    pub fn file(&self, name: &str) -> Result<HashMap<String, candle_core::Tensor>> {
+        read_tensors(&self.dir.join(name), "tensors")
+    }
+
+    /// The learner state of `state.json`, parsed as `T`; an error naming the checkpoint when
+    /// it is absent or does not parse.
+    pub fn algo_state<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let v = self.state.algo_state.clone().ok_or_else(|| {
+            TrainError::checkpoint(&self.dir, "it holds no learner state (written by an older taper?)")
+        })?;
+        serde_json::from_value(v).map_err(|e| TrainError::checkpoint(&self.dir, format!("learner state: {e}")))
+    }
+}
+
+fn read_tensors(p: &Path, what: &str) -> Result<HashMap<String, candle_core::Tensor>> {
+    if !p.exists() {
+        return Err(TrainError::checkpoint(p, format!("missing {what} file")));
+    }
+    candle_core::safetensors::load(p, &candle_core::Device::Cpu)
+        .map_err(|e| TrainError::checkpoint(p, format!("unreadable {what}: {e}")))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| TrainError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}
+
+/// Saves a checkpoint folder `dir` (e.g. `run/checkpoint`) atomically: `model.safetensors`
+/// from `tensors`, `state.json`, and each of `files` as its own tensor file.
+pub fn save(
+    dir: &Path,
+    tensors: NamedTensors,
+    state: &CheckpointState,
+    files: &[(String, NamedTensors)],
+) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| TrainError::io(parent, e))?;
+    let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("checkpoint");
+    let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
+    let old = parent.join(format!("{name}.old"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    let write = |file: &str, t: NamedTensors| -> Result<()> {
+        let p = tmp.join(file);
+        let map: HashMap<String, candle_core::Tensor> = t.into_iter().collect();
+        candle_core::safetensors::save(&map, &p).map_err(|e| TrainError::checkpoint(&p, e.to_string()))
+    };
+    write("model.safetensors", tensors)?;
+    for (file, t) in files {
+        write(file, t.clone())?;
+    }
+    let json = serde_json::to_vec_pretty(state).map_err(|e| TrainError::checkpoint(dir, e.to_string()))?;
+    write_atomic(&tmp.join("state.json"), &json)?;
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+        std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    let dir = path.to_path_buf();
+    if dir.join("state.json").exists() {
+        return Ok(dir);
+    }
+    for inner in [dir.join("checkpoint"), dir.join("checkpoint.old")] {
+        if inner.join("state.json").exists() {
+            return Ok(inner);
+        }
+    }
+    Err(TrainError::checkpoint(
+        path,
+        "no checkpoint found (expected state.json, or checkpoint/state.json)",
+    ))
+}
+
+/// The newest checkpoint of a run folder: `checkpoint/` or `checkpoints/step_*`, whichever has
+/// the most steps.
+pub fn newest(run: &Path) -> Result<PathBuf> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut consider = |p: PathBuf| {
+        if let Ok(bytes) = std::fs::read(p.join("state.json")) {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                let s = v.get("global_step").and_then(|x| x.as_u64()).unwrap_or(0);
+                if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                    best = Some((s, p));
+                }
+            }
+        }
+    };
+    consider(run.join("checkpoint"));
+    if let Ok(rd) = std::fs::read_dir(run.join("checkpoints")) {
+        for e in rd.flatten() {
+            consider(e.path());
+        }
+    }
+    best.map(|b| b.1)
+        .ok_or_else(|| TrainError::checkpoint(run, "no checkpoint to resume from (checkpoint/ or checkpoints/step_*)"))
+}
+
+/// Keeps only the newest `keep_last` periodic checkpoints (`checkpoints/step_*`) of a run
+/// folder (0: all).
+pub fn prune(run: &Path, keep_last: usize) -> Result<()> {
+    if keep_last == 0 {
+        return Ok(());
+    }
+    let dir = run.join("checkpoints");
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| TrainError::io(&dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step_") && !n.ends_with(".old"))
+        })
+        .collect();
+    all.sort();
+    while all.len() > keep_last {
+        let p = all.remove(0);
+        std::fs::remove_dir_all(&p).map_err(|e| TrainError::io(&p, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_overwrite_and_bad_files() {
+        let d = tempfile::tempdir().unwrap();
+        let t = candle_core::Tensor::new(&[1f32, 2.0, 3.0], &candle_core::Device::Cpu).unwrap();
+        let mut st = CheckpointState::new("ppo", "CartPole-v1", 1);
+        st.global_step = 10;
+        let ck = d.path().join("checkpoint");
+        let extra = vec![("replay.safetensors".to_string(), vec![("r".to_string(), t.clone())])];
+        save(&ck, vec![("w".into(), t.clone())], &st, &extra).unwrap();
+        save(&ck, vec![("w".into(), t.clone())], &st, &extra).unwrap();
+        let back = Checkpoint::load(d.path()).unwrap();
+        assert_eq!(back.state.global_step, 10);
+        assert_eq!(back.tensor("w").unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
+        assert!(back.tensor("nope").is_err());
+        assert_eq!(back.file("replay.safetensors").unwrap().len(), 1);
+        assert!(back.file("other.safetensors").is_err());
+        // A corrupted weights file is a clear error, and so is no checkpoint at all.
+        std::fs::write(ck.join("model.safetensors"), b"garbage").unwrap();
+        assert!(matches!(Checkpoint::load(d.path()), Err(TrainError::Checkpoint { .. })));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Checkpoint::load(empty.path()),
+            Err(TrainError::Checkpoint { .. })
+        ));
+        assert!(newest(empty.path()).is_err());
+    }
+}

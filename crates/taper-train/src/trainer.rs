@@ -1,0 +1,476 @@
+//! The [`Trainer`]: the one training loop. It drives any [`Learner`] and owns what every run
+//! needs: the run folder (`config.toml`, `metrics.jsonl`, `metrics.csv`, TensorBoard events),
+//! the progress display, periodic and final checkpoints, `stop_after`, exact resume,
+//! evaluation every N steps with the best policy kept in `best/`, callbacks, and the guard that
+//! stops a run whose losses are no longer finite.
+//!
+//! A budget is checked (by [`Learner::plan`]) before any file is touched, so a rejected
+//! command leaves an existing run as it was.
+
+use crate::callback::{Callback, Control, RowContext};
+use crate::checkpoint::{self, Checkpoint, CheckpointState, NamedTensors};
+use crate::error::{Result, TrainError};
+use crate::eval::EvalOptions;
+use crate::learner::{Learner, Progress};
+use crate::metrics::Metrics;
+use crate::progress::ProgressView;
+use crate::run_file::RunFile;
+use crate::sinks::MetricsWriter;
+use crate::tensorboard::EventWriter;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How a run is driven, besides its learner and budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    /// No progress output.
+    pub quiet: bool,
+    /// Write a checkpoint to `checkpoints/step_N` every this many steps (0: never).
+    pub checkpoint_every: u64,
+    /// Keep only the newest K periodic checkpoints (0: all).
+    pub keep_last: usize,
+    /// End this session once this many steps are done in all; [`Trainer::resume`] continues
+    /// the plan.
+    pub stop_after: Option<u64>,
+    /// Evaluate the policy every this many steps (0: never); results go to
+    /// `evaluations.jsonl`, the best policy to `best/`.
+    pub eval_every: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
+    /// The first evaluation episode's seed (episode k uses `eval_seed + k`, so evaluations
+    /// are comparable).
+    pub eval_seed: u64,
+    /// Write TensorBoard event files.
+    pub tensorboard: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            quiet: false,
+            checkpoint_every: 0,
+            keep_last: 0,
+            stop_after: None,
+            eval_every: 0,
+            eval_episodes: 10,
+            eval_seed: 1_000_000,
+            tensorboard: true,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Checks the options.
+    pub fn validate(&self) -> Result<()> {
+        if self.eval_every > 0 && self.eval_episodes == 0 {
+            return Err(TrainError::Invalid {
+                what: "--eval-episodes",
+                reason: "evaluation needs at least one episode".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One periodic evaluation (a line of `evaluations.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Training steps at the evaluation.
+    pub global_step: u64,
+    /// Episodes run.
+    pub episodes: usize,
+    /// Mean return.
+    pub mean_return: f64,
+    /// Population std of the return.
+    pub std_return: f64,
+    /// Success rate, for envs with the notion.
+    pub success_rate: Option<f64>,
+}
+
+/// What a session of training did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// The counters at the end.
+    pub progress: Progress,
+    /// The step the plan ends at.
+    pub planned: u64,
+    /// Whether the session stopped before the plan's end (`stop_after`, a callback).
+    pub stopped_early: bool,
+    /// The last metrics row.
+    pub last_row: Option<Metrics>,
+    /// Every evaluation of the run (earlier sessions' included).
+    pub evaluations: Vec<EvalRecord>,
+}
+
+/// A checkpoint ready to write: the weights, `state.json`, and further tensor files.
+pub type CheckpointParts = (NamedTensors, CheckpointState, Vec<(String, NamedTensors)>);
+
+/// The checkpoint of a learner as it is now. Every checkpoint of every algorithm is built here.
+pub fn checkpoint_of(learner: &dyn Learner) -> Result<CheckpointParts> {
+    let info = learner.info();
+    let p = learner.progress();
+    let ls = learner.export()?;
+    let state = CheckpointState {
+        taper_version: env!("CARGO_PKG_VERSION").to_string(),
+        algo: info.algo,
+        env_id: info.env_id,
+        env_kwargs: info.env_kwargs,
+        seed: info.seed,
+        config: learner.config_json(),
+        model_shape: ls.model_shape,
+        normalizer: ls.normalizer,
+        algo_state: Some(ls.algo_state),
+        env_state: ls.env_state,
+        global_step: p.global_step,
+        updates: p.updates,
+        episodes: p.episodes,
+    };
+    Ok((ls.tensors, state, ls.files))
+}
+
+/// Saves a learner's checkpoint as the folder `dir`, atomically.
+pub fn save_checkpoint(learner: &dyn Learner, dir: &Path) -> Result<()> {
+    let (t, st, files) = checkpoint_of(learner)?;
+    checkpoint::save(dir, t, &st, &files)
+}
+
+/// Writes the run folder's `config.toml` for `learner` with the budget `total_steps`.
+pub fn write_config(learner: &dyn Learner, dir: &Path, total_steps: u64) -> Result<()> {
+    let info = learner.info();
+    let text = RunFile {
+        algo: info.algo,
+        env: info.env_id,
+        seed: info.seed,
+        total_steps,
+        env_kwargs: info.env_kwargs,
+        config: learner.config_json(),
+    }
+    .to_toml()?;
+    checkpoint::write_atomic(&dir.join("config.toml"), text.as_bytes())
+}
+
+/// The sinks of a run with a folder.
+struct Sinks {
+    dir: PathBuf,
+    writer: MetricsWriter,
+    tb: Option<EventWriter>,
+    evals: Vec<EvalRecord>,
+    best: f64,
+}
+
+/// Drives a [`Learner`]; see the module doc.
+///
+/// ```no_run
+/// use taper_train::{Trainer, TrainOptions};
+/// # fn demo(learner: &mut dyn taper_train::Learner) -> taper_train::Result<()> {
+/// let options = TrainOptions { checkpoint_every: 100_000, ..TrainOptions::default() };
+/// Trainer::new("runs/demo").options(options).fit(learner, 500_000)?;
+/// // Later, or after a crash: continue from the newest checkpoint, exactly.
+/// Trainer::new("runs/demo").resume(learner, 500_000)?;
+/// # Ok(()) }
+/// ```
+pub struct Trainer<'a> {
+    dir: Option<PathBuf>,
+    options: TrainOptions,
+    callbacks: Vec<&'a mut dyn Callback>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer writing the run folder `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Trainer {
+            dir: Some(dir.into()),
+            options: TrainOptions::default(),
+            callbacks: Vec::new(),
+        }
+    }
+    /// A trainer without a run folder: no files, no checkpoints; rows go to callbacks only.
+    pub fn in_memory() -> Self {
+        Trainer {
+            dir: None,
+            options: TrainOptions {
+                quiet: true,
+                ..TrainOptions::default()
+            },
+            callbacks: Vec::new(),
+        }
+    }
+    /// Sets the options.
+    pub fn options(mut self, options: TrainOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Adds a callback (called in the order added).
+    pub fn callback(mut self, cb: &'a mut dyn Callback) -> Self {
+        self.callbacks.push(cb);
+        self
+    }
+    /// The run folder.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Trains `learner` until `total_steps` from where it stands, into a fresh run folder
+    /// (its metrics files are created anew).
+    pub fn fit(&mut self, learner: &mut dyn Learner, total_steps: u64) -> Result<RunSummary> {
+        self.options.validate()?;
+        let end = learner.plan(total_steps)?;
+        let sinks = match self.dir.clone() {
+            None => None,
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+                write_config(&*learner, &dir, total_steps)?;
+                Some(Sinks {
+                    writer: MetricsWriter::create(&dir)?,
+                    tb: if self.options.tensorboard {
+                        Some(EventWriter::create(&dir)?)
+                    } else {
+                        None
+                    },
+                    evals: Vec::new(),
+                    best: f64::NEG_INFINITY,
+                    dir,
+                })
+            }
+        };
+        if !self.options.quiet {
+            let info = learner.info();
+            eprintln!(
+                "taper train: {} on {} (seed {}), {end} {} -> {}",
+                info.algo,
+                info.env_id,
+                info.seed,
+                learner.step_unit(),
+                self.dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "no folder".into())
+            );
+        }
+        self.run(learner, end, sinks)
+    }
+
+    /// Continues the run in the trainer's folder from its newest checkpoint, exactly: the
+    /// learner (built with the run's config) takes the checkpoint's whole state, metrics rows
+    /// written after the checkpoint are dropped, and training goes on to `total_steps`.
+    pub fn resume(&mut self, learner: &mut dyn Learner, total_steps: u64) -> Result<RunSummary> {
+        let dir = self.dir.clone().ok_or_else(|| TrainError::Invalid {
+            what: "resume",
+            reason: "resuming needs a run folder".into(),
+        })?;
+        self.options.validate()?;
+        let path = checkpoint::newest(&dir)?;
+        let ckpt = Checkpoint::load(&path)?;
+        let info = learner.info();
+        let st = &ckpt.state;
+        if st.algo != info.algo || st.env_id != info.env_id || st.env_kwargs != info.env_kwargs {
+            return Err(TrainError::checkpoint(
+                &path,
+                format!(
+                    "it is {} on {} {:?}, but the learner is {} on {} {:?}",
+                    st.algo, st.env_id, st.env_kwargs, info.algo, info.env_id, info.env_kwargs
+                ),
+            ));
+        }
+        learner.import(&ckpt, true)?;
+        let end = learner.plan(total_steps)?;
+        let step = ckpt.state.global_step;
+        let writer = MetricsWriter::resume(&dir, step)?;
+        let evals = read_evaluations(&dir, step)?;
+        let best = evals.iter().map(|r| r.mean_return).fold(f64::NEG_INFINITY, f64::max);
+        write_config(&*learner, &dir, total_steps)?;
+        if !self.options.quiet {
+            eprintln!(
+                "taper train: resuming {} at step {step} from {}",
+                dir.display(),
+                path.display()
+            );
+        }
+        let sinks = Sinks {
+            writer,
+            tb: if self.options.tensorboard {
+                Some(EventWriter::create(&dir)?)
+            } else {
+                None
+            },
+            evals,
+            best,
+            dir,
+        };
+        self.run(learner, end, Some(sinks))
+    }
+
+    fn run(&mut self, learner: &mut dyn Learner, end: u64, mut sinks: Option<Sinks>) -> Result<RunSummary> {
+        let o = self.options.clone();
+        let start = learner.progress().global_step;
+        let mut view = ProgressView::new(o.quiet, start, end, learner.headline());
+        let next = |s: u64, every: u64| (s / every + 1) * every;
+        let mut next_ckpt = if o.checkpoint_every > 0 {
+            next(start, o.checkpoint_every)
+        } else {
+            u64::MAX
+        };
+        let mut next_eval = if o.eval_every > 0 {
+            next(start, o.eval_every)
+        } else {
+            u64::MAX
+        };
+        let mut summary = RunSummary {
+            planned: end,
+            ..RunSummary::default()
+        };
+        let result = (|| -> Result<()> {
+            while !learner.is_done() {
+                let row = learner.step()?;
+                guard(&row, learner.guarded_columns(), learner.progress().updates)?;
+                let step = row.get("global_step").unwrap_or(0.0) as u64;
+                if let Some(s) = sinks.as_mut() {
+                    s.writer.write(&row)?;
+                    if let Some(tb) = s.tb.as_mut() {
+                        tb.add_metrics(&row, step as i64)?;
+                        tb.flush()?;
+                    }
+                }
+                view.row(&row);
+                if step >= next_eval {
+                    next_eval = next(step, o.eval_every);
+                    evaluate_now(&*learner, &o, step, sinks.as_mut(), &mut summary)?;
+                }
+                let mut stop = false;
+                for cb in self.callbacks.iter_mut() {
+                    let ctx = RowContext {
+                        metrics: &row,
+                        learner: &*learner,
+                    };
+                    if cb.on_row(&ctx) == Control::Stop {
+                        stop = true;
+                    }
+                }
+                if let Some(s) = sinks.as_ref() {
+                    if step >= next_ckpt && step < end {
+                        next_ckpt = next(step, o.checkpoint_every);
+                        save_checkpoint(&*learner, &s.dir.join("checkpoints").join(format!("step_{step:010}")))?;
+                        checkpoint::prune(&s.dir, o.keep_last)?;
+                    }
+                }
+                if o.stop_after.is_some_and(|s| step >= s) {
+                    stop = true;
+                }
+                summary.last_row = Some(row);
+                if stop && !learner.is_done() {
+                    summary.stopped_early = true;
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        view.finish();
+        result?;
+        if learner.is_done() {
+            learner.finish()?;
+        }
+        if let Some(s) = sinks.as_ref() {
+            save_checkpoint(&*learner, &s.dir.join("checkpoint"))?;
+            summary.evaluations = s.evals.clone();
+        }
+        summary.progress = learner.progress();
+        if !o.quiet {
+            if let Some(last) = summary.evaluations.last() {
+                let best = summary
+                    .evaluations
+                    .iter()
+                    .map(|r| r.mean_return)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                eprintln!(
+                    "evaluation at step {}: mean return {:.2} (best {best:.2}, in best/)",
+                    last.global_step, last.mean_return
+                );
+            }
+            let what = if summary.stopped_early { "stopped" } else { "done" };
+            let folder = sinks
+                .as_ref()
+                .map(|s| format!("; run folder {}", s.dir.display()))
+                .unwrap_or_default();
+            eprintln!("{what}: {}{folder}", learner.summary());
+        }
+        Ok(summary)
+    }
+}
+
+/// Stops a run whose losses stopped being finite: any of the `watched` columns that is NaN or
+/// infinite.
+fn guard(row: &Metrics, watched: &[&str], update: u64) -> Result<()> {
+    for (name, v) in row.entries() {
+        if watched.contains(&name) && !v.is_finite() {
+            return Err(TrainError::NonFinite {
+                update,
+                term: name.replace('_', " "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn evaluate_now(
+    learner: &dyn Learner,
+    o: &TrainOptions,
+    step: u64,
+    sinks: Option<&mut Sinks>,
+    summary: &mut RunSummary,
+) -> Result<()> {
+    let opts = EvalOptions {
+        episodes: o.eval_episodes,
+        seed: o.eval_seed,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
+    let ev = learner.evaluate(&opts, &mut |_, _| {})?;
+    let s = ev.summary();
+    let rec = EvalRecord {
+        global_step: step,
+        episodes: s.episodes,
+        mean_return: s.mean_return,
+        std_return: s.std_return,
+        success_rate: s.success_rate,
+    };
+    match sinks {
+        Some(sk) => {
+            let p = sk.dir.join("evaluations.jsonl");
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(|e| TrainError::io(&p, e))?;
+            let line = serde_json::to_string(&rec).map_err(|e| TrainError::checkpoint(&p, e.to_string()))?;
+            writeln!(f, "{line}").map_err(|e| TrainError::io(&p, e))?;
+            if s.mean_return > sk.best {
+                sk.best = s.mean_return;
+                save_checkpoint(learner, &sk.dir.join("best"))?;
+            }
+            sk.evals.push(rec);
+        }
+        None => summary.evaluations.push(rec),
+    }
+    Ok(())
+}
+
+/// The evaluations of a run folder up to `step` (rewriting the file without later ones).
+fn read_evaluations(dir: &Path, step: u64) -> Result<Vec<EvalRecord>> {
+    let p = dir.join("evaluations.jsonl");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(Vec::new());
+    };
+    let kept: Vec<EvalRecord> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<EvalRecord>(l).ok())
+        .filter(|r| r.global_step <= step)
+        .collect();
+    let body: String = kept
+        .iter()
+        .filter_map(|r| serde_json::to_string(r).ok())
+        .map(|l| l + "\n")
+        .collect();
+    checkpoint::write_atomic(&p, body.as_bytes())?;
+    Ok(kept)
+}
