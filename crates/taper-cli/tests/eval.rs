@@ -1,0 +1,212 @@
+//! `taper eval`: JSON, success rates, text rendering, recording, and broken checkpoints.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+#[test]
+fn eval_reports_success_on_gridworlds() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fl");
+    let o = taper(
+        &[
+            "train",
+            "--env",
+            "FrozenLake-v1",
+            "--total-steps",
+            "2048",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = taper(
+        &[
+            "eval",
+            out.to_str().unwrap(),
+            "--episodes",
+            "5",
+            "--json",
+            "--deterministic",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = v["success_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&s));
+}
+
+#[test]
+fn eval_without_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    assert_clean_error(
+        &taper(&["eval", d.path().to_str().unwrap()], &[]),
+        "no checkpoint found",
+    );
+}
+
+#[test]
+fn eval_render_and_record() {
+    let d = tempfile::tempdir().unwrap();
+    let fl = d.path().join("fl");
+    train_ok(&[
+        "train",
+        "--env",
+        "FrozenLake-v1",
+        "--total-steps",
+        "1024",
+        "--out",
+        fl.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = taper(
+        &["eval", fl.to_str().unwrap(), "--episodes", "1", "--render", "ansi"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("episode 0") && out.contains("[S]"), "{out}");
+    assert_clean_error(
+        &taper(&["eval", fl.to_str().unwrap(), "--record", "x.gif"], &[]),
+        "cannot be drawn",
+    );
+    let cp = d.path().join("cp");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "1024",
+        "--out",
+        cp.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_clean_error(
+        &taper(&["eval", cp.to_str().unwrap(), "--render", "ansi"], &[]),
+        "no text rendering",
+    );
+    let gif = d.path().join("ep.gif");
+    let o = taper(
+        &[
+            "eval",
+            cp.to_str().unwrap(),
+            "--episodes",
+            "1",
+            "--record",
+            gif.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&std::fs::read(&gif).unwrap()[..3], b"GIF");
+    let frames = d.path().join("frames");
+    let o = taper(
+        &[
+            "eval",
+            cp.to_str().unwrap(),
+            "--episodes",
+            "1",
+            "--record",
+            frames.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(frames.join("frame_00000.png").exists());
+}
+
+/// Corrupted, truncated or foreign checkpoints give one clear line, and nothing is written.
+#[test]
+fn bad_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "1024",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let ck = a.join("checkpoint");
+    let weights = std::fs::read(ck.join("model.safetensors")).unwrap();
+    let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    // Truncated weights.
+    std::fs::write(ck.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "unreadable weights");
+    std::fs::write(ck.join("model.safetensors"), &weights).unwrap();
+    // Corrupted state.
+    std::fs::write(ck.join("state.json"), "{ not json").unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "unreadable state");
+    // A checkpoint that claims another env: the model does not fit it.
+    std::fs::write(
+        ck.join("state.json"),
+        state.replace("\"CartPole-v1\"", "\"Pendulum-v1\""),
+    )
+    .unwrap();
+    assert_clean_error(
+        &taper(&["eval", a.to_str().unwrap()], &[]),
+        "weights do not match env `Pendulum-v1`",
+    );
+    // A checkpoint of another algorithm.
+    std::fs::write(
+        ck.join("state.json"),
+        state.replace("\"algo\": \"ppo\"", "\"algo\": \"sac\""),
+    )
+    .unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "is a `sac` checkpoint");
+    // Weights with other shapes (a 32-32 network) under a 64-64 state.
+    std::fs::write(ck.join("state.json"), &state).unwrap();
+    let cfg = d.path().join("small.toml");
+    std::fs::write(&cfg, "[ppo]\nhidden = [32, 32]\n").unwrap();
+    let b = d.path().join("b");
+    train_ok(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--total-steps",
+        "1024",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    std::fs::copy(b.join("checkpoint/model.safetensors"), ck.join("model.safetensors")).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "has shape");
+    // Missing weights.
+    std::fs::remove_file(ck.join("model.safetensors")).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "missing weights file");
+    assert_eq!(
+        std::fs::read_to_string(ck.join("state.json")).unwrap(),
+        state,
+        "eval writes nothing"
+    );
+    // Resuming from a corrupted checkpoint fails cleanly and leaves the run alone.
+    std::fs::write(ck.join("state.json"), "garbage").unwrap();
+    let before = std::fs::read(a.join("metrics.jsonl")).unwrap();
+    assert!(!taper(
+        &["train", "--resume", a.to_str().unwrap(), "--total-steps", "4096"],
+        &[]
+    )
+    .status
+    .success());
+    assert_eq!(std::fs::read(a.join("metrics.jsonl")).unwrap(), before);
+}
+
+/// Output into a closed pipe ends quietly, without a panic message.
+#[test]
+fn closed_pipe_is_quiet() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taper"))
+        .args(["solve", "--env", "InventoryLostSales-v0", "--lead-time", "3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,229 @@
+//! `taper train --resume`: exact resume after an interruption or a crash, periodic checkpoints, evaluation during training.
+
+mod common;
+
+use common::*;
+
+/// A run interrupted at N steps and resumed to 2N equals the straight 2N run: byte-identical
+/// weights and identical metrics rows (timing columns aside), for discrete PPO and for
+/// continuous PPO with observation and reward normalisation.
+#[test]
+fn exact_resume_after_interruption() {
+    let d = tempfile::tempdir().unwrap();
+    for (env, total, half) in [("CartPole-v1", "8192", "4096"), ("Pendulum-v1", "8192", "4096")] {
+        let a = d.path().join(format!("{env}-straight"));
+        let b = d.path().join(format!("{env}-resumed"));
+        train_ok(&[
+            "train",
+            "--env",
+            env,
+            "--seed",
+            "3",
+            "--total-steps",
+            total,
+            "--out",
+            a.to_str().unwrap(),
+            "--quiet",
+        ]);
+        train_ok(&[
+            "train",
+            "--env",
+            env,
+            "--seed",
+            "3",
+            "--total-steps",
+            total,
+            "--stop-after",
+            half,
+            "--out",
+            b.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let rows = std::fs::read_to_string(b.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(
+            rows < metrics_without_timing(&a).len(),
+            "the first session stopped early"
+        );
+        train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
+        same_run(&a, &b);
+    }
+}
+
+/// Without LR annealing, a run of N steps resumed for N more equals a straight 2N run.
+#[test]
+fn exact_resume_extending_the_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    std::fs::write(&cfg, "[ppo]\nanneal_lr = false\n").unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    let c = cfg.to_str().unwrap();
+    train_ok(&[
+        "train",
+        "--config",
+        c,
+        "--total-steps",
+        "6144",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--config",
+        c,
+        "--total-steps",
+        "3072",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--total-steps",
+        "6144",
+        "--quiet",
+    ]);
+    same_run(&a, &b);
+}
+
+/// Periodic checkpoints, pruning, and resuming after a crash from the newest periodic one
+/// (metrics rows written after it are replaced).
+#[test]
+fn periodic_checkpoints_and_crash_recovery() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let c = d.path().join("c");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--checkpoint-every",
+        "2048",
+        "--keep-last",
+        "2",
+        "--out",
+        c.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let mut kept: Vec<String> = std::fs::read_dir(c.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["step_0000004096", "step_0000006144"]);
+    // Simulate a crash after step 6144: the final checkpoint never got written.
+    std::fs::remove_dir_all(c.join("checkpoint")).unwrap();
+    train_ok(&["train", "--resume", c.to_str().unwrap(), "--quiet"]);
+    same_run(&a, &c);
+}
+
+#[test]
+fn resume_conflicts_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "2048",
+        "--stop-after",
+        "1024",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let p = a.to_str().unwrap();
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--env", "Pendulum-v1"], &[]),
+        "--env Pendulum-v1 conflicts",
+    );
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--seed", "9"], &[]),
+        "--seed 9 conflicts",
+    );
+    assert_clean_error(
+        &taper(&["train", "--resume", p, "--total-steps", "1024"], &[]),
+        "already at step 1024",
+    );
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(!taper(&["train", "--resume", empty.to_str().unwrap()], &[])
+        .status
+        .success());
+}
+
+/// Periodic evaluation writes evaluations.jsonl and best/, and does not change training.
+#[test]
+fn eval_callback_keeps_the_best() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--out",
+        a.to_str().unwrap(),
+        "--quiet",
+    ]);
+    train_ok(&[
+        "train",
+        "--total-steps",
+        "8192",
+        "--eval-every",
+        "2048",
+        "--eval-episodes",
+        "3",
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(
+        metrics_without_timing(&a),
+        metrics_without_timing(&b),
+        "evaluation must not disturb training"
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(b.join("evaluations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "at 2048, 4096, 6144 and 8192");
+    let best = rows
+        .iter()
+        .map(|r| r["mean_return"].as_f64().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let o = taper(
+        &[
+            "eval",
+            b.join("best").to_str().unwrap(),
+            "--episodes",
+            "3",
+            "--deterministic",
+            "--json",
+            "--seed",
+            "1000000",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["mean_return"].as_f64().unwrap(),
+        best,
+        "best/ holds the best-evaluated policy"
+    );
+}
