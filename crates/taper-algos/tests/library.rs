@@ -186,8 +186,8 @@ impl ParallelEnv for Match {
         let MultiAction::Discrete(a) = actions else {
             return Err(taper_envs::EnvError::custom("Match-v0", "discrete actions only"));
         };
-        for i in 0..2 {
-            out.rewards[i] = (a[i] as usize == self.target) as u8 as f32;
+        for (r, &ai) in out.rewards.iter_mut().zip(a) {
+            *r = (ai as usize == self.target) as u8 as f32;
         }
         self.t += 1;
         out.truncated.fill(self.t >= 10);
