@@ -2,7 +2,7 @@
 //! sequential and rayon-parallel) and GAE on `[128, 8]` and `[2048, 64]`.
 //!
 //! Run: `cargo bench --bench envs`. Gymnasium's CartPole steps at 156k/s here
-//! (`../shared/peers/results/gymnasium_cartpole.json`).
+//! (`benches/peers/bench_cartpole.py`).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::Rng;

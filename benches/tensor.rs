@@ -1,7 +1,7 @@
 //! taper-tensor benchmarks: the MLP update (18→64→64→5, tanh, batch 2048, forward + backward
 //! + Adam) against raw candle, the fast tanh against candle's, and the rollout forward pass.
 //!
-//! Run: `cargo bench --bench tensor`. Compare with `../shared/peers/bench_mlp_update.py`
+//! Run: `cargo bench --bench tensor`. Compare with `benches/peers/bench_mlp_update.py`
 //! (PyTorch) on the same machine: `scripts/bench_mlp_vs_torch.sh`.
 
 use candle_core::{DType, Device, Tensor, D};

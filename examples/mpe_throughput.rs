@@ -1,6 +1,6 @@
 //! Simple Spread (N = 3) steps per second: one env, and 1024 envs vectorised on 1 and 2
 //! threads, random discrete actions; one JSON line. Compare with
-//! `../shared/peers/bench_mpe2.py` and `bench_jaxmarl.py` run on the same machine.
+//! `benches/peers/bench_mpe2.py` and `bench_jaxmarl.py` run on the same machine.
 //!
 //! Run: `cargo run --release --example mpe_throughput`
 

@@ -2,8 +2,8 @@
 step rate against Gymnasium's, run back to back. Prints a table and the ratios.
 
 Needs: a release build (`cargo build --release -p taper-cli && cargo build --release --example cartpole_throughput`),
-the peers' venvs (`bash ../shared/peers/setup_venvs.sh main cleanrl`) and CleanRL's ppo.py
-at /tmp/cleanrl/ppo.py (see ../shared/peers/README.md, "Getting CleanRL's ppo.py").
+the peers' venvs (`bash benches/peers/setup_venvs.sh main cleanrl`) and CleanRL's ppo.py
+at /tmp/cleanrl/ppo.py (see benches/peers/README.md, "Third-party code").
 
     python3 scripts/side_by_side_cartpole.py [--steps 100000] [--seeds 1 2 3]
 """

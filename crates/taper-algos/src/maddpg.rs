@@ -406,12 +406,7 @@ impl Actor for AgentActor<'_> {
         Ok(())
     }
     fn obs_gradient(&self, obs: &[f32], n: usize, dlogits: &[f32], dobs: &mut [f32]) -> taper_critics::Result<()> {
-        let net = self.nets.actor(self.agent);
-        let mut c = MlpCache::default();
-        net.forward(obs, n, &mut c)?;
-        let mut scratch = vec![0f32; net.num_params()];
-        net.backward_full(obs, &mut c, dlogits, &mut scratch, Some(dobs))?;
-        Ok(())
+        Ok(self.nets.actor(self.agent).input_gradient(obs, n, dlogits, dobs)?)
     }
 }
 
@@ -490,8 +485,7 @@ pub struct Maddpg {
     envs: VecParallel,
     env_started: bool,
     since_update: usize,
-    env_id: String,
-    env_kwargs: Kwargs,
+    run: RunInfo,
     hard: bool,
     total: u64,
     next_row: u64,
@@ -507,12 +501,9 @@ impl Maddpg {
     /// randomness from `seed`.
     pub fn new(config: MaddpgConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
         config.validate()?;
-        let envs = (0..config.num_envs)
-            .map(|_| taper_envs::make_parallel(env_id, env_kwargs))
-            .collect::<taper_envs::Result<Vec<_>>>()?;
-        let mut l = Self::with_envs(config, VecParallel::new(envs)?, seed)?;
-        l.env_id = env_id.to_string();
-        l.env_kwargs = env_kwargs.clone();
+        let envs = crate::rollout::parallel_envs(env_id, env_kwargs, config.num_envs)?;
+        let mut l = Self::with_envs(config, envs, seed)?;
+        (l.run.env_id, l.run.env_kwargs) = (env_id.to_string(), env_kwargs.clone());
         Ok(l)
     }
 
@@ -590,8 +581,12 @@ impl Maddpg {
             envs,
             env_started: false,
             since_update: 0,
-            env_id: "custom".into(),
-            env_kwargs: Kwargs::new(),
+            run: RunInfo {
+                algo: "maddpg".into(),
+                env_id: "custom".into(),
+                env_kwargs: Kwargs::new(),
+                seed,
+            },
             hard,
             total: 0,
             next_row: ROW_EPISODES,
@@ -947,12 +942,7 @@ fn critic_slot(shared: bool, n: usize, ego: usize, p: usize) -> usize {
 
 impl Learner for Maddpg {
     fn info(&self) -> RunInfo {
-        RunInfo {
-            algo: "maddpg".into(),
-            env_id: self.env_id.clone(),
-            env_kwargs: self.env_kwargs.clone(),
-            seed: self.seed,
-        }
+        self.run.clone()
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()
@@ -1091,10 +1081,14 @@ impl Learner for Maddpg {
         self.since_update = st.since_update;
         self.recent = RecentEpisodes::from_vec(st.recent);
         self.env_started = st.env_started;
-        if let Some(env) = &ckpt.state.env_state {
-            let s: taper_envs::parallel::VecParallelState =
-                serde_json::from_value(env.clone()).map_err(|e| bad(e.to_string()))?;
-            self.envs.restore(&s)?;
+        match &ckpt.state.env_state {
+            Some(env) => {
+                let s: taper_envs::parallel::VecParallelState =
+                    serde_json::from_value(env.clone()).map_err(|e| bad(e.to_string()))?;
+                self.envs.restore(&s)?;
+            }
+            // Envs that could not save their state start anew from the seed.
+            None => self.env_started = false,
         }
         Ok(())
     }
@@ -1103,7 +1097,7 @@ impl Learner for Maddpg {
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> taper_train::Result<Evaluation> {
-        let mut env = taper_envs::make_parallel(&self.env_id, &self.env_kwargs)?;
+        let mut env = taper_envs::make_parallel(&self.run.env_id, &self.run.env_kwargs)?;
         Ok(self.evaluate_on(env.as_mut(), opts, on_step)?)
     }
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {

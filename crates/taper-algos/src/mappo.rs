@@ -25,13 +25,13 @@
 //! ```
 
 use crate::error::{AlgoError, Result};
-use crate::onpolicy::{OnPolicy, OnPolicyState};
+use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
 use crate::ppo::PpoConfig;
-use crate::rollout::{AgentRows, RolloutEnv};
+use crate::rollout::{parallel_envs, AgentRows, RolloutEnv};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use taper_envs::parallel::{MaEpisode, VecParallel};
+use taper_envs::parallel::VecParallel;
 use taper_envs::{Kwargs, ParallelEnv, Space};
 use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::Checkpoint;
@@ -178,9 +178,7 @@ impl MappoConfig {
 pub struct MaPpo {
     core: OnPolicy<AgentRows>,
     config: MappoConfig,
-    algo: &'static str,
-    env_id: String,
-    env_kwargs: Kwargs,
+    run: RunInfo,
     predict_rng: ChaCha8Rng,
     predict_ws: ActWorkspace,
 }
@@ -191,12 +189,9 @@ impl MaPpo {
     /// `seed`.
     pub fn new(config: MappoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
         config.validate()?;
-        let envs = (0..config.num_envs)
-            .map(|_| taper_envs::make_parallel(env_id, env_kwargs))
-            .collect::<taper_envs::Result<Vec<_>>>()?;
-        let mut l = Self::with_envs(config, VecParallel::new(envs)?, seed)?;
-        l.env_id = env_id.to_string();
-        l.env_kwargs = env_kwargs.clone();
+        let envs = parallel_envs(env_id, env_kwargs, config.num_envs)?;
+        let mut l = Self::with_envs(config, envs, seed)?;
+        (l.run.env_id, l.run.env_kwargs) = (env_id.to_string(), env_kwargs.clone());
         Ok(l)
     }
 
@@ -248,9 +243,12 @@ impl MaPpo {
         Ok(MaPpo {
             core,
             config,
-            algo,
-            env_id: "custom".into(),
-            env_kwargs: Kwargs::new(),
+            run: RunInfo {
+                algo: algo.into(),
+                env_id: "custom".into(),
+                env_kwargs: Kwargs::new(),
+                seed,
+            },
             predict_rng: stream(seed, Purpose::Eval, 1),
             predict_ws: ActWorkspace::default(),
         })
@@ -317,22 +315,13 @@ impl MaPpo {
 
 impl Learner for MaPpo {
     fn info(&self) -> RunInfo {
-        RunInfo {
-            algo: self.algo.into(),
-            env_id: self.env_id.clone(),
-            env_kwargs: self.env_kwargs.clone(),
-            seed: self.core.seed,
-        }
+        self.run.clone()
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()
     }
     fn progress(&self) -> Progress {
-        Progress {
-            global_step: self.core.global_step(),
-            updates: self.core.updates(),
-            episodes: self.core.episodes(),
-        }
+        self.core.progress()
     }
     fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
         Ok(self.core.plan(total_steps)?)
@@ -344,37 +333,17 @@ impl Learner for MaPpo {
         self.core.is_done()
     }
     fn export(&self) -> taper_train::Result<LearnerState> {
-        let mut s = LearnerState::new(
-            serde_json::to_value(self.core.state()).map_err(taper_train::TrainError::learner)?,
-            self.core.model.to_tensors()?,
-        );
-        s.env_state = self.core.envs.snapshot();
-        Ok(s)
+        self.core.export()
     }
     fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
-        let mut model = self.core.model.clone();
-        model.load_tensors(&ckpt.tensors).map_err(|e| {
-            taper_train::TrainError::checkpoint(
-                &ckpt.dir,
-                format!("its weights do not match env `{}`: {e}", self.env_id),
-            )
-        })?;
-        self.core.load_model(model)?;
-        if resume {
-            let st: OnPolicyState<MaEpisode> = ckpt.algo_state()?;
-            self.core.restore(st)?;
-            if let Some(env) = &ckpt.state.env_state {
-                self.core.envs.restore(env)?;
-            }
-        }
-        Ok(())
+        self.core.import(ckpt, resume, &self.run.env_id)
     }
     fn evaluate(
         &self,
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> taper_train::Result<Evaluation> {
-        let mut env = taper_envs::make_parallel(&self.env_id, &self.env_kwargs)?;
+        let mut env = taper_envs::make_parallel(&self.run.env_id, &self.run.env_kwargs)?;
         Ok(self.evaluate_on(env.as_mut(), opts, on_step)?)
     }
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {

@@ -22,7 +22,9 @@ use taper_tensor::mlp::MlpCache;
 use taper_tensor::normalize::{explained_variance, ValueNorm};
 use taper_tensor::optim::{clip_grad_norm, linear_anneal, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
+use taper_train::checkpoint::Checkpoint;
 use taper_train::metrics::Metrics;
+use taper_train::{LearnerState, Progress};
 
 /// What one update reports.
 #[derive(Default, Debug, Clone, Copy, PartialEq)]
@@ -53,6 +55,8 @@ struct UpdateWorkspace {
     old_logp: Vec<f32>,
     new_logp: Vec<f32>,
     ent: Vec<f32>,
+    cat_logp: Vec<f32>,
+    cat_p: Vec<f32>,
     dlogp: Vec<f32>,
     old_v: Vec<f32>,
     ret: Vec<f32>,
@@ -185,12 +189,19 @@ impl PpoUpdate {
                 } else {
                     Some(DiagGaussian::new(model.log_std.clone()))
                 };
+                if gauss.is_none() {
+                    w.cat_logp.resize(m * k_out, 0.0);
+                    w.cat_p.resize(m * k_out, 0.0);
+                }
                 for k in 0..m {
                     let row = &out[k * k_out..(k + 1) * k_out];
                     (w.new_logp[k], w.ent[k]) = match &gauss {
                         None => {
                             let cat = w.cat.get_or_insert_with(|| Categorical::new(k_out));
                             cat.set_logits(row, None);
+                            // Kept for the gradient pass below.
+                            w.cat_logp[k * k_out..(k + 1) * k_out].copy_from_slice(cat.log_probs());
+                            w.cat_p[k * k_out..(k + 1) * k_out].copy_from_slice(cat.probs());
                             (cat.log_prob(w.act[k] as usize), cat.entropy())
                         }
                         Some(g) => (g.log_prob(row, &w.act[k * ad..(k + 1) * ad]), g.entropy()),
@@ -207,7 +218,8 @@ impl PpoUpdate {
                     match &gauss {
                         None => {
                             let cat = w.cat.as_mut().expect("set above");
-                            cat.set_logits(row, None);
+                            let r = k * k_out..(k + 1) * k_out;
+                            cat.set_normalized(&w.cat_logp[r.clone()], &w.cat_p[r]);
                             cat.add_log_prob_grad(w.act[k] as usize, w.dlogp[k], drow);
                             cat.add_entropy_grad(-ent_coef * inv, drow);
                         }
@@ -602,6 +614,46 @@ impl<R: RolloutEnv> OnPolicy<R> {
         self.env_started = state.env_started;
         self.value_norm = state.value_norm;
         self.seed = state.seed;
+        Ok(())
+    }
+
+    /// The counters, as the trainer reads them.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            global_step: self.global_step,
+            updates: self.updates,
+            episodes: self.episodes,
+        }
+    }
+
+    /// The core's part of a checkpoint: its state, the model's tensors, the envs' snapshot
+    /// (where the envs can save it).
+    pub fn export(&self) -> taper_train::Result<LearnerState> {
+        let mut s = LearnerState::new(
+            serde_json::to_value(self.state()).map_err(taper_train::TrainError::learner)?,
+            self.model.to_tensors()?,
+        );
+        s.env_state = self.envs.snapshot();
+        Ok(s)
+    }
+
+    /// Loads a checkpoint's weights (an error naming `env_id` when they do not fit it) and,
+    /// with `resume`, the core's and the envs' state.
+    pub fn import(&mut self, ckpt: &Checkpoint, resume: bool, env_id: &str) -> taper_train::Result<()> {
+        let mut model = self.model.clone();
+        model.load_tensors(&ckpt.tensors).map_err(|e| {
+            taper_train::TrainError::checkpoint(&ckpt.dir, format!("its weights do not match env `{env_id}`: {e}"))
+        })?;
+        self.load_model(model)?;
+        if resume {
+            let st: OnPolicyState<R::Episode> = ckpt.algo_state()?;
+            self.restore(st)?;
+            match &ckpt.state.env_state {
+                Some(env) => self.envs.restore(env)?,
+                // Envs that could not save their state start anew from the seed.
+                None => self.env_started = false,
+            }
+        }
         Ok(())
     }
 

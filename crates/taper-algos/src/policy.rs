@@ -292,12 +292,7 @@ impl Actor for ActorCritic {
         Ok(())
     }
     fn obs_gradient(&self, obs: &[f32], n: usize, dlogits: &[f32], dobs: &mut [f32]) -> taper_critics::Result<()> {
-        let mut cache = MlpCache::default();
-        self.actor.forward(obs, n, &mut cache)?;
-        let mut scratch = vec![0f32; self.actor.num_params()];
-        self.actor
-            .backward_full(obs, &mut cache, dlogits, &mut scratch, Some(dobs))?;
-        Ok(())
+        Ok(self.actor.input_gradient(obs, n, dlogits, dobs)?)
     }
 }
 

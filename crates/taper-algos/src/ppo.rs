@@ -23,7 +23,7 @@
 //! ```
 
 use crate::error::{AlgoError, Result};
-use crate::onpolicy::{OnPolicy, OnPolicyState};
+use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
 use crate::rollout::{EnvRows, RolloutBuffer};
 use rand_chacha::ChaCha8Rng;
@@ -241,8 +241,7 @@ pub fn make_env(id: &str, kwargs: &Kwargs, config: &PpoConfig) -> Result<VecEnv>
 pub struct Ppo {
     core: OnPolicy<EnvRows>,
     config: PpoConfig,
-    env_id: String,
-    env_kwargs: Kwargs,
+    run: RunInfo,
     predict_rng: ChaCha8Rng,
     predict_ws: ActWorkspace,
 }
@@ -283,8 +282,12 @@ impl Ppo {
         Ok(Ppo {
             core: OnPolicy::new(config.clone(), model, EnvRows::new(envs), seed, false, false)?,
             config,
-            env_id,
-            env_kwargs,
+            run: RunInfo {
+                algo: "ppo".into(),
+                env_id,
+                env_kwargs,
+                seed,
+            },
             predict_rng: stream(seed, Purpose::Eval, 1),
             predict_ws: ActWorkspace::default(),
         })
@@ -377,22 +380,13 @@ impl Ppo {
 
 impl Learner for Ppo {
     fn info(&self) -> RunInfo {
-        RunInfo {
-            algo: "ppo".into(),
-            env_id: self.env_id.clone(),
-            env_kwargs: self.env_kwargs.clone(),
-            seed: self.core.seed,
-        }
+        self.run.clone()
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()
     }
     fn progress(&self) -> Progress {
-        Progress {
-            global_step: self.core.global_step(),
-            updates: self.core.updates(),
-            episodes: self.core.episodes(),
-        }
+        self.core.progress()
     }
     fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
         Ok(self.core.plan(total_steps)?)
@@ -403,38 +397,22 @@ impl Learner for Ppo {
     fn is_done(&self) -> bool {
         self.core.is_done()
     }
+    /// The core's state, the model's shape, and the observation statistics evaluation needs.
     fn export(&self) -> taper_train::Result<LearnerState> {
         let m = &self.core.model;
         let sizes = m.actor.sizes();
-        Ok(LearnerState {
-            algo_state: serde_json::to_value(self.core.state()).map_err(taper_train::TrainError::learner)?,
-            env_state: crate::rollout::RolloutEnv::snapshot(&self.core.envs),
-            model_shape: Some(ModelShape {
-                obs_space: m.obs_space.clone(),
-                act_space: m.act_space.clone(),
-                hidden: sizes[1..sizes.len() - 1].to_vec(),
-            }),
-            normalizer: self.core.envs.envs.normalizer().cloned(),
-            tensors: m.to_tensors()?,
-            files: Vec::new(),
-        })
+        let mut s = self.core.export()?;
+        s.model_shape = Some(ModelShape {
+            obs_space: m.obs_space.clone(),
+            act_space: m.act_space.clone(),
+            hidden: sizes[1..sizes.len() - 1].to_vec(),
+        });
+        s.normalizer = self.core.envs.envs.normalizer().cloned();
+        Ok(s)
     }
     fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
-        let mut model = self.core.model.clone();
-        model.load_tensors(&ckpt.tensors).map_err(|e| {
-            taper_train::TrainError::checkpoint(
-                &ckpt.dir,
-                format!("its weights do not match env `{}`: {e}", self.env_id),
-            )
-        })?;
-        self.core.load_model(model)?;
-        if resume {
-            let st: OnPolicyState<EpisodeRecord> = ckpt.algo_state()?;
-            self.core.restore(st)?;
-            if let Some(env) = &ckpt.state.env_state {
-                crate::rollout::RolloutEnv::restore(&mut self.core.envs, env)?;
-            }
-        } else if let Some(n) = &ckpt.state.normalizer {
+        self.core.import(ckpt, resume, &self.run.env_id)?;
+        if let (false, Some(n)) = (resume, &ckpt.state.normalizer) {
             self.core.envs.envs.load_normalizer(n.clone())?;
         }
         Ok(())
@@ -444,9 +422,9 @@ impl Learner for Ppo {
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> taper_train::Result<Evaluation> {
-        let mut env = crate::eval_env(&self.env_id, &self.env_kwargs)?;
+        let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
         let eps = self.evaluate_on(env.as_mut(), opts, on_step)?;
-        Ok(crate::single_agent_evaluation(&self.env_id, eps))
+        Ok(crate::single_agent_evaluation(&self.run.env_id, eps))
     }
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
         let model = &self.core.model;

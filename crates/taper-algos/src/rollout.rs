@@ -175,10 +175,8 @@ impl RolloutEnv for EnvRows {
     }
     fn step(&mut self, actions: &[f32]) -> Result<()> {
         if matches!(self.envs.action_space(), Space::Discrete { .. }) {
-            for (d, a) in self.acts.iter_mut().zip(actions) {
-                *d = *a as i64;
-            }
-            self.envs.step(VecAction::Discrete(&self.acts))?;
+            self.envs
+                .step(VecAction::Discrete(as_indices(actions, &mut self.acts)))?;
         } else {
             self.envs.step(VecAction::Continuous(actions))?;
         }
@@ -222,6 +220,22 @@ impl RolloutEnv for EnvRows {
         })?;
         Ok(self.envs.restore(&s)?)
     }
+}
+
+/// `m` copies of the registered multi-agent env `env_id`, stepped together.
+pub fn parallel_envs(env_id: &str, kwargs: &taper_envs::Kwargs, m: usize) -> Result<VecParallel> {
+    let envs = (0..m)
+        .map(|_| taper_envs::make_parallel(env_id, kwargs))
+        .collect::<taper_envs::Result<Vec<_>>>()?;
+    Ok(VecParallel::new(envs)?)
+}
+
+/// Sampled discrete actions (stored as `f32`) as env indices, in `out`.
+fn as_indices<'a>(actions: &[f32], out: &'a mut [i64]) -> &'a [i64] {
+    for (d, a) in out.iter_mut().zip(actions) {
+        *d = *a as i64;
+    }
+    out
 }
 
 /// M multi-agent envs as M·N rows (agents alike, so one policy serves them all).
@@ -289,10 +303,8 @@ impl RolloutEnv for AgentRows {
     }
     fn step(&mut self, actions: &[f32]) -> Result<()> {
         if matches!(self.act_space, Space::Discrete { .. }) {
-            for (d, a) in self.acts.iter_mut().zip(actions) {
-                *d = *a as i64;
-            }
-            self.envs.step(MultiAction::Discrete(&self.acts))?;
+            self.envs
+                .step(MultiAction::Discrete(as_indices(actions, &mut self.acts)))?;
         } else {
             self.envs.step(MultiAction::Continuous(actions))?;
         }

@@ -240,3 +240,81 @@ fn a_users_parallel_env_trains_mappo_and_maddpg() {
     eprintln!("MADDPG on Match-v0: recent per-agent return {r:.2}");
     assert!(r >= 9.0, "MADDPG: {r}");
 }
+
+/// CartPole without `snapshot`: an env of your own that cannot save its state.
+struct Forgetful(Box<dyn taper_envs::Env>);
+
+impl taper_envs::Env for Forgetful {
+    fn observation_space(&self) -> &Space {
+        self.0.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.0.action_space()
+    }
+    fn reset_into(&mut self, seed: Option<u64>, obs: &mut [f32]) -> taper_envs::Result<()> {
+        self.0.reset_into(seed, obs)
+    }
+    fn step_into(&mut self, a: taper_envs::Action<'_>, obs: &mut [f32]) -> taper_envs::Result<taper_envs::StepOutcome> {
+        self.0.step_into(a, obs)
+    }
+}
+
+/// An env that cannot save its state still checkpoints its learner: the run writes periodic
+/// checkpoints without an env state, and a resume restores the learner (its envs start anew
+/// from the seed, so it is exact for the learner only).
+#[test]
+fn an_env_without_snapshots_still_checkpoints_its_learner() {
+    let spec = EnvSpec {
+        id: "ForgetfulCartPole-v0",
+        description: "CartPole that cannot save its state",
+        max_episode_steps: Some(500),
+        reward_threshold: None,
+        kwargs: "",
+    };
+    taper_envs::register(spec, |_| Ok(Box::new(Forgetful(taper_envs::make("CartPole-v1")?)))).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let opts = TrainOptions {
+        checkpoint_every: 1024,
+        stop_after: Some(2048),
+        ..quiet()
+    };
+    let mut p = Ppo::new(PpoConfig::default(), "ForgetfulCartPole-v0", &Kwargs::new(), 1).unwrap();
+    Trainer::new(d.path()).options(opts).fit(&mut p, 4096).unwrap();
+    let ck = taper_train::Checkpoint::load(d.path()).unwrap();
+    assert!(ck.state.env_state.is_none() && ck.state.algo_state.is_some());
+    let mut r = Ppo::resume(d.path()).unwrap();
+    assert_eq!(r.progress(), p.progress());
+    assert_eq!(r.model(), p.model());
+    Trainer::new(d.path()).options(quiet()).resume(&mut r, 4096).unwrap();
+    assert_eq!(r.progress().global_step, 4096);
+}
+
+/// A run configured from a TOML file, several seeds in parallel, from a program: what
+/// `taper train --config FILE --seeds 0..3` does.
+#[test]
+fn toml_configs_and_seeds_from_a_program() {
+    use taper_algos::run_config::{Overrides, RunConfig};
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("c.toml");
+    std::fs::write(
+        &f,
+        "env = \"CartPole-v1\"\ntotal_steps = 1024\n[ppo]\nlearning_rate = 1e-3\n",
+    )
+    .unwrap();
+    let cfg = RunConfig::resolve(Some(&f), &Overrides::default()).unwrap();
+    assert_eq!(cfg.total_steps, 1024);
+    taper_train::seeds::run_seeds(&[0, 1, 2], 2, |seed| {
+        let c = RunConfig { seed, ..cfg.clone() };
+        let mut l = c.learner()?;
+        Trainer::new(d.path().join(format!("s{seed}")))
+            .options(quiet())
+            .fit(l.as_mut(), c.total_steps)?;
+        Ok(())
+    })
+    .unwrap();
+    for seed in 0..3 {
+        let l = taper_algos::load(&d.path().join(format!("s{seed}"))).unwrap();
+        assert_eq!(l.info().seed, seed);
+        assert_eq!(l.config_json()["learning_rate"], 1e-3);
+    }
+}

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 
 /// `taper solve` reproduces Zipkin (2008)'s 4.73 and prints the policy; limits are errors.
 #[test]
@@ -77,8 +76,8 @@ fn hdpo_train_and_eval() {
     )
     .unwrap();
     let out = d.path().join("hd");
-    train_ok(&[
-        "train",
+    let c = cfg.to_str().unwrap();
+    let base = [
         "--algo",
         "hdpo",
         "--env",
@@ -90,11 +89,9 @@ fn hdpo_train_and_eval() {
         "--total-steps",
         "40",
         "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        c,
+    ];
+    train_into(&base, &out, &[]);
     assert_eq!(
         std::fs::read_to_string(out.join("metrics.jsonl"))
             .unwrap()
@@ -119,33 +116,7 @@ fn hdpo_train_and_eval() {
     );
     // Stopped half-way and resumed, the run equals the straight one.
     let half = d.path().join("half");
-    let args = |out: &Path, extra: &[&str]| {
-        let mut v: Vec<String> = [
-            "train",
-            "--algo",
-            "hdpo",
-            "--env",
-            "InventoryLostSales-v0",
-            "--lead-time",
-            "2",
-            "--p",
-            "9",
-            "--total-steps",
-            "40",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    let a = args(&half, &["--stop-after", "20"]);
-    train_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    train_into(&base, &half, &["--stop-after", "20"]);
     assert_eq!(
         std::fs::read_to_string(half.join("metrics.jsonl"))
             .unwrap()

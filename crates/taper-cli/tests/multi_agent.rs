@@ -198,20 +198,16 @@ fn eval_every_works_for_multi_agent_runs() {
     .unwrap();
     for (algo, total, every) in [("mappo", "1024", "256"), ("maddpg", "5100", "2500")] {
         let (a, b) = (d.path().join(format!("{algo}-a")), d.path().join(format!("{algo}-b")));
-        let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-            let mut v: Vec<String> = ["train", "--algo", algo, "--total-steps", total, "--config"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            v.push(cfg.display().to_string());
-            v.extend(["--out".to_string(), out.display().to_string(), "--quiet".to_string()]);
-            v.extend(extra.iter().map(|s| s.to_string()));
-            v
-        };
-        let plain = args(&a, &[]);
-        train_ok(&plain.iter().map(String::as_str).collect::<Vec<_>>());
-        let evaluated = args(&b, &["--eval-every", every, "--eval-episodes", "3"]);
-        train_ok(&evaluated.iter().map(String::as_str).collect::<Vec<_>>());
+        let base = [
+            "--algo",
+            algo,
+            "--total-steps",
+            total,
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        train_into(&base, &a, &[]);
+        train_into(&base, &b, &["--eval-every", every, "--eval-episodes", "3"]);
         let evals = std::fs::read_to_string(b.join("evaluations.jsonl")).unwrap();
         assert!(evals.lines().count() >= 2, "{algo}: {evals}");
         for l in evals.lines() {

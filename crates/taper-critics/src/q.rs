@@ -58,12 +58,7 @@ impl MlpQ {
 
     /// `∂Q/∂[o, a]` of `n` joined rows, into `dx` `[n, obs_dim + action_dim]`.
     pub fn input_gradient(&self, joined: &[f32], n: usize, dx: &mut [f32]) -> Result<()> {
-        let mut cache = MlpCache::default();
-        self.net.forward(joined, n, &mut cache)?;
-        let mut scratch = vec![0f32; self.net.num_params()];
-        self.net
-            .backward_full(joined, &mut cache, &vec![1.0; n], &mut scratch, Some(dx))?;
-        Ok(())
+        Ok(self.net.input_gradient(joined, n, &vec![1.0; n], dx)?)
     }
 
     fn join(&self, obs: &[f32], actions: &[f32], n: usize) -> Result<Vec<f32>> {

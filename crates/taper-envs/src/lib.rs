@@ -3,12 +3,23 @@
 //! Environments with Gymnasium's contract, vectorised without per-step allocation, and exact
 //! solvers where an exact answer exists.
 //!
-//! - [`Env`], [`Action`], [`spaces::Space`]: the single-agent API;
-//! - [`VecEnv`]: N envs into flat buffers, same-step autoreset, final observations kept;
+//! - [`env`] ([`Env`], [`Action`]) and [`spaces`] ([`Space`]): the single-agent API, and the
+//!   helpers an env written outside the crate uses (`check_obs`, `seeded_rng`,
+//!   `out_of_space`, snapshots);
+//! - [`vec_env`] ([`VecEnv`]): N envs into flat buffers, same-step autoreset, final
+//!   observations kept, observation and reward normalisation ([`normalize`]: running
+//!   mean and variance);
+//! - [`parallel`] ([`ParallelEnv`], [`VecParallel`]): multi-agent envs with PettingZoo
+//!   Parallel's shape, and M of them stepped together;
 //! - [`wrappers`]: time limit, action clipping, episode statistics;
-//! - [`classic`]: `CartPole-v1`, `Pendulum-v1`; [`toy_text`]: `FrozenLake-v1`, `CliffWalking-v1`;
+//! - [`classic`]: `CartPole-v1`, `Pendulum-v1`; [`toy_text`]: `FrozenLake-v1`,
+//!   `CliffWalking-v1`; [`mpe`]: `SimpleSpread-v3`; [`inventory`]: one store and networks,
+//!   with exact and heuristic solvers;
 //! - [`solve`]: value iteration and finite-horizon DP;
-//! - [`registry`]: ids → envs.
+//! - [`registry`]: ids → envs, with [`register`] and [`register_parallel`] for a program's
+//!   own envs.
+//!
+//! The crate depends on no tensor library: its simulators and solvers are plain Rust.
 //!
 //! ```
 //! use taper_envs::{make, Action, Env};

@@ -62,6 +62,14 @@ impl Categorical {
         }
     }
 
+    /// Loads a row already normalised by [`Categorical::set_logits`] (its
+    /// [`Categorical::log_probs`] and [`Categorical::probs`]) without computing it again.
+    pub fn set_normalized(&mut self, logp: &[f32], p: &[f32]) {
+        self.logp.clear();
+        self.logp.extend_from_slice(logp);
+        self.p.clear();
+        self.p.extend_from_slice(p);
+    }
     /// Normalised log-probabilities.
     pub fn log_probs(&self) -> &[f32] {
         &self.logp

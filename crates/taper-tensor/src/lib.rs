@@ -4,7 +4,9 @@
 //!
 //! - [`rng`]: seeded, independent random streams (candle's CPU RNG cannot be seeded);
 //! - [`init`]: uniform, normal and orthogonal initialisers;
-//! - [`mlp`]: a fast MLP with a hand-written backward pass, checked against candle autodiff;
+//! - [`linalg`]: row-major matrix products on slices (single-threaded `gemm`);
+//! - [`mlp`]: a fast MLP with a hand-written backward pass (and input gradients), checked
+//!   against candle autodiff;
 //! - [`fastmath`]: a vectorised `tanh` (also as a candle op);
 //! - [`distributions`]: categorical (with masks) and diagonal Gaussian;
 //! - [`returns`]: GAE and discounted returns that keep terminated and truncated apart;

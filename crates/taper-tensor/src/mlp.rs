@@ -297,6 +297,16 @@ impl Mlp {
         Ok(())
     }
 
+    /// The gradient of a scalar `s` of the output with respect to the input: given
+    /// `dout = ∂s/∂output` (`[batch, out]`), writes `∂s/∂x` (`[batch, in]`) into `dx` (a
+    /// vector–Jacobian product; the parameter gradient is not kept).
+    pub fn input_gradient(&self, x: &[f32], batch: usize, dout: &[f32], dx: &mut [f32]) -> Result<()> {
+        let mut cache = MlpCache::default();
+        self.forward(x, batch, &mut cache)?;
+        let mut scratch = vec![0f32; self.params.len()];
+        self.backward_full(x, &mut cache, dout, &mut scratch, Some(dx))
+    }
+
     /// Forward pass into `out` without keeping activations for a backward pass.
     pub fn predict(&self, x: &[f32], batch: usize, cache: &mut MlpCache, out: &mut Vec<f32>) -> Result<()> {
         let y = self.forward(x, batch, cache)?;

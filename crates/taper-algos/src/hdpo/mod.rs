@@ -262,8 +262,7 @@ pub struct HdpoLearner<P: Problem> {
     /// The best-by-dev policy so far (what checkpoints keep for evaluation).
     pub best: P::Policy,
     seed: u64,
-    env_id: String,
-    env_kwargs: Kwargs,
+    run: RunInfo,
     opt: Option<Adam>,
     shuffle_rng: ChaCha8Rng,
     perm: Vec<usize>,
@@ -291,8 +290,7 @@ impl<P: Problem> HdpoLearner<P> {
     /// A learner for the registered inventory env `env_id`; all randomness from `seed`.
     pub fn new(config: HdpoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
         let mut l = Self::with_problem(config, P::from_env(env_id, env_kwargs)?, seed)?;
-        l.env_id = env_id.to_string();
-        l.env_kwargs = env_kwargs.clone();
+        (l.run.env_id, l.run.env_kwargs) = (env_id.to_string(), env_kwargs.clone());
         Ok(l)
     }
 
@@ -315,8 +313,12 @@ impl<P: Problem> HdpoLearner<P> {
             problem,
             policy,
             seed,
-            env_id: "custom".into(),
-            env_kwargs: Kwargs::new(),
+            run: RunInfo {
+                algo: "hdpo".into(),
+                env_id: "custom".into(),
+                env_kwargs: Kwargs::new(),
+                seed,
+            },
             opt: None,
             shuffle_rng: stream(seed, Purpose::Shuffle, 0),
             step: 0,
@@ -421,12 +423,7 @@ impl<P: Problem> HdpoLearner<P> {
 
 impl<P: Problem> Learner for HdpoLearner<P> {
     fn info(&self) -> RunInfo {
-        RunInfo {
-            algo: "hdpo".into(),
-            env_id: self.env_id.clone(),
-            env_kwargs: self.env_kwargs.clone(),
-            seed: self.seed,
-        }
+        self.run.clone()
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()
@@ -543,7 +540,7 @@ impl<P: Problem> Learner for HdpoLearner<P> {
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> taper_train::Result<Evaluation> {
-        let mut env = crate::eval_env(&self.env_id, &self.env_kwargs)?;
+        let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
         let round = self.problem.rounds();
         let (problem, best) = (&self.problem, &self.best);
         let eps = taper_train::eval::run_episodes(
@@ -556,12 +553,12 @@ impl<P: Problem> Learner for HdpoLearner<P> {
             },
             on_step,
         )?;
-        let mut ev = crate::single_agent_evaluation(&self.env_id, eps);
+        let mut ev = crate::single_agent_evaluation(&self.run.env_id, eps);
         ev.extra.push(("rounded_orders".into(), round.into()));
         Ok(ev)
     }
     fn predict(&mut self, obs: &[f32], _deterministic: bool) -> taper_train::Result<Vec<f32>> {
-        let mut env = crate::eval_env(&self.env_id, &self.env_kwargs)?;
+        let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
         let mut q = vec![0f32; env.as_mut().action_space().flat_dim()];
         self.problem.orders(&self.best, obs, self.problem.rounds(), &mut q)?;
         Ok(q)

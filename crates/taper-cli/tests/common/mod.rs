@@ -51,3 +51,12 @@ pub fn same_run(a: &Path, b: &Path) {
     assert!(wa == wb, "weights differ between {} and {}", a.display(), b.display());
     assert_eq!(metrics_without_timing(a), metrics_without_timing(b));
 }
+
+/// Trains with `base` flags into `out` (quietly), then `extra` flags; panics on failure.
+pub fn train_into(base: &[&str], out: &Path, extra: &[&str]) {
+    let mut v: Vec<String> = vec!["train".into()];
+    v.extend(base.iter().map(|s| s.to_string()));
+    v.extend(["--out".to_string(), out.display().to_string(), "--quiet".to_string()]);
+    v.extend(extra.iter().map(|s| s.to_string()));
+    train_ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
+}
