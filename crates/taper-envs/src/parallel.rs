@@ -518,35 +518,167 @@ impl<E: ParallelEnv> VecParallel<E> {
                 got: len,
             });
         }
-        let per = len / m;
-        let k = self.stats.len();
+        let ctx = StepContext {
+            actions,
+            per: len / m,
+            n,
+            obs_w: w,
+            state_w: self.state_w,
+            stats: self.stats,
+            track: self.track_states,
+        };
         let sw = self.state_w;
-        let track = self.track_states;
-        let stats = self.stats;
-        // Each env writes its ended episode (or error) into its own slot, so a step allocates
-        // nothing.
-        let step_one = |i: usize,
-                        e: &mut E,
-                        o: &mut [f32],
-                        fo: &mut [f32],
-                        fs: &mut [f32],
-                        out: &mut StepBuffers,
-                        slot: &mut Slot| {
-            let a = match actions {
-                MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * per..(i + 1) * per]),
-                MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * per..(i + 1) * per]),
+        self.finished.clear();
+        // Every env's results go straight into the flat buffers from the thread that stepped
+        // it, so the serial part below reads only the `ended` flags.
+        let failed = if self.parallel && m > CHUNK {
+            use rayon::prelude::*;
+            (
+                self.envs.par_chunks_mut(CHUNK),
+                self.outs.par_chunks_mut(CHUNK),
+                self.slots.par_chunks_mut(CHUNK),
+                self.obs.par_chunks_mut(CHUNK * w),
+                self.final_obs.par_chunks_mut(CHUNK * w),
+                self.states.par_chunks_mut(CHUNK * sw),
+                self.final_states.par_chunks_mut(CHUNK * sw),
+                self.rewards.par_chunks_mut(CHUNK * n),
+                self.terminated.par_chunks_mut(CHUNK * n),
+                self.truncated.par_chunks_mut(CHUNK * n),
+                self.ended.par_chunks_mut(CHUNK),
+            )
+                .into_par_iter()
+                .enumerate()
+                .map(
+                    |(
+                        c,
+                        (
+                            envs,
+                            outs,
+                            slots,
+                            obs,
+                            final_obs,
+                            states,
+                            final_states,
+                            rewards,
+                            terminated,
+                            truncated,
+                            ended,
+                        ),
+                    )| {
+                        ctx.step_chunk(
+                            c * CHUNK,
+                            Lanes {
+                                envs,
+                                outs,
+                                slots,
+                                obs,
+                                final_obs,
+                                states,
+                                final_states,
+                                rewards,
+                                terminated,
+                                truncated,
+                                ended,
+                            },
+                        )
+                    },
+                )
+                .reduce(|| false, |a, b| a || b)
+        } else {
+            ctx.step_chunk(
+                0,
+                Lanes {
+                    envs: &mut self.envs,
+                    outs: &mut self.outs,
+                    slots: &mut self.slots,
+                    obs: &mut self.obs,
+                    final_obs: &mut self.final_obs,
+                    states: &mut self.states,
+                    final_states: &mut self.final_states,
+                    rewards: &mut self.rewards,
+                    terminated: &mut self.terminated,
+                    truncated: &mut self.truncated,
+                    ended: &mut self.ended,
+                },
+            )
+        };
+        if failed {
+            let err = self.slots.iter_mut().find_map(|s| s.error.take());
+            self.slots.iter_mut().for_each(|s| s.error = None);
+            if let Some(err) = err {
+                return Err(err);
+            }
+        }
+        for (i, _) in self.ended.iter().enumerate().filter(|(_, e)| **e) {
+            if let Some(ep) = self.slots[i].done {
+                self.finished.push((i, ep));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What stepping one env needs besides its own buffers.
+struct StepContext<'a> {
+    actions: MultiAction<'a>,
+    per: usize,
+    n: usize,
+    obs_w: usize,
+    state_w: usize,
+    stats: &'static [EpisodeStat],
+    track: bool,
+}
+
+/// The buffers of a run of consecutive envs (a chunk, or all of them).
+struct Lanes<'a, E> {
+    envs: &'a mut [E],
+    outs: &'a mut [StepBuffers],
+    slots: &'a mut [Slot],
+    obs: &'a mut [f32],
+    final_obs: &'a mut [f32],
+    states: &'a mut [f32],
+    final_states: &'a mut [f32],
+    rewards: &'a mut [f32],
+    terminated: &'a mut [bool],
+    truncated: &'a mut [bool],
+    ended: &'a mut [bool],
+}
+
+impl StepContext<'_> {
+    /// Steps the envs of `lanes`, the first of which is env `first`; each writes its ended
+    /// episode (or error) into its own slot, so a step allocates nothing. Returns whether an
+    /// env failed.
+    fn step_chunk<E: ParallelEnv>(&self, first: usize, lanes: Lanes<'_, E>) -> bool {
+        let (n, w, sw, k) = (self.n, self.obs_w, self.state_w, self.stats.len());
+        let mut failed = false;
+        for (j, (e, (out, slot))) in lanes
+            .envs
+            .iter_mut()
+            .zip(lanes.outs.iter_mut().zip(lanes.slots.iter_mut()))
+            .enumerate()
+        {
+            let i = first + j;
+            let o = &mut lanes.obs[j * w..(j + 1) * w];
+            let a = match self.actions {
+                MultiAction::Discrete(a) => MultiAction::Discrete(&a[i * self.per..(i + 1) * self.per]),
+                MultiAction::Continuous(a) => MultiAction::Continuous(&a[i * self.per..(i + 1) * self.per]),
             };
             slot.done = None;
+            lanes.ended[j] = false;
             if let Err(err) = e.step_into(a, o, out) {
                 slot.error = Some(err);
-                return;
+                failed = true;
+                continue;
             }
+            lanes.rewards[j * n..(j + 1) * n].copy_from_slice(&out.rewards);
+            lanes.terminated[j * n..(j + 1) * n].copy_from_slice(&out.terminated);
+            lanes.truncated[j * n..(j + 1) * n].copy_from_slice(&out.truncated);
             slot.ret += out.rewards.iter().map(|&r| r as f64).sum::<f64>() / n as f64;
             slot.len += 1;
             if k > 0 {
                 e.step_stats(&mut slot.step[..k]);
-                for j in 0..k {
-                    slot.stats[j] += slot.step[j];
+                for q in 0..k {
+                    slot.stats[q] += slot.step[q];
                 }
             }
             let done = |a: usize| out.terminated[a] || out.truncated[a];
@@ -558,7 +690,8 @@ impl<E: ParallelEnv> VecParallel<E> {
                         "env {i}: some agents ended their episode and others did not; VecParallel needs the agents of an env to end in the same step"
                     ),
                 });
-                return;
+                failed = true;
+                continue;
             }
             if all {
                 let mut ep = MaEpisode {
@@ -566,77 +699,29 @@ impl<E: ParallelEnv> VecParallel<E> {
                     len: slot.len,
                     stats: [0.0; MAX_EPISODE_STATS],
                 };
-                for (j, s) in stats.iter().enumerate() {
-                    ep.stats[j] = match s.reduce {
-                        Reduce::MeanPerStep => slot.stats[j] / slot.len as f64,
-                        Reduce::Sum => slot.stats[j],
+                for (q, s) in self.stats.iter().enumerate() {
+                    ep.stats[q] = match s.reduce {
+                        Reduce::MeanPerStep => slot.stats[q] / slot.len as f64,
+                        Reduce::Sum => slot.stats[q],
                     };
                 }
                 slot.done = Some(ep);
-                fo.copy_from_slice(o);
-                if track {
-                    e.write_state(o, fs);
+                lanes.ended[j] = true;
+                lanes.final_obs[j * w..(j + 1) * w].copy_from_slice(o);
+                if self.track {
+                    e.write_state(o, &mut lanes.final_states[j * sw..(j + 1) * sw]);
                 }
                 (slot.ret, slot.len, slot.stats) = (0.0, 0, [0.0; MAX_EPISODE_STATS]);
                 if let Err(err) = e.reset_into(None, o) {
                     slot.error = Some(err);
+                    failed = true;
+                    continue;
                 }
             }
-        };
-        self.finished.clear();
-        if self.parallel && m > CHUNK {
-            use rayon::prelude::*;
-            self.envs
-                .par_chunks_mut(CHUNK)
-                .zip(self.obs.par_chunks_mut(CHUNK * w))
-                .zip(self.final_obs.par_chunks_mut(CHUNK * w))
-                .zip(self.final_states.par_chunks_mut(CHUNK * sw))
-                .zip(self.outs.par_chunks_mut(CHUNK))
-                .zip(self.slots.par_chunks_mut(CHUNK))
-                .enumerate()
-                .for_each(|(c, (((((es, os), fos), fss), outs), slots))| {
-                    for (j, (((((e, o), fo), fs), out), slot)) in es
-                        .iter_mut()
-                        .zip(os.chunks_mut(w))
-                        .zip(fos.chunks_mut(w))
-                        .zip(fss.chunks_mut(sw))
-                        .zip(outs.iter_mut())
-                        .zip(slots.iter_mut())
-                        .enumerate()
-                    {
-                        step_one(c * CHUNK + j, e, o, fo, fs, out, slot);
-                    }
-                });
-        } else {
-            for (i, (((((e, o), fo), fs), out), slot)) in self
-                .envs
-                .iter_mut()
-                .zip(self.obs.chunks_mut(w))
-                .zip(self.final_obs.chunks_mut(w))
-                .zip(self.final_states.chunks_mut(sw))
-                .zip(self.outs.iter_mut())
-                .zip(self.slots.iter_mut())
-                .enumerate()
-            {
-                step_one(i, e, o, fo, fs, out, slot);
+            if self.track {
+                e.write_state(o, &mut lanes.states[j * sw..(j + 1) * sw]);
             }
         }
-        if let Some(err) = self.slots.iter_mut().find_map(|s| s.error.take()) {
-            self.slots.iter_mut().for_each(|s| s.error = None);
-            return Err(err);
-        }
-        for (i, slot) in self.slots.iter().enumerate() {
-            self.ended[i] = slot.done.is_some();
-            if let Some(ep) = slot.done {
-                self.finished.push((i, ep));
-            }
-        }
-        for (i, out) in self.outs.iter().enumerate() {
-            self.rewards[i * n..(i + 1) * n].copy_from_slice(&out.rewards);
-            self.terminated[i * n..(i + 1) * n].copy_from_slice(&out.terminated);
-            self.truncated[i * n..(i + 1) * n].copy_from_slice(&out.truncated);
-        }
-        self.write_states();
-        Ok(())
+        failed
     }
 }

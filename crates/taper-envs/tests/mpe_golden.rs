@@ -95,6 +95,8 @@ fn vectorised_equals_single_envs() {
     let mut v1 = vec_spread(cfg, m).unwrap();
     let mut v2 = vec_spread(cfg, m).unwrap();
     v2.set_parallel(true);
+    v1.set_track_states(true);
+    v2.set_track_states(true);
     v1.reset(5).unwrap();
     v2.reset(5).unwrap();
     let mut singles: Vec<SimpleSpread> = (0..m).map(|_| SimpleSpread::new(cfg).unwrap()).collect();
@@ -110,6 +112,22 @@ fn vectorised_equals_single_envs() {
         v2.step(MultiAction::Discrete(&acts)).unwrap();
         assert_eq!(v1.obs(), v2.obs());
         assert_eq!(v1.finished(), v2.finished());
+        assert_eq!(
+            (v1.rewards(), v1.terminated(), v1.truncated()),
+            (v2.rewards(), v2.terminated(), v2.truncated())
+        );
+        assert_eq!((v1.ended(), v1.states()), (v2.ended(), v2.states()));
+        assert_eq!((v1.final_obs(), v1.final_states()), (v2.final_obs(), v2.final_states()));
+        // The global state of Simple Spread is every agent's observation, in agent order.
+        assert_eq!(v1.states(), v1.obs());
+        for &(i, _) in v1.finished() {
+            assert!(v1.ended()[i]);
+            assert_eq!(
+                &v1.final_states()[i * 54..(i + 1) * 54],
+                &v1.final_obs()[i * 54..(i + 1) * 54]
+            );
+        }
+        assert_eq!(v1.ended().iter().filter(|&&e| e).count(), v1.finished().len());
         for i in 0..m {
             singles[i]
                 .step_into(MultiAction::Discrete(&acts[i * 3..i * 3 + 3]), &mut sobs[i], &mut out)
