@@ -5,6 +5,20 @@ use crate::metrics::Metrics;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
+/// `v` with four significant digits (at most four decimals), or in scientific notation when
+/// it is very large or very small.
+fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    if !(1e-4..1e6).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = (3 - a.log10().floor() as i32).clamp(0, 4) as usize;
+    format!("{v:.decimals$}")
+}
+
 /// Progress of one session of a run, on stderr.
 pub struct ProgressView {
     bar: Option<ProgressBar>,
@@ -44,7 +58,7 @@ impl ProgressView {
     pub fn message(headline: &[&str], m: &Metrics) -> String {
         let mut parts: Vec<String> = headline
             .iter()
-            .filter_map(|c| m.get(c).map(|v| format!("{c} {v:.4}")))
+            .filter_map(|c| m.get(c).map(|v| format!("{c} {}", compact(v))))
             .collect();
         if let Some(s) = m.get("sps") {
             parts.push(format!("{s:.0} steps/s"));
@@ -75,5 +89,21 @@ impl ProgressView {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn compact_keeps_four_significant_digits() {
+        assert_eq!(compact(215.0), "215.0");
+        assert_eq!(compact(-1167.64), "-1168");
+        assert_eq!(compact(0.012345), "0.0123");
+        assert_eq!(compact(9.87654), "9.877");
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(2.5e7), "2.500e7");
+        assert_eq!(compact(f64::NAN), "NaN");
     }
 }
