@@ -31,6 +31,7 @@
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod advantage;
+mod checks;
 mod error;
 pub mod hdpo;
 pub mod kind;

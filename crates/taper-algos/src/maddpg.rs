@@ -134,34 +134,24 @@ impl MaddpgConfig {
 
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, reason: String| Err(AlgoError::Config { field, reason });
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate", format!("must be positive, got {}", self.learning_rate));
-        }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return bad("gamma", format!("must be in [0, 1], got {}", self.gamma));
-        }
+        use crate::checks::{at_least_one, bad, positive, unit_interval, widths};
+        positive("learning_rate", self.learning_rate)?;
+        unit_interval("gamma", self.gamma)?;
         if !(self.tau > 0.0 && self.tau <= 1.0) {
             return bad("tau", format!("must be in (0, 1], got {}", self.tau));
         }
-        for (f, v) in [
+        at_least_one(&[
             ("batch_size", self.batch_size),
             ("buffer_size", self.buffer_size),
             ("train_every", self.train_every),
             ("num_envs", self.num_envs),
-        ] {
-            if v == 0 {
-                return bad(f, "must be at least 1".into());
-            }
-        }
+        ])?;
         if self.batch_size > self.buffer_size {
             return bad("batch_size", "exceeds buffer_size".into());
         }
-        if self.hidden.contains(&0) {
-            return bad("hidden", "layer widths must be positive".into());
-        }
+        widths("hidden", &self.hidden)?;
         if !(self.max_grad_norm > 0.0) {
-            return bad("max_grad_norm", "must be positive".into());
+            return bad("max_grad_norm", format!("must be > 0, got {}", self.max_grad_norm));
         }
         Ok(())
     }
@@ -512,12 +502,7 @@ impl Maddpg {
     /// (one-hot actions of k components) or a `Box` in `[0, 1]` (soft actions).
     pub fn with_envs(config: MaddpgConfig, envs: VecParallel, seed: u64) -> Result<Self> {
         config.validate()?;
-        if envs.num_envs() != config.num_envs {
-            return Err(AlgoError::Config {
-                field: "num_envs",
-                reason: format!("config says {} but there are {} envs", config.num_envs, envs.num_envs()),
-            });
-        }
+        crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
         let unsupported = |what: String| AlgoError::Unsupported { algo: "MADDPG", what };
         let (obs_space, act_space) = homogeneous(&envs.envs()[0])
             .ok_or_else(|| unsupported("agents with different observation or action spaces".into()))?;

@@ -153,18 +153,8 @@ impl MappoConfig {
     }
     /// Checks the ranges (through the PPO config's checks).
     pub fn validate(&self) -> Result<()> {
-        if self.num_envs == 0 {
-            return Err(AlgoError::Config {
-                field: "num_envs",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if self.critic_hidden.contains(&0) {
-            return Err(AlgoError::Config {
-                field: "critic_hidden",
-                reason: "layer widths must be positive".into(),
-            });
-        }
+        crate::checks::at_least_one(&[("num_envs", self.num_envs)])?;
+        crate::checks::widths("critic_hidden", &self.critic_hidden)?;
         self.core(1).validate()
     }
     /// Env steps per update, `num_envs · num_steps`.
@@ -199,12 +189,7 @@ impl MaPpo {
     /// `custom`.
     pub fn with_envs(config: MappoConfig, envs: VecParallel, seed: u64) -> Result<Self> {
         config.validate()?;
-        if envs.num_envs() != config.num_envs {
-            return Err(AlgoError::Config {
-                field: "num_envs",
-                reason: format!("config says {} but there are {} envs", config.num_envs, envs.num_envs()),
-            });
-        }
+        crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
         let algo = if config.centralized_critic { "mappo" } else { "ippo" };
         let rows = AgentRows::new(envs, "MAPPO/IPPO")?;
         if matches!(rows.act_space(), Space::Box { .. }) {

@@ -147,27 +147,15 @@ impl PpoConfig {
 
     /// Checks every hyperparameter's range.
     pub fn validate(&self) -> Result<()> {
-        fn bad(field: &'static str, reason: String) -> Result<()> {
-            Err(AlgoError::Config { field, reason })
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad(
-                "learning_rate",
-                format!("must be a positive number, got {}", self.learning_rate),
-            );
-        }
-        if self.num_envs == 0 {
-            return bad("num_envs", "must be at least 1".into());
-        }
-        if self.num_steps == 0 {
-            return bad("num_steps", "must be at least 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return bad("gamma", format!("must be in [0, 1], got {}", self.gamma));
-        }
-        if !(0.0..=1.0).contains(&self.gae_lambda) {
-            return bad("gae_lambda", format!("must be in [0, 1], got {}", self.gae_lambda));
-        }
+        use crate::checks::{at_least_one, bad, positive, unit_interval, widths};
+        positive("learning_rate", self.learning_rate)?;
+        at_least_one(&[
+            ("num_envs", self.num_envs),
+            ("num_steps", self.num_steps),
+            ("update_epochs", self.update_epochs),
+        ])?;
+        unit_interval("gamma", self.gamma)?;
+        unit_interval("gae_lambda", self.gae_lambda)?;
         if self.num_minibatches == 0 || self.batch_size() % self.num_minibatches != 0 {
             return bad(
                 "num_minibatches",
@@ -177,9 +165,6 @@ impl PpoConfig {
                     self.num_minibatches
                 ),
             );
-        }
-        if self.update_epochs == 0 {
-            return bad("update_epochs", "must be at least 1".into());
         }
         if !(self.clip_coef > 0.0) {
             return bad("clip_coef", format!("must be > 0, got {}", self.clip_coef));
@@ -198,9 +183,7 @@ impl PpoConfig {
                 return bad("target_kl", format!("must be > 0 when set, got {t}"));
             }
         }
-        if self.hidden.contains(&0) {
-            return bad("hidden", "layer widths must be positive".into());
-        }
+        widths("hidden", &self.hidden)?;
         if !(self.adam_eps > 0.0) {
             return bad("adam_eps", format!("must be > 0, got {}", self.adam_eps));
         }
@@ -259,12 +242,7 @@ impl Ppo {
     /// evaluated with [`Ppo::evaluate_on`].
     pub fn with_envs(config: PpoConfig, envs: VecEnv, seed: u64) -> Result<Self> {
         config.validate()?;
-        if envs.num_envs() != config.num_envs {
-            return Err(AlgoError::Config {
-                field: "num_envs",
-                reason: format!("config says {} but the VecEnv has {}", config.num_envs, envs.num_envs()),
-            });
-        }
+        crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
         let (env_id, env_kwargs) = envs
             .id()
             .map(|(i, k)| (i.to_string(), k.clone()))

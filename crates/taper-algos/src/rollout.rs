@@ -230,6 +230,17 @@ pub fn parallel_envs(env_id: &str, kwargs: &taper_envs::Kwargs, m: usize) -> Res
     Ok(VecParallel::new(envs)?)
 }
 
+/// Checks that a learner was given as many envs as its config asks for.
+pub(crate) fn check_num_envs(configured: usize, given: usize) -> Result<()> {
+    if configured != given {
+        return Err(crate::AlgoError::Config {
+            field: "num_envs",
+            reason: format!("config says {configured} but there are {given} envs"),
+        });
+    }
+    Ok(())
+}
+
 /// Sampled discrete actions (stored as `f32`) as env indices, in `out`.
 fn as_indices<'a>(actions: &[f32], out: &'a mut [i64]) -> &'a [i64] {
     for (d, a) in out.iter_mut().zip(actions) {

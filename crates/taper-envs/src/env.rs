@@ -201,6 +201,19 @@ pub fn to_snapshot<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
 }
 
+/// Every env's snapshot, or an error if one of them cannot save its state (for the vector
+/// wrappers' snapshots).
+pub(crate) fn all_snapshots(snaps: impl Iterator<Item = Option<serde_json::Value>>) -> Result<Vec<serde_json::Value>> {
+    snaps
+        .map(|s| {
+            s.ok_or_else(|| crate::EnvError::Invalid {
+                name: "snapshot",
+                reason: "an env cannot save its state".into(),
+            })
+        })
+        .collect()
+}
+
 /// Deserialises a snapshot struct with a typed error naming the env (for [`Env::restore`]).
 pub fn from_snapshot<T: serde::de::DeserializeOwned>(env: &'static str, v: &serde_json::Value) -> Result<T> {
     serde_json::from_value(v.clone()).map_err(|e| crate::EnvError::Invalid {

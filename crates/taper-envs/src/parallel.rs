@@ -426,16 +426,7 @@ impl<E: ParallelEnv> VecParallel<E> {
     /// Every env's state and running episode, for an exact resume; an error if an env cannot
     /// save its state.
     pub fn snapshot(&self) -> Result<VecParallelState> {
-        let envs = self
-            .envs
-            .iter()
-            .map(|e| {
-                e.snapshot().ok_or_else(|| EnvError::Invalid {
-                    name: "snapshot",
-                    reason: "an env cannot save its state".into(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let envs = crate::env::all_snapshots(self.envs.iter().map(|e| e.snapshot()))?;
         Ok(VecParallelState {
             envs,
             running: self.slots.iter().map(|s| (s.ret, s.len, s.stats)).collect(),

@@ -236,16 +236,7 @@ impl VecEnv {
     }
     /// The full state, for exact resume. Fails if an env cannot save its state.
     pub fn snapshot(&self) -> Result<VecEnvState> {
-        let envs = self
-            .envs
-            .iter()
-            .map(|e| {
-                e.snapshot().ok_or_else(|| EnvError::Invalid {
-                    name: "snapshot",
-                    reason: "an env cannot save its state".into(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let envs = crate::env::all_snapshots(self.envs.iter().map(|e| e.snapshot()))?;
         Ok(VecEnvState {
             envs,
             obs: self.obs.clone(),

@@ -119,14 +119,9 @@ impl HdpoConfig {
 
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, reason: String| Err(AlgoError::Config { field, reason });
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad(
-                "learning_rate",
-                format!("must be a positive number, got {}", self.learning_rate),
-            );
-        }
-        for (f, v) in [
+        use crate::checks::{at_least_one, bad, positive, widths};
+        positive("learning_rate", self.learning_rate)?;
+        at_least_one(&[
             ("batch_size", self.batch_size),
             ("train_paths", self.train_paths),
             ("train_periods", self.train_periods),
@@ -135,11 +130,7 @@ impl HdpoConfig {
             ("steps", self.steps),
             ("eval_every", self.eval_every),
             ("context", self.context),
-        ] {
-            if v == 0 {
-                return bad(f, "must be at least 1".into());
-            }
-        }
+        ])?;
         if self.batch_size > self.train_paths {
             return bad(
                 "batch_size",
@@ -152,10 +143,8 @@ impl HdpoConfig {
         if self.test_ignore >= self.test_periods {
             return bad("test_ignore", "must be below test_periods".into());
         }
-        if self.hidden.contains(&0) || self.upstream_hidden.contains(&0) {
-            return bad("hidden", "layer widths must be positive".into());
-        }
-        Ok(())
+        widths("hidden", &self.hidden)?;
+        widths("upstream_hidden", &self.upstream_hidden)
     }
 }
 

@@ -1,0 +1,68 @@
+//! Range checks shared by the algorithms' configs; each fails with [`AlgoError::Config`]
+//! naming the field.
+
+use crate::error::{AlgoError, Result};
+
+/// An [`AlgoError::Config`] for `field`.
+pub(crate) fn bad<T>(field: &'static str, reason: String) -> Result<T> {
+    Err(AlgoError::Config { field, reason })
+}
+
+/// Every count is at least 1.
+pub(crate) fn at_least_one(counts: &[(&'static str, usize)]) -> Result<()> {
+    match counts.iter().find(|(_, v)| *v == 0) {
+        Some((f, _)) => bad(f, "must be at least 1".into()),
+        None => Ok(()),
+    }
+}
+
+/// A finite number above 0.
+pub(crate) fn positive(field: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        bad(field, format!("must be a positive number, got {v}"))
+    }
+}
+
+/// A number in `[0, 1]`.
+pub(crate) fn unit_interval(field: &'static str, v: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        bad(field, format!("must be in [0, 1], got {v}"))
+    }
+}
+
+/// Hidden-layer widths, each at least 1.
+pub(crate) fn widths(field: &'static str, w: &[usize]) -> Result<()> {
+    if w.contains(&0) {
+        bad(field, "layer widths must be positive".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_names_its_field() {
+        let field = |r: Result<()>| match r {
+            Err(AlgoError::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(field(at_least_one(&[("a", 1), ("b", 0), ("c", 0)])), "b");
+        assert!(at_least_one(&[("a", 1)]).is_ok());
+        assert_eq!(field(positive("lr", 0.0)), "lr");
+        assert_eq!(field(positive("lr", f64::NAN)), "lr");
+        assert_eq!(field(positive("lr", f64::INFINITY)), "lr");
+        assert!(positive("lr", 1e-9).is_ok());
+        assert_eq!(field(unit_interval("gamma", 1.5)), "gamma");
+        assert_eq!(field(unit_interval("gamma", f64::NAN)), "gamma");
+        assert!(unit_interval("gamma", 1.0).is_ok() && unit_interval("gamma", 0.0).is_ok());
+        assert_eq!(field(widths("hidden", &[64, 0])), "hidden");
+        assert!(widths("hidden", &[64, 64]).is_ok());
+    }
+}
