@@ -145,10 +145,11 @@ const SPECS: &[EnvSpec] = &[
     },
     EnvSpec {
         id: "InventoryBacklog-v0",
-        description: "one store, backlogged demand, Normal(5, 1.6) clipped at 0 (HDPO benchmark)",
+        description:
+            "one store, backlogged demand, Normal(5, 1.6) clipped at 0 or Poisson (HDPO benchmark; L=4, p=9 by default)",
         max_episode_steps: Some(100),
         reward_threshold: None,
-        kwargs: "demand_mean, demand_std, lead_time, p, h, horizon",
+        kwargs: "demand=normal|poisson, demand_mean, demand_std, lead_time, p, h, horizon",
     },
     EnvSpec {
         id: "InventorySerial-v0",
@@ -349,12 +350,14 @@ fn parse_num<T: std::str::FromStr>(kw: &Kwargs, key: &str) -> Result<Option<T>> 
     }
 }
 
-/// The store configuration of an inventory id with its keyword arguments.
+/// The store configuration of an inventory id with its keyword arguments: the one source of
+/// the one-store defaults, for the env and for `taper solve` alike. `InventoryBacklog-v0`
+/// takes `demand=normal` (the default, with `demand_std`) or `demand=poisson`.
 pub fn inventory_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::StoreConfig> {
     use crate::inventory::{Demand, StoreConfig};
     let backlog = id == "InventoryBacklog-v0";
     let allowed: &[&str] = if backlog {
-        &["demand_mean", "demand_std", "lead_time", "p", "h", "horizon"]
+        &["demand", "demand_mean", "demand_std", "lead_time", "p", "h", "horizon"]
     } else {
         &["demand_mean", "lead_time", "p", "h", "horizon"]
     };
@@ -364,14 +367,28 @@ pub fn inventory_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::Store
     } else {
         StoreConfig::lost_sales()
     };
-    let mean = parse_num::<f64>(kw, "demand_mean")?.unwrap_or(5.0);
-    c.demand = if backlog {
-        Demand::Normal {
+    let mean = parse_num::<f64>(kw, "demand_mean")?.unwrap_or(c.demand.mean());
+    let std = parse_num::<f64>(kw, "demand_std")?;
+    c.demand = match (kw.get("demand").map(String::as_str), c.demand) {
+        (None | Some("normal"), Demand::Normal { std: default_std, .. }) => Demand::Normal {
             mean,
-            std: parse_num::<f64>(kw, "demand_std")?.unwrap_or(1.6),
+            std: std.unwrap_or(default_std),
+        },
+        (Some("poisson"), _) | (None, Demand::Poisson { .. }) => {
+            if std.is_some() {
+                return Err(EnvError::Invalid {
+                    name: "demand_std",
+                    reason: format!("{id} with Poisson demand takes no demand_std (its variance is its mean)"),
+                });
+            }
+            Demand::Poisson { mean }
         }
-    } else {
-        Demand::Poisson { mean }
+        (Some(other), _) => {
+            return Err(EnvError::Invalid {
+                name: "demand",
+                reason: format!("unknown demand `{other}` for {id} (poisson or normal)"),
+            })
+        }
     };
     if let Some(l) = parse_num::<usize>(kw, "lead_time")? {
         c.lead_time = l;

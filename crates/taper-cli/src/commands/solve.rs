@@ -10,20 +10,23 @@ use taper::envs::inventory::{dp, heuristics};
 /// networks absent flags keep the setting's own (heterogeneous) values.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct InventoryFlags {
-    /// Inventory envs: mean demand per period [one-store solve: 5].
+    /// InventoryBacklog-v0: demand distribution, normal (clipped at 0) or poisson [normal].
+    #[arg(long)]
+    pub demand: Option<String>,
+    /// Inventory envs: mean demand per period [5].
     #[arg(long, allow_negative_numbers = true)]
     pub demand_mean: Option<f64>,
     /// Inventory envs: demand standard deviation (normal demand: backlog and networks).
     #[arg(long, allow_negative_numbers = true)]
     pub demand_std: Option<f64>,
     /// Inventory envs: lead time L (Zipkin's convention: an order placed in period t meets
-    /// demand from t+L) [one-store solve: 4].
+    /// demand from t+L) [one store: 4].
     #[arg(long)]
     pub lead_time: Option<usize>,
-    /// Inventory envs: penalty per unit of lost sales (or backlog) [one-store solve: 4].
+    /// Inventory envs: penalty per unit of lost sales (or backlog) [one store: 9].
     #[arg(long, allow_negative_numbers = true)]
     pub p: Option<f64>,
-    /// Inventory envs: holding cost per unit per period [one-store solve: 1].
+    /// Inventory envs: holding cost per unit per period [one store: 1].
     #[arg(long, allow_negative_numbers = true)]
     pub h: Option<f64>,
     /// Inventory networks: number of stores (InventoryWarehouse-v0) [3].
@@ -35,6 +38,9 @@ impl InventoryFlags {
     /// The flags given, as env keyword arguments.
     pub fn to_kwargs(&self) -> taper::envs::Kwargs {
         let mut kw = taper::envs::Kwargs::new();
+        if let Some(v) = &self.demand {
+            kw.insert("demand".into(), v.clone());
+        }
         if let Some(v) = self.demand_mean {
             kw.insert("demand_mean".into(), v.to_string());
         }
@@ -83,9 +89,23 @@ pub fn run(a: SolveArgs) -> Result<()> {
             e["levels"]
         );
     }
-    for k in ["base_stock", "capped_base_stock"] {
+    if let Some(c) = v.get("cap_check") {
+        out!(
+            "  cap on the inventory position {} (Morton's bound {}); the optimal policy reaches {}",
+            c["max_position"],
+            c["morton_bound"],
+            c["highest_position"]
+        );
+    }
+    for (k, name) in [("base_stock", "base-stock"), ("capped_base_stock", "capped base-stock")] {
         if let Some(h) = v.get(k) {
-            out!("  best {k}: {h}");
+            let cap = h.get("cap").map(|c| format!(", cap {c}")).unwrap_or_default();
+            out!(
+                "  best {name}: level {}{cap}, exact cost {:.4} ({:+.2}%)",
+                h["level"],
+                h["cost"].as_f64().unwrap_or(f64::NAN),
+                100.0 * h["gap"].as_f64().unwrap_or(f64::NAN)
+            );
         }
     }
     if let Some(p) = v.get("policy") {
@@ -109,83 +129,11 @@ pub fn solve(env: &str, args: &InventoryFlags, kwargs: &taper::envs::Kwargs) -> 
             reason: format!("`{env}` has one store; --stores is for InventoryWarehouse-v0"),
         });
     }
-    let inv = Single {
-        demand_mean: args.demand_mean.unwrap_or(5.0),
-        demand_std: args.demand_std,
-        lead_time: args.lead_time.unwrap_or(4),
-        p: args.p.unwrap_or(4.0),
-        h: args.h.unwrap_or(1.0),
-    };
     match env {
-        "InventoryLostSales-v0" => {
-            if inv.demand_std.is_some() {
-                return Err(CliError::Arg {
-                    arg: "--demand-std",
-                    reason: "lost sales uses Poisson demand".into(),
-                });
-            }
-            let r = dp::lost_sales_optimum(&dp::LostSalesDp {
-                mean: inv.demand_mean,
-                h: inv.h,
-                p: inv.p,
-                lead_time: inv.lead_time,
-                ..Default::default()
-            })?;
-            let (m, h, p, l) = (inv.demand_mean, inv.h, inv.p, inv.lead_time);
-            let bs = heuristics::best_lost_sales_base_stock(m, h, p, l, 200_000, 1)?;
-            let cbs = heuristics::best_lost_sales_capped_base_stock(m, h, p, l, 200_000, 1)?;
-            let mut state = vec!["on_hand".to_string()];
-            state.extend((1..l).map(|j| format!("arriving_in_{j}")));
-            Ok(json!({
-                "env": env,
-                "demand": {"distribution": "poisson", "mean": m},
-                "h": h, "p": p, "lead_time": l,
-                "method": "relative value iteration (exact)",
-                "optimal_cost": r.optimal_cost,
-                "bounds": [r.bounds.0, r.bounds.1],
-                "iterations": r.iterations,
-                "policy": {
-                    "kind": "order table",
-                    "state": state,
-                    "max_order": r.caps.0,
-                    "max_on_hand": r.caps.1,
-                    "index": "row-major over the state, on_hand slowest",
-                    "orders": r.policy,
-                },
-                "base_stock": {"level": bs.level, "cost": bs.cost, "method": "simulation, 200000 periods"},
-                "capped_base_stock": {"level": cbs.level, "cap": cbs.cap, "cost": cbs.cost, "method": "simulation, 200000 periods"},
-            }))
-        }
-        "InventoryBacklog-v0" => {
-            let (m, h, p, l) = (inv.demand_mean, inv.h, inv.p, inv.lead_time);
-            match inv.demand_std {
-                Some(sd) => {
-                    if sd.is_nan() || sd <= 0.0 {
-                        return Err(CliError::Arg {
-                            arg: "--demand-std",
-                            reason: format!("must be > 0, got {sd}"),
-                        });
-                    }
-                    let (s, c) = heuristics::backlog_normal_base_stock(m, sd, h, p, l)?;
-                    Ok(json!({
-                        "env": env, "demand": {"distribution": "normal", "mean": m, "std": sd},
-                        "h": h, "p": p, "lead_time": l,
-                        "method": "base-stock is optimal; closed form (normal approximation)",
-                        "optimal_cost": c,
-                        "policy": {"kind": "base-stock", "level": s},
-                    }))
-                }
-                None => {
-                    let (s, c) = heuristics::backlog_poisson_base_stock(m, h, p, l)?;
-                    Ok(json!({
-                        "env": env, "demand": {"distribution": "poisson", "mean": m},
-                        "h": h, "p": p, "lead_time": l,
-                        "method": "base-stock is optimal; exact newsvendor over L+1 periods",
-                        "optimal_cost": c,
-                        "policy": {"kind": "base-stock", "level": s},
-                    }))
-                }
-            }
+        "InventoryLostSales-v0" | "InventoryBacklog-v0" => {
+            let mut kw = kwargs.clone();
+            kw.extend(args.to_kwargs());
+            solve_store(env, &taper::envs::registry::inventory_config(env, &kw)?)
         }
         _ => {
             let (mdp, limit) = taper::envs::registry::make_tabular(env, kwargs).map_err(|_| CliError::Arg {
@@ -223,13 +171,76 @@ pub fn solve(env: &str, args: &InventoryFlags, kwargs: &taper::envs::Kwargs) -> 
     }
 }
 
-/// The single-store flags with their defaults applied.
-struct Single {
-    demand_mean: f64,
-    demand_std: Option<f64>,
-    lead_time: usize,
-    p: f64,
-    h: f64,
+/// One store: the exact optimum and the heuristics' exact costs (lost sales), or the optimal
+/// base-stock policy (backlog).
+fn solve_store(env: &str, cfg: &taper::envs::inventory::StoreConfig) -> Result<serde_json::Value> {
+    use taper::envs::inventory::Demand;
+    let (h, p, l) = (cfg.h, cfg.p, cfg.lead_time);
+    match (cfg.backlog, cfg.demand) {
+        (false, Demand::Poisson { mean }) => {
+            let r = dp::lost_sales_optimum(&dp::LostSalesDp {
+                mean,
+                h,
+                p,
+                lead_time: l,
+                ..Default::default()
+            })?;
+            let store = heuristics::LostSalesStore {
+                mean,
+                h,
+                p,
+                lead_time: l,
+            };
+            let bs = heuristics::best_lost_sales_base_stock(&store)?;
+            let cbs = heuristics::best_lost_sales_capped_base_stock(&store)?;
+            let mut state = vec!["on_hand".to_string()];
+            state.extend((1..l).map(|j| format!("arriving_in_{j}")));
+            let exact = "exact stationary cost of the policy's Markov chain from the empty state";
+            Ok(json!({
+                "env": env,
+                "demand": {"distribution": "poisson", "mean": mean},
+                "h": h, "p": p, "lead_time": l,
+                "method": "relative value iteration over inventory positions up to a cap that the optimal policy never reaches (exact)",
+                "optimal_cost": r.optimal_cost,
+                "bounds": [r.bounds.0, r.bounds.1],
+                "iterations": r.iterations,
+                "cap_check": r.cap_check,
+                "policy": {
+                    "kind": "order table",
+                    "state": state,
+                    "max_position": r.cap_check.max_position,
+                    "index": "lexicographic over the states with on_hand + arriving_in_* <= max_position, the last slot fastest",
+                    "orders": r.policy,
+                },
+                "base_stock": {"level": bs.level, "cost": bs.cost, "bounds": [bs.bounds.0, bs.bounds.1], "gap": bs.cost / r.optimal_cost - 1.0, "method": exact, "evaluated": bs.evaluated},
+                "capped_base_stock": {"level": cbs.level, "cap": cbs.cap, "cost": cbs.cost, "bounds": [cbs.bounds.0, cbs.bounds.1], "gap": cbs.cost / r.optimal_cost - 1.0, "method": exact, "evaluated": cbs.evaluated},
+            }))
+        }
+        (true, Demand::Normal { mean, std }) => {
+            let (s, c) = heuristics::backlog_normal_base_stock(mean, std, h, p, l)?;
+            Ok(json!({
+                "env": env, "demand": {"distribution": "normal", "mean": mean, "std": std},
+                "h": h, "p": p, "lead_time": l,
+                "method": "base-stock is optimal; closed form (normal approximation, ignoring the env's clip at 0)",
+                "optimal_cost": c,
+                "policy": {"kind": "base-stock", "level": s},
+            }))
+        }
+        (true, Demand::Poisson { mean }) => {
+            let (s, c) = heuristics::backlog_poisson_base_stock(mean, h, p, l)?;
+            Ok(json!({
+                "env": env, "demand": {"distribution": "poisson", "mean": mean},
+                "h": h, "p": p, "lead_time": l,
+                "method": "base-stock is optimal; exact newsvendor over L+1 periods",
+                "optimal_cost": c,
+                "policy": {"kind": "base-stock", "level": s},
+            }))
+        }
+        (false, Demand::Normal { .. }) => Err(CliError::Arg {
+            arg: "--env",
+            reason: format!("{env}: the exact lost-sales solver takes Poisson demand"),
+        }),
+    }
 }
 
 /// Best echelon base-stock levels of a network, by coordinate search on 512 paths of 300

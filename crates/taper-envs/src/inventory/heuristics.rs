@@ -1,7 +1,7 @@
 //! Heuristic policies for a single store and their best parameters: base-stock and capped
-//! base-stock for lost sales (evaluated by simulation with common random numbers), and the
-//! optimal base-stock level and cost for backlogged demand (exact for Poisson demand, closed
-//! form for normal demand).
+//! base-stock for lost sales (each candidate's cost exact, by the Markov chain of
+//! [`chain`](crate::inventory::chain)), and the optimal base-stock level and cost for backlogged
+//! demand (exact for Poisson demand, closed form for normal demand).
 //!
 //! ```
 //! use taper_envs::inventory::heuristics::backlog_normal_base_stock;
@@ -11,6 +11,7 @@
 //! ```
 
 use crate::error::{EnvError, Result};
+use crate::inventory::chain::{policy_cost, ChainOptions, PolicyCost, MAX_UNITS};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Poisson};
 use serde::{Deserialize, Serialize};
@@ -115,8 +116,12 @@ pub struct HeuristicResult {
     pub level: i64,
     /// Order cap (capped base-stock), if any.
     pub cap: Option<i64>,
-    /// Average cost per period, by simulation.
+    /// Exact long-run average cost per period (midpoint of `bounds`).
     pub cost: f64,
+    /// Lower and upper bounds on the cost from the chain's value iteration.
+    pub bounds: (f64, f64),
+    /// Policies evaluated in the search.
+    pub evaluated: usize,
 }
 
 /// One store with Poisson demand and lost sales.
@@ -133,7 +138,8 @@ pub struct LostSalesStore {
 }
 
 /// Average cost per period of a (capped) base-stock policy `(level, cap)` for lost sales,
-/// simulated over `periods` periods after a warm-up, with demand from `seed`.
+/// simulated over `periods` periods after a warm-up of 1000, with demand from `seed` (an
+/// estimate; [`base_stock_cost`] is exact).
 pub fn simulate_lost_sales(store: &LostSalesStore, level: i64, cap: Option<i64>, periods: usize, seed: u64) -> f64 {
     let LostSalesStore { mean, h, p, lead_time } = *store;
     // The env's own dynamics (integer quantities are exact in f64).
@@ -166,60 +172,97 @@ pub fn simulate_lost_sales(store: &LostSalesStore, level: i64, cap: Option<i64>,
     total / periods as f64
 }
 
-/// The best base-stock level for lost sales (searched over integers, common random numbers).
-pub fn best_lost_sales_base_stock(
-    mean: f64,
-    h: f64,
-    p: f64,
-    lead_time: usize,
-    periods: usize,
-    seed: u64,
-) -> Result<HeuristicResult> {
-    check_costs(h, p)?;
-    let hi = ((lead_time + 1) as f64 * mean + 8.0 * ((lead_time + 1) as f64 * mean).sqrt()) as i64 + 2;
-    let mut best = HeuristicResult {
-        level: 0,
-        cap: None,
-        cost: f64::INFINITY,
-    };
-    for s in 0..=hi {
-        let c = simulate_lost_sales(&LostSalesStore { mean, h, p, lead_time }, s, None, periods, seed);
-        if c < best.cost {
-            best = HeuristicResult {
-                level: s,
-                cap: None,
-                cost: c,
-            };
-        }
+/// The exact long-run cost of the (capped) base-stock policy `(level, cap)`.
+pub fn base_stock_cost(store: &LostSalesStore, level: i64, cap: Option<i64>) -> Result<PolicyCost> {
+    if level < 0 || level > MAX_UNITS as i64 || cap.is_some_and(|c| c < 0) {
+        return Err(EnvError::Invalid {
+            name: "level",
+            reason: format!("base-stock level and cap must be in 0..={MAX_UNITS}, got {level} and {cap:?}"),
+        });
     }
-    Ok(best)
+    let s = level as u16;
+    let cap = cap.map(|c| c.min(MAX_UNITS as i64) as u16);
+    policy_cost(
+        store,
+        &mut |x: &[u16]| {
+            let q = s.saturating_sub(x.iter().sum());
+            Ok(cap.map_or(q, |c| q.min(c)))
+        },
+        &ChainOptions::default(),
+    )
 }
 
-/// The best capped base-stock policy for lost sales (S and cap searched over integers).
-pub fn best_lost_sales_capped_base_stock(
-    mean: f64,
-    h: f64,
-    p: f64,
-    lead_time: usize,
-    periods: usize,
-    seed: u64,
-) -> Result<HeuristicResult> {
-    let base = best_lost_sales_base_stock(mean, h, p, lead_time, periods, seed)?;
-    let mut best = base;
-    let cap_hi = (mean + 6.0 * mean.sqrt()) as i64 + 2;
-    for s in base.level..=base.level + 3 * (mean.sqrt() as i64 + 2) {
-        for cap in (mean.floor() as i64).max(1)..=cap_hi {
-            let c = simulate_lost_sales(&LostSalesStore { mean, h, p, lead_time }, s, Some(cap), periods, seed);
-            if c < best.cost {
-                best = HeuristicResult {
-                    level: s,
-                    cap: Some(cap),
-                    cost: c,
-                };
-            }
+/// The exact costs of the candidates, searched in parallel; the first of the cheapest wins,
+/// so the answer does not depend on the thread count.
+fn best_of(store: &LostSalesStore, candidates: &[(i64, Option<i64>)]) -> Result<HeuristicResult> {
+    use rayon::prelude::*;
+    let costs = candidates
+        .par_iter()
+        .map(|&(s, c)| base_stock_cost(store, s, c))
+        .collect::<Result<Vec<_>>>()?;
+    let mut best: Option<HeuristicResult> = None;
+    for (&(level, cap), c) in candidates.iter().zip(&costs) {
+        if best.is_none_or(|b| c.cost < b.cost) {
+            best = Some(HeuristicResult {
+                level,
+                cap,
+                cost: c.cost,
+                bounds: c.bounds,
+                evaluated: candidates.len(),
+            });
         }
     }
-    Ok(best)
+    best.ok_or_else(|| EnvError::Invalid {
+        name: "level",
+        reason: "no candidate policies".into(),
+    })
+}
+
+/// Morton's bound for the store: the backlog system's optimal base-stock level.
+fn morton_level(store: &LostSalesStore) -> Result<i64> {
+    Ok(backlog_poisson_base_stock(store.mean, store.h, store.p, store.lead_time)?.0)
+}
+
+/// The best base-stock level for lost sales: every integer level from 0 to Morton's bound + 4
+/// (the backlog system's optimal level; the search widens while its best is at the top),
+/// each evaluated exactly.
+pub fn best_lost_sales_base_stock(store: &LostSalesStore) -> Result<HeuristicResult> {
+    check_costs(store.h, store.p)?;
+    let mut hi = morton_level(store)? + 4;
+    loop {
+        let cands: Vec<_> = (0..=hi).map(|s| (s, None)).collect();
+        let mut best = best_of(store, &cands)?;
+        if best.level < hi {
+            best.evaluated = cands.len();
+            return Ok(best);
+        }
+        hi += 4;
+    }
+}
+
+/// The best capped base-stock policy for lost sales: levels from the best base-stock level
+/// to Morton's bound + 4 and caps from ⌊mean⌋ to ⌈mean + 4√mean⌉, every pair evaluated
+/// exactly; a range widens while the best pair is on its upper edge.
+pub fn best_lost_sales_capped_base_stock(store: &LostSalesStore) -> Result<HeuristicResult> {
+    let base = best_lost_sales_base_stock(store)?;
+    let (m, sd) = (store.mean, store.mean.sqrt());
+    let lo_cap = (m.floor() as i64).max(1);
+    let (mut hi_s, mut hi_cap) = (morton_level(store)?.max(base.level) + 4, (m + 4.0 * sd).ceil() as i64);
+    let mut evaluated = base.evaluated;
+    loop {
+        let cands: Vec<_> = (base.level..=hi_s)
+            .flat_map(|s| (lo_cap..=hi_cap).map(move |c| (s, Some(c))))
+            .collect();
+        let best = best_of(store, &cands)?;
+        evaluated += cands.len();
+        let (s_edge, cap_edge) = (best.level == hi_s, best.cap == Some(hi_cap));
+        if !s_edge && !cap_edge {
+            let best = if base.cost <= best.cost { base } else { best };
+            return Ok(HeuristicResult { evaluated, ..best });
+        }
+        hi_s += 4 * s_edge as i64;
+        hi_cap += 4 * cap_edge as i64;
+    }
 }
 
 #[cfg(test)]

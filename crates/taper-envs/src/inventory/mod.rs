@@ -2,8 +2,10 @@
 //! a single store, and networks (a serial chain; one warehouse with many stores). See
 //! `docs/inventory.md` for the period's order of events and the lead-time convention (Zipkin's: an order placed in period t meets demand from period t + L on).
 
+pub mod chain;
 pub mod dp;
 pub mod heuristics;
+pub mod lattice;
 pub mod network;
 pub mod single;
 
