@@ -13,7 +13,8 @@
 //!   and [`Algorithm`] (learn, save, load, resume, predict, evaluate);
 //! - dispatch: [`kind`] ([`AlgoKind`]: names, config sections, defaults, budgets) and
 //!   [`run_config`] (a run's config, resolved from defaults, a TOML file and flags);
-//! - [`load`] and [`resume`]: any run folder, whatever its algorithm.
+//! - [`load`] and [`resume`]: any run folder, whatever its algorithm;
+//! - [`exact`]: the exact long-run cost of any learner's policy on one lost-sales store.
 //!
 //! ```no_run
 //! use taper_algos::prelude::*;
@@ -33,6 +34,7 @@
 pub mod advantage;
 mod checks;
 mod error;
+pub mod exact;
 pub mod hdpo;
 pub mod kind;
 pub mod loss;
@@ -170,17 +172,49 @@ pub(crate) fn eval_env(env_id: &str, kw: &Kwargs) -> Result<Box<dyn taper_envs::
 
 /// The evaluation of single-agent episodes; inventory envs add `mean_cost`, the mean cost per
 /// period over the evaluated paths.
-pub(crate) fn single_agent_evaluation(env_id: &str, eps: Vec<EpisodeRecord>) -> taper_train::Evaluation {
+pub(crate) fn single_agent_evaluation(
+    env_id: &str,
+    eps: Vec<EpisodeRecord>,
+    tails: &[EpisodeRecord],
+    warmup: u64,
+) -> taper_train::Evaluation {
     let mut ev = taper_train::Evaluation {
         episodes: eps,
         extra: Vec::new(),
     };
     if taper_envs::registry::is_inventory(env_id) {
-        let s = ev.summary();
+        // Each episode's cost per period after the warm-up; episodes are independent, so the
+        // standard error is that of their mean.
+        let costs: Vec<f64> = tails
+            .iter()
+            .filter(|t| t.len > 0)
+            .map(|t| -t.ret / t.len as f64)
+            .collect();
+        let mean = costs.iter().sum::<f64>() / costs.len().max(1) as f64;
+        ev.extra.push((
+            "mean_cost".into(),
+            if costs.is_empty() {
+                serde_json::Value::Null
+            } else {
+                mean.into()
+            },
+        ));
         ev.extra
-            .push(("mean_cost".into(), (-s.mean_return / s.mean_length).into()));
+            .push(("se_cost".into(), taper_train::eval::standard_error(&costs).into()));
+        ev.extra.push(("warmup_periods".into(), warmup.into()));
     }
     ev
+}
+
+/// The evaluation options of a single-agent env: the given ones with the env's warm-up
+/// (`taper_envs::registry::evaluation_warmup`) where they set none.
+pub(crate) fn with_env_warmup(env_id: &str, opts: &taper_train::EvalOptions) -> taper_train::EvalOptions {
+    let mut o = *opts;
+    o.warmup = Some(
+        o.warmup
+            .unwrap_or_else(|| taper_envs::registry::evaluation_warmup(env_id)),
+    );
+    o
 }
 
 /// The items most programs need.

@@ -32,7 +32,7 @@ use taper_envs::wrappers::{ClipAction, EpisodeRecord};
 use taper_envs::{Env, Kwargs, NormalizeConfig, Space, VecEnv};
 use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::{Checkpoint, ModelShape};
-use taper_train::eval::{run_episodes, EnvView, EvalOptions, Evaluation};
+use taper_train::eval::{EnvView, EvalOptions, Evaluation};
 use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
 
 /// PPO hyperparameters. `Default` is CleanRL's `ppo.py` (CartPole-v1);
@@ -311,6 +311,16 @@ impl Ppo {
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> Result<Vec<EpisodeRecord>> {
+        Ok(self.evaluate_after_warmup(env, opts, on_step)?.0)
+    }
+
+    /// [`Ppo::evaluate_on`], with each episode's record after `opts.warmup` steps beside it.
+    fn evaluate_after_warmup(
+        &self,
+        env: &mut dyn Env,
+        opts: &EvalOptions,
+        on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> Result<(Vec<EpisodeRecord>, Vec<EpisodeRecord>)> {
         if env.observation_space() != &self.core.model.obs_space || env.action_space() != &self.core.model.act_space {
             return Err(AlgoError::Config {
                 field: "env",
@@ -328,7 +338,7 @@ impl Ppo {
             Space::Box { low, high } => Some((low.clone(), high.clone())),
             _ => None,
         };
-        let eps = run_episodes(
+        let eps = taper_train::eval::run_episodes_after_warmup(
             env,
             opts,
             &mut |obs, action| {
@@ -401,8 +411,14 @@ impl Learner for Ppo {
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> taper_train::Result<Evaluation> {
         let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
-        let eps = self.evaluate_on(env.as_mut(), opts, on_step)?;
-        Ok(crate::single_agent_evaluation(&self.run.env_id, eps))
+        let opts = crate::with_env_warmup(&self.run.env_id, opts);
+        let (eps, tails) = self.evaluate_after_warmup(env.as_mut(), &opts, on_step)?;
+        Ok(crate::single_agent_evaluation(
+            &self.run.env_id,
+            eps,
+            &tails,
+            opts.warmup.unwrap_or(0),
+        ))
     }
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
         let model = &self.core.model;

@@ -70,6 +70,7 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
             seed: 3,
             deterministic: true,
             max_steps: 500,
+            warmup: None,
         };
         let want = l.evaluate(&opts, &mut |_, _| {}).unwrap();
         let mut loaded = taper_algos::load(&a).unwrap();

@@ -37,6 +37,14 @@ fn eval_reports_success_on_gridworlds() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let s = v["success_rate"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&s));
+    // The standard error of the mean return: sample std / √n.
+    let (std, n) = (v["std_return"].as_f64().unwrap(), 5.0f64);
+    let se = v["se_return"].as_f64().unwrap();
+    assert!((se - std * (n / (n - 1.0)).sqrt() / n.sqrt()).abs() < 1e-12, "{se}");
+    assert_clean_error(
+        &taper(&["eval", out.to_str().unwrap(), "--exact"], &[]),
+        "InventoryLostSales-v0",
+    );
 }
 
 #[test]

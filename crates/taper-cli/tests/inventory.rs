@@ -106,6 +106,22 @@ fn hdpo_train_and_eval() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["mean_cost"].as_f64().unwrap() > 4.0 && v["mean_cost"].as_f64().unwrap() < 30.0);
+    assert!(v["se_cost"].as_f64().unwrap() > 0.0 && v["se_return"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["warmup_periods"], 1000);
+    // The exact cost of the trained policy is at or above the optimum (6.0936 for L = 2,
+    // p = 9), and within four standard errors of a long simulation of the env.
+    let o = taper(
+        &["eval", out.to_str().unwrap(), "--exact", "--episodes", "200", "--json"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let x = &v["exact"];
+    let (cost, opt) = (x["cost"].as_f64().unwrap(), x["optimal_cost"].as_f64().unwrap());
+    assert!((opt - 6.0936).abs() < 1e-4, "{opt}");
+    assert!(cost >= opt - 1e-9 && x["gap"].as_f64().unwrap() >= -1e-9, "{x}");
+    let (sim, se) = (v["mean_cost"].as_f64().unwrap(), v["se_cost"].as_f64().unwrap());
+    assert!((sim - cost).abs() < 4.0 * se, "exact {cost} vs simulated {sim} ± {se}");
     assert_clean_error(
         &taper(&["train", "--algo", "hdpo", "--env", "CartPole-v1"], &[]),
         "inventory envs",

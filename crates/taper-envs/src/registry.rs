@@ -427,6 +427,17 @@ pub fn evaluation_kwargs(id: &str, kw: &Kwargs) -> Kwargs {
     kw
 }
 
+/// The steps at the start of an evaluation episode that an env's average-cost figures leave
+/// out: 1000 periods for inventory envs (their start-up transient, from a random initial
+/// stock; the HDPO repository leaves out 3000 of 5000 test periods), 0 otherwise.
+pub fn evaluation_warmup(id: &str) -> u64 {
+    if is_inventory(id) {
+        1000
+    } else {
+        0
+    }
+}
+
 /// Whether `id` is an inventory network (serial or one warehouse) rather than one store.
 pub fn is_inventory_network(id: &str) -> bool {
     matches!(id, "InventorySerial-v0" | "InventoryWarehouse-v0")

@@ -34,16 +34,24 @@ pub struct EvalOptions {
     /// Cut an episode after this many steps (as a truncation), so an env without a time limit
     /// ends.
     pub max_steps: u64,
+    /// Steps at the start of each episode that [`run_episodes_after_warmup`] leaves out of its
+    /// second tally (the start-up transient of an average-cost problem); `None` leaves the
+    /// choice to the learner, which takes the env's own
+    /// (`taper_envs::registry::evaluation_warmup`), and the functions here read it as 0.
+    #[serde(default)]
+    pub warmup: Option<u64>,
 }
 
 impl Default for EvalOptions {
-    /// 10 episodes from seed 0, sampled actions, at most 100 000 steps an episode.
+    /// 10 episodes from seed 0, sampled actions, at most 100 000 steps an episode, the env's
+    /// warm-up.
     fn default() -> Self {
         EvalOptions {
             episodes: 10,
             seed: 0,
             deterministic: false,
             max_steps: 100_000,
+            warmup: None,
         }
     }
 }
@@ -102,6 +110,9 @@ pub struct EpisodeSummary {
     pub mean_return: f64,
     /// Population standard deviation of the return.
     pub std_return: f64,
+    /// Standard error of the mean return, `s/√n` with the sample standard deviation `s`
+    /// (none for one episode).
+    pub se_return: Option<f64>,
     /// Lowest return.
     pub min_return: f64,
     /// Highest return.
@@ -121,6 +132,7 @@ pub fn summarize(eps: &[EpisodeRecord]) -> EpisodeSummary {
         episodes: eps.len(),
         mean_return: mean,
         std_return: (eps.iter().map(|e| (e.ret - mean).powi(2)).sum::<f64>() / n).sqrt(),
+        se_return: standard_error(&eps.iter().map(|e| e.ret).collect::<Vec<_>>()),
         min_return: eps.iter().map(|e| e.ret).fold(f64::INFINITY, f64::min),
         max_return: eps.iter().map(|e| e.ret).fold(f64::NEG_INFINITY, f64::max),
         mean_length: eps.iter().map(|e| e.len as f64).sum::<f64>() / n,
@@ -130,6 +142,17 @@ pub fn summarize(eps: &[EpisodeRecord]) -> EpisodeSummary {
             None
         },
     }
+}
+
+/// The standard error of the mean of independent values, `s/√n` with the sample standard
+/// deviation `s`; none for fewer than two values.
+pub fn standard_error(v: &[f64]) -> Option<f64> {
+    if v.len() < 2 {
+        return None;
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    Some((v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0) / n).sqrt())
 }
 
 /// The mean and (population) standard deviation of some values.
@@ -152,16 +175,30 @@ pub fn run_episodes(
     act: &mut PolicyFn<'_>,
     on_step: &mut dyn FnMut(usize, EnvView<'_>),
 ) -> Result<Vec<EpisodeRecord>> {
+    Ok(run_episodes_after_warmup(env, opts, act, on_step)?.0)
+}
+
+/// [`run_episodes`], and beside each episode's record the same record without its first
+/// `opts.warmup` steps (return and length of the rest; an episode no longer than the warm-up
+/// has length 0 there).
+pub fn run_episodes_after_warmup(
+    env: &mut dyn Env,
+    opts: &EvalOptions,
+    act: &mut PolicyFn<'_>,
+    on_step: &mut dyn FnMut(usize, EnvView<'_>),
+) -> Result<(Vec<EpisodeRecord>, Vec<EpisodeRecord>)> {
     opts.validate()?;
     let mut obs = vec![0f32; env.observation_space().flat_dim()];
     let space = env.action_space().clone();
     let mut action = vec![0f32; space.flat_dim()];
     let mut md = vec![0i64; space.flat_dim()];
     let mut out = Vec::with_capacity(opts.episodes);
+    let mut tails = Vec::with_capacity(opts.episodes);
     for k in 0..opts.episodes {
         env.reset_into(Some(opts.seed.wrapping_add(k as u64)), &mut obs)?;
         on_step(k, EnvView::Single(&*env));
         let (mut ret, mut len) = (0f64, 0u64);
+        let (mut tail_ret, mut tail_len) = (0f64, 0u64);
         loop {
             act(&obs, &mut action)?;
             let a = match &space {
@@ -176,23 +213,29 @@ pub fn run_episodes(
             };
             let s = env.step_into(a, &mut obs)?;
             ret += s.reward as f64;
+            if len >= opts.warmup.unwrap_or(0) {
+                tail_ret += s.reward as f64;
+                tail_len += 1;
+            }
             len += 1;
             on_step(k, EnvView::Single(&*env));
             if s.terminated || s.truncated || len >= opts.max_steps {
-                out.push(EpisodeRecord {
-                    ret,
-                    len,
-                    success: if s.terminated || s.truncated {
-                        env.is_success()
-                    } else {
-                        None
-                    },
+                let success = if s.terminated || s.truncated {
+                    env.is_success()
+                } else {
+                    None
+                };
+                out.push(EpisodeRecord { ret, len, success });
+                tails.push(EpisodeRecord {
+                    ret: tail_ret,
+                    len: tail_len,
+                    success,
                 });
                 break;
             }
         }
     }
-    Ok(out)
+    Ok((out, tails))
 }
 
 /// A policy for [`run_parallel_episodes`]: all agents' observations in, all agents' actions

@@ -523,7 +523,8 @@ impl<P: Problem> Learner for HdpoLearner<P> {
         Ok(())
     }
     /// The best-by-dev policy on long paths of the env (5000 periods), orders rounded where
-    /// demand is integral; adds `mean_cost`, the mean cost per period.
+    /// demand is integral; adds `mean_cost` (the mean over episodes of the cost per period
+    /// after the warm-up) and its standard error `se_cost`.
     fn evaluate(
         &self,
         opts: &EvalOptions,
@@ -532,9 +533,10 @@ impl<P: Problem> Learner for HdpoLearner<P> {
         let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
         let round = self.problem.rounds();
         let (problem, best) = (&self.problem, &self.best);
-        let eps = taper_train::eval::run_episodes(
+        let opts = crate::with_env_warmup(&self.run.env_id, opts);
+        let (eps, tails) = taper_train::eval::run_episodes_after_warmup(
             env.as_mut(),
-            opts,
+            &opts,
             &mut |obs, q| {
                 problem
                     .orders(best, obs, round, q)
@@ -542,7 +544,7 @@ impl<P: Problem> Learner for HdpoLearner<P> {
             },
             on_step,
         )?;
-        let mut ev = crate::single_agent_evaluation(&self.run.env_id, eps);
+        let mut ev = crate::single_agent_evaluation(&self.run.env_id, eps, &tails, opts.warmup.unwrap_or(0));
         ev.extra.push(("rounded_orders".into(), round.into()));
         Ok(ev)
     }

@@ -11,7 +11,7 @@ use taper::train::eval::{EnvView, EvalOptions};
 
 /// Runs `taper eval`.
 pub fn run(a: EvalArgs) -> Result<()> {
-    if a.episodes == 0 {
+    if a.episodes == Some(0) {
         return Err(CliError::Arg {
             arg: "--episodes",
             reason: "must be at least 1".into(),
@@ -63,11 +63,17 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     let mut learner = taper::algos::AlgoKind::learner_for(&st)?;
     learner.import(&ck, false)?;
+    let default_episodes = if taper::envs::registry::is_inventory(&st.env_id) {
+        500
+    } else {
+        10
+    };
     let opts = EvalOptions {
-        episodes: a.episodes,
+        episodes: a.episodes.unwrap_or(default_episodes),
         seed: a.seed,
         deterministic: a.deterministic,
         max_steps: a.max_steps,
+        warmup: a.warmup,
     };
     let mut frames: Vec<Vec<f64>> = Vec::new();
     let mut last_ep = usize::MAX;
@@ -94,6 +100,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
     })?;
     let sum = ev.summary();
+    let exact = if a.exact {
+        Some(taper::algos::exact::exact_store_cost(
+            learner.as_mut(),
+            &st.env_id,
+            &st.env_kwargs,
+        )?)
+    } else {
+        None
+    };
     if let (Some(path), Some(scene)) = (&a.record, scene) {
         render::record(
             path,
@@ -110,6 +125,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             "episodes": sum.episodes,
             "mean_return": sum.mean_return,
             "std_return": sum.std_return,
+            "se_return": sum.se_return,
             "min_return": sum.min_return,
             "max_return": sum.max_return,
             "mean_length": sum.mean_length,
@@ -120,6 +136,16 @@ pub fn run(a: EvalArgs) -> Result<()> {
         });
         for (k, val) in &ev.extra {
             v[k.as_str()] = val.clone();
+        }
+        if let Some(x) = &exact {
+            v["exact"] = serde_json::json!({
+                "cost": x.cost,
+                "bounds": [x.bounds.0, x.bounds.1],
+                "states": x.states,
+                "optimal_cost": x.optimal_cost,
+                "gap": x.gap,
+                "method": "stationary cost of the deterministic policy's Markov chain from the empty state, orders rounded",
+            });
         }
         out!("{v}");
     } else {
@@ -132,9 +158,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
         let what = if multi { "per-agent return" } else { "return" };
         out!(
-            "  {what}  {:.3} ± {:.3}  (min {:.3}, max {:.3})",
+            "  {what}  {:.3} ± {:.3} std, ± {:.3} s.e.  (min {:.3}, max {:.3})",
             sum.mean_return,
             sum.std_return,
+            sum.se_return.unwrap_or(f64::NAN),
             sum.min_return,
             sum.max_return
         );
@@ -148,6 +175,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
             } else if let Some(x) = val.as_f64() {
                 out!("  {k} {x:.4}");
             }
+        }
+        if let Some(x) = &exact {
+            out!(
+                "  exact cost {:.4} (orders rounded; {} states), optimum {:.4}, gap {:+.3}%",
+                x.cost,
+                x.states,
+                x.optimal_cost,
+                100.0 * x.gap
+            );
         }
     }
     Ok(())
