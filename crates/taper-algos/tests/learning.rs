@@ -1,7 +1,7 @@
 //! Learning tests with fixed seeds. Thresholds come from references named at each test.
 
 use taper_algos::prelude::*;
-use taper_envs::solve::{best_stationary, evaluate_policy};
+use taper_envs::solve::{best_stationary_search, evaluate_policy};
 use taper_envs::toy_text::FrozenLake;
 
 /// Trains PPO for `steps` env steps; returns the learner and the mean return of its last 20
@@ -57,7 +57,9 @@ fn ppo_cartpole_500k_matches_cleanrl() {
 fn ppo_frozen_lake_near_best_stationary() {
     let (ppo, _) = train("FrozenLake-v1", PpoConfig::default(), 0, 200_000);
     let lake = FrozenLake::new_4x4(true);
-    let (best, _) = best_stationary(&lake, 100);
+    let search = best_stationary_search(&lake, 100, 10_000);
+    assert!(search.proven, "the 4x4 search finishes");
+    let best = search.value;
     // The greedy policy, read off the actor state by state.
     let m = ppo.model();
     let mut ws = taper_algos::policy::ActWorkspace::default();

@@ -108,6 +108,17 @@ pub fn run(a: SolveArgs) -> Result<()> {
             );
         }
     }
+    if let Some(st) = v.get("stationary_search") {
+        let r = st["return"].as_f64().unwrap_or(f64::NAN);
+        if st["proven_best"].as_bool() == Some(true) {
+            out!("  best stationary policy: return {r:.4} (proven by search)");
+        } else {
+            out!(
+                "  best stationary policy found: return {r:.4}; no stationary policy beats {:.4} (search unfinished)",
+                st["upper_bound"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
     if let Some(p) = v.get("policy") {
         if p.get("orders").is_none() {
             out!("  policy: {p}");
@@ -142,18 +153,26 @@ pub fn solve(env: &str, args: &InventoryFlags, kwargs: &taper::envs::Kwargs) -> 
                     "no solver for `{env}`; solvable: InventoryLostSales-v0, InventoryBacklog-v0, InventorySerial-v0, InventoryWarehouse-v0, FrozenLake-v1, FrozenLake8x8-v1, CliffWalking-v1"
                 ),
             })?;
-            use taper::envs::solve::{best_stationary, finite_horizon, value_iteration};
+            use taper::envs::solve::{best_stationary_search, finite_horizon, value_iteration};
             match limit {
                 Some(hz) => {
                     let fh = finite_horizon(mdp.as_ref(), hz);
-                    let (best, pol) = best_stationary(mdp.as_ref(), hz);
+                    let st = best_stationary_search(mdp.as_ref(), hz, 2_000);
                     Ok(json!({
                         "env": env, "horizon": hz,
-                        "method": "finite-horizon DP (any policy) and value iteration as gamma -> 1 (stationary)",
+                        "method": "finite-horizon DP (the best of any policy, which may depend on the time left)",
                         "optimal_cost": -fh.start_value,
                         "optimal_return": fh.start_value,
-                        "best_stationary_return": best,
-                        "policy": pol,
+                        "best_stationary_return": if st.proven { json!(st.value) } else { serde_json::Value::Null },
+                        "stationary_search": {
+                            "return": st.value,
+                            "proven_best": st.proven,
+                            "upper_bound": st.upper_bound,
+                            "nodes": st.nodes,
+                            "method": "branch and bound over stationary deterministic policies from the best greedy policy of value iteration as gamma -> 1, improved one state at a time; each policy's return exact within the limit",
+                        },
+                        "policy": st.policy,
+                        "policy_kind": if st.proven { "the best stationary deterministic policy" } else { "the best stationary deterministic policy found" },
                     }))
                 }
                 None => {
