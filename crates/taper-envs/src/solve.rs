@@ -225,6 +225,55 @@ pub fn improve_policy<M: TabularMdp + ?Sized>(m: &M, policy: &[usize], horizon: 
     }
 }
 
+/// The state of [`best_stationary_search`]: a partial policy, the incumbent and the budget.
+struct Search<'a, M: TabularMdp + ?Sized> {
+    m: &'a M,
+    horizon: usize,
+    order: &'a [usize],
+    max_nodes: usize,
+    fixed: Vec<Option<usize>>,
+    best: (f64, Vec<usize>),
+    nodes: usize,
+    open_bound: f64,
+    v: Vec<f64>,
+}
+
+impl<M: TabularMdp + ?Sized> Search<'_, M> {
+    /// Depth-first over the actions of `order[depth..]`, children in order of their bounds.
+    fn dfs(&mut self, depth: usize) {
+        let m = self.m;
+        if depth == self.order.len() {
+            let val = partial_bound(m, &self.fixed, self.horizon, &mut self.v);
+            if val > self.best.0 + 1e-12 {
+                self.best = (val, self.fixed.iter().map(|a| a.unwrap_or(0)).collect());
+            }
+            return;
+        }
+        let s = self.order[depth];
+        let mut children: Vec<(f64, usize)> = (0..m.num_actions())
+            .map(|a| {
+                self.fixed[s] = Some(a);
+                (partial_bound(m, &self.fixed, self.horizon, &mut self.v), a)
+            })
+            .collect();
+        self.fixed[s] = None;
+        children.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        for (bound, a) in children {
+            if bound <= self.best.0 + 1e-12 {
+                continue;
+            }
+            if self.nodes >= self.max_nodes {
+                self.open_bound = self.open_bound.max(bound);
+                continue;
+            }
+            self.nodes += 1;
+            self.fixed[s] = Some(a);
+            self.dfs(depth + 1);
+            self.fixed[s] = None;
+        }
+    }
+}
+
 /// The best stationary deterministic policy within `horizon` steps, by branch and bound over
 /// the states' actions (states in order of distance from the start). A partial policy's bound
 /// is the finite-horizon optimum with the unassigned states free; the first incumbent is the
@@ -264,76 +313,24 @@ pub fn best_stationary_search<M: TabularMdp + ?Sized>(m: &M, horizon: usize, max
             fixed[s] = Some(best_pol[s]);
         }
     }
-    let mut nodes = 0usize;
-    let mut open_bound = f64::NEG_INFINITY;
-    let mut v = Vec::new();
-    // Depth-first, children in order of their bounds.
-    fn dfs<M: TabularMdp + ?Sized>(
-        m: &M,
-        horizon: usize,
-        order: &[usize],
-        depth: usize,
-        fixed: &mut Vec<Option<usize>>,
-        best: &mut (f64, Vec<usize>),
-        nodes: &mut usize,
-        max_nodes: usize,
-        open_bound: &mut f64,
-        v: &mut Vec<f64>,
-    ) {
-        if depth == order.len() {
-            let val = partial_bound(m, fixed, horizon, v);
-            if val > best.0 + 1e-12 {
-                *best = (val, fixed.iter().map(|a| a.unwrap_or(0)).collect());
-            }
-            return;
-        }
-        let s = order[depth];
-        let mut children: Vec<(f64, usize)> = (0..m.num_actions())
-            .map(|a| {
-                fixed[s] = Some(a);
-                (partial_bound(m, fixed, horizon, v), a)
-            })
-            .collect();
-        fixed[s] = None;
-        children.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-        for (bound, a) in children {
-            if bound <= best.0 + 1e-12 {
-                continue;
-            }
-            if *nodes >= max_nodes {
-                *open_bound = open_bound.max(bound);
-                continue;
-            }
-            *nodes += 1;
-            fixed[s] = Some(a);
-            dfs(
-                m,
-                horizon,
-                order,
-                depth + 1,
-                fixed,
-                best,
-                nodes,
-                max_nodes,
-                open_bound,
-                v,
-            );
-            fixed[s] = None;
-        }
-    }
-    let mut best = (best_val, best_pol.clone());
-    dfs(
+    let mut search = Search {
         m,
         horizon,
-        &order,
-        0,
-        &mut fixed,
-        &mut best,
-        &mut nodes,
+        order: &order,
         max_nodes,
-        &mut open_bound,
-        &mut v,
-    );
+        fixed,
+        best: (best_val, best_pol),
+        nodes: 0,
+        open_bound: f64::NEG_INFINITY,
+        v: Vec::new(),
+    };
+    search.dfs(0);
+    let Search {
+        best,
+        nodes,
+        open_bound,
+        ..
+    } = search;
     (best_val, best_pol) = best;
     let proven = open_bound == f64::NEG_INFINITY;
     StationarySearch {
