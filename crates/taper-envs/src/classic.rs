@@ -89,6 +89,14 @@ impl Env for CartPole {
     fn observation_space(&self) -> &Space {
         &self.obs_space
     }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, 4)?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("CartPole-v1"));
+        }
+        self.write_obs(obs);
+        Ok(())
+    }
     fn action_space(&self) -> &Space {
         &self.act_space
     }
@@ -240,6 +248,14 @@ pub fn angle_normalize(x: f64) -> f64 {
 impl Env for Pendulum {
     fn observation_space(&self) -> &Space {
         &self.obs_space
+    }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, 3)?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("Pendulum-v1"));
+        }
+        self.write_obs(obs);
+        Ok(())
     }
     fn action_space(&self) -> &Space {
         &self.act_space

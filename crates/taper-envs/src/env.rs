@@ -92,6 +92,31 @@ pub trait Env: Send {
         None
     }
 
+    /// Writes the observation of the current state, for envs that can (every env in this
+    /// crate): after [`Env::restore`] or a state setter such as `CartPole::set_state`, this is
+    /// what the policy would see. An error before the first reset, or for envs that cannot.
+    /// The snapshot layouts are in `docs/snapshots.md`.
+    ///
+    /// ```
+    /// use taper_envs::{make, Env};
+    /// let mut env = make("CartPole-v1")?;
+    /// env.reset(Some(0))?;
+    /// let mut snap = env.snapshot().unwrap();
+    /// snap["inner"]["state"] = serde_json::json!([0.0, 0.0, 0.1, 0.0]); // tilt the pole
+    /// env.restore(&snap)?;
+    /// let mut obs = [0f32; 4];
+    /// env.observe(&mut obs)?;
+    /// assert_eq!(obs, [0.0, 0.0, 0.1, 0.0]);
+    /// # Ok::<(), taper_envs::EnvError>(())
+    /// ```
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        let _ = obs;
+        Err(crate::EnvError::Invalid {
+            name: "observe",
+            reason: "this env writes observations only from reset and step".into(),
+        })
+    }
+
     /// The env's full state (dynamics, generator, counters) as JSON, for exact resume;
     /// `None` for envs that cannot save it.
     fn snapshot(&self) -> Option<serde_json::Value> {
@@ -146,6 +171,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn render_state(&self) -> Option<Vec<f64>> {
         (**self).render_state()
+    }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        (**self).observe(obs)
     }
     fn snapshot(&self) -> Option<serde_json::Value> {
         (**self).snapshot()

@@ -155,18 +155,47 @@ impl SimpleSpread {
 
     /// Starts an episode at given positions (velocities 0), e.g. to replay a recorded one.
     pub fn reset_to(&mut self, agents: &[[f64; 2]], landmarks: &[[f64; 2]], obs: &mut [f32]) -> Result<()> {
+        let still = vec![[0.0; 2]; agents.len()];
+        self.set_state(agents, &still, landmarks, 0, obs)
+    }
+
+    /// Puts the env in a given state: agent positions and velocities, landmark positions and
+    /// the step count `t` (the episode is cut at `max_cycles`), and writes the observations.
+    /// The random stream is kept.
+    pub fn set_state(
+        &mut self,
+        agents: &[[f64; 2]],
+        velocities: &[[f64; 2]],
+        landmarks: &[[f64; 2]],
+        t: usize,
+        obs: &mut [f32],
+    ) -> Result<()> {
         let n = self.cfg.n;
-        if agents.len() != n || landmarks.len() != n {
-            return Err(EnvError::Shape {
-                what: "positions",
-                expected: n,
-                got: agents.len().min(landmarks.len()),
+        for (what, got) in [
+            ("agent positions", agents.len()),
+            ("agent velocities", velocities.len()),
+            ("landmark positions", landmarks.len()),
+        ] {
+            if got != n {
+                return Err(EnvError::Shape { what, expected: n, got });
+            }
+        }
+        if agents
+            .iter()
+            .chain(velocities)
+            .chain(landmarks)
+            .flatten()
+            .any(|v| !v.is_finite())
+        {
+            return Err(EnvError::Invalid {
+                name: "state",
+                reason: "positions and velocities must be finite".into(),
             });
         }
         self.pos.copy_from_slice(agents);
+        self.vel.copy_from_slice(velocities);
         self.landmarks.copy_from_slice(landmarks);
-        self.vel.iter_mut().for_each(|v| *v = [0.0; 2]);
-        self.t = 0;
+        self.t = t;
         self.started = true;
         self.write_obs(obs)
     }
@@ -383,6 +412,12 @@ const SPREAD_STATS: &[EpisodeStat] = &[
 impl ParallelEnv for SimpleSpread {
     fn agents(&self) -> &[String] {
         &self.agents
+    }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        if !self.started {
+            return Err(EnvError::NeedsReset("SimpleSpread-v3"));
+        }
+        self.write_obs(obs)
     }
     fn num_agents(&self) -> usize {
         self.cfg.n

@@ -132,6 +132,16 @@ pub trait ParallelEnv: Send {
     fn step_stats(&self, out: &mut [f64]) {
         let _ = out;
     }
+    /// Writes every agent's observation of the current state (`[N, obs_width]`), for envs
+    /// that can: after [`ParallelEnv::restore`] or a state setter. An error before the first
+    /// reset, or for envs that cannot.
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        let _ = obs;
+        Err(EnvError::Invalid {
+            name: "observe",
+            reason: "this env writes observations only from reset and step".into(),
+        })
+    }
     /// The env's full state as JSON, for exact resume; `None` where it cannot be saved.
     fn snapshot(&self) -> Option<serde_json::Value> {
         None
@@ -183,6 +193,9 @@ impl<E: ParallelEnv + ?Sized> ParallelEnv for Box<E> {
     }
     fn step_stats(&self, out: &mut [f64]) {
         (**self).step_stats(out)
+    }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        (**self).observe(obs)
     }
     fn snapshot(&self) -> Option<serde_json::Value> {
         (**self).snapshot()

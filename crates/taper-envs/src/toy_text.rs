@@ -189,6 +189,14 @@ impl Env for FrozenLake {
     fn observation_space(&self) -> &Space {
         &self.obs_space
     }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, 1)?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("FrozenLake-v1"));
+        }
+        obs[0] = self.state as f32;
+        Ok(())
+    }
     fn action_space(&self) -> &Space {
         &self.act_space
     }
@@ -375,6 +383,14 @@ impl TabularMdp for CliffWalking {
 impl Env for CliffWalking {
     fn observation_space(&self) -> &Space {
         &self.obs_space
+    }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, 1)?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("CliffWalking-v1"));
+        }
+        obs[0] = self.state as f32;
+        Ok(())
     }
     fn action_space(&self) -> &Space {
         &self.act_space

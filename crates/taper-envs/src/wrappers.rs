@@ -35,6 +35,9 @@ macro_rules! forward_to_inner {
         fn render_state(&self) -> Option<Vec<f64>> {
             self.inner.render_state()
         }
+        fn observe(&self, obs: &mut [f32]) -> Result<()> {
+            self.inner.observe(obs)
+        }
     };
 }
 
@@ -59,6 +62,14 @@ impl<E: Env> TimeLimit<E> {
     /// The wrapped env.
     pub fn inner(&self) -> &E {
         &self.inner
+    }
+    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
+    pub fn inner_mut(&mut self) -> &mut E {
+        &mut self.inner
+    }
+    /// Unwraps the env.
+    pub fn into_inner(self) -> E {
+        self.inner
     }
     /// The limit.
     pub fn max_steps(&self) -> usize {
@@ -111,6 +122,18 @@ impl<E: Env> ClipAction<E> {
             inner,
             buf: vec![0.0; n],
         }
+    }
+    /// The wrapped env.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
+    pub fn inner_mut(&mut self) -> &mut E {
+        &mut self.inner
+    }
+    /// Unwraps the env.
+    pub fn into_inner(self) -> E {
+        self.inner
     }
 }
 
@@ -179,6 +202,18 @@ impl<E: Env> RecordEpisodeStatistics<E> {
     /// The last finished episode.
     pub fn last_episode(&self) -> Option<EpisodeRecord> {
         self.last
+    }
+    /// The wrapped env.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
+    pub fn inner_mut(&mut self) -> &mut E {
+        &mut self.inner
+    }
+    /// Unwraps the env.
+    pub fn into_inner(self) -> E {
+        self.inner
     }
 }
 

@@ -601,6 +601,14 @@ impl Env for NetworkEnv {
     fn observation_space(&self) -> &Space {
         &self.obs_space
     }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, self.x.len())?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("inventory network"));
+        }
+        obs.copy_from_slice(&self.x);
+        Ok(())
+    }
     fn action_space(&self) -> &Space {
         &self.act_space
     }

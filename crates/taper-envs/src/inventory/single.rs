@@ -284,6 +284,14 @@ impl Env for SingleStore {
     fn observation_space(&self) -> &Space {
         &self.obs_space
     }
+    fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        check_obs(obs, self.x.len())?;
+        if !self.started {
+            return Err(EnvError::NeedsReset("inventory store"));
+        }
+        self.write_obs(obs);
+        Ok(())
+    }
     fn action_space(&self) -> &Space {
         &self.act_space
     }
