@@ -153,6 +153,26 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// A cost per period measured on simulated paths.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathCost {
+    /// The mean over all paths and counted periods.
+    pub mean: f64,
+    /// Its standard error: the sample standard deviation of the paths' own means over √paths
+    /// (none for one path).
+    pub se: Option<f64>,
+}
+
+impl PathCost {
+    /// The mean of `total` over `count` values, and the standard error from per-path means.
+    pub(crate) fn new(total: f64, count: usize, per_path: &[f64]) -> Self {
+        PathCost {
+            mean: total / count.max(1) as f64,
+            se: taper_train::eval::standard_error(per_path),
+        }
+    }
+}
+
 /// What an HDPO run found (costs per period; per store and period for networks).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HdpoSummary {
@@ -165,6 +185,9 @@ pub struct HdpoSummary {
     /// not (normal demand); NaN until the plan is done.
     #[serde(deserialize_with = "nan_from_null")]
     pub test_cost: f64,
+    /// The standard error of `test_cost` over the test paths.
+    #[serde(default)]
+    pub test_cost_se: Option<f64>,
     /// Gradient steps taken.
     pub steps: usize,
 }
@@ -195,9 +218,10 @@ pub trait Problem: Sized {
         ws: &mut Self::Workspace,
         grads: &mut [f32],
     ) -> Result<f64>;
-    /// The mean cost per period (from period `ignore` on) over all paths, no gradient;
-    /// `test` asks for the test-time policy (orders rounded where demand is integral).
-    fn cost(&self, policy: &Self::Policy, scen: &Self::Scenarios, ignore: usize, test: bool) -> Result<f64>;
+    /// The mean cost per period (from period `ignore` on) over all paths, and its standard
+    /// error over the paths (independent demand); no gradient. `test` asks for the test-time
+    /// policy (orders rounded where demand is integral).
+    fn cost(&self, policy: &Self::Policy, scen: &Self::Scenarios, ignore: usize, test: bool) -> Result<PathCost>;
     /// One Adam step of the policy's parameters.
     fn adam_step(policy: &mut Self::Policy, opt: &mut Adam, grads: &[f32]) -> Result<()>;
     /// The policy's weights as named tensors.
@@ -296,6 +320,7 @@ impl<P: Problem> HdpoLearner<P> {
                 best_dev_cost: f64::NAN,
                 best_step: 0,
                 test_cost: f64::NAN,
+                test_cost_se: None,
                 steps: 0,
             },
             config,
@@ -350,7 +375,7 @@ impl<P: Problem> HdpoLearner<P> {
         self.ensure_data();
         if self.top.is_none() {
             let d = self.data.as_ref().expect("made above");
-            let dev = self.problem.cost(&self.policy, &d.dev, c.dev_ignore, false)?;
+            let dev = self.problem.cost(&self.policy, &d.dev, c.dev_ignore, false)?.mean;
             self.top = Some((dev, 0));
             self.best = self.policy.clone();
         }
@@ -390,7 +415,7 @@ impl<P: Problem> HdpoLearner<P> {
                 break;
             }
         }
-        let dev = self.problem.cost(&self.policy, &data.dev, c.dev_ignore, false)?;
+        let dev = self.problem.cost(&self.policy, &data.dev, c.dev_ignore, false)?.mean;
         let top = self.top.get_or_insert((dev, 0));
         if dev < top.0 {
             *top = (dev, self.step);
@@ -451,7 +476,8 @@ impl<P: Problem> Learner for HdpoLearner<P> {
     fn finish(&mut self) -> taper_train::Result<()> {
         let test = self.test_scenarios();
         let round = self.problem.rounds();
-        self.summary.test_cost = self.problem.cost(&self.best, &test, self.config.test_ignore, round)?;
+        let c = self.problem.cost(&self.best, &test, self.config.test_ignore, round)?;
+        (self.summary.test_cost, self.summary.test_cost_se) = (c.mean, c.se);
         Ok(())
     }
     fn export(&self) -> taper_train::Result<LearnerState> {
@@ -566,13 +592,15 @@ impl<P: Problem> Learner for HdpoLearner<P> {
     fn summary(&self) -> String {
         let s = &self.summary;
         format!(
-            "best dev cost {:.4} at step {}; test cost {:.4} {} (best-dev policy, {} paths x {} periods)",
+            "best dev cost {:.4} at step {}; test cost {:.4} ± {:.4} (s.e.) {} (best-dev policy, {} paths x {} periods, first {} left out)",
             s.best_dev_cost,
             s.best_step,
             s.test_cost,
+            s.test_cost_se.unwrap_or(f64::NAN),
             self.problem.unit(),
             self.config.test_paths,
-            self.config.test_periods
+            self.config.test_periods,
+            self.config.test_ignore
         )
     }
 }

@@ -22,6 +22,7 @@
 
 use super::{HdpoConfig, HdpoLearner, Problem};
 use crate::error::{AlgoError, Result};
+use crate::hdpo::PathCost;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -397,14 +398,20 @@ pub fn network_loss_and_grad(
     Ok(loss * w as f64)
 }
 
-/// Average cost per store and period (periods `≥ ignore`, all paths) of `policy` on `scen`. No
-/// gradient.
-pub fn evaluate_network_cost(policy: &NetworkPolicy, net: &Network, scen: &NetScenarios, ignore: usize) -> Result<f64> {
+/// Average cost per store and period (periods `≥ ignore`, all paths) of `policy` on `scen`,
+/// with its standard error over the paths. No gradient.
+pub fn evaluate_network_cost(
+    policy: &NetworkPolicy,
+    net: &Network,
+    scen: &NetScenarios,
+    ignore: usize,
+) -> Result<PathCost> {
     policy.check(net)?;
     let (sd, n, nloc) = (net.state_dim(), net.stores(), net.locations());
     let chunk = 1024;
     let mut tape = PeriodTape::default();
     let (mut total, mut count) = (0f64, 0usize);
+    let mut per_path = vec![0f64; scen.paths];
     for start in (0..scen.paths).step_by(chunk) {
         let b = chunk.min(scen.paths - start);
         let mut x: Vec<f32> = scen.init[start * sd..(start + b) * sd].to_vec();
@@ -416,11 +423,14 @@ pub fn evaluate_network_cost(policy: &NetworkPolicy, net: &Network, scen: &NetSc
                 if t >= ignore {
                     total += c as f64;
                     count += 1;
+                    per_path[start + r] += c as f64;
                 }
             }
         }
     }
-    Ok(total / (count.max(1) * n) as f64)
+    let counted = (scen.periods.saturating_sub(ignore).max(1) * n) as f64;
+    per_path.iter_mut().for_each(|c| *c /= counted);
+    Ok(PathCost::new(total, count * n, &per_path))
 }
 
 /// One period of a network on candle tensors: `x` holds the flat state as `[batch, 1]` columns
@@ -608,7 +618,7 @@ impl Problem for NetworkProblem {
     ) -> Result<f64> {
         network_loss_and_grad(p, &self.net, scen, idx, ws, grads)
     }
-    fn cost(&self, p: &NetworkPolicy, scen: &NetScenarios, ignore: usize, _test: bool) -> Result<f64> {
+    fn cost(&self, p: &NetworkPolicy, scen: &NetScenarios, ignore: usize, _test: bool) -> Result<PathCost> {
         evaluate_network_cost(p, &self.net, scen, ignore)
     }
     fn adam_step(p: &mut NetworkPolicy, opt: &mut Adam, g: &[f32]) -> Result<()> {

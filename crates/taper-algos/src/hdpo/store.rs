@@ -17,6 +17,7 @@
 
 use super::{HdpoConfig, HdpoLearner, Problem};
 use crate::error::{AlgoError, Result};
+use crate::hdpo::PathCost;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -108,20 +109,21 @@ fn check_store(store: &StoreConfig, policy: &StorePolicy) -> Result<()> {
 }
 
 /// Average cost per period (periods `≥ ignore`, all paths) of `policy` on `scen`, orders
-/// rounded to integers if `round`. No gradient.
+/// rounded to integers if `round`, with its standard error over the paths. No gradient.
 pub fn evaluate_cost(
     policy: &StorePolicy,
     store: &StoreConfig,
     scen: &Scenarios,
     ignore: usize,
     round: bool,
-) -> Result<f64> {
+) -> Result<PathCost> {
     check_store(store, policy)?;
     let sd = store.state_dim();
     let mu = policy.scale;
     let chunk = 1024;
     let mut cache = MlpCache::default();
     let (mut total, mut count) = (0f64, 0usize);
+    let mut per_path = vec![0f64; scen.paths];
     let mut z = Vec::new();
     for start in (0..scen.paths).step_by(chunk) {
         let b = chunk.min(scen.paths - start);
@@ -141,11 +143,14 @@ pub fn evaluate_cost(
                 if t >= ignore {
                     total += c as f64;
                     count += 1;
+                    per_path[start + r] += c as f64;
                 }
             }
         }
     }
-    Ok(total / count.max(1) as f64)
+    let counted = scen.periods.saturating_sub(ignore).max(1) as f64;
+    per_path.iter_mut().for_each(|c| *c /= counted);
+    Ok(PathCost::new(total, count, &per_path))
 }
 
 /// Scratch space for [`loss_and_grad`], reused between steps.
@@ -369,7 +374,7 @@ impl Problem for OneStore {
     ) -> Result<f64> {
         loss_and_grad(p, &self.store, scen, idx, ws, grads)
     }
-    fn cost(&self, p: &StorePolicy, scen: &Scenarios, ignore: usize, test: bool) -> Result<f64> {
+    fn cost(&self, p: &StorePolicy, scen: &Scenarios, ignore: usize, test: bool) -> Result<PathCost> {
         evaluate_cost(p, &self.store, scen, ignore, test && self.rounds())
     }
     fn adam_step(p: &mut StorePolicy, opt: &mut Adam, g: &[f32]) -> Result<()> {
