@@ -18,6 +18,24 @@ use crate::error::Result;
 use crate::spaces::Space;
 
 /// The `Env` methods a wrapper passes straight to `self.inner`.
+/// `inner`, `inner_mut` and `into_inner` of a wrapper whose env is the field `inner`.
+macro_rules! inner_access {
+    () => {
+        /// The wrapped env.
+        pub fn inner(&self) -> &E {
+            &self.inner
+        }
+        /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
+        pub fn inner_mut(&mut self) -> &mut E {
+            &mut self.inner
+        }
+        /// Unwraps the env.
+        pub fn into_inner(self) -> E {
+            self.inner
+        }
+    };
+}
+
 macro_rules! forward_to_inner {
     () => {
         fn observation_space(&self) -> &Space {
@@ -59,18 +77,7 @@ impl<E: Env> TimeLimit<E> {
             elapsed: 0,
         }
     }
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.inner
-    }
-    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.inner
-    }
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.inner
-    }
+    inner_access!();
     /// The limit.
     pub fn max_steps(&self) -> usize {
         self.max_steps
@@ -123,18 +130,7 @@ impl<E: Env> ClipAction<E> {
             buf: vec![0.0; n],
         }
     }
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.inner
-    }
-    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.inner
-    }
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.inner
-    }
+    inner_access!();
 }
 
 impl<E: Env> Env for ClipAction<E> {
@@ -203,18 +199,7 @@ impl<E: Env> RecordEpisodeStatistics<E> {
     pub fn last_episode(&self) -> Option<EpisodeRecord> {
         self.last
     }
-    /// The wrapped env.
-    pub fn inner(&self) -> &E {
-        &self.inner
-    }
-    /// The wrapped env, mutably (to set its state; the wrapper's own counters stay).
-    pub fn inner_mut(&mut self) -> &mut E {
-        &mut self.inner
-    }
-    /// Unwraps the env.
-    pub fn into_inner(self) -> E {
-        self.inner
-    }
+    inner_access!();
 }
 
 impl<E: Env> Env for RecordEpisodeStatistics<E> {
