@@ -47,5 +47,10 @@ fn hdpo_lost_sales_within_half_a_percent_of_the_dp_optimum() {
     assert!(x.gap >= -1e-9, "no policy beats the optimum");
     // The simulated test cost agrees with the exact one within four standard errors.
     let se = s.test_cost_se.unwrap();
-    assert!((s.test_cost - x.cost).abs() < 4.0 * se, "{} ± {se} vs {}", s.test_cost, x.cost);
+    assert!(
+        (s.test_cost - x.cost).abs() < 4.0 * se,
+        "{} ± {se} vs {}",
+        s.test_cost,
+        x.cost
+    );
 }

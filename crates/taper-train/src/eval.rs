@@ -119,6 +119,8 @@ pub struct EpisodeSummary {
     pub max_return: f64,
     /// Mean length.
     pub mean_length: f64,
+    /// Standard error of the mean length (none for one episode).
+    pub se_length: Option<f64>,
     /// Fraction of successes, where every episode reports success.
     pub success_rate: Option<f64>,
 }
@@ -136,6 +138,7 @@ pub fn summarize(eps: &[EpisodeRecord]) -> EpisodeSummary {
         min_return: eps.iter().map(|e| e.ret).fold(f64::INFINITY, f64::min),
         max_return: eps.iter().map(|e| e.ret).fold(f64::NEG_INFINITY, f64::max),
         mean_length: eps.iter().map(|e| e.len as f64).sum::<f64>() / n,
+        se_length: standard_error(&eps.iter().map(|e| e.len as f64).collect::<Vec<_>>()),
         success_rate: if !eps.is_empty() && eps.iter().all(|e| e.success.is_some()) {
             Some(eps.iter().filter(|e| e.success == Some(true)).count() as f64 / n)
         } else {
@@ -326,8 +329,9 @@ pub fn parallel_evaluation(env: &dyn ParallelEnv, eps: &[MaEpisode]) -> Evaluati
         ),
     ];
     for (j, s) in env.episode_stats().iter().take(MAX_EPISODE_STATS).enumerate() {
-        let (m, _) = mean_std(&eps.iter().map(|e| e.stats[j]).collect::<Vec<_>>());
-        extra.push((format!("mean_{}", s.name), m.into()));
+        let v: Vec<f64> = eps.iter().map(|e| e.stats[j]).collect();
+        extra.push((format!("mean_{}", s.name), mean_std(&v).0.into()));
+        extra.push((format!("se_{}", s.name), standard_error(&v).into()));
     }
     Evaluation {
         episodes: eps

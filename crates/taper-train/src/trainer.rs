@@ -84,6 +84,9 @@ pub struct EvalRecord {
     pub mean_return: f64,
     /// Population std of the return.
     pub std_return: f64,
+    /// Standard error of the mean return (none for one episode).
+    #[serde(default)]
+    pub se_return: Option<f64>,
     /// Success rate, for envs with the notion.
     pub success_rate: Option<f64>,
 }
@@ -432,6 +435,7 @@ fn evaluate_now(
         episodes: s.episodes,
         mean_return: s.mean_return,
         std_return: s.std_return,
+        se_return: s.se_return,
         success_rate: s.success_rate,
     };
     match sinks {

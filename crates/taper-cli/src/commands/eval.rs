@@ -129,6 +129,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             "min_return": sum.min_return,
             "max_return": sum.max_return,
             "mean_length": sum.mean_length,
+            "se_length": sum.se_length,
             "success_rate": sum.success_rate,
             "deterministic": a.deterministic,
             "seed": a.seed,
