@@ -118,6 +118,9 @@ pub struct TrainArgs {
     /// Continue the run in DIR from its newest checkpoint, exactly.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Replace the run already in `--out` (without it, an existing run is an error).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
 }
 
 /// The flags of `taper eval`.
@@ -216,7 +219,9 @@ fn main() {
     };
     if let Err(e) = r {
         eprintln!("error: {e}");
-        std::process::exit(1);
+        // A run stopped by a signal exits as shells expect of SIGINT.
+        let interrupted = e.to_string().starts_with("interrupted at step");
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
 }
 

@@ -23,6 +23,14 @@ pub enum TrainError {
         /// The loss term or quantity.
         term: String,
     },
+    /// The run was stopped by SIGINT or SIGTERM after writing a checkpoint.
+    #[error("interrupted at step {step}; {resume}")]
+    Interrupted {
+        /// The step of the checkpoint.
+        step: u64,
+        /// How to continue.
+        resume: String,
+    },
     /// A checkpoint is missing, corrupt, or does not fit the learner.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

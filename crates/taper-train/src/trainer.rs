@@ -14,6 +14,7 @@ use crate::eval::EvalOptions;
 use crate::learner::{Learner, Progress};
 use crate::metrics::Metrics;
 use crate::progress::ProgressView;
+use crate::run_dir::{self, RunLock};
 use crate::run_file::RunFile;
 use crate::sinks::MetricsWriter;
 use crate::tensorboard::EventWriter;
@@ -43,6 +44,8 @@ pub struct TrainOptions {
     pub eval_seed: u64,
     /// Write TensorBoard event files.
     pub tensorboard: bool,
+    /// Replace a run already in the folder ([`Trainer::fit`] refuses otherwise).
+    pub overwrite: bool,
 }
 
 impl Default for TrainOptions {
@@ -56,6 +59,7 @@ impl Default for TrainOptions {
             eval_episodes: 10,
             eval_seed: 1_000_000,
             tensorboard: true,
+            overwrite: false,
         }
     }
 }
@@ -98,8 +102,10 @@ pub struct RunSummary {
     pub progress: Progress,
     /// The step the plan ends at.
     pub planned: u64,
-    /// Whether the session stopped before the plan's end (`stop_after`, a callback).
+    /// Whether the session stopped before the plan's end (`stop_after`, a callback, a signal).
     pub stopped_early: bool,
+    /// Whether a signal stopped it ([`crate::interrupt`]).
+    pub interrupted: bool,
     /// The last metrics row.
     pub last_row: Option<Metrics>,
     /// Every evaluation of the run (earlier sessions' included).
@@ -151,6 +157,53 @@ pub fn write_config(learner: &dyn Learner, dir: &Path, total_steps: u64) -> Resu
     }
     .to_toml()?;
     checkpoint::write_atomic(&dir.join("config.toml"), text.as_bytes())
+}
+
+/// The file of a run folder that keeps its checkpoint and evaluation settings, so that a
+/// resume goes on with them.
+pub const OPTIONS_FILE: &str = "train_options.json";
+
+/// The settings a resume carries over (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct SavedOptions {
+    checkpoint_every: u64,
+    keep_last: usize,
+    eval_every: u64,
+    eval_episodes: usize,
+}
+
+impl SavedOptions {
+    fn of(o: &TrainOptions) -> Self {
+        SavedOptions {
+            checkpoint_every: o.checkpoint_every,
+            keep_last: o.keep_last,
+            eval_every: o.eval_every,
+            eval_episodes: o.eval_episodes,
+        }
+    }
+    fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| TrainError::checkpoint(dir, e.to_string()))?;
+        checkpoint::write_atomic(&dir.join(OPTIONS_FILE), text.as_bytes())
+    }
+    /// The saved settings where `o` sets none.
+    fn fill(dir: &Path, o: &mut TrainOptions) {
+        let Ok(text) = std::fs::read_to_string(dir.join(OPTIONS_FILE)) else {
+            return;
+        };
+        let Ok(s) = serde_json::from_str::<SavedOptions>(&text) else {
+            return;
+        };
+        if o.checkpoint_every == 0 {
+            o.checkpoint_every = s.checkpoint_every;
+        }
+        if o.keep_last == 0 {
+            o.keep_last = s.keep_last;
+        }
+        if o.eval_every == 0 {
+            o.eval_every = s.eval_every;
+            o.eval_episodes = s.eval_episodes;
+        }
+    }
 }
 
 /// The sinks of a run with a folder.
@@ -215,15 +268,32 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains `learner` until `total_steps` from where it stands, into a fresh run folder
-    /// (its metrics files are created anew).
+    /// (its metrics files are created anew). A folder that already holds a run is refused
+    /// unless the options say `overwrite`; the folder is locked while the run writes it.
+    /// Everything is checked before anything is written.
     pub fn fit(&mut self, learner: &mut dyn Learner, total_steps: u64) -> Result<RunSummary> {
         self.options.validate()?;
         let end = learner.plan(total_steps)?;
+        let mut _lock = None;
         let sinks = match self.dir.clone() {
             None => None,
             Some(dir) => {
-                std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+                if run_dir::holds_run(&dir) && !self.options.overwrite {
+                    return Err(TrainError::Invalid {
+                        what: "--out",
+                        reason: format!(
+                            "{} already holds a run; continue it with --resume {0}, or replace it with --overwrite",
+                            dir.display()
+                        ),
+                    });
+                }
+                _lock = Some(RunLock::acquire(&dir)?);
+                if self.options.overwrite {
+                    run_dir::clear_run(&dir)?;
+                }
+                run_dir::clean_debris(&dir)?;
                 write_config(&*learner, &dir, total_steps)?;
+                SavedOptions::of(&self.options).write(&dir)?;
                 Some(Sinks {
                     writer: MetricsWriter::create(&dir)?,
                     tb: if self.options.tensorboard {
@@ -263,6 +333,14 @@ impl<'a> Trainer<'a> {
             reason: "resuming needs a run folder".into(),
         })?;
         self.options.validate()?;
+        let _lock = RunLock::acquire(&dir)?;
+        for p in run_dir::clean_debris(&dir)? {
+            if !self.options.quiet {
+                eprintln!("taper train: removed {}, left by an interrupted write", p.display());
+            }
+        }
+        SavedOptions::fill(&dir, &mut self.options);
+        self.options.validate()?;
         let path = checkpoint::newest(&dir)?;
         let ckpt = Checkpoint::load(&path)?;
         let info = learner.info();
@@ -283,6 +361,7 @@ impl<'a> Trainer<'a> {
         let evals = read_evaluations(&dir, step)?;
         let best = evals.iter().map(|r| r.mean_return).fold(f64::NEG_INFINITY, f64::max);
         write_config(&*learner, &dir, total_steps)?;
+        SavedOptions::of(&self.options).write(&dir)?;
         if !self.options.quiet {
             eprintln!(
                 "taper train: resuming {} at step {step} from {}",
@@ -360,6 +439,10 @@ impl<'a> Trainer<'a> {
                 if o.stop_after.is_some_and(|s| step >= s) {
                     stop = true;
                 }
+                if crate::interrupt::requested() && !learner.is_done() {
+                    stop = true;
+                    summary.interrupted = true;
+                }
                 summary.last_row = Some(row);
                 if stop && !learner.is_done() {
                     summary.stopped_early = true;
@@ -390,12 +473,30 @@ impl<'a> Trainer<'a> {
                     last.global_step, last.mean_return
                 );
             }
-            let what = if summary.stopped_early { "stopped" } else { "done" };
+            let what = if summary.interrupted {
+                "interrupted"
+            } else if summary.stopped_early {
+                "stopped"
+            } else {
+                "done"
+            };
             let folder = sinks
                 .as_ref()
                 .map(|s| format!("; run folder {}", s.dir.display()))
                 .unwrap_or_default();
             eprintln!("{what}: {}{folder}", learner.summary());
+        }
+        if summary.interrupted {
+            return Err(TrainError::Interrupted {
+                step: summary.progress.global_step,
+                resume: match sinks.as_ref() {
+                    Some(s) => format!(
+                        "a checkpoint is written; continue with: taper train --resume {}",
+                        s.dir.display()
+                    ),
+                    None => "the run had no folder, so nothing was saved".into(),
+                },
+            });
         }
         Ok(summary)
     }

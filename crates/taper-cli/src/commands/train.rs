@@ -11,6 +11,26 @@ use taper::train::{TrainOptions, Trainer};
 
 /// Runs `taper train`.
 pub fn run(a: TrainArgs) -> Result<()> {
+    taper::train::interrupt::install();
+    for (flag, v) in [
+        ("--checkpoint-every", a.checkpoint_every),
+        ("--stop-after", a.stop_after),
+        ("--eval-every", a.eval_every),
+        ("--keep-last", a.keep_last.map(|k| k as u64)),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::Arg {
+                arg: flag,
+                reason: "must be at least 1 (leave the flag out for none)".into(),
+            });
+        }
+    }
+    if a.keep_last.is_some() && a.checkpoint_every.is_none() && a.resume.is_none() {
+        return Err(CliError::Arg {
+            arg: "--keep-last",
+            reason: "keeps periodic checkpoints, so it needs --checkpoint-every".into(),
+        });
+    }
     let options = TrainOptions {
         quiet: a.quiet,
         checkpoint_every: a.checkpoint_every.unwrap_or(0),
@@ -18,6 +38,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         stop_after: a.stop_after,
         eval_every: a.eval_every.unwrap_or(0),
         eval_episodes: a.eval_episodes,
+        overwrite: a.overwrite,
         ..TrainOptions::default()
     };
     let kwargs = flag_kwargs(&a)?;
@@ -34,21 +55,66 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
     if let Some(spec) = &a.seeds {
         let seeds = parse_seeds(spec)?;
-        let base = a
-            .out
-            .clone()
-            .unwrap_or_else(|| default_out(&cfg, &format!("seeds__{}", unix_time())));
-        return train_seeds(&cfg, &seeds, &base, &options);
+        let base = match &a.out {
+            Some(o) => o.clone(),
+            None => new_default_dir(&cfg, "seeds")?,
+        };
+        let r = train_seeds(&cfg, &seeds, &base, &options, a.out.is_none());
+        remove_if_empty(&base, a.out.is_none());
+        return r;
     }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&cfg, &format!("{}__{}", cfg.seed, unix_time())));
     let mut learner = cfg.learner()?;
-    Trainer::new(out)
+    let (out, made) = match &a.out {
+        Some(o) => (o.clone(), false),
+        None => (new_default_dir(&cfg, &cfg.seed.to_string())?, true),
+    };
+    let r = Trainer::new(&out)
         .options(options)
-        .fit(learner.as_mut(), cfg.total_steps)?;
+        .fit(learner.as_mut(), cfg.total_steps);
+    remove_if_empty(&out, made);
+    r?;
     Ok(())
+}
+
+/// Removes a folder this command created if a rejected run left it empty.
+fn remove_if_empty(dir: &Path, made: bool) {
+    if made {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Creates a fresh default run folder, `runs/ENV__ALGO__TAIL__UNIXTIME`, with `_2`, `_3`, …
+/// appended when the name is taken (creation is atomic, so runs started in the same second
+/// never share one).
+fn new_default_dir(cfg: &RunConfig, tail: &str) -> Result<PathBuf> {
+    let base = default_out(cfg, &format!("{tail}__{}", unix_time()));
+    if let Some(parent) = base.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| CliError::Io {
+            path: parent.display().to_string(),
+            source: e,
+        })?;
+    }
+    for k in 1..10_000 {
+        let p = if k == 1 {
+            base.clone()
+        } else {
+            PathBuf::from(format!("{}_{k}", base.display()))
+        };
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(CliError::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                })
+            }
+        }
+    }
+    Err(CliError::Arg {
+        arg: "--out",
+        reason: format!("no free folder name next to {}", base.display()),
+    })
 }
 
 fn unix_time() -> u64 {
@@ -83,7 +149,35 @@ fn flag_kwargs(a: &TrainArgs) -> Result<Option<Kwargs>> {
 
 /// Trains one run per seed into `base/s<seed>`, as many at once as there are cores (each run
 /// is single-threaded; its numbers do not depend on what runs beside it).
-fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptions) -> Result<()> {
+fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptions, fresh: bool) -> Result<()> {
+    // A seeds folder is replaced whole or not at all, so that plots never mix two sweeps.
+    if !fresh && base.is_dir() {
+        let old: Vec<PathBuf> = std::fs::read_dir(base)
+            .map_err(|e| CliError::Io {
+                path: base.display().to_string(),
+                source: e,
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| taper::train::run_dir::holds_run(p))
+            .collect();
+        if !old.is_empty() && !options.overwrite {
+            return Err(CliError::Arg {
+                arg: "--out",
+                reason: format!(
+                    "{} already holds {} runs; replace them all with --overwrite",
+                    base.display(),
+                    old.len()
+                ),
+            });
+        }
+        for p in &old {
+            std::fs::remove_dir_all(p).map_err(|e| CliError::Io {
+                path: p.display().to_string(),
+                source: e,
+            })?;
+        }
+    }
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     if !options.quiet {
         eprintln!(
