@@ -121,6 +121,10 @@ pub struct TrainArgs {
     /// Replace the run already in `--out` (without it, an existing run is an error).
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+    /// With `--resume`: train on with a `config.toml` edited since the checkpoint (refused
+    /// otherwise).
+    #[arg(long, requires = "resume")]
+    pub accept_config_edits: bool,
 }
 
 /// The flags of `taper eval`.

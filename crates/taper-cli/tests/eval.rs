@@ -140,9 +140,22 @@ fn bad_checkpoints() {
     let ck = a.join("checkpoint");
     let weights = std::fs::read(ck.join("model.safetensors")).unwrap();
     let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
-    // Truncated weights.
+    // Truncated weights, and one flipped bit: the checksum in state.json catches both.
+    std::fs::write(ck.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "damaged: its checksum");
+    let mut flipped = weights.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    std::fs::write(ck.join("model.safetensors"), &flipped).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "damaged: its checksum");
+    // Without a checksum (an older checkpoint), truncation is still a clean error.
+    let mut v: serde_json::Value = serde_json::from_str(&state).unwrap();
+    v["checksums"] = serde_json::json!({});
+    let no_sums = serde_json::to_string_pretty(&v).unwrap();
+    std::fs::write(ck.join("state.json"), &no_sums).unwrap();
     std::fs::write(ck.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
     assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "unreadable weights");
+    std::fs::write(ck.join("state.json"), &state).unwrap();
     std::fs::write(ck.join("model.safetensors"), &weights).unwrap();
     // Corrupted state.
     std::fs::write(ck.join("state.json"), "{ not json").unwrap();
@@ -180,7 +193,10 @@ fn bad_checkpoints() {
         "--quiet",
     ]);
     std::fs::copy(b.join("checkpoint/model.safetensors"), ck.join("model.safetensors")).unwrap();
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "damaged: its checksum");
+    std::fs::write(ck.join("state.json"), &no_sums).unwrap();
     assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "has shape");
+    std::fs::write(ck.join("state.json"), &state).unwrap();
     // Missing weights.
     std::fs::remove_file(ck.join("model.safetensors")).unwrap();
     assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "missing weights file");

@@ -65,6 +65,20 @@ pub struct CheckpointState {
     pub updates: u64,
     /// Episodes finished.
     pub episodes: u64,
+    /// A checksum (FNV-1a, 64 bits, hex) of each tensor file, checked when it is read.
+    #[serde(default)]
+    pub checksums: std::collections::BTreeMap<String, String>,
+}
+
+/// The FNV-1a 64-bit hash of `bytes`, as 16 hex digits: a check against corruption, not
+/// against tampering.
+pub fn checksum(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 impl CheckpointState {
@@ -84,6 +98,7 @@ impl CheckpointState {
             global_step: 0,
             updates: 0,
             episodes: 0,
+            checksums: Default::default(),
         }
     }
 }
@@ -118,7 +133,7 @@ impl Checkpoint {
         let bytes = std::fs::read(&sp).map_err(|e| TrainError::io(&sp, e))?;
         let state: CheckpointState = serde_json::from_slice(&bytes)
             .map_err(|e| TrainError::checkpoint(&sp, format!("unreadable state: {e}")))?;
-        let tensors = read_tensors(&dir.join("model.safetensors"), "weights")?;
+        let tensors = read_tensors(&dir.join("model.safetensors"), "weights", &state)?;
         Ok(Checkpoint { state, tensors, dir })
     }
 
@@ -131,7 +146,7 @@ impl Checkpoint {
 
     /// A further tensor file of the checkpoint (e.g. `replay.safetensors`), read now.
     pub fn file(&self, name: &str) -> Result<HashMap<String, candle_core::Tensor>> {
-        read_tensors(&self.dir.join(name), "tensors")
+        read_tensors(&self.dir.join(name), "tensors", &self.state)
     }
 
     /// The learner state of `state.json`, parsed as `T`; an error naming the checkpoint when
@@ -144,12 +159,40 @@ impl Checkpoint {
     }
 }
 
-fn read_tensors(p: &Path, what: &str) -> Result<HashMap<String, candle_core::Tensor>> {
+/// Reads a tensor file, checks it against the checksum `state` records for it (checkpoints
+/// written before checksums have none), and refuses non-finite values.
+fn read_tensors(p: &Path, what: &str, state: &CheckpointState) -> Result<HashMap<String, candle_core::Tensor>> {
     if !p.exists() {
         return Err(TrainError::checkpoint(p, format!("missing {what} file")));
     }
-    candle_core::safetensors::load(p, &candle_core::Device::Cpu)
-        .map_err(|e| TrainError::checkpoint(p, format!("unreadable {what}: {e}")))
+    let bytes = std::fs::read(p).map_err(|e| TrainError::io(p, e))?;
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(want) = state.checksums.get(name) {
+        let got = checksum(&bytes);
+        if &got != want {
+            return Err(TrainError::checkpoint(
+                p,
+                format!("damaged: its checksum is {got}, state.json recorded {want}"),
+            ));
+        }
+    }
+    let map = candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu)
+        .map_err(|e| TrainError::checkpoint(p, format!("unreadable {what}: {e}")))?;
+    for (k, t) in &map {
+        let finite = t
+            .to_dtype(candle_core::DType::F64)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f64>())
+            .map(|v| v.iter().all(|x| x.is_finite()))
+            .unwrap_or(true);
+        if !finite {
+            return Err(TrainError::checkpoint(
+                p,
+                format!("tensor `{k}` holds NaN or infinite values"),
+            ));
+        }
+    }
+    Ok(map)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -180,16 +223,20 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    let write = |file: &str, t: NamedTensors| -> Result<()> {
+    let mut state = state.clone();
+    let mut write = |file: &str, t: NamedTensors| -> Result<()> {
         let p = tmp.join(file);
         let map: HashMap<String, candle_core::Tensor> = t.into_iter().collect();
-        candle_core::safetensors::save(&map, &p).map_err(|e| TrainError::checkpoint(&p, e.to_string()))
+        candle_core::safetensors::save(&map, &p).map_err(|e| TrainError::checkpoint(&p, e.to_string()))?;
+        let bytes = std::fs::read(&p).map_err(|e| TrainError::io(&p, e))?;
+        state.checksums.insert(file.to_string(), checksum(&bytes));
+        Ok(())
     };
     write("model.safetensors", tensors)?;
     for (file, t) in files {
         write(file, t.clone())?;
     }
-    let json = serde_json::to_vec_pretty(state).map_err(|e| TrainError::checkpoint(dir, e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::checkpoint(dir, e.to_string()))?;
     write_atomic(&tmp.join("state.json"), &json)?;
     if dir.exists() {
         if old.exists() {
@@ -214,9 +261,57 @@ fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
             return Ok(inner);
         }
     }
+    // A run stopped before its final checkpoint (a kill, a NaN): its newest periodic one.
+    if let Some(p) = candidates(&dir).into_iter().next() {
+        return Ok(p);
+    }
     Err(TrainError::checkpoint(
         path,
-        "no checkpoint found (expected state.json, or checkpoint/state.json)",
+        "no checkpoint found (expected state.json, checkpoint/state.json or checkpoints/step_*)",
+    ))
+}
+
+/// The checkpoints of a run folder (`checkpoint/`, `checkpoint.old/`, `checkpoints/step_*`)
+/// whose state is readable, newest (most steps) first.
+pub fn candidates(run: &Path) -> Vec<PathBuf> {
+    let mut all: Vec<(u64, PathBuf)> = Vec::new();
+    let mut consider = |p: PathBuf| {
+        if let Ok(bytes) = std::fs::read(p.join("state.json")) {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                let s = v.get("global_step").and_then(|x| x.as_u64()).unwrap_or(0);
+                all.push((s, p));
+            }
+        }
+    };
+    consider(run.join("checkpoint"));
+    consider(run.join("checkpoint.old"));
+    if let Ok(rd) = std::fs::read_dir(run.join("checkpoints")) {
+        for e in rd.flatten() {
+            consider(e.path());
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The newest checkpoint of a run folder that loads intact (state readable, tensor files
+/// matching their checksums, weights finite), with the reasons the newer ones were passed
+/// over.
+pub fn newest_intact(run: &Path) -> Result<(Checkpoint, Vec<String>)> {
+    let mut skipped = Vec::new();
+    for p in candidates(run) {
+        match Checkpoint::load(&p) {
+            Ok(c) => return Ok((c, skipped)),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    Err(TrainError::checkpoint(
+        run,
+        if skipped.is_empty() {
+            "no checkpoint to resume from (checkpoint/ or checkpoints/step_*)".to_string()
+        } else {
+            format!("no intact checkpoint: {}", skipped.join("; "))
+        },
     ))
 }
 

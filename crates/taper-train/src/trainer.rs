@@ -8,7 +8,7 @@
 //! command leaves an existing run as it was.
 
 use crate::callback::{Callback, Control, RowContext};
-use crate::checkpoint::{self, Checkpoint, CheckpointState, NamedTensors};
+use crate::checkpoint::{self, CheckpointState, NamedTensors};
 use crate::error::{Result, TrainError};
 use crate::eval::EvalOptions;
 use crate::learner::{Learner, Progress};
@@ -46,6 +46,9 @@ pub struct TrainOptions {
     pub tensorboard: bool,
     /// Replace a run already in the folder ([`Trainer::fit`] refuses otherwise).
     pub overwrite: bool,
+    /// On resume, take a config that differs from the one the checkpoint was trained with
+    /// (refused otherwise, so that an edited `config.toml` is never used silently).
+    pub accept_config_edits: bool,
 }
 
 impl Default for TrainOptions {
@@ -60,6 +63,7 @@ impl Default for TrainOptions {
             eval_seed: 1_000_000,
             tensorboard: true,
             overwrite: false,
+            accept_config_edits: false,
         }
     }
 }
@@ -134,6 +138,7 @@ pub fn checkpoint_of(learner: &dyn Learner) -> Result<CheckpointParts> {
         global_step: p.global_step,
         updates: p.updates,
         episodes: p.episodes,
+        checksums: Default::default(),
     };
     Ok((ls.tensors, state, ls.files))
 }
@@ -341,8 +346,11 @@ impl<'a> Trainer<'a> {
         }
         SavedOptions::fill(&dir, &mut self.options);
         self.options.validate()?;
-        let path = checkpoint::newest(&dir)?;
-        let ckpt = Checkpoint::load(&path)?;
+        let (ckpt, skipped) = checkpoint::newest_intact(&dir)?;
+        for why in &skipped {
+            eprintln!("taper train: passing over a damaged checkpoint: {why}");
+        }
+        let path = ckpt.dir.clone();
         let info = learner.info();
         let st = &ckpt.state;
         if st.algo != info.algo || st.env_id != info.env_id || st.env_kwargs != info.env_kwargs {
@@ -354,7 +362,45 @@ impl<'a> Trainer<'a> {
                 ),
             ));
         }
+        let (now, then) = (learner.config_json(), &ckpt.state.config);
+        if now != *then && !self.options.accept_config_edits {
+            let changed: Vec<String> = match (now.as_object(), then.as_object()) {
+                (Some(a), Some(b)) => a
+                    .keys()
+                    .chain(b.keys())
+                    .filter(|k| a.get(*k) != b.get(*k))
+                    .map(|k| {
+                        format!(
+                            "{k}: {} -> {}",
+                            b.get(k).map(|v| v.to_string()).unwrap_or("unset".into()),
+                            a.get(k).map(|v| v.to_string()).unwrap_or("unset".into())
+                        )
+                    })
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                _ => vec!["the whole section".into()],
+            };
+            return Err(TrainError::checkpoint(
+                &path,
+                format!(
+                    "config.toml differs from the config this checkpoint was trained with ({}); \
+                     undo the edit, or pass --accept-config-edits to train on with it",
+                    changed.join(", ")
+                ),
+            ));
+        }
         learner.import(&ckpt, true)?;
+        if learner.progress().global_step != ckpt.state.global_step {
+            return Err(TrainError::checkpoint(
+                &path,
+                format!(
+                    "state.json says global_step {} but the learner's saved counters say {}; was it edited?",
+                    ckpt.state.global_step,
+                    learner.progress().global_step
+                ),
+            ));
+        }
         let end = learner.plan(total_steps)?;
         let step = ckpt.state.global_step;
         let writer = MetricsWriter::resume(&dir, step)?;

@@ -39,6 +39,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         eval_every: a.eval_every.unwrap_or(0),
         eval_episodes: a.eval_episodes,
         overwrite: a.overwrite,
+        accept_config_edits: a.accept_config_edits,
         ..TrainOptions::default()
     };
     let kwargs = flag_kwargs(&a)?;
