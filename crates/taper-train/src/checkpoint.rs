@@ -290,7 +290,7 @@ pub fn candidates(run: &Path) -> Vec<PathBuf> {
             consider(e.path());
         }
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
     all.into_iter().map(|(_, p)| p).collect()
 }
 
