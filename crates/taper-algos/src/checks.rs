@@ -34,10 +34,34 @@ pub(crate) fn unit_interval(field: &'static str, v: f64) -> Result<()> {
     }
 }
 
-/// Hidden-layer widths, each at least 1.
+/// The widest hidden layer accepted.
+pub(crate) const MAX_WIDTH: usize = 16_384;
+/// The most hidden layers accepted.
+pub(crate) const MAX_LAYERS: usize = 16;
+/// The most parallel envs accepted.
+pub(crate) const MAX_ENVS: usize = 65_536;
+/// The most rows (samples, or paths × periods) one batch may hold.
+pub(crate) const MAX_ROWS: usize = 1 << 26;
+
+/// Hidden-layer widths: each in `1..=MAX_WIDTH`, at most `MAX_LAYERS` layers (checked before
+/// anything is allocated).
 pub(crate) fn widths(field: &'static str, w: &[usize]) -> Result<()> {
     if w.contains(&0) {
         bad(field, "layer widths must be positive".into())
+    } else if w.iter().any(|&x| x > MAX_WIDTH) || w.len() > MAX_LAYERS {
+        bad(
+            field,
+            format!("at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units, got {w:?}"),
+        )
+    } else {
+        Ok(())
+    }
+}
+
+/// A count or a product of counts at most `max` (checked before anything is allocated).
+pub(crate) fn at_most(field: &'static str, what: &str, v: usize, max: usize) -> Result<()> {
+    if v > max {
+        bad(field, format!("{what} is {v}, more than the limit of {max}"))
     } else {
         Ok(())
     }
@@ -63,6 +87,13 @@ mod tests {
         assert_eq!(field(unit_interval("gamma", f64::NAN)), "gamma");
         assert!(unit_interval("gamma", 1.0).is_ok() && unit_interval("gamma", 0.0).is_ok());
         assert_eq!(field(widths("hidden", &[64, 0])), "hidden");
+        assert_eq!(field(widths("hidden", &[100_000_000])), "hidden");
+        assert_eq!(field(widths("hidden", &[8; 17])), "hidden");
+        assert_eq!(
+            field(at_most("num_envs", "num_envs", 1_000_000_000, MAX_ENVS)),
+            "num_envs"
+        );
+        assert!(at_most("num_envs", "num_envs", 16, MAX_ENVS).is_ok());
         assert!(widths("hidden", &[64, 64]).is_ok());
     }
 }

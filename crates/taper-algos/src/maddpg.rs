@@ -146,6 +146,8 @@ impl MaddpgConfig {
             ("train_every", self.train_every),
             ("num_envs", self.num_envs),
         ])?;
+        crate::checks::at_most("num_envs", "num_envs", self.num_envs, crate::checks::MAX_ENVS)?;
+        crate::checks::at_most("buffer_size", "buffer_size", self.buffer_size, crate::checks::MAX_ROWS)?;
         if self.batch_size > self.buffer_size {
             return bad("batch_size", "exceeds buffer_size".into());
         }

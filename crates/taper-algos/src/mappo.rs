@@ -154,6 +154,7 @@ impl MappoConfig {
     /// Checks the ranges (through the PPO config's checks).
     pub fn validate(&self) -> Result<()> {
         crate::checks::at_least_one(&[("num_envs", self.num_envs)])?;
+        crate::checks::at_most("num_envs", "num_envs", self.num_envs, crate::checks::MAX_ENVS)?;
         crate::checks::widths("critic_hidden", &self.critic_hidden)?;
         self.core(1).validate()
     }

@@ -154,6 +154,13 @@ impl PpoConfig {
             ("num_steps", self.num_steps),
             ("update_epochs", self.update_epochs),
         ])?;
+        crate::checks::at_most("num_envs", "num_envs", self.num_envs, crate::checks::MAX_ENVS)?;
+        crate::checks::at_most(
+            "num_steps",
+            "num_envs x num_steps",
+            self.num_envs.saturating_mul(self.num_steps),
+            crate::checks::MAX_ROWS,
+        )?;
         unit_interval("gamma", self.gamma)?;
         unit_interval("gae_lambda", self.gae_lambda)?;
         if self.num_minibatches == 0 || self.batch_size() % self.num_minibatches != 0 {

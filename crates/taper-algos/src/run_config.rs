@@ -2,8 +2,8 @@
 //! the algorithm's config, resolved in three layers as `taper train` does: the algorithm's
 //! defaults for the env, then a TOML file, then explicit values ([`Overrides`]). The resolved
 //! config is what a run folder's `config.toml` holds (only the section of its algorithm), and
-//! what `--resume` reads back. A config file may hold sections of several algorithms; the
-//! others are checked for unknown keys, not read.
+//! what `--resume` reads back. A section for another algorithm than the run's is an error
+//! (it would be silently ignored).
 //!
 //! ```no_run
 //! use taper_algos::run_config::{Overrides, RunConfig};
@@ -109,20 +109,19 @@ impl RunConfig {
             .clone()
             .or(str_key("env")?)
             .unwrap_or_else(|| algo.default_env().to_string());
-        // Sections of other algorithms may sit in the same file (presets for several
-        // algorithms): they are checked, not read.
-        for (k, v) in &table {
+        // A section of another algorithm would be ignored: refuse it.
+        for k in table.keys() {
             if ["algo", "env", "seed", "total_steps", "env_kwargs", algo.name()].contains(&k.as_str()) {
                 continue;
             }
-            let other = AlgoKind::from_name(k).map_err(|_| file_err(&path, format!("unknown key `{k}`")))?;
-            let t = v
-                .as_table()
-                .ok_or_else(|| file_err(&path, format!("[{k}] must be a table")))?;
-            let keys = serde_json::to_value(t).map_err(|e| file_err(&path, e.to_string()))?;
-            other
-                .config_over(&other.reference_config(), &keys)
-                .map_err(|e| file_err(&path, e.to_string()))?;
+            AlgoKind::from_name(k).map_err(|_| file_err(&path, format!("unknown key `{k}`")))?;
+            return Err(file_err(
+                &path,
+                format!(
+                    "[{k}] configures {k}, but this run is {}; remove the section or train with --algo {k}",
+                    algo.name()
+                ),
+            ));
         }
         let mut env_kwargs = Kwargs::new();
         if let Some(kw) = table.get("env_kwargs") {
@@ -307,7 +306,11 @@ mod tests {
         for (text, needle) in [
             ("[ppo\nlearning_rate = ", "line"),
             ("[ppo]\nlearnin_rate = 0.1\n", "learnin_rate"),
-            ("[mappo]\nnum_envz = 4\n", "[mappo]: unknown field `num_envz`"),
+            (
+                "[mappo]\nnum_envz = 4\n",
+                "[mappo] configures mappo, but this run is ppo",
+            ),
+            ("algo = \"mappo\"\n[mappo]\nnum_envz = 4\n", "unknown field `num_envz`"),
             ("colour = 1\n", "unknown key `colour`"),
             ("algo = \"dqn\"\n", "unknown algo `dqn`"),
             ("env = \"SimpleSpread-v3\"\n", "multi-agent"),

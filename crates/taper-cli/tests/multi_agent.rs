@@ -3,6 +3,29 @@
 mod common;
 
 use common::*;
+
+/// The part of a presets file that one algorithm reads: its top-level keys and its own
+/// section (a run refuses other algorithms' sections), written beside it.
+fn for_algo(presets: &std::path::Path, algo: &str) -> String {
+    let text = std::fs::read_to_string(presets).unwrap();
+    let mut keep = true;
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            keep = name == algo;
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let p = presets.with_file_name(format!(
+        "{}-{algo}.toml",
+        presets.file_stem().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&p, out).unwrap();
+    p.display().to_string()
+}
 use std::path::Path;
 
 /// MAPPO, IPPO and MADDPG train on SimpleSpread-v3 and `taper eval --json` reports the
@@ -27,7 +50,7 @@ fn multi_agent_train_eval_record() {
             "--total-steps",
             "512",
             "--config",
-            cfg.to_str().unwrap(),
+            &for_algo(&cfg, algo),
             "--out",
             out.to_str().unwrap(),
             "--quiet",
@@ -100,6 +123,7 @@ fn multi_agent_exact_resume() {
     ] {
         let a = d.path().join(format!("{name}-straight"));
         let b = d.path().join(format!("{name}-resumed"));
+        let c = for_algo(c, algo);
         let common = [
             "train",
             "--algo",
@@ -111,7 +135,7 @@ fn multi_agent_exact_resume() {
             "--total-steps",
             total,
             "--config",
-            c.to_str().unwrap(),
+            &c,
             "--quiet",
         ];
         let mut args = common.to_vec();
@@ -198,14 +222,8 @@ fn eval_every_works_for_multi_agent_runs() {
     .unwrap();
     for (algo, total, every) in [("mappo", "1024", "256"), ("maddpg", "5100", "2500")] {
         let (a, b) = (d.path().join(format!("{algo}-a")), d.path().join(format!("{algo}-b")));
-        let base = [
-            "--algo",
-            algo,
-            "--total-steps",
-            total,
-            "--config",
-            cfg.to_str().unwrap(),
-        ];
+        let c = for_algo(&cfg, algo);
+        let base = ["--algo", algo, "--total-steps", total, "--config", &c];
         train_into(&base, &a, &[]);
         train_into(&base, &b, &["--eval-every", every, "--eval-episodes", "3"]);
         let evals = std::fs::read_to_string(b.join("evaluations.jsonl")).unwrap();

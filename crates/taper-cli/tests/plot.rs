@@ -90,7 +90,7 @@ fn plot_errors_name_the_problem() {
         ],
         &[],
     );
-    assert_clean_error(&o, "unknown metric `nope`");
+    assert_clean_error(&o, "--metric: unknown column `nope`");
     assert!(stderr(&o).contains("available:") && stderr(&o).contains("policy_loss"));
     assert_clean_error(
         &taper(&["plot", a.to_str().unwrap(), "--out", "x.jpg"], &[]),

@@ -196,12 +196,13 @@ fn config_toml_holds_only_the_algorithms_section() {
     ] {
         let out = d.path().join(algo);
         let mut args = vec!["train", "--algo", algo, "--env", env, "--total-steps", steps];
-        let small = d.path().join("small.toml");
-        std::fs::write(
-            &small,
-            "[hdpo]\nbatch_size = 64\ntrain_paths = 128\ndev_paths = 32\ntest_paths = 4\ntest_periods = 200\ntest_ignore = 50\neval_every = 1\n\n[maddpg]\nbatch_size = 32\nlearning_starts = 64\n",
-        )
-        .unwrap();
+        let small = d.path().join(format!("small-{algo}.toml"));
+        let section = match algo {
+            "hdpo" => "[hdpo]\nbatch_size = 64\ntrain_paths = 128\ndev_paths = 32\ntest_paths = 4\ntest_periods = 200\ntest_ignore = 50\neval_every = 1\n",
+            "maddpg" => "[maddpg]\nbatch_size = 32\nlearning_starts = 64\n",
+            _ => "",
+        };
+        std::fs::write(&small, section).unwrap();
         args.extend([
             "--config",
             small.to_str().unwrap(),
@@ -216,8 +217,13 @@ fn config_toml_holds_only_the_algorithms_section() {
         }
         assert!(text.contains(&format!("algo = \"{algo}\"")), "{text}");
     }
-    // A typo in another algorithm's section of a shared config file is still an error.
+    // Another algorithm's section would be ignored: it is an error, and so is a typo.
     let bad = d.path().join("bad.toml");
-    std::fs::write(&bad, "[mappo]\nnum_envz = 4\n").unwrap();
+    std::fs::write(&bad, "[mappo]\nnum_envs = 4\n").unwrap();
+    assert_clean_error(
+        &taper(&["train", "--config", bad.to_str().unwrap()], &[]),
+        "[mappo] configures mappo, but this run is ppo",
+    );
+    std::fs::write(&bad, "algo = \"mappo\"\n[mappo]\nnum_envz = 4\n").unwrap();
     assert_clean_error(&taper(&["train", "--config", bad.to_str().unwrap()], &[]), "num_envz");
 }

@@ -131,6 +131,25 @@ impl HdpoConfig {
             ("eval_every", self.eval_every),
             ("context", self.context),
         ])?;
+        for (f, what, v) in [
+            (
+                "train_paths",
+                "train_paths x train_periods",
+                self.train_paths.saturating_mul(self.train_periods),
+            ),
+            (
+                "dev_paths",
+                "dev_paths x dev_periods",
+                self.dev_paths.saturating_mul(self.dev_periods),
+            ),
+            (
+                "test_paths",
+                "test_paths x test_periods",
+                self.test_paths.saturating_mul(self.test_periods),
+            ),
+        ] {
+            crate::checks::at_most(f, what, v, crate::checks::MAX_ROWS)?;
+        }
         if self.batch_size > self.train_paths {
             return bad(
                 "batch_size",

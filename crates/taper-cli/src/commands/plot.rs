@@ -225,17 +225,16 @@ pub fn plot(
     let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
     // Every metric must exist somewhere; list what is available otherwise.
     for r in &runs {
-        if let Some(bad) = [metric, xcol]
+        if let Some((flag, bad)) = [("--metric", metric), ("--x", xcol)]
             .into_iter()
-            .find(|m| !r.rows.iter().any(|row| row.contains_key(*m)))
+            .find(|(_, m)| !r.rows.iter().any(|row| row.contains_key(*m)))
         {
-            let metric = bad;
             let mut names: Vec<&str> = r.rows[0].keys().map(|s| s.as_str()).collect();
             names.sort();
             return Err(CliError::Arg {
-                arg: "--metric",
+                arg: flag,
                 reason: format!(
-                    "unknown metric `{metric}` in {}; available: {}",
+                    "unknown column `{bad}` in {}; available: {}",
                     r.dir.display(),
                     names.join(", ")
                 ),

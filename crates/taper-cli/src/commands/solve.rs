@@ -147,12 +147,18 @@ pub fn solve(env: &str, args: &InventoryFlags, kwargs: &taper::envs::Kwargs) -> 
             solve_store(env, &taper::envs::registry::inventory_config(env, &kw)?)
         }
         _ => {
-            let (mdp, limit) = taper::envs::registry::make_tabular(env, kwargs).map_err(|_| CliError::Arg {
-                arg: "--env",
-                reason: format!(
-                    "no solver for `{env}`; solvable: InventoryLostSales-v0, InventoryBacklog-v0, InventorySerial-v0, InventoryWarehouse-v0, FrozenLake-v1, FrozenLake8x8-v1, CliffWalking-v1"
-                ),
-            })?;
+            const SOLVABLE: [&str; 3] = ["FrozenLake-v1", "FrozenLake8x8-v1", "CliffWalking-v1"];
+            if !SOLVABLE.contains(&env) {
+                return Err(CliError::Arg {
+                    arg: "--env",
+                    reason: format!(
+                        "no solver for `{env}`; solvable: InventoryLostSales-v0, InventoryBacklog-v0, InventorySerial-v0, InventoryWarehouse-v0, {}",
+                        SOLVABLE.join(", ")
+                    ),
+                });
+            }
+            // The env's own errors (bad keyword arguments) as they are.
+            let (mdp, limit) = taper::envs::registry::make_tabular(env, kwargs)?;
             use taper::envs::solve::{best_stationary_search, finite_horizon, value_iteration};
             match limit {
                 Some(hz) => {
@@ -268,6 +274,25 @@ fn solve_network(env: &str, kw: &taper::envs::Kwargs) -> Result<serde_json::Valu
     use taper::envs::inventory::network::{best_echelon_base_stock, NetScenarios, Network};
     use taper::tensor::rng::{stream, Purpose};
     let net = Network::new(taper::envs::registry::network_config(env, kw)?)?;
+    // The coordinate search costs about (locations)² simulations of every location: 10 stores
+    // take about 10 s on one core, and the time grows faster than the square.
+    const MAX_STORES: usize = 20;
+    if net.stores() > MAX_STORES {
+        return Err(CliError::Arg {
+            arg: "--stores",
+            reason: format!(
+                "the echelon base-stock search takes at most {MAX_STORES} stores (its work grows faster than the square of the locations), got {}",
+                net.stores()
+            ),
+        });
+    }
+    if net.locations() > 6 {
+        eprintln!(
+            "taper solve: searching echelon base-stock levels for {} locations (about {} s)...",
+            net.locations(),
+            net.locations() * net.locations() / 10 + 1
+        );
+    }
     let mut r = stream(0, Purpose::Other(103), 0);
     let search = NetScenarios::sample(&net, 512, 300, &mut r);
     let (levels, search_cost) = best_echelon_base_stock(&net, &search, 100);

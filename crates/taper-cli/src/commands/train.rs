@@ -136,14 +136,23 @@ fn flag_kwargs(a: &TrainArgs) -> Result<Option<Kwargs>> {
         Some(s) => Some(super::parse_kwargs(s)?),
         None => None,
     };
-    let inv = a.inventory.to_kwargs();
-    if !inv.is_empty() {
-        kwargs.get_or_insert_with(Default::default).extend(inv);
-    }
+    let mut flags = a.inventory.to_kwargs();
     if let Some(n) = a.agents {
-        kwargs
-            .get_or_insert_with(Default::default)
-            .insert("agents".into(), n.to_string());
+        flags.insert("agents".into(), n.to_string());
+    }
+    for (k, v) in flags {
+        let kw = kwargs.get_or_insert_with(Default::default);
+        match kw.get(&k) {
+            Some(old) if *old != v => {
+                return Err(CliError::Arg {
+                    arg: "--env-kwargs",
+                    reason: format!("{k}={old} contradicts the flag that sets {k} to {v}"),
+                })
+            }
+            _ => {
+                kw.insert(k, v);
+            }
+        }
     }
     Ok(kwargs)
 }

@@ -157,10 +157,10 @@ pub fn validate(c: &LostSalesDp) -> Result<()> {
     if c.h + c.p <= 0.0 {
         return bad("p", "h + p must be positive".into());
     }
-    if !(c.mean > 0.0 && c.mean <= 50.0) {
+    if !(c.mean >= 0.01 && c.mean <= 50.0) {
         return bad(
             "demand_mean",
-            format!("the exact solver takes a Poisson mean in (0, 50], got {}", c.mean),
+            format!("the exact solver takes a Poisson mean in [0.01, 50], got {}", c.mean),
         );
     }
     if c.lead_time == 0 || c.lead_time > MAX_LEAD_TIME {
