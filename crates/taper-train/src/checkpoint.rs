@@ -394,4 +394,25 @@ mod tests {
         ));
         assert!(newest(empty.path()).is_err());
     }
+
+    #[test]
+    fn non_finite_weights_and_wrong_checksums_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let ck = d.path().join("checkpoint");
+        let t = candle_core::Tensor::new(&[1f32, f32::NAN], &candle_core::Device::Cpu).unwrap();
+        save(&ck, vec![("w".into(), t)], &CheckpointState::new("demo", "CartPole-v1", 1), &[]).unwrap();
+        let e = Checkpoint::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("NaN or infinite"), "{e}");
+        let t = candle_core::Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu).unwrap();
+        save(&ck, vec![("w".into(), t)], &CheckpointState::new("demo", "CartPole-v1", 1), &[]).unwrap();
+        assert!(Checkpoint::load(d.path()).is_ok());
+        let st = ck.join("state.json");
+        let text = std::fs::read_to_string(&st).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["checksums"]["model.safetensors"] = "0000000000000000".into();
+        std::fs::write(&st, v.to_string()).unwrap();
+        let e = Checkpoint::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("damaged"), "{e}");
+        assert_eq!(checksum(b"a"), "af63dc4c8601ec8c"); // FNV-1a 64 of "a"
+    }
 }
