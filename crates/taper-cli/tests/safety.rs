@@ -238,7 +238,7 @@ fn sigint_writes_a_checkpoint_and_resume_finishes_the_run_exactly() {
     let mut a = base.to_vec();
     a.extend(["--out", p(&straight)]);
     train_ok(&a);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taper"))
+    let child = Command::new(env!("CARGO_BIN_EXE_taper"))
         .args(base)
         .args(["--out", p(&cut)])
         .stderr(Stdio::piped())
