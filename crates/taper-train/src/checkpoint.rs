@@ -400,11 +400,23 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let ck = d.path().join("checkpoint");
         let t = candle_core::Tensor::new(&[1f32, f32::NAN], &candle_core::Device::Cpu).unwrap();
-        save(&ck, vec![("w".into(), t)], &CheckpointState::new("demo", "CartPole-v1", 1), &[]).unwrap();
+        save(
+            &ck,
+            vec![("w".into(), t)],
+            &CheckpointState::new("demo", "CartPole-v1", 1),
+            &[],
+        )
+        .unwrap();
         let e = Checkpoint::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("NaN or infinite"), "{e}");
         let t = candle_core::Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu).unwrap();
-        save(&ck, vec![("w".into(), t)], &CheckpointState::new("demo", "CartPole-v1", 1), &[]).unwrap();
+        save(
+            &ck,
+            vec![("w".into(), t)],
+            &CheckpointState::new("demo", "CartPole-v1", 1),
+            &[],
+        )
+        .unwrap();
         assert!(Checkpoint::load(d.path()).is_ok());
         let st = ck.join("state.json");
         let text = std::fs::read_to_string(&st).unwrap();
