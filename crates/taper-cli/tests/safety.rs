@@ -453,4 +453,13 @@ fn inputs_without_effect_and_unbounded_sizes_are_errors() {
     }
     let o = taper(&["train", "--resume", p(&out), "--seeds", "0..2"], &[]);
     assert!(!o.status.success());
+    // eval and plot options that would change nothing.
+    let r = d.path().join("R");
+    train_ok(&["train", "--total-steps", "1024", "--out", p(&r), "--quiet"]);
+    assert_clean_error(&taper(&["eval", p(&r), "--warmup", "5"], &[]), "reports none");
+    assert_clean_error(&taper(&["plot", p(&r), "--smooth", "0"], &[]), "--smooth");
+    assert_clean_error(
+        &taper(&["plot", p(&r), "--x", "nope"], &[]),
+        "--x: unknown column `nope`",
+    );
 }

@@ -25,6 +25,28 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     let ck = Checkpoint::load(&a.dir)?;
     let st = ck.state.clone();
+    if a.warmup.is_some() && !taper::envs::registry::is_inventory(&st.env_id) {
+        return Err(CliError::Arg {
+            arg: "--warmup",
+            reason: format!(
+                "leaves periods out of an inventory env's mean_cost; {} reports none",
+                st.env_id
+            ),
+        });
+    }
+    if let Some(w) = a.warmup {
+        let horizon: u64 = taper::envs::registry::evaluation_kwargs(&st.env_id, &st.env_kwargs)
+            .get("horizon")
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(u64::MAX);
+        let len = horizon.min(a.max_steps);
+        if w >= len {
+            return Err(CliError::Arg {
+                arg: "--warmup",
+                reason: format!("{w} periods leave nothing of {len}-period episodes"),
+            });
+        }
+    }
     let multi = taper::envs::registry::is_multi_agent(&st.env_id);
     let ansi = match a.render.as_deref() {
         None => false,

@@ -201,6 +201,12 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
 
 /// Runs `taper plot`.
 pub fn run(a: PlotArgs) -> Result<()> {
+    if a.smooth == 0 {
+        return Err(CliError::Arg {
+            arg: "--smooth",
+            reason: "the moving-average window must be at least 1 (1: no smoothing)".into(),
+        });
+    }
     plot(&a.dirs, &a.out, &a.metric, &a.x, a.smooth, a.ylim)?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
