@@ -203,6 +203,31 @@ fn solve_store(env: &str, cfg: &taper::envs::inventory::StoreConfig) -> Result<s
     let (h, p, l) = (cfg.h, cfg.p, cfg.lead_time);
     match (cfg.backlog, cfg.demand) {
         (false, Demand::Poisson { mean }) => {
+            dp::validate(&dp::LostSalesDp {
+                mean,
+                h,
+                p,
+                lead_time: l,
+                ..Default::default()
+            })?;
+            // The solver's states: C(S + L, L) for the cap S ≈ Morton's bound + 2.
+            let (morton, _) = heuristics::backlog_poisson_base_stock(mean, h, p, l)?;
+            let cap = morton.max(0) as f64 + 2.0;
+            let states = (1..=l).fold(1.0f64, |acc, i| acc * (cap + i as f64) / i as f64);
+            if states > (dp::MAX_STATES as f64) {
+                return Err(CliError::Arg {
+                    arg: "--lead-time",
+                    reason: format!(
+                        "the exact solver would need about {states:.0} states (limit {}); lower the lead time or the penalty",
+                        dp::MAX_STATES
+                    ),
+                });
+            }
+            if states > 300_000.0 {
+                eprintln!(
+                    "taper solve: about {states:.0} states; the optimum and the heuristics' search take minutes..."
+                );
+            }
             let r = dp::lost_sales_optimum(&dp::LostSalesDp {
                 mean,
                 h,
