@@ -64,6 +64,8 @@ macro_rules! multiversion {
     };
 }
 
+pub mod candle_mlp;
+pub mod device;
 pub mod distributions;
 mod error;
 pub mod fastmath;
