@@ -11,7 +11,10 @@
 //! - [`distributions`]: categorical (with masks) and diagonal Gaussian;
 //! - [`returns`]: GAE and discounted returns that keep terminated and truncated apart;
 //! - [`normalize`]: MAPPO's value normalisation and explained variance;
-//! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing.
+//! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing;
+//! - [`device`]: where a model runs (`cpu`, `cuda:N`, `metal`) and the CPU backend (`fast` or
+//!   `candle`); [`candle_mlp`]: the MLP as a candle graph on any device, equal to the fast
+//!   path on the CPU.
 //!
 //! ```
 //! use taper_tensor::prelude::*;

@@ -12,7 +12,10 @@
 //! - [`run_file`]: a run's `config.toml`;
 //! - [`callback`]: callbacks that see each row and may stop training;
 //! - [`eval`]: episode runners with a step cap and SB3-style summaries;
-//! - [`seeds`]: several seeds in parallel.
+//! - [`seeds`]: several seeds in parallel;
+//! - [`run_dir`]: ownership of a run folder (a lock while writing, no silent overwrite, debris
+//!   of interrupted writes removed); [`interrupt`]: SIGINT/SIGTERM stop a run after a
+//!   checkpoint.
 //!
 //! ```no_run
 //! use taper_train::{Trainer, TrainOptions};
