@@ -1,8 +1,6 @@
 //! `taper eval`: JSON, success rates, text rendering, recording, and broken checkpoints.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[test]

@@ -1,8 +1,6 @@
 //! Multi-agent runs (MAPPO, IPPO, MADDPG): train, eval, record, exact resume.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The part of a presets file that one algorithm reads: its top-level keys and its own
 /// section (a run refuses other algorithms' sections), written beside it.

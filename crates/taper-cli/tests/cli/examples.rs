@@ -2,9 +2,9 @@
 //! stops, resumes exactly and is plotted; an env defined in an example trains through the
 //! facade, is saved, loaded, evaluated and resumed.
 
-#[path = "../../../examples/custom_env.rs"]
+#[path = "../../../../examples/custom_env.rs"]
 mod custom_env;
-#[path = "../../../examples/reinforce.rs"]
+#[path = "../../../../examples/reinforce.rs"]
 mod reinforce;
 
 use std::path::Path;

@@ -1,9 +1,7 @@
 //! `kill -9` at 30 seeded random moments of checkpointed runs: every run resumes to the same
 //! metrics and final weights as an uninterrupted one, and no temporary debris is left.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! `taper train --resume`: exact resume after an interruption or a crash, periodic checkpoints, evaluation during training.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A run interrupted at N steps and resumed to 2N equals the straight 2N run: byte-identical
 /// weights and identical metrics rows (timing columns aside), for discrete PPO and for

@@ -2,9 +2,7 @@
 //! bounded inputs, and a resume that trusts nothing. Each test reproduces a way runs used to
 //! be lost or inputs silently ignored.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,8 +1,6 @@
 //! The docs and the registry stay in step with the code.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn envs_lists_the_registry() {

@@ -1,8 +1,6 @@
 //! `taper train --seeds` and `taper plot`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// `--seeds` trains sibling runs that `taper plot` groups into one curve; the PNG is written.
 #[test]

@@ -6,7 +6,7 @@
 //! pick their instructions at run time (AVX-512, AVX2+FMA or the baseline), and each sums in its
 //! own order. The fixture records the class it was written on; elsewhere the test says so and
 //! compares nothing. To rewrite the fixture after a deliberate change of numbers:
-//! `TAPER_WRITE_FIXTURE=1 cargo test --release -p taper-cli --test fixture`.
+//! `TAPER_WRITE_FIXTURE=1 cargo test --release -p taper-cli --test cli fixture`.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

@@ -1,8 +1,6 @@
 //! Inventory envs: `taper solve`, and HDPO (one store and networks) through train, eval and resume.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// `taper solve` reproduces Zipkin (2008)'s 4.73 and prints the policy; limits are errors.
 #[test]

@@ -1,8 +1,6 @@
 //! `taper train`: a run folder, reproducibility at any thread count, and bad input as one-line errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn train_then_eval_json() {

@@ -1,0 +1,15 @@
+//! The `taper` binary end to end: one test binary, one module per topic (fewer binaries to
+//! link keeps the test build short).
+
+mod common;
+mod docs;
+mod eval;
+mod examples;
+mod fixture;
+mod inventory;
+mod kill;
+mod multi_agent;
+mod plot;
+mod resume;
+mod safety;
+mod train;
