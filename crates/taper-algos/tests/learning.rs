@@ -14,7 +14,7 @@ fn train(env: &str, config: PpoConfig, seed: u64, steps: u64) -> (Ppo, f64) {
 }
 
 /// RL Baselines3 Zoo's tuned PPO for CartPole-v1 (`hyperparams/ppo.yml`; also
-/// `configs/ppo-cartpole-zoo.toml`) solves it within its 100k budget. The issue asks for a
+/// `configs/ppo-cartpole-zoo.toml`) solves it within its 100k budget. The target is a
 /// last-20 mean ≥ 475 (Gymnasium's `reward_threshold`) within 200k steps: three seeds must
 /// all get there. (With CleanRL's defaults, annealed over 200k, 0–3 of 10 seeds do; CleanRL's
 /// own ppo.py is at 274 at 100k on this machine. See docs/reproducing.md.)
@@ -88,7 +88,7 @@ fn ppo_frozen_lake_near_best_stationary() {
 }
 
 /// Pendulum-v1 with CleanRL's continuous defaults: a random policy scores about −1200 per
-/// episode (the issue's calibration); after 300k steps the last 20 episodes must average
+/// episode (the calibration figure); after 300k steps the last 20 episodes must average
 /// better than −400, a third of random's cost.
 #[test]
 fn ppo_pendulum_improves_over_random() {

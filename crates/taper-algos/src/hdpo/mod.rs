@@ -252,6 +252,8 @@ pub trait Problem: Sized {
     /// The orders of a deterministic policy for one observation (test-time rounding where
     /// `round`), clipped to the env's orders.
     fn orders(&self, policy: &Self::Policy, obs: &[f32], round: bool, out: &mut [f32]) -> Result<()>;
+    /// Orders per decision (one per location).
+    fn order_dim(&self) -> usize;
     /// Whether test-time orders are rounded.
     fn rounds(&self) -> bool;
     /// What costs are per ("per period", "per store and period").
@@ -594,8 +596,7 @@ impl<P: Problem> Learner for HdpoLearner<P> {
         Ok(ev)
     }
     fn predict(&mut self, obs: &[f32], _deterministic: bool) -> taper_train::Result<Vec<f32>> {
-        let mut env = crate::eval_env(&self.run.env_id, &self.run.env_kwargs)?;
-        let mut q = vec![0f32; env.as_mut().action_space().flat_dim()];
+        let mut q = vec![0f32; self.problem.order_dim()];
         self.problem.orders(&self.best, obs, self.problem.rounds(), &mut q)?;
         Ok(q)
     }

@@ -653,6 +653,9 @@ impl Problem for NetworkProblem {
             hidden: config.hidden.clone(),
         }
     }
+    fn order_dim(&self) -> usize {
+        self.net.locations()
+    }
     fn orders(&self, p: &NetworkPolicy, obs: &[f32], _round: bool, out: &mut [f32]) -> Result<()> {
         p.check(&self.net)?;
         if obs.len() != self.net.state_dim() || out.len() != self.net.locations() {

@@ -396,6 +396,9 @@ impl Problem for OneStore {
             hidden: config.hidden.clone(),
         }
     }
+    fn order_dim(&self) -> usize {
+        1
+    }
     fn orders(&self, p: &StorePolicy, obs: &[f32], round: bool, out: &mut [f32]) -> Result<()> {
         check_store(&self.store, p)?;
         if obs.len() != self.store.state_dim() || out.len() != 1 {

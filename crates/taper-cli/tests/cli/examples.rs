@@ -7,24 +7,9 @@ mod custom_env;
 #[path = "../../../../examples/reinforce.rs"]
 mod reinforce;
 
-use std::path::Path;
 use taper::prelude::*;
 
 /// The metrics rows of a run folder without the timing columns.
-fn rows(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
-            for c in taper::train::metrics::TIMING_COLUMNS {
-                v.remove(*c);
-            }
-            serde_json::to_string(&v).unwrap()
-        })
-        .collect()
-}
-
 fn quiet() -> TrainOptions {
     TrainOptions {
         quiet: true,
@@ -55,7 +40,10 @@ fn reinforce_learns_resumes_exactly_and_plots() {
     assert!(s.stopped_early && s.progress.global_step < total);
     let mut l = reinforce::Reinforce::new(reinforce::config(), "CartPole-v1", 1).unwrap();
     Trainer::new(&b).options(quiet()).resume(&mut l, total).unwrap();
-    assert_eq!(rows(&a), rows(&b));
+    assert_eq!(
+        crate::common::metrics_without_timing(&a),
+        crate::common::metrics_without_timing(&b)
+    );
     assert_eq!(
         std::fs::read(a.join("checkpoint/model.safetensors")).unwrap(),
         std::fs::read(b.join("checkpoint/model.safetensors")).unwrap()
@@ -118,7 +106,10 @@ fn a_custom_env_trains_saves_loads_evaluates_and_resumes() {
     let mut p = Ppo::resume(&b).unwrap();
     assert_eq!(p.progress().global_step, 4096);
     Trainer::new(&b).options(quiet()).resume(&mut p, 8192).unwrap();
-    assert_eq!(rows(&a), rows(&b));
+    assert_eq!(
+        crate::common::metrics_without_timing(&a),
+        crate::common::metrics_without_timing(&b)
+    );
     assert_eq!(
         std::fs::read(a.join("checkpoint/model.safetensors")).unwrap(),
         std::fs::read(b.join("checkpoint/model.safetensors")).unwrap()
