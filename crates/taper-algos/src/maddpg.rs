@@ -40,6 +40,7 @@ use std::time::Instant;
 use taper_critics::{td_loss, Actor, MlpQ, QCritic};
 use taper_envs::parallel::{homogeneous, MaEpisode, MultiAction, VecParallel};
 use taper_envs::{Kwargs, ParallelEnv, Space};
+use taper_tensor::device::Placement;
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::{clip_grad_norm, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
@@ -200,6 +201,15 @@ pub struct MaddpgNets {
 }
 
 impl MaddpgNets {
+    /// Sets where every actor and critic computes.
+    pub fn set_placement(&mut self, placement: &Placement) {
+        for a in &mut self.actors {
+            a.set_placement(placement.clone());
+        }
+        for c in &mut self.critics {
+            c.net.set_placement(placement.clone());
+        }
+    }
     /// Whether one actor and critic serve all agents.
     pub fn shared(&self) -> bool {
         self.actors.len() == 1
@@ -930,6 +940,11 @@ fn critic_slot(shared: bool, n: usize, ego: usize, p: usize) -> usize {
 impl Learner for Maddpg {
     fn info(&self) -> RunInfo {
         self.run.clone()
+    }
+    fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
+        self.nets.set_placement(placement);
+        self.targets.set_placement(placement);
+        Ok(())
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()

@@ -33,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use taper_envs::parallel::VecParallel;
 use taper_envs::{Kwargs, ParallelEnv, Space};
+use taper_tensor::device::Placement;
 use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::Checkpoint;
 use taper_train::eval::{parallel_evaluation, run_parallel_episodes, EnvView, EvalOptions, Evaluation};
@@ -302,6 +303,10 @@ impl MaPpo {
 impl Learner for MaPpo {
     fn info(&self) -> RunInfo {
         self.run.clone()
+    }
+    fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
+        self.core.model.set_placement(placement);
+        Ok(())
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()

@@ -672,7 +672,9 @@ impl<R: RolloutEnv> OnPolicy<R> {
                 ),
             });
         }
+        let placement = self.model.placement().clone();
         self.model = model;
+        self.model.set_placement(&placement);
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use taper_critics::{Actor, Critic, ValueCritic};
 use taper_envs::Space;
 use taper_tensor::distributions::{Categorical, DiagGaussian};
+use taper_tensor::device::Placement;
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 
 /// Encodes raw observations as network inputs: one-hot for `Discrete`, concatenated one-hots
@@ -125,6 +126,17 @@ impl ActorCritic {
         let mut m = Self::new(obs_space, act_space, hidden, init_log_std, rng_actor, rng_critic)?;
         m.critic = ValueCritic::new(critic_dim, critic_hidden, rng_critic)?;
         Ok(m)
+    }
+
+    /// Sets where the actor and the critic compute (the log-std stays on the host).
+    pub fn set_placement(&mut self, placement: &Placement) {
+        self.actor.set_placement(placement.clone());
+        self.critic.net.set_placement(placement.clone());
+    }
+
+    /// Where the networks compute.
+    pub fn placement(&self) -> &Placement {
+        self.actor.placement()
     }
 
     /// Whether actions are discrete.

@@ -30,6 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use taper_envs::wrappers::{ClipAction, EpisodeRecord};
 use taper_envs::{Env, Kwargs, NormalizeConfig, Space, VecEnv};
+use taper_tensor::device::Placement;
 use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::{Checkpoint, ModelShape};
 use taper_train::eval::{EnvView, EvalOptions, Evaluation};
@@ -376,6 +377,10 @@ impl Ppo {
 impl Learner for Ppo {
     fn info(&self) -> RunInfo {
         self.run.clone()
+    }
+    fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
+        self.core.model.set_placement(placement);
+        Ok(())
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()

@@ -17,6 +17,7 @@ use crate::error::{AlgoError, Result};
 use crate::kind::{AlgoConfig, AlgoKind};
 use std::path::Path;
 use taper_envs::Kwargs;
+use taper_tensor::device::{Backend, DeviceSpec, Placement};
 use taper_train::run_file::RunFile;
 use taper_train::Learner;
 
@@ -35,6 +36,11 @@ pub struct RunConfig {
     pub env_kwargs: Kwargs,
     /// The algorithm's config.
     pub config: AlgoConfig,
+    /// Where the networks compute (`device`; not part of the run folder's `config.toml`:
+    /// checkpoints load on any device).
+    pub device: DeviceSpec,
+    /// How they compute on the CPU (`backend`; `None`: the device's natural one).
+    pub backend: Option<Backend>,
 }
 
 /// Values given explicitly (command-line flags), over the file's and the defaults.
@@ -50,6 +56,10 @@ pub struct Overrides {
     pub total_steps: Option<u64>,
     /// Env keyword arguments (added to the file's).
     pub env_kwargs: Kwargs,
+    /// `--device`.
+    pub device: Option<String>,
+    /// `--backend`.
+    pub backend: Option<String>,
 }
 
 /// A TOML error as one line: `line L, column C: message`.
@@ -111,7 +121,9 @@ impl RunConfig {
             .unwrap_or_else(|| algo.default_env().to_string());
         // A section of another algorithm would be ignored: refuse it.
         for k in table.keys() {
-            if ["algo", "env", "seed", "total_steps", "env_kwargs", algo.name()].contains(&k.as_str()) {
+            if ["algo", "env", "seed", "total_steps", "env_kwargs", "device", "backend", algo.name()]
+                .contains(&k.as_str())
+            {
                 continue;
             }
             AlgoKind::from_name(k).map_err(|_| file_err(&path, format!("unknown key `{k}`")))?;
@@ -164,6 +176,14 @@ impl RunConfig {
         };
         let seed = ov.seed.or(int_key("seed")?).unwrap_or(1);
         let steps_given = ov.total_steps.or(int_key("total_steps")?);
+        let device = match ov.device.clone().or(str_key("device")?) {
+            Some(d) => d.parse::<DeviceSpec>()?,
+            None => DeviceSpec::Cpu,
+        };
+        let backend = match ov.backend.clone().or(str_key("backend")?) {
+            Some(b) => Some(b.parse::<Backend>()?),
+            None => None,
+        };
         let mut cfg = RunConfig {
             algo,
             total_steps: steps_given.unwrap_or_else(|| algo.default_budget(&env)),
@@ -171,6 +191,8 @@ impl RunConfig {
             seed,
             env_kwargs,
             config,
+            device,
+            backend,
         };
         // HDPO's budget is its `steps`, in gradient steps.
         if let AlgoConfig::Hdpo(h) = &mut cfg.config {
@@ -224,6 +246,8 @@ impl RunConfig {
             total_steps: f.total_steps,
             env_kwargs: f.env_kwargs.clone(),
             config,
+            device: DeviceSpec::Cpu,
+            backend: None,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -249,9 +273,29 @@ impl RunConfig {
         }
     }
 
-    /// A fresh learner for this config.
+    /// Sets the device and the backend from `--device` and `--backend` values (checked).
+    pub fn set_compute(&mut self, device: Option<&str>, backend: Option<&str>) -> Result<()> {
+        if let Some(d) = device {
+            self.device = d.parse()?;
+        }
+        if let Some(b) = backend {
+            self.backend = Some(b.parse()?);
+        }
+        self.placement().map(|_| ())
+    }
+
+    /// Where the networks compute: an error when the device is absent or its feature is not
+    /// compiled in.
+    pub fn placement(&self) -> Result<Placement> {
+        Ok(Placement::new(self.device, self.backend)?)
+    }
+
+    /// A fresh learner for this config, its networks placed on the config's device.
     pub fn learner(&self) -> Result<Box<dyn Learner>> {
-        self.algo.learner(&self.config, &self.env, &self.env_kwargs, self.seed)
+        let placement = self.placement()?;
+        let mut l = self.algo.learner(&self.config, &self.env, &self.env_kwargs, self.seed)?;
+        l.set_placement(&placement)?;
+        Ok(l)
     }
 }
 
@@ -316,6 +360,9 @@ mod tests {
             ("env = \"SimpleSpread-v3\"\n", "multi-agent"),
             ("algo = \"hdpo\"\nenv = \"CartPole-v1\"\n", "inventory"),
             ("[ppo]\ngamma = 1.5\n", "gamma"),
+            ("device = \"tpu\"\n", "unknown device `tpu`"),
+            ("backend = \"jax\"\n", "unknown backend `jax`"),
+            ("device = 3\n", "`device` must be a string"),
         ] {
             let (_d, p) = write(text);
             let e = RunConfig::resolve(Some(&p), &Overrides::default())

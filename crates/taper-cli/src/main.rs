@@ -115,6 +115,14 @@ pub struct TrainArgs {
     /// Multi-agent envs: number of agents N (SimpleSpread-v3; default 3).
     #[arg(long)]
     pub agents: Option<usize>,
+    /// Where the networks compute: cpu, cuda, cuda:N or metal (the GPUs need taper built with
+    /// `--features cuda` or `--features metal`) [default: cpu, or the config's `device`].
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// How they compute: fast (the flat-buffer MLPs, CPU only) or candle (candle graphs, the
+    /// path GPUs take) [default: fast on the CPU, candle on a GPU].
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
     /// Continue the run in DIR from its newest checkpoint, exactly.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,

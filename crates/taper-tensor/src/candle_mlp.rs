@@ -69,6 +69,11 @@ impl CandleMlp {
         &self.sizes
     }
 
+    /// The hidden activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
     /// The trainable parameters, layer by layer (weight, then bias).
     pub fn vars(&self) -> Vec<Var> {
         self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()

@@ -114,6 +114,61 @@ impl std::str::FromStr for Backend {
     }
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Fast => "fast",
+            Backend::Candle => "candle",
+        })
+    }
+}
+
+/// Where an MLP computes: the fast path on the CPU, or a candle graph on a device. Set on a
+/// network with [`crate::mlp::Mlp::set_placement`]; it is never saved, so a checkpoint written
+/// on one device loads on any other.
+#[derive(Debug, Clone, Default)]
+pub enum Placement {
+    /// The flat-buffer MLP with its hand-written backward pass, on the CPU.
+    #[default]
+    Fast,
+    /// The candle graph of [`crate::candle_mlp::CandleMlp`] on this device.
+    Candle(candle_core::Device),
+}
+
+impl Placement {
+    /// The placement of `--device` and `--backend`: the fast path on the CPU unless `candle`
+    /// is asked for; a candle graph on a GPU. `backend` `None` picks the device's natural
+    /// backend; `fast` on a GPU is an error (the fast path runs on the CPU only).
+    pub fn new(device: DeviceSpec, backend: Option<Backend>) -> Result<Self> {
+        match (device, backend) {
+            (DeviceSpec::Cpu, None | Some(Backend::Fast)) => Ok(Placement::Fast),
+            (DeviceSpec::Cpu, Some(Backend::Candle)) => Ok(Placement::Candle(candle_core::Device::Cpu)),
+            (d, Some(Backend::Fast)) => Err(TensorError::Invalid {
+                name: "backend",
+                reason: format!("the fast backend runs on the CPU only; on {d} use the candle backend"),
+            }),
+            (d, _) => Ok(Placement::Candle(d.device()?)),
+        }
+    }
+
+    /// Whether this is the candle graph.
+    pub fn is_candle(&self) -> bool {
+        matches!(self, Placement::Candle(_))
+    }
+
+    /// `fast`, `candle:cpu`, `candle:cuda:N` or `candle:metal`, as run logs name it.
+    pub fn label(&self) -> String {
+        match self {
+            Placement::Fast => "fast".into(),
+            Placement::Candle(d) => match d.location() {
+                candle_core::DeviceLocation::Cpu => "candle:cpu".into(),
+                candle_core::DeviceLocation::Cuda { gpu_id } => format!("candle:cuda:{gpu_id}"),
+                candle_core::DeviceLocation::Metal { .. } => "candle:metal".into(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +200,11 @@ mod tests {
             assert!(e.contains("--features metal"), "{e}");
         }
         assert!("gpu".parse::<Backend>().is_err());
+        assert!(!Placement::new(DeviceSpec::Cpu, None).unwrap().is_candle());
+        assert!(!Placement::new(DeviceSpec::Cpu, Some(Backend::Fast)).unwrap().is_candle());
+        let p = Placement::new(DeviceSpec::Cpu, Some(Backend::Candle)).unwrap();
+        assert_eq!(p.label(), "candle:cpu");
+        let e = Placement::new(DeviceSpec::Cuda(0), Some(Backend::Fast)).unwrap_err().to_string();
+        assert!(e.contains("CPU only"), "{e}");
     }
 }

@@ -20,6 +20,8 @@
 //! # Ok::<(), taper_tensor::TensorError>(())
 //! ```
 
+use crate::candle_mlp::CandleMlp;
+use crate::device::Placement;
 use crate::error::{check_len, Result, TensorError};
 use crate::fastmath;
 use crate::linalg::{matmul_nn, matmul_nt, matmul_tn};
@@ -67,11 +69,34 @@ impl MlpInit {
 
 /// A fully connected network: `sizes[0] -> sizes[1] -> ... -> sizes[L]`, the hidden
 /// activation after every layer but the last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The parameters live here, on the host, in one flat buffer. Where the network computes is
+/// its [`Placement`]: the fast path (the default) or a candle graph on a device, which mirrors
+/// the parameters there and re-uploads them only after they change (every change goes
+/// through [`Mlp::params_mut`] or [`Mlp::load_tensors`], which give the buffer a new stamp).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mlp {
     sizes: Vec<usize>,
     activation: Activation,
     params: Vec<f32>,
+    #[serde(skip)]
+    placement: Placement,
+    /// Names the current parameter values: unique per change, process-wide.
+    #[serde(skip, default = "fresh_stamp")]
+    stamp: u64,
+}
+
+impl PartialEq for Mlp {
+    /// Same shape and same parameters, wherever they compute.
+    fn eq(&self, other: &Self) -> bool {
+        self.sizes == other.sizes && self.activation == other.activation && self.params == other.params
+    }
+}
+
+/// A new parameter stamp.
+fn fresh_stamp() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Forward activations kept for the backward pass, reused between calls.
@@ -80,6 +105,36 @@ pub struct MlpCache {
     batch: usize,
     outs: Vec<Vec<f32>>,
     delta: [Vec<f32>; 2],
+    graph: GraphSlot,
+}
+
+/// The candle side of an [`MlpCache`]: the device's mirror of the parameters (with the stamp
+/// it holds), and the last forward pass's input and output nodes.
+struct GraphCache {
+    mirror: CandleMlp,
+    stamp: u64,
+    x: candle_core::Var,
+    out: candle_core::Tensor,
+    host_out: Vec<f32>,
+}
+
+/// Holds a [`GraphCache`]; a clone starts empty, so two caches never share device variables.
+#[derive(Default)]
+struct GraphSlot(Option<Box<GraphCache>>);
+
+impl Clone for GraphSlot {
+    fn clone(&self) -> Self {
+        GraphSlot(None)
+    }
+}
+
+impl std::fmt::Debug for GraphSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("GraphSlot(empty)"),
+            Some(g) => write!(f, "GraphSlot(stamp {})", g.stamp),
+        }
+    }
 }
 
 impl Mlp {
@@ -115,6 +170,8 @@ impl Mlp {
             sizes: sizes.to_vec(),
             activation,
             params,
+            placement: Placement::Fast,
+            stamp: fresh_stamp(),
         })
     }
 
@@ -131,6 +188,8 @@ impl Mlp {
             sizes: sizes.to_vec(),
             activation,
             params,
+            placement: Placement::Fast,
+            stamp: fresh_stamp(),
         })
     }
 
@@ -160,7 +219,16 @@ impl Mlp {
     }
     /// Mutable parameters, e.g. for an optimiser step.
     pub fn params_mut(&mut self) -> &mut [f32] {
+        self.stamp = fresh_stamp();
         &mut self.params
+    }
+    /// Where the network computes.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+    /// Sets where the network computes; results agree across placements to float rounding.
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.placement = placement;
     }
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
@@ -188,6 +256,9 @@ impl Mlp {
     /// returns the output `[batch, out]`.
     pub fn forward<'c>(&self, x: &[f32], batch: usize, cache: &'c mut MlpCache) -> Result<&'c [f32]> {
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
+        if let Placement::Candle(dev) = &self.placement {
+            return self.forward_graph(x, batch, cache, dev);
+        }
         let layers = self.sizes.len() - 1;
         cache.batch = batch;
         cache.outs.resize_with(layers, Vec::new);
@@ -222,6 +293,9 @@ impl Mlp {
 
     /// The output of the last [`Mlp::forward`] held in `cache`.
     pub fn output<'c>(&self, cache: &'c MlpCache) -> &'c [f32] {
+        if self.placement.is_candle() {
+            return cache.graph.0.as_ref().map(|g| g.host_out.as_slice()).unwrap_or(&[]);
+        }
         cache.outs.last().map(|v| v.as_slice()).unwrap_or(&[])
     }
 
@@ -247,6 +321,9 @@ impl Mlp {
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
         check_len("Mlp output gradient", batch * self.output_dim(), dout.len())?;
         check_len("Mlp gradient buffer", self.params.len(), grads.len())?;
+        if self.placement.is_candle() {
+            return self.backward_graph(cache, dout, grads, dx);
+        }
         let layers = self.sizes.len() - 1;
         if cache.outs.len() != layers {
             return Err(TensorError::Invalid {
@@ -363,6 +440,7 @@ impl Mlp {
             }
         }
         self.params = params;
+        self.stamp = fresh_stamp();
         Ok(())
     }
 
@@ -385,6 +463,73 @@ impl Mlp {
             };
         }
         Ok(h)
+    }
+}
+
+impl Mlp {
+    /// [`Mlp::forward`] as a candle graph on `dev`: the parameters are uploaded when the
+    /// cache's mirror is older than them, the input is uploaded, the output downloaded.
+    fn forward_graph<'c>(
+        &self,
+        x: &[f32],
+        batch: usize,
+        cache: &'c mut MlpCache,
+        dev: &candle_core::Device,
+    ) -> Result<&'c [f32]> {
+        let fits = |g: &GraphCache| {
+            g.mirror.sizes() == self.sizes.as_slice()
+                && g.mirror.activation() == self.activation
+                && g.mirror.device().same_device(dev)
+        };
+        let xv = candle_core::Var::from_tensor(&candle_core::Tensor::from_slice(x, (batch, self.input_dim()), dev)?)?;
+        let mirror = match cache.graph.0.take() {
+            Some(g) if fits(&g) => {
+                if g.stamp != self.stamp {
+                    g.mirror.set_params(&self.params)?;
+                }
+                g.mirror
+            }
+            _ => CandleMlp::from_mlp(self, dev)?,
+        };
+        let out = mirror.forward(xv.as_tensor())?;
+        let host_out = out.flatten_all()?.to_vec1::<f32>()?;
+        cache.batch = batch;
+        let g = cache.graph.0.insert(Box::new(GraphCache {
+            mirror,
+            stamp: self.stamp,
+            x: xv,
+            out,
+            host_out,
+        }));
+        Ok(&g.host_out)
+    }
+
+    /// [`Mlp::backward_full`] by candle's autodiff through the graph of the last forward pass.
+    fn backward_graph(
+        &self,
+        cache: &mut MlpCache,
+        dout: &[f32],
+        grads: &mut [f32],
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let g = cache.graph.0.as_ref().ok_or_else(|| TensorError::Invalid {
+            name: "cache",
+            reason: "backward called before forward".into(),
+        })?;
+        let dev = g.mirror.device();
+        let d = candle_core::Tensor::from_slice(dout, g.out.dims(), dev)?;
+        // The scalar whose gradient with respect to the output is `dout`.
+        let gs = (&g.out * d)?.sum_all()?.backward()?;
+        for (a, b) in grads.iter_mut().zip(g.mirror.flat_grads(&gs)?) {
+            *a += b;
+        }
+        if let Some(dx) = dx {
+            match gs.get(g.x.as_tensor()) {
+                Some(t) => dx.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?),
+                None => dx.iter_mut().for_each(|v| *v = 0.0),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -561,6 +706,64 @@ mod tests {
         }
         let mut wrong = Mlp::new(&[3, 9, 2], Activation::Tanh, MlpInit::TorchDefault, &mut rng)?;
         assert!(wrong.load_tensors("pi", &map).is_err());
+        Ok(())
+    }
+
+    /// A network placed on the candle graph computes what the fast path computes (forward,
+    /// parameter and input gradients within 1e-5), follows every parameter change, and a
+    /// cache shared by two networks serves each with its own parameters.
+    #[test]
+    fn candle_placement_equals_the_fast_path() -> Result<()> {
+        let mut rng = stream(21, Purpose::Init, 0);
+        let mut fast = Mlp::new(&[4, 10, 3], Activation::Tanh, MlpInit::TorchDefault, &mut rng)?;
+        let other = Mlp::new(&[4, 10, 3], Activation::Tanh, MlpInit::TorchDefault, &mut rng)?;
+        let batch = 9;
+        let x = crate::init::normal(&mut rng, batch * 4, 0.0, 1.0);
+        let dout = crate::init::normal(&mut rng, batch * 3, 0.0, 1.0);
+        let close = |a: &[f32], b: &[f32]| {
+            assert_eq!(a.len(), b.len());
+            for (u, v) in a.iter().zip(b) {
+                assert!((u - v).abs() <= 1e-5 * (1.0 + v.abs()), "{u} vs {v}");
+            }
+        };
+        let run = |net: &Mlp, cache: &mut MlpCache| -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+            let y = net.forward(&x, batch, cache)?.to_vec();
+            assert_eq!(net.output(cache), y.as_slice());
+            let mut g = vec![0.5f32; net.num_params()];
+            let mut dx = vec![0f32; batch * 4];
+            net.backward_full(&x, cache, &dout, &mut g, Some(&mut dx))?;
+            Ok((y, g, dx))
+        };
+        let mut placed = fast.clone();
+        placed.set_placement(Placement::Candle(Device::Cpu));
+        assert!(placed == fast, "placement is not part of equality");
+        let (mut cf, mut cc) = (MlpCache::default(), MlpCache::default());
+        for round in 0..3 {
+            let (yf, gf, dxf) = run(&fast, &mut cf)?;
+            let (yc, gc, dxc) = run(&placed, &mut cc)?;
+            close(&yc, &yf);
+            close(&gc, &gf); // both added to the same 0.5 start
+            close(&dxc, &dxf);
+            // An optimiser-like change: the mirror must follow it.
+            for n in [&mut fast, &mut placed] {
+                for (i, p) in n.params_mut().iter_mut().enumerate() {
+                    *p += 0.01 * ((i + round) % 7) as f32;
+                }
+            }
+        }
+        // One cache, two networks: each forward uses its own network's parameters.
+        let mut placed_other = other.clone();
+        placed_other.set_placement(Placement::Candle(Device::Cpu));
+        let mut shared = MlpCache::default();
+        let mut cache = MlpCache::default();
+        for _ in 0..2 {
+            close(placed.forward(&x, batch, &mut shared)?, fast.forward(&x, batch, &mut cache)?);
+            close(placed_other.forward(&x, batch, &mut shared)?, other.forward(&x, batch, &mut cache)?);
+        }
+        // A cloned cache starts without a graph.
+        let mut copy = shared.clone();
+        let mut g = vec![0f32; placed.num_params()];
+        assert!(placed.backward(&x, &mut copy, &dout, &mut g).is_err());
         Ok(())
     }
 }

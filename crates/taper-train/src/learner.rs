@@ -104,6 +104,17 @@ pub trait Learner {
     /// The action(s) for one observation (multi-agent: all agents' observations, one action
     /// per agent), as a flat vector: a discrete action as its index.
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> Result<Vec<f32>>;
+    /// Sets where the learner's networks compute (`--device`, `--backend`). The default
+    /// accepts the fast path only: a learner with a candle path overrides it.
+    fn set_placement(&mut self, placement: &taper_tensor::device::Placement) -> Result<()> {
+        if placement.is_candle() {
+            return Err(crate::TrainError::learner(format!(
+                "this learner computes on the CPU fast path only, not on {}",
+                placement.label()
+            )));
+        }
+        Ok(())
+    }
     /// Columns that must be finite in every metrics row: the trainer stops the run, naming the
     /// column, when one is NaN or infinite (a diverged loss).
     fn guarded_columns(&self) -> &'static [&'static str] {

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
 use taper_envs::Kwargs;
+use taper_tensor::device::Placement;
 use taper_tensor::optim::{Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::{Checkpoint, ModelShape, NamedTensors};
@@ -241,6 +242,8 @@ pub trait Problem: Sized {
     /// error over the paths (independent demand); no gradient. `test` asks for the test-time
     /// policy (orders rounded where demand is integral).
     fn cost(&self, policy: &Self::Policy, scen: &Self::Scenarios, ignore: usize, test: bool) -> Result<PathCost>;
+    /// Sets where the policy's networks compute.
+    fn set_placement(policy: &mut Self::Policy, placement: &Placement);
     /// One Adam step of the policy's parameters.
     fn adam_step(policy: &mut Self::Policy, opt: &mut Adam, grads: &[f32]) -> Result<()>;
     /// The policy's weights as named tensors.
@@ -459,6 +462,11 @@ impl<P: Problem> HdpoLearner<P> {
 impl<P: Problem> Learner for HdpoLearner<P> {
     fn info(&self) -> RunInfo {
         self.run.clone()
+    }
+    fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
+        P::set_placement(&mut self.policy, placement);
+        P::set_placement(&mut self.best, placement);
+        Ok(())
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()

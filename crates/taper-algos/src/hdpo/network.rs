@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use taper_envs::inventory::{NetScenarios, Network};
 use taper_envs::{Kwargs, Space};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::device::Placement;
 use taper_tensor::optim::Adam;
 use taper_train::checkpoint::{ModelShape, NamedTensors};
 
@@ -620,6 +621,11 @@ impl Problem for NetworkProblem {
     }
     fn cost(&self, p: &NetworkPolicy, scen: &NetScenarios, ignore: usize, _test: bool) -> Result<PathCost> {
         evaluate_network_cost(p, &self.net, scen, ignore)
+    }
+    fn set_placement(p: &mut NetworkPolicy, placement: &Placement) {
+        for n in [&mut p.context, &mut p.upstream, &mut p.store] {
+            n.set_placement(placement.clone());
+        }
     }
     fn adam_step(p: &mut NetworkPolicy, opt: &mut Adam, g: &[f32]) -> Result<()> {
         let (nc, nu) = (p.context.num_params(), p.upstream.num_params());

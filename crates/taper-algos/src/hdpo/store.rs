@@ -26,6 +26,7 @@ use taper_envs::inventory::single::{on_hand_before_demand, store_step, store_ste
 use taper_envs::inventory::{Demand, StoreConfig};
 use taper_envs::{Kwargs, Space};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::device::Placement;
 use taper_tensor::optim::Adam;
 use taper_train::checkpoint::{ModelShape, NamedTensors};
 
@@ -376,6 +377,9 @@ impl Problem for OneStore {
     }
     fn cost(&self, p: &StorePolicy, scen: &Scenarios, ignore: usize, test: bool) -> Result<PathCost> {
         evaluate_cost(p, &self.store, scen, ignore, test && self.rounds())
+    }
+    fn set_placement(p: &mut StorePolicy, placement: &Placement) {
+        p.net.set_placement(placement.clone());
     }
     fn adam_step(p: &mut StorePolicy, opt: &mut Adam, g: &[f32]) -> Result<()> {
         Ok(opt.step(&mut [(p.net.params_mut(), g)])?)

@@ -52,6 +52,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         total_steps: a.total_steps,
         env_kwargs: kwargs.unwrap_or_default(),
+        device: a.device.clone(),
+        backend: a.backend.clone(),
     };
     let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
     if let Some(spec) = &a.seeds {
@@ -272,6 +274,8 @@ fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptio
     if let Some(t) = a.total_steps {
         cfg.set_total_steps(t);
     }
+    // The device is not part of the run: a run trained on one resumes on any other.
+    cfg.set_compute(a.device.as_deref(), a.backend.as_deref())?;
     let mut learner = cfg.learner()?;
     Trainer::new(dir)
         .options(options)
