@@ -3,6 +3,7 @@
 
 mod common;
 mod docs;
+mod backend;
 mod eval;
 mod examples;
 mod fixture;
