@@ -7,8 +7,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use taper_critics::{Actor, Critic, ValueCritic};
 use taper_envs::Space;
-use taper_tensor::distributions::{Categorical, DiagGaussian};
 use taper_tensor::device::Placement;
+use taper_tensor::distributions::{Categorical, DiagGaussian};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 
 /// Encodes raw observations as network inputs: one-hot for `Discrete`, concatenated one-hots

@@ -121,8 +121,17 @@ impl RunConfig {
             .unwrap_or_else(|| algo.default_env().to_string());
         // A section of another algorithm would be ignored: refuse it.
         for k in table.keys() {
-            if ["algo", "env", "seed", "total_steps", "env_kwargs", "device", "backend", algo.name()]
-                .contains(&k.as_str())
+            if [
+                "algo",
+                "env",
+                "seed",
+                "total_steps",
+                "env_kwargs",
+                "device",
+                "backend",
+                algo.name(),
+            ]
+            .contains(&k.as_str())
             {
                 continue;
             }
@@ -293,7 +302,9 @@ impl RunConfig {
     /// A fresh learner for this config, its networks placed on the config's device.
     pub fn learner(&self) -> Result<Box<dyn Learner>> {
         let placement = self.placement()?;
-        let mut l = self.algo.learner(&self.config, &self.env, &self.env_kwargs, self.seed)?;
+        let mut l = self
+            .algo
+            .learner(&self.config, &self.env, &self.env_kwargs, self.seed)?;
         l.set_placement(&placement)?;
         Ok(l)
     }

@@ -154,6 +154,18 @@ mod tests {
     /// input gradients within 1e-5 (relative), for every activation.
     #[test]
     fn candle_graph_equals_the_fast_path() -> Result<()> {
+        graph_equals_the_fast_path(&Device::Cpu, 1e-5)
+    }
+
+    /// The same on a CUDA device, within 1e-4 (cuBLAS sums in another order). Built with
+    /// `--features cuda` only; `scripts/gpu-check.sh` runs it.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_graph_equals_the_fast_path() -> Result<()> {
+        graph_equals_the_fast_path(&Device::new_cuda(0)?, 1e-4)
+    }
+
+    fn graph_equals_the_fast_path(dev: &Device, tol: f32) -> Result<()> {
         for act in [
             Activation::Tanh,
             Activation::Relu,
@@ -171,14 +183,13 @@ mod tests {
             let mut dx = vec![0f32; batch * 6];
             net.backward_full(&x, &mut cache, &dout, &mut grads, Some(&mut dx))?;
 
-            let dev = Device::Cpu;
-            let g = CandleMlp::from_mlp(&net, &dev)?;
-            let xv = Var::from_vec(x.clone(), (batch, 6), &dev)?;
+            let g = CandleMlp::from_mlp(&net, dev)?;
+            let xv = Var::from_vec(x.clone(), (batch, 6), dev)?;
             let yt = g.forward(xv.as_tensor())?;
             // The loss whose gradient with respect to y is dout.
-            let loss = (&yt * Tensor::from_vec(dout.clone(), (batch, 3), &dev)?)?.sum_all()?;
+            let loss = (&yt * Tensor::from_vec(dout.clone(), (batch, 3), dev)?)?.sum_all()?;
             let gs = loss.backward()?;
-            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+            let close = |a: f32, b: f32| (a - b).abs() <= tol * (1.0 + b.abs());
             for (a, b) in yt.flatten_all()?.to_vec1::<f32>()?.iter().zip(&y) {
                 assert!(close(*a, *b), "{act:?} forward {a} vs {b}");
             }
@@ -196,7 +207,7 @@ mod tests {
             assert_eq!(g.to_mlp()?.params(), moved.as_slice());
             assert!(g.set_params(&moved[1..]).is_err());
             assert!(g
-                .forward(&Tensor::zeros((2, 5), candle_core::DType::F32, &dev)?)
+                .forward(&Tensor::zeros((2, 5), candle_core::DType::F32, dev)?)
                 .is_err());
         }
         Ok(())

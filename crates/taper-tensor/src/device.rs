@@ -201,10 +201,14 @@ mod tests {
         }
         assert!("gpu".parse::<Backend>().is_err());
         assert!(!Placement::new(DeviceSpec::Cpu, None).unwrap().is_candle());
-        assert!(!Placement::new(DeviceSpec::Cpu, Some(Backend::Fast)).unwrap().is_candle());
+        assert!(!Placement::new(DeviceSpec::Cpu, Some(Backend::Fast))
+            .unwrap()
+            .is_candle());
         let p = Placement::new(DeviceSpec::Cpu, Some(Backend::Candle)).unwrap();
         assert_eq!(p.label(), "candle:cpu");
-        let e = Placement::new(DeviceSpec::Cuda(0), Some(Backend::Fast)).unwrap_err().to_string();
+        let e = Placement::new(DeviceSpec::Cuda(0), Some(Backend::Fast))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("CPU only"), "{e}");
     }
 }

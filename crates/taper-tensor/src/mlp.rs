@@ -757,8 +757,14 @@ mod tests {
         let mut shared = MlpCache::default();
         let mut cache = MlpCache::default();
         for _ in 0..2 {
-            close(placed.forward(&x, batch, &mut shared)?, fast.forward(&x, batch, &mut cache)?);
-            close(placed_other.forward(&x, batch, &mut shared)?, other.forward(&x, batch, &mut cache)?);
+            close(
+                placed.forward(&x, batch, &mut shared)?,
+                fast.forward(&x, batch, &mut cache)?,
+            );
+            close(
+                placed_other.forward(&x, batch, &mut shared)?,
+                other.forward(&x, batch, &mut cache)?,
+            );
         }
         // A cloned cache starts without a graph.
         let mut copy = shared.clone();

@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use taper_envs::inventory::{NetScenarios, Network};
 use taper_envs::{Kwargs, Space};
-use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::device::Placement;
+use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::Adam;
 use taper_train::checkpoint::{ModelShape, NamedTensors};
 

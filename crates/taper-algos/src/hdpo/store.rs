@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use taper_envs::inventory::single::{on_hand_before_demand, store_step, store_step_vjp};
 use taper_envs::inventory::{Demand, StoreConfig};
 use taper_envs::{Kwargs, Space};
-use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::device::Placement;
+use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 use taper_tensor::optim::Adam;
 use taper_train::checkpoint::{ModelShape, NamedTensors};
 

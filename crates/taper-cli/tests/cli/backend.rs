@@ -20,7 +20,16 @@ fn every_algorithm_trains_with_the_candle_backend() {
         ("hdpo", "InventoryWarehouse-v0", "2", ""),
     ] {
         let out = d.path().join(format!("{algo}-{env}"));
-        let mut args = vec!["--algo", algo, "--env", env, "--total-steps", steps, "--backend", "candle"];
+        let mut args = vec![
+            "--algo",
+            algo,
+            "--env",
+            env,
+            "--total-steps",
+            steps,
+            "--backend",
+            "candle",
+        ];
         if !extra.is_empty() {
             args.push(extra);
         }
@@ -37,11 +46,27 @@ fn every_algorithm_trains_with_the_candle_backend() {
 #[test]
 fn candle_runs_resume_exactly_and_move_between_backends() {
     let d = tempfile::tempdir().unwrap();
-    let base = ["--env", "CartPole-v1", "--seed", "2", "--total-steps", "2048", "--backend", "candle"];
+    let base = [
+        "--env",
+        "CartPole-v1",
+        "--seed",
+        "2",
+        "--total-steps",
+        "2048",
+        "--backend",
+        "candle",
+    ];
     let (a, b) = (d.path().join("straight"), d.path().join("resumed"));
     train_into(&base, &a, &[]);
     train_into(&base, &b, &["--stop-after", "1024"]);
-    train_ok(&["train", "--resume", b.to_str().unwrap(), "--backend", "candle", "--quiet"]);
+    train_ok(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--backend",
+        "candle",
+        "--quiet",
+    ]);
     same_run(&a, &b);
     // Candle to fast, and fast to candle.
     for (first, then) in [("candle", "fast"), ("fast", "candle")] {
@@ -63,7 +88,10 @@ fn bad_devices_are_clean_errors() {
     let out = d.path().join("x");
     let o = out.to_str().unwrap();
     for (flags, needle) in [
-        (vec!["--device", "tpu"], "unknown device `tpu` (cpu, cuda, cuda:N, metal)"),
+        (
+            vec!["--device", "tpu"],
+            "unknown device `tpu` (cpu, cuda, cuda:N, metal)",
+        ),
         (vec!["--device", "cuda:x"], "unknown device `cuda:x`"),
         (vec!["--backend", "jax"], "unknown backend `jax` (fast, candle)"),
         #[cfg(not(feature = "cuda"))]
@@ -72,7 +100,10 @@ fn bad_devices_are_clean_errors() {
         (vec!["--device", "cuda:1", "--backend", "candle"], "--features cuda"),
         #[cfg(not(feature = "metal"))]
         (vec!["--device", "metal"], "--features metal"),
-        (vec!["--device", "cuda", "--backend", "fast"], "the fast backend runs on the CPU only"),
+        (
+            vec!["--device", "cuda", "--backend", "fast"],
+            "the fast backend runs on the CPU only",
+        ),
     ] {
         let mut args = vec!["train", "--total-steps", "512", "--out", o, "--quiet"];
         args.extend(flags.iter().copied());
@@ -82,7 +113,30 @@ fn bad_devices_are_clean_errors() {
     let cfg = d.path().join("c.toml");
     std::fs::write(&cfg, "device = \"gpu\"\n").unwrap();
     assert_clean_error(
-        &taper(&["train", "--config", cfg.to_str().unwrap(), "--out", o, "--quiet"], &[]),
+        &taper(
+            &["train", "--config", cfg.to_str().unwrap(), "--out", o, "--quiet"],
+            &[],
+        ),
         "unknown device `gpu`",
     );
+}
+
+/// A run trained on a CUDA device resumes and evaluates on the CPU, and the reverse. Built
+/// with `--features cuda` only; `scripts/gpu-check.sh` runs it.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_runs_move_to_the_cpu_and_back() {
+    let d = tempfile::tempdir().unwrap();
+    for (first, then) in [("cuda:0", "cpu"), ("cpu", "cuda:0")] {
+        let c = d.path().join(format!("{first}-{then}"));
+        train_into(
+            &["--env", "CartPole-v1", "--total-steps", "2048", "--device", first],
+            &c,
+            &["--stop-after", "1024"],
+        );
+        train_ok(&["train", "--resume", c.to_str().unwrap(), "--device", then, "--quiet"]);
+        assert_eq!(metrics_without_timing(&c).len(), 4, "{first} then {then}");
+        let o = taper(&["eval", c.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
 }

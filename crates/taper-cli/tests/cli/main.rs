@@ -1,9 +1,9 @@
 //! The `taper` binary end to end: one test binary, one module per topic (fewer binaries to
 //! link keeps the test build short).
 
+mod backend;
 mod common;
 mod docs;
-mod backend;
 mod eval;
 mod examples;
 mod fixture;
