@@ -14,7 +14,9 @@
 //! - dispatch: [`kind`] ([`AlgoKind`]: names, config sections, defaults, budgets) and
 //!   [`run_config`] (a run's config, resolved from defaults, a TOML file and flags);
 //! - [`load`] and [`resume`]: any run folder, whatever its algorithm;
-//! - [`exact`]: the exact long-run cost of any learner's policy on one lost-sales store.
+//! - [`exact`]: the exact long-run cost of any learner's policy on one lost-sales store;
+//! - [`group`]: the numerics of group-relative optimizers (GRPO, Dr. GRPO, DAPO, D³S, ADORA)
+//!   for sequence policies.
 //!
 //! ```no_run
 //! use taper_algos::prelude::*;
@@ -35,6 +37,7 @@ pub mod advantage;
 mod checks;
 mod error;
 pub mod exact;
+pub mod group;
 pub mod hdpo;
 pub mod kind;
 pub mod loss;

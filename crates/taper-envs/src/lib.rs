@@ -15,6 +15,8 @@
 //! - [`classic`]: `CartPole-v1`, `Pendulum-v1`; [`toy_text`]: `FrozenLake-v1`,
 //!   `CliffWalking-v1`; [`mpe`]: `SimpleSpread-v3`; [`inventory`]: one store and networks,
 //!   with exact and heuristic solvers;
+//! - [`seq`]: sequence tasks with verifiable rewards (copy, reverse, sort, addition), with
+//!   held-apart train and test prompts;
 //! - [`solve`]: value iteration and finite-horizon DP;
 //! - [`registry`]: ids → envs, with [`register`] and [`register_parallel`] for a program's
 //!   own envs.
@@ -41,6 +43,7 @@ pub mod mpe;
 pub mod normalize;
 pub mod parallel;
 pub mod registry;
+pub mod seq;
 pub mod solve;
 pub mod spaces;
 pub mod toy_text;

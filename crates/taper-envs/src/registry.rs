@@ -167,6 +167,34 @@ const SPECS: &[EnvSpec] = &[
             "stores, params_seed, correlation, warehouse_lead_time, warehouse_h, demand_mean, lead_time, p, h, horizon",
     },
     EnvSpec {
+        id: "SeqCopy-v0",
+        description: "copy a string of digits, token by token; verifier scores 0/1 (sequence task)",
+        max_episode_steps: None,
+        reward_threshold: None,
+        kwargs: "min_len, max_len, partial, max_new_tokens, split=train|test",
+    },
+    EnvSpec {
+        id: "SeqReverse-v0",
+        description: "reverse a string of digits (sequence task)",
+        max_episode_steps: None,
+        reward_threshold: None,
+        kwargs: "min_len, max_len, partial, max_new_tokens, split=train|test",
+    },
+    EnvSpec {
+        id: "SeqSort-v0",
+        description: "sort a string of digits (sequence task)",
+        max_episode_steps: None,
+        reward_threshold: None,
+        kwargs: "min_len, max_len, partial, max_new_tokens, split=train|test",
+    },
+    EnvSpec {
+        id: "SeqAddition-v0",
+        description: "add two numbers of up to `digits` digits, answer most significant digit first (sequence task)",
+        max_episode_steps: None,
+        reward_threshold: None,
+        kwargs: "digits, partial, max_new_tokens, split=train|test",
+    },
+    EnvSpec {
         id: "CliffWalking-v1",
         description: "walk along a cliff edge, 4x12 grid (Gymnasium toy text; no time limit)",
         max_episode_steps: None,
@@ -274,7 +302,7 @@ pub fn make(id: &str) -> Result<Box<dyn Env>> {
     make_with(id, &Kwargs::new())
 }
 
-fn parse_bool(k: &str, v: &str) -> Result<bool> {
+pub(crate) fn parse_bool(k: &str, v: &str) -> Result<bool> {
     match v {
         "true" | "True" | "1" => Ok(true),
         "false" | "False" | "0" => Ok(false),
@@ -285,7 +313,7 @@ fn parse_bool(k: &str, v: &str) -> Result<bool> {
     }
 }
 
-fn check_keys(id: &str, kw: &Kwargs, allowed: &[&str]) -> Result<()> {
+pub(crate) fn check_keys(id: &str, kw: &Kwargs, allowed: &[&str]) -> Result<()> {
     if let Some(k) = kw.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(EnvError::Invalid {
             name: "kwargs",
@@ -340,7 +368,7 @@ fn frozen_lake(id: &str, kw: &Kwargs) -> Result<(FrozenLake, usize)> {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(kw: &Kwargs, key: &str) -> Result<Option<T>> {
+pub(crate) fn parse_num<T: std::str::FromStr>(kw: &Kwargs, key: &str) -> Result<Option<T>> {
     match kw.get(key) {
         None => Ok(None),
         Some(v) => v.parse::<T>().map(Some).map_err(|_| EnvError::Invalid {
@@ -418,13 +446,38 @@ pub fn is_inventory(id: &str) -> bool {
 
 /// The keyword arguments an env is evaluated with: inventory envs run 5000-period paths (the
 /// HDPO repository's test length), so the mean cost per period is close to the long-run
-/// average; other envs as given.
+/// average; sequence tasks draw their held-apart test prompts; other envs as given.
 pub fn evaluation_kwargs(id: &str, kw: &Kwargs) -> Kwargs {
     let mut kw = kw.clone();
     if is_inventory(id) {
         kw.insert("horizon".into(), "5000".into());
     }
+    if is_sequence(id) {
+        kw.insert("split".into(), "test".into());
+    }
     kw
+}
+
+/// Whether `id` is a sequence task (`taper_envs::seq`).
+pub fn is_sequence(id: &str) -> bool {
+    crate::seq::tasks::IDS.contains(&id)
+}
+
+/// A sequence task's task and split from its keyword arguments (`split` is `train`, the
+/// default, or `test`; the rest go to the task).
+pub fn seq_task(id: &str, kw: &Kwargs) -> Result<(Box<dyn crate::seq::SeqTask>, crate::seq::Split)> {
+    let mut kw = kw.clone();
+    let split = match kw.remove("split").as_deref() {
+        None | Some("train") => crate::seq::Split::Train,
+        Some("test") => crate::seq::Split::Test,
+        Some(other) => {
+            return Err(EnvError::Invalid {
+                name: "kwargs",
+                reason: format!("`split` must be train or test, got `{other}`"),
+            })
+        }
+    };
+    Ok((crate::seq::make_task(id, &kw)?, split))
 }
 
 /// The steps at the start of an evaluation episode that an env's average-cost figures leave
@@ -558,6 +611,10 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         }
         "InventorySerial-v0" | "InventoryWarehouse-v0" => {
             Box::new(crate::inventory::NetworkEnv::new(network_config(id, kw)?)?)
+        }
+        id if is_sequence(id) => {
+            let (task, split) = seq_task(id, kw)?;
+            Box::new(crate::seq::SeqEnv::new(task, split))
         }
         _ => return Err(unknown(id)),
     })

@@ -18,6 +18,7 @@ fn documented_keys(id: &str) -> &'static [&'static str] {
             &["x", "t", "rng", "started"]
         }
         "SimpleSpread-v3" => &["pos", "vel", "landmarks", "t", "rng", "started"],
+        "SeqCopy-v0" | "SeqReverse-v0" | "SeqSort-v0" | "SeqAddition-v0" => &["rng", "prompt", "completion", "done"],
         _ => panic!("no documented layout for {id}"),
     }
 }
