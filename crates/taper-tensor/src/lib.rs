@@ -14,7 +14,9 @@
 //! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing;
 //! - [`device`]: where a model runs (`cpu`, `cuda:N`, `metal`) and the CPU backend (`fast` or
 //!   `candle`); [`candle_mlp`]: the MLP as a candle graph on any device, equal to the fast
-//!   path on the CPU.
+//!   path on the CPU;
+//! - [`transformer`]: a small decoder-only transformer as a candle graph on any device, with a
+//!   KV cache for sampling (the sequence policies' model).
 //!
 //! ```
 //! use taper_tensor::prelude::*;
@@ -79,6 +81,7 @@ pub mod normalize;
 pub mod optim;
 pub mod returns;
 pub mod rng;
+pub mod transformer;
 
 pub use error::{Result, TensorError};
 

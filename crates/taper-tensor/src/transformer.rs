@@ -1,0 +1,632 @@
+//! A small decoder-only transformer as a candle graph on any [`Device`]: token and learned
+//! position embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a GELU
+//! MLP, a final LayerNorm and a linear head over the vocabulary (GPT-2's layout). Every
+//! parameter is a [`Var`] on the device, initialised from a seeded stream; the gradients come
+//! from candle's autodiff, so the same code trains on the CPU and on a GPU.
+//!
+//! Batches are left-padded: a row's real tokens sit at its end, a key mask marks them, and
+//! positions count from a row's first real token, so prompts of different lengths share one
+//! batch. [`Transformer::forward`] scores whole sequences (training); [`KvCache`] with
+//! [`Transformer::prefill`] and [`Transformer::decode`] samples token by token without
+//! recomputing the past (a KV cache).
+//!
+//! ```
+//! use taper_tensor::transformer::{Transformer, TransformerConfig};
+//! use candle_core::Device;
+//! let cfg = TransformerConfig { vocab: 7, context: 8, d_model: 16, n_heads: 2, n_layers: 1, d_ff: 32 };
+//! let net = Transformer::new(cfg, 0, &Device::Cpu)?;
+//! // Two rows, the first left-padded by one token.
+//! let logits = net.forward_host(&[0, 3, 4, 5, 3, 4, 5, 6], &[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2)?;
+//! assert_eq!(logits.dims(), &[2, 4, 7]);
+//! # Ok::<(), taper_tensor::TensorError>(())
+//! ```
+
+use crate::error::{Result, TensorError};
+use crate::rng::{stream, Purpose};
+use candle_core::{DType, Device, Tensor, Var, D};
+use serde::{Deserialize, Serialize};
+
+/// The model's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    /// Tokens in the vocabulary.
+    pub vocab: usize,
+    /// The longest sequence (prompt and completion).
+    pub context: usize,
+    /// The residual width.
+    pub d_model: usize,
+    /// Attention heads (dividing `d_model`).
+    pub n_heads: usize,
+    /// Blocks.
+    pub n_layers: usize,
+    /// The MLP's hidden width.
+    pub d_ff: usize,
+}
+
+impl TransformerConfig {
+    /// Checks the shape; an error naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: String| {
+            Err(TensorError::Invalid {
+                name: "transformer",
+                reason,
+            })
+        };
+        if self.vocab < 2 || self.context == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
+            return bad(format!("every size must be positive (vocab at least 2): {self:?}"));
+        }
+        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+            return bad(format!("{} heads do not divide d_model {}", self.n_heads, self.d_model));
+        }
+        if self.context > 4096 || self.d_model > 4096 || self.d_ff > 16384 || self.n_layers > 64 {
+            return bad(format!("too large for this model: {self:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// The decoder: see the module doc.
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    cfg: TransformerConfig,
+    names: Vec<String>,
+    vars: Vec<Var>,
+    device: Device,
+}
+
+const LN_EPS: f64 = 1e-5;
+
+/// LayerNorm over the last dimension, from differentiable ops.
+fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(xc
+        .broadcast_div(&(var + LN_EPS)?.sqrt()?)?
+        .broadcast_mul(w)?
+        .broadcast_add(b)?)
+}
+
+/// `x · wᵀ + b` for `x` `[.., in]`, `w` `[out, in]`.
+fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (n_in, n_out) = (dims[dims.len() - 1], w.dims()[0]);
+    let rows = x.elem_count() / n_in;
+    let y = x.reshape((rows, n_in))?.matmul(&w.t()?)?.broadcast_add(b)?;
+    let mut out = dims;
+    *out.last_mut().expect("at least one dim") = n_out;
+    Ok(y.reshape(out)?)
+}
+
+/// Softmax over the last dimension, from differentiable ops.
+fn softmax(x: &Tensor) -> Result<Tensor> {
+    let e = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+/// Log-softmax over the last dimension, from differentiable ops.
+pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let s = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?;
+    Ok(s.broadcast_sub(&s.exp()?.sum_keepdim(D::Minus1)?.log()?)?)
+}
+
+/// Positions of a left-padded `[b, t]` mask: each row counts from its first real token
+/// (padding gets position 0).
+fn positions(mask: &[f32], t: usize) -> Vec<u32> {
+    let mut pos = Vec::with_capacity(mask.len());
+    for row in mask.chunks(t) {
+        let mut p = 0u32;
+        for &m in row {
+            pos.push(if m > 0.0 { p } else { 0 });
+            if m > 0.0 {
+                p += 1;
+            }
+        }
+    }
+    pos
+}
+
+/// The past of a batch being sampled: per layer the keys and values `[b, heads, t, d_head]`,
+/// the key mask `[b, t]` (1 on real tokens), and each row's next position.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    mask: Vec<f32>,
+    next_pos: Vec<u32>,
+    rows: usize,
+    len: usize,
+}
+
+impl KvCache {
+    /// Tokens held per row.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Transformer {
+    /// A model of shape `cfg` on `device`, initialised from `seed` as GPT-2 is: weights
+    /// N(0, 0.02²) (the residual projections scaled by 1/√(2·layers)), biases 0, LayerNorm
+    /// gains 1.
+    pub fn new(cfg: TransformerConfig, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = stream(seed, Purpose::Init, 7);
+        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab);
+        let resid = 0.02 / (2.0 * cfg.n_layers as f32).sqrt();
+        let mut shapes: Vec<(String, Vec<usize>, f32)> = vec![
+            ("tok_emb".into(), vec![v, d], 0.02),
+            ("pos_emb".into(), vec![cfg.context, d], 0.01),
+        ];
+        for l in 0..cfg.n_layers {
+            let p = format!("h.{l}");
+            shapes.extend([
+                (format!("{p}.ln1.w"), vec![d], 1.0),
+                (format!("{p}.ln1.b"), vec![d], 0.0),
+                (format!("{p}.attn.qkv.w"), vec![3 * d, d], 0.02),
+                (format!("{p}.attn.qkv.b"), vec![3 * d], 0.0),
+                (format!("{p}.attn.proj.w"), vec![d, d], resid),
+                (format!("{p}.attn.proj.b"), vec![d], 0.0),
+                (format!("{p}.ln2.w"), vec![d], 1.0),
+                (format!("{p}.ln2.b"), vec![d], 0.0),
+                (format!("{p}.mlp.fc.w"), vec![f, d], 0.02),
+                (format!("{p}.mlp.fc.b"), vec![f], 0.0),
+                (format!("{p}.mlp.out.w"), vec![d, f], resid),
+                (format!("{p}.mlp.out.b"), vec![d], 0.0),
+            ]);
+        }
+        shapes.extend([
+            ("ln_f.w".into(), vec![d], 1.0),
+            ("ln_f.b".into(), vec![d], 0.0),
+            ("head.w".into(), vec![v, d], 0.02),
+            ("head.b".into(), vec![v], 0.0),
+        ]);
+        let mut names = Vec::with_capacity(shapes.len());
+        let mut vars = Vec::with_capacity(shapes.len());
+        for (name, shape, scale) in shapes {
+            let n: usize = shape.iter().product();
+            let data = if name.ends_with(".w") && shape.len() == 1 {
+                vec![1f32; n] // LayerNorm gains
+            } else if shape.len() == 1 {
+                vec![0f32; n]
+            } else {
+                crate::init::normal(&mut rng, n, 0.0, scale)
+            };
+            vars.push(Var::from_tensor(&Tensor::from_vec(data, shape, device)?)?);
+            names.push(name);
+        }
+        Ok(Transformer {
+            cfg,
+            names,
+            vars,
+            device: device.clone(),
+        })
+    }
+
+    /// The shape.
+    pub fn config(&self) -> &TransformerConfig {
+        &self.cfg
+    }
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The trainable parameters with their names, in a fixed order.
+    pub fn named_vars(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.names.iter().map(String::as_str).zip(&self.vars)
+    }
+    /// The trainable parameters, in the order of [`Transformer::named_vars`].
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+    /// The number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+
+    fn p(&self, name: &str) -> &Tensor {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .expect("a parameter name of this model");
+        self.vars[i].as_tensor()
+    }
+
+    /// The parameters as named host tensors (for safetensors checkpoints).
+    pub fn to_tensors(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
+        self.named_vars()
+            .map(|(n, v)| Ok((format!("{prefix}.{n}"), v.as_tensor().to_device(&Device::Cpu)?.copy()?)))
+            .collect()
+    }
+
+    /// Loads tensors written by [`Transformer::to_tensors`] with the same prefix; an error for
+    /// a missing tensor or a shape that differs.
+    pub fn load_tensors(&self, prefix: &str, t: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        for (n, v) in self.named_vars() {
+            let key = format!("{prefix}.{n}");
+            let src = t.get(&key).ok_or_else(|| TensorError::Invalid {
+                name: "tensors",
+                reason: format!("missing tensor `{key}`"),
+            })?;
+            if src.dims() != v.dims() {
+                return Err(TensorError::Invalid {
+                    name: "tensors",
+                    reason: format!("tensor `{key}` has shape {:?}, expected {:?}", src.dims(), v.dims()),
+                });
+            }
+            v.set(&src.to_dtype(DType::F32)?.to_device(&self.device)?.copy()?)?;
+        }
+        Ok(())
+    }
+
+    /// An independent copy (new variables with the same values), e.g. a frozen reference.
+    pub fn deep_clone(&self) -> Result<Self> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|v| Ok(Var::from_tensor(&v.as_tensor().copy()?)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Transformer {
+            cfg: self.cfg,
+            names: self.names.clone(),
+            vars,
+            device: self.device.clone(),
+        })
+    }
+
+    /// Token and position embeddings of `tokens` `[b, t]` at `pos` `[b, t]`.
+    fn embed(&self, tokens: &[u32], pos: &[u32], b: usize, t: usize) -> Result<Tensor> {
+        let d = self.cfg.d_model;
+        if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= self.cfg.vocab) {
+            return Err(TensorError::Invalid {
+                name: "tokens",
+                reason: format!("token {bad} is outside the vocabulary of {}", self.cfg.vocab),
+            });
+        }
+        if let Some(&bad) = pos.iter().find(|&&p| p as usize >= self.cfg.context) {
+            return Err(TensorError::Invalid {
+                name: "context",
+                reason: format!(
+                    "position {bad} is past the model's context of {} tokens",
+                    self.cfg.context
+                ),
+            });
+        }
+        let ti = Tensor::from_slice(tokens, b * t, &self.device)?;
+        let pi = Tensor::from_slice(pos, b * t, &self.device)?;
+        let x = (self.p("tok_emb").index_select(&ti, 0)? + self.p("pos_emb").index_select(&pi, 0)?)?;
+        Ok(x.reshape((b, t, d))?)
+    }
+
+    /// One block over `x` `[b, t, d]` whose queries attend to `past` keys and values (plus
+    /// their own) under the additive mask `[b, 1, t, t_keys]`; returns the output and the
+    /// block's keys and values `[b, h, t_keys, d_head]`.
+    fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        past: Option<(&Tensor, &Tensor)>,
+        mask: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, d) = x.dims3()?;
+        let (h, dh) = (self.cfg.n_heads, self.cfg.d_model / self.cfg.n_heads);
+        let p = |s: &str| self.p(&format!("h.{l}.{s}"));
+        let a = layer_norm(x, p("ln1.w"), p("ln1.b"))?;
+        let qkv = linear(&a, p("attn.qkv.w"), p("attn.qkv.b"))?;
+        let heads = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(D::Minus1, i * d, d)?
+                .reshape((b, t, h, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
+        if let Some((pk, pv)) = past {
+            k = Tensor::cat(&[pk, &k], 2)?;
+            v = Tensor::cat(&[pv, &v], 2)?;
+        }
+        let scores = (q.matmul(&k.t()?.contiguous()?)? / (dh as f64).sqrt())?.broadcast_add(mask)?;
+        let att = softmax(&scores)?.matmul(&v)?; // [b, h, t, dh]
+        let att = att.transpose(1, 2)?.contiguous()?.reshape((b, t, d))?;
+        let x = (x + linear(&att, p("attn.proj.w"), p("attn.proj.b"))?)?;
+        let m = layer_norm(&x, p("ln2.w"), p("ln2.b"))?;
+        let m = linear(
+            &linear(&m, p("mlp.fc.w"), p("mlp.fc.b"))?.gelu()?,
+            p("mlp.out.w"),
+            p("mlp.out.b"),
+        )?;
+        Ok(((x + m)?, k, v))
+    }
+
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let x = layer_norm(x, self.p("ln_f.w"), self.p("ln_f.b"))?;
+        linear(&x, self.p("head.w"), self.p("head.b"))
+    }
+
+    /// The additive attention mask `[b, 1, tq, tk]` for queries at the last `tq` of `tk` key
+    /// slots: a query sees the real keys at or before its own slot.
+    fn attn_mask(&self, key_mask: &[f32], b: usize, tq: usize, tk: usize) -> Result<Tensor> {
+        let mut m = vec![0f32; b * tq * tk];
+        for r in 0..b {
+            for i in 0..tq {
+                let slot = tk - tq + i;
+                for j in 0..tk {
+                    if j > slot || key_mask[r * tk + j] <= 0.0 {
+                        m[(r * tq + i) * tk + j] = -1e9;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(m, (b, 1, tq, tk), &self.device)?)
+    }
+
+    /// The logits `[b, t, vocab]` of left-padded `tokens` `[b, t]` with `mask` (1 on real
+    /// tokens), as a differentiable graph: the logits at slot j predict the token at j + 1.
+    pub fn forward_host(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<Tensor> {
+        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() {
+            return Err(TensorError::Invalid {
+                name: "tokens",
+                reason: format!(
+                    "{} tokens and {} mask values are not {b} rows",
+                    tokens.len(),
+                    mask.len()
+                ),
+            });
+        }
+        let t = tokens.len() / b;
+        let pos = positions(mask, t);
+        let mut x = self.embed(tokens, &pos, b, t)?;
+        let am = self.attn_mask(mask, b, t, t)?;
+        for l in 0..self.cfg.n_layers {
+            x = self.block(l, &x, None, &am)?.0;
+        }
+        self.head(&x)
+    }
+
+    /// Runs the left-padded prompts `[b, t]` and keeps their keys and values: returns the
+    /// logits of the next token `[b, vocab]` and the cache.
+    pub fn prefill(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, KvCache)> {
+        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() {
+            return Err(TensorError::Invalid {
+                name: "tokens",
+                reason: format!(
+                    "{} tokens and {} mask values are not {b} rows",
+                    tokens.len(),
+                    mask.len()
+                ),
+            });
+        }
+        let t = tokens.len() / b;
+        let pos = positions(mask, t);
+        let mut x = self.embed(tokens, &pos, b, t)?;
+        let am = self.attn_mask(mask, b, t, t)?;
+        let (mut ks, mut vs) = (Vec::new(), Vec::new());
+        for l in 0..self.cfg.n_layers {
+            let (y, k, v) = self.block(l, &x, None, &am)?;
+            x = y;
+            ks.push(k.detach());
+            vs.push(v.detach());
+        }
+        let logits = self.head(&x.narrow(1, t - 1, 1)?)?.squeeze(1)?;
+        let next_pos = mask
+            .chunks(t)
+            .map(|r| r.iter().filter(|&&m| m > 0.0).count() as u32)
+            .collect();
+        Ok((
+            logits.detach(),
+            KvCache {
+                k: ks,
+                v: vs,
+                mask: mask.to_vec(),
+                next_pos,
+                rows: b,
+                len: t,
+            },
+        ))
+    }
+
+    /// Appends one token per row to the cache and returns the logits of the next `[b, vocab]`.
+    pub fn decode(&self, cache: &mut KvCache, next: &[u32]) -> Result<Tensor> {
+        let b = cache.rows;
+        if next.len() != b {
+            return Err(TensorError::Shape {
+                what: "decoded tokens",
+                expected: b,
+                got: next.len(),
+            });
+        }
+        let mut x = self.embed(next, &cache.next_pos, b, 1)?;
+        let tk = cache.len + 1;
+        let mut mask = Vec::with_capacity(b * tk);
+        for r in 0..b {
+            mask.extend_from_slice(&cache.mask[r * cache.len..(r + 1) * cache.len]);
+            mask.push(1.0);
+        }
+        let am = self.attn_mask(&mask, b, 1, tk)?;
+        for l in 0..self.cfg.n_layers {
+            let (y, k, v) = self.block(l, &x, Some((&cache.k[l], &cache.v[l])), &am)?;
+            x = y;
+            cache.k[l] = k.detach();
+            cache.v[l] = v.detach();
+        }
+        cache.mask = mask;
+        cache.len = tk;
+        cache.next_pos.iter_mut().for_each(|p| *p += 1);
+        Ok(self.head(&x)?.squeeze(1)?.detach())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Transformer {
+        let cfg = TransformerConfig {
+            vocab: 9,
+            context: 12,
+            d_model: 16,
+            n_heads: 4,
+            n_layers: 2,
+            d_ff: 32,
+        };
+        Transformer::new(cfg, 3, &Device::Cpu).unwrap()
+    }
+
+    fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+        t.to_vec2::<f32>().unwrap()
+    }
+
+    /// Sampling with the cache gives the logits a full forward pass gives at the same slots,
+    /// for left-padded rows of different lengths.
+    #[test]
+    fn kv_cache_equals_the_full_forward_pass() {
+        let net = small();
+        // Row 0: 3 prompt tokens after 2 pads; row 1: 5 prompt tokens.
+        let prompt = [0, 0, 1, 4, 5, 1, 6, 7, 8, 3];
+        let pmask = [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let (mut logits, mut cache) = net.prefill(&prompt, &pmask, 2).unwrap();
+        let steps = [[2u32, 6], [7, 7], [3, 2]];
+        let (mut seq, mut mask) = (prompt.to_vec(), pmask.to_vec());
+        for s in steps {
+            // The full pass over everything so far, at its last slot.
+            let t = seq.len() / 2;
+            let full = net.forward_host(&seq, &mask, 2).unwrap();
+            let last = full.narrow(1, t - 1, 1).unwrap().squeeze(1).unwrap();
+            for (a, b) in rows(&logits).iter().flatten().zip(rows(&last).iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            logits = net.decode(&mut cache, &s).unwrap();
+            let mut ns = Vec::new();
+            let mut nm = Vec::new();
+            for r in 0..2 {
+                ns.extend_from_slice(&seq[r * t..(r + 1) * t]);
+                ns.push(s[r]);
+                nm.extend_from_slice(&mask[r * t..(r + 1) * t]);
+                nm.push(1.0);
+            }
+            (seq, mask) = (ns, nm);
+        }
+        assert_eq!(cache.len(), 8);
+        // Padding does not change a row: row 0 alone, unpadded, scores the same.
+        let alone = net.forward_host(&[1, 4, 5], &[1.0; 3], 1).unwrap();
+        let padded = net
+            .forward_host(&[0, 0, 1, 4, 5], &[0.0, 0.0, 1.0, 1.0, 1.0], 1)
+            .unwrap();
+        let a = alone
+            .narrow(1, 2, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let p = padded
+            .narrow(1, 4, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (x, y) in a.iter().zip(&p) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+
+    /// The gradient of one parameter entry from autodiff equals a central finite difference
+    /// (Richardson-extrapolated from steps h and h/2, which cancels the h² error term).
+    #[test]
+    fn gradients_match_finite_differences() {
+        let net = small();
+        let tokens = [0, 1, 4, 5, 6, 1, 2, 3, 4, 5];
+        let mask = [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let loss = |n: &Transformer| -> Tensor {
+            let lp = log_softmax(&n.forward_host(&tokens, &mask, 2).unwrap()).unwrap();
+            // Sum of the log-probabilities of token 2 everywhere: any smooth scalar will do.
+            lp.narrow(2, 2, 1).unwrap().sum_all().unwrap()
+        };
+        let grads = loss(&net).backward().unwrap();
+        for name in [
+            "h.0.attn.qkv.w",
+            "h.1.mlp.fc.b",
+            "tok_emb",
+            "pos_emb",
+            "head.w",
+            "h.0.ln1.w",
+        ] {
+            let var = net.named_vars().find(|(n, _)| *n == name).unwrap().1.clone();
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let i = base.len() / 3 + 1;
+            let h = 1e-2f32;
+            let at = |delta: f32| {
+                let mut p = base.clone();
+                p[i] += delta;
+                var.set(&Tensor::from_vec(p, var.dims(), &Device::Cpu).unwrap())
+                    .unwrap();
+                let v = loss(&net).to_scalar::<f32>().unwrap() as f64;
+                var.set(&Tensor::from_vec(base.clone(), var.dims(), &Device::Cpu).unwrap())
+                    .unwrap();
+                v
+            };
+            let d = |h: f32| (at(h) - at(-h)) / (2.0 * h as f64);
+            let fd = (4.0 * d(h / 2.0) - d(h)) / 3.0;
+            assert!(
+                (fd - g[i] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{name}[{i}]: finite difference {fd} vs autodiff {}",
+                g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let net = small();
+        assert!(
+            net.forward_host(&[1, 99], &[1.0, 1.0], 1).is_err(),
+            "token outside the vocabulary"
+        );
+        assert!(
+            net.forward_host(&[1; 13], &[1.0; 13], 1).is_err(),
+            "longer than the context"
+        );
+        assert!(net.forward_host(&[1, 2, 3], &[1.0; 3], 2).is_err());
+        let bad = TransformerConfig {
+            n_heads: 3,
+            ..*net.config()
+        };
+        assert!(Transformer::new(bad, 0, &Device::Cpu).is_err());
+        // Copies are independent; tensors round-trip.
+        let copy = net.deep_clone().unwrap();
+        let t: std::collections::HashMap<_, _> = net.to_tensors("p").unwrap().into_iter().collect();
+        net.vars()[0]
+            .set(&net.vars()[0].as_tensor().zeros_like().unwrap())
+            .unwrap();
+        copy.load_tensors("p", &t).unwrap();
+        net.load_tensors("p", &t).unwrap();
+        let a = net
+            .forward_host(&[1, 2], &[1.0; 2], 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = copy
+            .forward_host(&[1, 2], &[1.0; 2], 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(a, b);
+    }
+}
