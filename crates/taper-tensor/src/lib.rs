@@ -16,7 +16,8 @@
 //!   `candle`); [`candle_mlp`]: the MLP as a candle graph on any device, equal to the fast
 //!   path on the CPU;
 //! - [`transformer`]: a small decoder-only transformer as a candle graph on any device, with a
-//!   KV cache for sampling (the sequence policies' model).
+//!   KV cache for sampling (the sequence policies' model); [`var_adam`]: Adam and gradient
+//!   clipping over candle variables on their device.
 //!
 //! ```
 //! use taper_tensor::prelude::*;
@@ -82,6 +83,7 @@ pub mod optim;
 pub mod returns;
 pub mod rng;
 pub mod transformer;
+pub mod var_adam;
 
 pub use error::{Result, TensorError};
 
