@@ -13,6 +13,7 @@
 //! ```
 
 use crate::error::{AlgoError, Result};
+use crate::grpo::{Grpo, GrpoConfig};
 use crate::hdpo::{Hdpo, HdpoConfig, HdpoNetwork};
 use crate::maddpg::{Maddpg, MaddpgConfig};
 use crate::mappo::{MaPpo, MappoConfig};
@@ -37,6 +38,8 @@ pub enum AlgoKind {
     Ippo,
     /// Multi-agent DDPG.
     Maddpg,
+    /// Group Relative Policy Optimization and its variants (sequence tasks).
+    Grpo,
 }
 
 /// An algorithm's config.
@@ -50,6 +53,8 @@ pub enum AlgoConfig {
     Mappo(MappoConfig),
     /// MADDPG's.
     Maddpg(MaddpgConfig),
+    /// GRPO's.
+    Grpo(GrpoConfig),
 }
 
 impl AlgoConfig {
@@ -60,6 +65,7 @@ impl AlgoConfig {
             AlgoConfig::Hdpo(c) => serde_json::to_value(c),
             AlgoConfig::Mappo(c) => serde_json::to_value(c),
             AlgoConfig::Maddpg(c) => serde_json::to_value(c),
+            AlgoConfig::Grpo(c) => serde_json::to_value(c),
         }
         .unwrap_or_default()
     }
@@ -70,18 +76,20 @@ impl AlgoConfig {
             AlgoConfig::Hdpo(c) => c.validate(),
             AlgoConfig::Mappo(c) => c.validate(),
             AlgoConfig::Maddpg(c) => c.validate(),
+            AlgoConfig::Grpo(c) => c.validate(),
         }
     }
 }
 
 impl AlgoKind {
     /// Every algorithm.
-    pub const ALL: [AlgoKind; 5] = [
+    pub const ALL: [AlgoKind; 6] = [
         AlgoKind::Ppo,
         AlgoKind::Hdpo,
         AlgoKind::Mappo,
         AlgoKind::Ippo,
         AlgoKind::Maddpg,
+        AlgoKind::Grpo,
     ];
 
     /// The name (`--algo`, run folders, the config section).
@@ -92,6 +100,7 @@ impl AlgoKind {
             AlgoKind::Mappo => "mappo",
             AlgoKind::Ippo => "ippo",
             AlgoKind::Maddpg => "maddpg",
+            AlgoKind::Grpo => "grpo",
         }
     }
 
@@ -116,6 +125,9 @@ impl AlgoKind {
             }
             AlgoKind::Ippo => "Independent PPO with parameter sharing (multi-agent envs)",
             AlgoKind::Maddpg => "MADDPG with Gumbel-softmax actors and centralized tanh critics (multi-agent envs)",
+            AlgoKind::Grpo => {
+                "GRPO with Dr. GRPO, DAPO, D³S and ADORA as options: a transformer on candle (sequence tasks)"
+            }
         }
     }
 
@@ -129,6 +141,7 @@ impl AlgoKind {
         match self {
             AlgoKind::Ppo => "CartPole-v1",
             AlgoKind::Hdpo => "InventoryLostSales-v0",
+            AlgoKind::Grpo => "SeqAddition-v0",
             _ => "SimpleSpread-v3",
         }
     }
@@ -147,6 +160,7 @@ impl AlgoKind {
                 }
             }
             AlgoKind::Maddpg => 1_500_000,
+            AlgoKind::Grpo => 51_200,
             AlgoKind::Mappo => 12_000_000,
             AlgoKind::Ippo => 8_000_000,
         }
@@ -171,6 +185,13 @@ impl AlgoKind {
         if !self.multi_agent() && multi {
             return bad(format!(
                 "`{env_id}` is multi-agent; train it with --algo mappo, ippo or maddpg"
+            ));
+        }
+        if self == AlgoKind::Grpo && !registry::is_sequence(env_id) {
+            registry::spec(env_id)?;
+            return bad(format!(
+                "grpo trains the sequence tasks ({}), not `{env_id}`",
+                taper_envs::seq::tasks::IDS.join(", ")
             ));
         }
         if self == AlgoKind::Hdpo && !registry::is_inventory(env_id) {
@@ -203,6 +224,7 @@ impl AlgoKind {
             AlgoKind::Mappo => AlgoConfig::Mappo(MappoConfig::mappo()),
             AlgoKind::Ippo => AlgoConfig::Mappo(MappoConfig::ippo()),
             AlgoKind::Maddpg => AlgoConfig::Maddpg(MaddpgConfig::tuned()),
+            AlgoKind::Grpo => AlgoConfig::Grpo(GrpoConfig::default()),
         })
     }
 
@@ -215,6 +237,7 @@ impl AlgoKind {
             AlgoKind::Mappo => AlgoConfig::Mappo(MappoConfig::mappo()),
             AlgoKind::Ippo => AlgoConfig::Mappo(MappoConfig::ippo()),
             AlgoKind::Maddpg => AlgoConfig::Maddpg(MaddpgConfig::tuned()),
+            AlgoKind::Grpo => AlgoConfig::Grpo(GrpoConfig::default()),
         }
     }
 
@@ -243,6 +266,7 @@ impl AlgoKind {
             AlgoConfig::Hdpo(b) => AlgoConfig::Hdpo(over(s, b, keys)?),
             AlgoConfig::Mappo(b) => AlgoConfig::Mappo(over(s, b, keys)?),
             AlgoConfig::Maddpg(b) => AlgoConfig::Maddpg(over(s, b, keys)?),
+            AlgoConfig::Grpo(b) => AlgoConfig::Grpo(over(s, b, keys)?),
         })
     }
 
@@ -271,6 +295,7 @@ impl AlgoKind {
                 Box::new(MaPpo::new(c.clone(), env_id, env_kwargs, seed)?)
             }
             (AlgoKind::Maddpg, AlgoConfig::Maddpg(c)) => Box::new(Maddpg::new(c.clone(), env_id, env_kwargs, seed)?),
+            (AlgoKind::Grpo, AlgoConfig::Grpo(c)) => Box::new(Grpo::new(c.clone(), env_id, env_kwargs, seed)?),
             _ => return Err(mismatch()),
         })
     }

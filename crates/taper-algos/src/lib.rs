@@ -9,7 +9,8 @@
 //!   (replay buffer, Polyak targets, TD targets), [`recent`] (the recent-episode window);
 //! - models: [`policy`] (the actor-critic of PPO, IPPO and MAPPO);
 //! - learners: [`ppo`] (CleanRL-faithful PPO), [`mappo`] (IPPO and MAPPO), [`maddpg`],
-//!   [`hdpo`] (one store and inventory networks); each implements [`taper_train::Learner`]
+//!   [`hdpo`] (one store and inventory networks), [`grpo`] (GRPO and its variants on sequence
+//!   tasks); each implements [`taper_train::Learner`]
 //!   and [`Algorithm`] (learn, save, load, resume, predict, evaluate);
 //! - dispatch: [`kind`] ([`AlgoKind`]: names, config sections, defaults, budgets) and
 //!   [`run_config`] (a run's config, resolved from defaults, a TOML file and flags);
@@ -38,6 +39,7 @@ mod checks;
 mod error;
 pub mod exact;
 pub mod group;
+pub mod grpo;
 pub mod hdpo;
 pub mod kind;
 pub mod loss;
@@ -122,6 +124,12 @@ impl Algorithm for ppo::Ppo {
 impl Algorithm for mappo::MaPpo {
     fn from_checkpoint_state(s: &CheckpointState) -> Result<Self> {
         mappo::MaPpo::new(config_of(s)?, &s.env_id, &s.env_kwargs, s.seed)
+    }
+}
+
+impl Algorithm for grpo::Grpo {
+    fn from_checkpoint_state(s: &CheckpointState) -> Result<Self> {
+        grpo::Grpo::new(config_of(s)?, &s.env_id, &s.env_kwargs, s.seed)
     }
 }
 
@@ -222,6 +230,7 @@ pub(crate) fn with_env_warmup(env_id: &str, opts: &taper_train::EvalOptions) -> 
 
 /// The items most programs need.
 pub mod prelude {
+    pub use crate::grpo::{Grpo, GrpoConfig};
     pub use crate::hdpo::{Hdpo, HdpoConfig, HdpoNetwork};
     pub use crate::kind::{AlgoConfig, AlgoKind};
     pub use crate::maddpg::{Maddpg, MaddpgConfig};

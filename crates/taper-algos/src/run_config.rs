@@ -60,6 +60,9 @@ pub struct Overrides {
     pub device: Option<String>,
     /// `--backend`.
     pub backend: Option<String>,
+    /// Keys of the algorithm's section given as flags (e.g. GRPO's `--loss-type`), over the
+    /// file's section.
+    pub algo_keys: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A TOML error as one line: `line L, column C: message`.
@@ -182,6 +185,11 @@ impl RunConfig {
                 algo.config_over(&base, &keys)
                     .map_err(|e| file_err(&path, e.to_string()))?
             }
+        };
+        let config = if ov.algo_keys.is_empty() {
+            config
+        } else {
+            algo.config_over(&config, &serde_json::Value::Object(ov.algo_keys.clone()))?
         };
         let seed = ov.seed.or(int_key("seed")?).unwrap_or(1);
         let steps_given = ov.total_steps.or(int_key("total_steps")?);

@@ -25,6 +25,10 @@ fn small(kind: AlgoKind, env: &str) -> AlgoConfig {
         AlgoKind::Maddpg => {
             serde_json::json!({ "batch_size": 32, "learning_starts": 64, "train_every": 20, "buffer_size": 4096 })
         }
+        AlgoKind::Grpo => serde_json::json!({
+            "sft_steps": 20, "eval_every": 2, "eval_prompts": 16, "prompts_per_step": 4,
+            "num_generations": 4, "d_model": 16, "d_ff": 32, "n_layers": 1, "n_heads": 2
+        }),
         AlgoKind::Hdpo => serde_json::json!({
             "batch_size": 64, "train_paths": 128, "dev_paths": 32, "test_paths": 4,
             "test_periods": 200, "test_ignore": 50, "eval_every": 2
@@ -59,6 +63,8 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
         // MADDPG writes a row (where a session can stop) every 100 episodes: 2500 env steps.
         (AlgoKind::Maddpg, "SimpleSpread-v3", 5100, vec![0.1f32; 3 * 18]),
         (AlgoKind::Hdpo, "InventoryLostSales-v0", 6, vec![5.0f32; 4]),
+        // A SeqAddition-v0 prompt, `^7+8=` (token ids of taper_envs::seq::vocab).
+        (AlgoKind::Grpo, "SeqAddition-v0", 64, vec![1.0f32, 12.0, 4.0, 13.0, 3.0]),
     ] {
         let cfg = small(kind, env);
         let name = kind.name();
@@ -80,6 +86,8 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
         let action = loaded.predict(&obs, true).unwrap();
         let want_len = match kind {
             AlgoKind::Ppo | AlgoKind::Hdpo => 1,
+            // A completion: between one token and the task's budget.
+            AlgoKind::Grpo => action.len().clamp(1, 5),
             _ => 3,
         };
         assert_eq!(action.len(), want_len, "{name}");

@@ -115,6 +115,21 @@ pub struct TrainArgs {
     /// Multi-agent envs: number of agents N (SimpleSpread-v3; default 3).
     #[arg(long)]
     pub agents: Option<usize>,
+    /// GRPO: how per-token losses are aggregated: grpo, bnpo, dr_grpo or dapo (TRL's).
+    #[arg(long, value_name = "TYPE")]
+    pub loss_type: Option<String>,
+    /// GRPO: how advantages are scaled: group, batch or none (Dr. GRPO: none).
+    #[arg(long, value_name = "HOW")]
+    pub scale_rewards: Option<String>,
+    /// GRPO: DAPO's clip-higher, dynamic sampling, token-level loss and overlong shaping.
+    #[arg(long)]
+    pub dapo: bool,
+    /// GRPO: D³S's sample- and token-level down-sampling.
+    #[arg(long)]
+    pub d3s: bool,
+    /// GRPO: ADORA's advantage weights.
+    #[arg(long)]
+    pub adora: bool,
     /// Where the networks compute: cpu, cuda, cuda:N or metal (the GPUs need taper built with
     /// `--features cuda` or `--features metal`) [default: cpu, or the config's `device`].
     #[arg(long, value_name = "DEVICE")]

@@ -161,7 +161,10 @@ mod tests {
                 let gb: Vec<f32> = (0..2).map(|i| ((i * 2 + k) as f32 * 0.11).cos()).collect();
                 dev.step(
                     &[a.clone(), b.clone()],
-                    &[Tensor::new(ga.as_slice(), &Device::Cpu)?, Tensor::new(gb.as_slice(), &Device::Cpu)?],
+                    &[
+                        Tensor::new(ga.as_slice(), &Device::Cpu)?,
+                        Tensor::new(gb.as_slice(), &Device::Cpu)?,
+                    ],
                 )?;
                 host.step(&mut [(&mut ha[..], &ga[..]), (&mut hb[..], &gb[..])])?;
             }
@@ -183,7 +186,10 @@ mod tests {
 
     #[test]
     fn clipping_scales_to_the_max_norm() -> Result<()> {
-        let mut g = vec![Tensor::new(&[3.0f32], &Device::Cpu)?, Tensor::new(&[4.0f32], &Device::Cpu)?];
+        let mut g = vec![
+            Tensor::new(&[3.0f32], &Device::Cpu)?,
+            Tensor::new(&[4.0f32], &Device::Cpu)?,
+        ];
         let n = clip_grad_norm(&mut g, 1.0)?;
         assert!((n - 5.0).abs() < 1e-6);
         let after: f32 = g.iter().map(|t| t.to_vec1::<f32>().unwrap()[0].powi(2)).sum();

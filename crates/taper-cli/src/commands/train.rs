@@ -54,6 +54,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         env_kwargs: kwargs.unwrap_or_default(),
         device: a.device.clone(),
         backend: a.backend.clone(),
+        algo_keys: grpo_keys(&a)?,
     };
     let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
     if let Some(spec) = &a.seeds {
@@ -77,6 +78,33 @@ pub fn run(a: TrainArgs) -> Result<()> {
     remove_if_empty(&out, made);
     r?;
     Ok(())
+}
+
+/// GRPO's flags as keys of its config section; an error when they are given to another
+/// algorithm.
+fn grpo_keys(a: &TrainArgs) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut k = serde_json::Map::new();
+    if let Some(t) = &a.loss_type {
+        k.insert("loss_type".into(), t.clone().into());
+    }
+    if let Some(s) = &a.scale_rewards {
+        k.insert("scale_rewards".into(), s.clone().into());
+    }
+    for (flag, on) in [("dapo", a.dapo), ("d3s", a.d3s), ("adora", a.adora)] {
+        if on {
+            k.insert(flag.into(), true.into());
+        }
+    }
+    if !k.is_empty() && a.algo.as_deref().is_some_and(|al| al != "grpo") {
+        return Err(CliError::Arg {
+            arg: "--loss-type",
+            reason: format!(
+                "--loss-type, --scale-rewards, --dapo, --d3s and --adora configure grpo, not {}",
+                a.algo.as_deref().unwrap_or("ppo")
+            ),
+        });
+    }
+    Ok(k)
 }
 
 /// Removes a folder this command created if a rejected run left it empty.
@@ -270,6 +298,13 @@ fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptio
     }
     if let Some(o) = a.out.as_ref().filter(|o| *o != dir) {
         return Err(conflict("--out", o.display().to_string(), "its own folder".into()));
+    }
+    if !grpo_keys(a)?.is_empty() {
+        return Err(conflict(
+            "--loss-type/--scale-rewards/--dapo/--d3s/--adora",
+            "given".into(),
+            "its own config.toml".into(),
+        ));
     }
     if let Some(t) = a.total_steps {
         cfg.set_total_steps(t);

@@ -7,6 +7,7 @@ mod docs;
 mod eval;
 mod examples;
 mod fixture;
+mod grpo;
 mod inventory;
 mod kill;
 mod multi_agent;

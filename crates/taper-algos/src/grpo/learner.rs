@@ -1,0 +1,658 @@
+//! The GRPO learner: see the module doc of [`super`].
+
+use super::sampler::{check_context, sample, Batch, Completions};
+use super::GrpoConfig;
+use crate::error::{AlgoError, Result};
+use crate::group::adora::Adora;
+use crate::group::advantage::group_advantages;
+use crate::group::d3s::{select_cross_group, select_intra_group, token_mask};
+use crate::group::dapo::{informative_groups, overlong_penalty, Overlong};
+use crate::group::token_loss::{aggregation_weights, token_loss, TokenLossConfig};
+use candle_core::{Device, Tensor};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use taper_envs::seq::{vocab, SeqTask, Split};
+use taper_envs::wrappers::EpisodeRecord;
+use taper_envs::Kwargs;
+use taper_tensor::device::Placement;
+use taper_tensor::optim::AdamConfig;
+use taper_tensor::rng::{stream, Purpose};
+use taper_tensor::transformer::{Transformer, TransformerConfig};
+use taper_tensor::var_adam::{clip_grad_norm, VarAdam};
+use taper_train::checkpoint::Checkpoint;
+use taper_train::eval::{EnvView, EvalOptions, Evaluation};
+use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
+
+/// The stream tags of this learner.
+const PROMPTS: u32 = 21;
+const SAMPLING: u32 = 22;
+const EVAL: u32 = 23;
+const SFT: u32 = 24;
+
+/// Everything besides the config and the tensors: with them a run resumes exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GrpoState {
+    seed: u64,
+    prompt_rng: ChaCha8Rng,
+    sample_rng: ChaCha8Rng,
+    global_step: u64,
+    updates: u64,
+    samples_trained: u64,
+    tokens_trained: u64,
+    sft_done: bool,
+    warm_start_accuracy: Option<f64>,
+    opt_steps: u64,
+}
+
+/// One group's prompt and its G completions with their rewards.
+struct Group {
+    prompt: Vec<u32>,
+    comp: Completions,
+    scores: Vec<f32>,
+    rewards: Vec<f32>,
+}
+
+/// What one iteration reports.
+#[derive(Default, Clone, Copy)]
+struct IterStats {
+    reward: f64,
+    accuracy: f64,
+    loss: f64,
+    kl: f64,
+    clipfrac: f64,
+    entropy: f64,
+    grad_norm: f64,
+    length: f64,
+    kept_groups: f64,
+    kept_samples: f64,
+    kept_tokens: f64,
+}
+
+/// GRPO on a sequence task. See the module doc.
+pub struct Grpo {
+    config: GrpoConfig,
+    given: GrpoConfig,
+    task: Box<dyn SeqTask>,
+    model: Transformer,
+    reference: Option<Transformer>,
+    opt: VarAdam,
+    run: RunInfo,
+    st: GrpoState,
+    total_updates: u64,
+    started_at: Instant,
+    start_step: u64,
+}
+
+impl std::fmt::Debug for Grpo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grpo")
+            .field("config", &self.config)
+            .field("updates", &self.st.updates)
+            .finish()
+    }
+}
+
+fn adam(lr: f64) -> AdamConfig {
+    AdamConfig {
+        lr: lr as f32,
+        ..AdamConfig::default()
+    }
+}
+
+impl Grpo {
+    /// GRPO on the registered sequence task `env_id`; all randomness from `seed`.
+    pub fn new(config: GrpoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if !taper_envs::registry::is_sequence(env_id) {
+            return Err(AlgoError::Config {
+                field: "env",
+                reason: format!(
+                    "grpo trains the sequence tasks ({}), not `{env_id}`",
+                    taper_envs::seq::tasks::IDS.join(", ")
+                ),
+            });
+        }
+        let (task, _) = taper_envs::registry::seq_task(env_id, env_kwargs)?;
+        let resolved = config.resolved();
+        let cfg = TransformerConfig {
+            vocab: vocab::SIZE,
+            context: task.max_prompt_len() + task.max_new_tokens(),
+            d_model: config.d_model,
+            n_heads: config.n_heads,
+            n_layers: config.n_layers,
+            d_ff: config.d_ff,
+        };
+        let model = Transformer::new(cfg, seed, &Device::Cpu)?;
+        check_context(&model, task.max_prompt_len(), task.max_new_tokens())?;
+        let opt = VarAdam::new(adam(config.learning_rate), model.vars())?;
+        Ok(Grpo {
+            st: GrpoState {
+                seed,
+                prompt_rng: stream(seed, Purpose::Other(PROMPTS), 0),
+                sample_rng: stream(seed, Purpose::Other(SAMPLING), 0),
+                global_step: 0,
+                updates: 0,
+                samples_trained: 0,
+                tokens_trained: 0,
+                sft_done: false,
+                warm_start_accuracy: None,
+                opt_steps: 0,
+            },
+            run: RunInfo {
+                algo: "grpo".into(),
+                env_id: env_id.to_string(),
+                env_kwargs: env_kwargs.clone(),
+                seed,
+            },
+            config: resolved,
+            given: config,
+            task,
+            model,
+            reference: None,
+            opt,
+            total_updates: 0,
+            started_at: Instant::now(),
+            start_step: 0,
+        })
+    }
+
+    /// The policy.
+    pub fn model(&self) -> &Transformer {
+        &self.model
+    }
+
+    /// The greedy accuracy (fraction answered exactly) and mean score on `n` test prompts
+    /// drawn from `seed`.
+    pub fn test_accuracy(&self, n: usize, seed: u64) -> Result<(f64, f64)> {
+        let mut rng = stream(seed, Purpose::Other(EVAL), 0);
+        let prompts = (0..n)
+            .map(|_| self.task.sample_prompt(&mut rng, Split::Test))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
+        let comp = sample(&self.model, &prompts, self.task.max_new_tokens(), 1.0, true, &mut rng)?;
+        let (mut right, mut score) = (0usize, 0f64);
+        for (i, p) in prompts.iter().enumerate() {
+            let s = self.task.score(p, comp.answer(i));
+            score += s as f64;
+            right += (s == 1.0) as usize;
+        }
+        Ok((right as f64 / n as f64, score / n as f64))
+    }
+
+    /// The supervised warm start: cross-entropy on generated train prompts and their answers.
+    fn warm_start(&mut self) -> Result<()> {
+        let c = &self.config;
+        let mut rng = stream(self.st.seed, Purpose::Other(SFT), 0);
+        let mut opt = VarAdam::new(adam(c.sft_learning_rate), self.model.vars())?;
+        for _ in 0..c.sft_steps {
+            let mut prompts = Vec::with_capacity(c.sft_batch);
+            let mut targets = Vec::with_capacity(c.sft_batch);
+            for _ in 0..c.sft_batch {
+                let p = self.task.sample_prompt(&mut rng, Split::Train)?;
+                let mut a = self.task.answer(&p)?;
+                a.push(vocab::EOS);
+                prompts.push(p);
+                targets.push(a);
+            }
+            let batch = Batch::new(&prompts, &targets)?;
+            let lp = batch.logp(&self.model)?;
+            let n: f32 = batch.target_mask.iter().sum();
+            let w = Tensor::from_vec(
+                batch.target_mask.iter().map(|m| -m / n).collect::<Vec<f32>>(),
+                (batch.rows, batch.c),
+                self.model.device(),
+            )?;
+            let grads = (lp * w)?.sum_all()?.backward()?;
+            let mut g = self.grads(&grads)?;
+            clip_grad_norm(&mut g, c.max_grad_norm as f32)?;
+            opt.step(self.model.vars(), &g)?;
+        }
+        self.st.sft_done = true;
+        self.st.warm_start_accuracy = Some(self.test_accuracy(self.config.eval_prompts, self.st.seed)?.0);
+        if self.config.beta > 0.0 {
+            self.reference = Some(self.model.deep_clone()?);
+        }
+        Ok(())
+    }
+
+    fn grads(&self, store: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
+        self.model
+            .vars()
+            .iter()
+            .map(|v| match store.get(v.as_tensor()) {
+                Some(g) => Ok(g.clone()),
+                None => Ok(v.as_tensor().zeros_like()?),
+            })
+            .collect()
+    }
+
+    /// `n` groups of fresh train prompts, sampled and scored.
+    fn sample_groups(&mut self, n: usize) -> Result<Vec<Group>> {
+        let g = self.config.num_generations;
+        let max_new = self.task.max_new_tokens();
+        let prompts = (0..n)
+            .map(|_| self.task.sample_prompt(&mut self.st.prompt_rng, Split::Train))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
+        let rows: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.clone(), g)).collect();
+        let comp = sample(
+            &self.model,
+            &rows,
+            max_new,
+            self.config.temperature,
+            false,
+            &mut self.st.sample_rng,
+        )?;
+        self.st.global_step += rows.len() as u64;
+        // DAPO's soft overlong punishment over the budget's slack beyond the longest answer.
+        let overlong = Overlong {
+            max_len: max_new,
+            cache: max_new.saturating_sub(self.task.max_answer_len() + 1),
+            factor: 1.0,
+        };
+        let mut out = Vec::with_capacity(n);
+        for (k, p) in prompts.into_iter().enumerate() {
+            let mut grp = Completions::default();
+            let (mut scores, mut rewards) = (Vec::with_capacity(g), Vec::with_capacity(g));
+            for r in k * g..(k + 1) * g {
+                let s = self.task.score(&p, comp.answer(r));
+                let shaped = if self.config.dapo && overlong.cache > 0 {
+                    s + overlong_penalty(&overlong, comp.tokens[r].len())
+                } else {
+                    s
+                };
+                scores.push(s);
+                rewards.push(shaped);
+                grp.tokens.push(comp.tokens[r].clone());
+                grp.logp.push(comp.logp[r].clone());
+                grp.entropy.push(comp.entropy[r].clone());
+            }
+            out.push(Group {
+                prompt: p,
+                comp: grp,
+                scores,
+                rewards,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One iteration: sample, the advantage stages, one gradient step.
+    fn iteration(&mut self) -> Result<IterStats> {
+        let c = self.config.clone();
+        let g = c.num_generations;
+        let mut groups = self.sample_groups(c.prompts_per_step)?;
+        let sampled = groups.clone_stats();
+        // Filter: DAPO's dynamic sampling.
+        if c.dapo {
+            for _ in 0..=c.dynamic_sampling_rounds {
+                groups.retain(|grp| informative_groups(&grp.rewards, g).map(|v| v[0]).unwrap_or(false));
+                let missing = c.prompts_per_step - groups.len();
+                if missing == 0 {
+                    break;
+                }
+                let more = self.sample_groups(missing)?;
+                groups.extend(more);
+            }
+            groups.retain(|grp| informative_groups(&grp.rewards, g).map(|v| v[0]).unwrap_or(false));
+            groups.truncate(c.prompts_per_step);
+        }
+        let mut stats = IterStats {
+            reward: sampled.0,
+            accuracy: sampled.1,
+            entropy: sampled.2,
+            length: sampled.3,
+            kept_groups: groups.len() as f64 / c.prompts_per_step as f64,
+            ..IterStats::default()
+        };
+        if groups.is_empty() {
+            self.st.updates += 1;
+            return Ok(stats);
+        }
+        // Estimate.
+        let rewards: Vec<f32> = groups.iter().flat_map(|grp| grp.rewards.iter().copied()).collect();
+        let mut adv = group_advantages(&rewards, g, c.scale_rewards, 1e-4)?;
+        // Weight: ADORA.
+        if c.adora {
+            let scores: Vec<f32> = groups.iter().flat_map(|grp| grp.scores.iter().copied()).collect();
+            let lengths: Vec<usize> = groups
+                .iter()
+                .flat_map(|grp| grp.comp.tokens.iter().map(Vec::len))
+                .collect();
+            let adora = Adora {
+                max_length: Some(self.task.max_new_tokens()),
+                ..c.adora_settings
+            };
+            adora.apply(&mut adv, &scores, &lengths, g)?;
+        }
+        let prompts: Vec<Vec<u32>> = groups
+            .iter()
+            .flat_map(|grp| std::iter::repeat_n(grp.prompt.clone(), g))
+            .collect();
+        let tokens: Vec<Vec<u32>> = groups.iter().flat_map(|grp| grp.comp.tokens.iter().cloned()).collect();
+        let entropy: Vec<Vec<f32>> = groups.iter().flat_map(|grp| grp.comp.entropy.iter().cloned()).collect();
+        // Select: D³S.
+        let n = adv.len();
+        let progress = self.st.updates as f64 / self.total_updates.max(1) as f64;
+        let (selected, token_keep) = if c.d3s {
+            if c.d3s_cross_group {
+                let (m, k) = c.d3s_schedule.at(progress, n);
+                (select_cross_group(&adv, m), k)
+            } else {
+                let (m, k) = c.d3s_schedule.at(progress, g);
+                (select_intra_group(&adv, g, m)?, k)
+            }
+        } else {
+            ((0..n).collect(), 1.0)
+        };
+        let sp: Vec<Vec<u32>> = selected.iter().map(|&i| prompts[i].clone()).collect();
+        let st: Vec<Vec<u32>> = selected.iter().map(|&i| tokens[i].clone()).collect();
+        let sa: Vec<f32> = selected.iter().map(|&i| adv[i]).collect();
+        let batch = Batch::new(&sp, &st)?;
+        let mut mask = batch.target_mask.clone();
+        if c.d3s && token_keep < 1.0 {
+            let mut ent = vec![0f32; batch.rows * batch.c];
+            for (r, &i) in selected.iter().enumerate() {
+                ent[r * batch.c..r * batch.c + entropy[i].len()].copy_from_slice(&entropy[i]);
+            }
+            let rows: Vec<usize> = (0..batch.rows).collect();
+            let keep = token_mask(&sa, &ent, &batch.target_mask, batch.c, &rows, token_keep)?;
+            mask.iter_mut().zip(&keep).for_each(|(m, k)| *m *= k);
+        }
+        // The loss: per-token gradients on the host, one backward pass through the model.
+        let lp_t = batch.logp(&self.model)?;
+        let lp = lp_t.flatten_all()?.to_vec1::<f32>()?;
+        let ref_lp = match &self.reference {
+            Some(r) if c.beta > 0.0 => Some(batch.logp(r)?.flatten_all()?.to_vec1::<f32>()?),
+            _ => None,
+        };
+        let w = aggregation_weights(c.loss_type, &mask, batch.c, self.task.max_new_tokens(), None)?;
+        let tl = TokenLossConfig {
+            eps_low: c.epsilon as f32,
+            eps_high: c.epsilon_high.unwrap_or(c.epsilon) as f32,
+            beta: c.beta as f32,
+        };
+        let mut coef = vec![0f32; lp.len()];
+        let (mut loss, mut kl, mut clipped, mut active) = (0f64, 0f64, 0usize, 0usize);
+        for i in 0..lp.len() {
+            if mask[i] <= 0.0 {
+                continue;
+            }
+            // One update per batch: the old policy is the current one (TRL, num_iterations 1).
+            let t = token_loss(&tl, lp[i], lp[i], ref_lp.as_ref().map(|r| r[i]), sa[i / batch.c]);
+            coef[i] = w[i] * t.dlogp;
+            loss += (w[i] * t.loss) as f64;
+            kl += t.kl as f64;
+            clipped += t.clipped as usize;
+            active += 1;
+        }
+        let coef_t = Tensor::from_vec(coef, (batch.rows, batch.c), self.model.device())?;
+        let store = (lp_t * coef_t)?.sum_all()?.backward()?;
+        let mut grads = self.grads(&store)?;
+        let gn = clip_grad_norm(&mut grads, c.max_grad_norm as f32)?;
+        if !gn.is_finite() || !loss.is_finite() {
+            return Err(AlgoError::NonFinite {
+                update: self.st.updates + 1,
+                term: "grpo loss",
+            });
+        }
+        self.opt.step(self.model.vars(), &grads)?;
+        self.st.opt_steps = self.opt.steps();
+        self.st.updates += 1;
+        self.st.samples_trained += batch.rows as u64;
+        self.st.tokens_trained += active as u64;
+        stats.loss = loss;
+        stats.kl = kl / active.max(1) as f64;
+        stats.clipfrac = clipped as f64 / active.max(1) as f64;
+        stats.grad_norm = gn as f64;
+        stats.kept_samples = batch.rows as f64 / n as f64;
+        stats.kept_tokens = active as f64 / batch.target_mask.iter().sum::<f32>().max(1.0) as f64;
+        Ok(stats)
+    }
+
+    /// Moves the model (and the reference and Adam's moments) to `device`.
+    fn move_to(&mut self, device: &Device) -> Result<()> {
+        if self.model.device().same_device(device) {
+            return Ok(());
+        }
+        let t: std::collections::HashMap<_, _> = self.model.to_tensors("p")?.into_iter().collect();
+        let m = Transformer::new(*self.model.config(), self.st.seed, device)?;
+        m.load_tensors("p", &t)?;
+        let o: std::collections::HashMap<_, _> = self.opt.to_tensors("o")?.into_iter().collect();
+        let mut opt = VarAdam::new(adam(self.config.learning_rate), m.vars())?;
+        opt.load("o", &o, self.opt.steps())?;
+        if let Some(r) = &self.reference {
+            let rt: std::collections::HashMap<_, _> = r.to_tensors("r")?.into_iter().collect();
+            let nr = Transformer::new(*r.config(), self.st.seed, device)?;
+            nr.load_tensors("r", &rt)?;
+            self.reference = Some(nr);
+        }
+        (self.model, self.opt) = (m, opt);
+        Ok(())
+    }
+}
+
+/// Mean reward, accuracy, sampling entropy and completion length of a fresh batch.
+trait GroupStats {
+    fn clone_stats(&self) -> (f64, f64, f64, f64);
+}
+
+impl GroupStats for Vec<Group> {
+    fn clone_stats(&self) -> (f64, f64, f64, f64) {
+        let (mut r, mut a, mut n) = (0f64, 0f64, 0usize);
+        let (mut h, mut nt, mut len) = (0f64, 0usize, 0usize);
+        for grp in self {
+            for (i, &s) in grp.scores.iter().enumerate() {
+                r += grp.rewards[i] as f64;
+                a += (s == 1.0) as u8 as f64;
+                n += 1;
+                len += grp.comp.tokens[i].len();
+                h += grp.comp.entropy[i].iter().map(|&e| e as f64).sum::<f64>();
+                nt += grp.comp.entropy[i].len();
+            }
+        }
+        let n = n.max(1) as f64;
+        (r / n, a / n, h / nt.max(1) as f64, len as f64 / n)
+    }
+}
+
+impl Learner for Grpo {
+    fn info(&self) -> RunInfo {
+        self.run.clone()
+    }
+    fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
+        let dev = match placement {
+            Placement::Fast => Device::Cpu,
+            Placement::Candle(d) => d.clone(),
+        };
+        Ok(self.move_to(&dev)?)
+    }
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.given).unwrap_or_default()
+    }
+    fn progress(&self) -> Progress {
+        Progress {
+            global_step: self.st.global_step,
+            updates: self.st.updates,
+            episodes: self.st.global_step,
+        }
+    }
+    /// The budget counts completions sampled; the warm start runs here, once.
+    fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
+        let per = (self.config.prompts_per_step * self.config.num_generations) as u64;
+        let iters = total_steps / per;
+        if iters == 0 {
+            return Err(AlgoError::Config {
+                field: "total_steps",
+                reason: format!("{total_steps} is less than one iteration ({per} completions)"),
+            }
+            .into());
+        }
+        if iters <= self.st.updates {
+            return Err(AlgoError::Config {
+                field: "total_steps",
+                reason: format!(
+                    "the run is already at {} completions of a {total_steps}-completion plan; give a larger budget to continue",
+                    self.st.global_step
+                ),
+            }
+            .into());
+        }
+        if !self.st.sft_done {
+            self.warm_start()?;
+        }
+        self.total_updates = iters;
+        self.started_at = Instant::now();
+        self.start_step = self.st.global_step;
+        Ok(iters * per)
+    }
+    /// `eval_every` iterations, then the greedy accuracy on the held-apart test prompts.
+    fn step(&mut self) -> taper_train::Result<Metrics> {
+        let mut last = IterStats::default();
+        for _ in 0..self.config.eval_every.max(1) {
+            if self.st.updates >= self.total_updates {
+                break;
+            }
+            last = self.iteration()?;
+        }
+        let (acc, score) = self.test_accuracy(self.config.eval_prompts, self.st.seed)?;
+        let elapsed = self.started_at.elapsed().as_secs_f64();
+        let mut m = Metrics::new();
+        m.push("global_step", self.st.global_step as f64);
+        m.push("update", self.st.updates as f64);
+        m.push("samples_trained", self.st.samples_trained as f64);
+        m.push("tokens_trained", self.st.tokens_trained as f64);
+        m.push("test_accuracy", acc);
+        m.push("test_score", score);
+        m.push("train_reward", last.reward);
+        m.push("train_accuracy", last.accuracy);
+        m.push("loss", last.loss);
+        m.push("kl", last.kl);
+        m.push("clipfrac", last.clipfrac);
+        m.push("entropy", last.entropy);
+        m.push("grad_norm", last.grad_norm);
+        m.push("completion_length", last.length);
+        m.push("kept_groups", last.kept_groups);
+        m.push("kept_samples", last.kept_samples);
+        m.push("kept_tokens", last.kept_tokens);
+        m.push("warm_start_accuracy", self.st.warm_start_accuracy.unwrap_or(0.0));
+        m.push(
+            "sps",
+            (self.st.global_step - self.start_step) as f64 / elapsed.max(1e-9),
+        );
+        m.push("time_elapsed", elapsed);
+        Ok(m)
+    }
+    fn is_done(&self) -> bool {
+        self.st.updates >= self.total_updates
+    }
+    fn export(&self) -> taper_train::Result<LearnerState> {
+        let mut tensors = self.model.to_tensors("policy")?;
+        if let Some(r) = &self.reference {
+            tensors.extend(r.to_tensors("reference")?);
+        }
+        tensors.extend(self.opt.to_tensors("adam")?);
+        Ok(LearnerState::new(
+            serde_json::to_value(&self.st).map_err(taper_train::TrainError::learner)?,
+            tensors,
+        ))
+    }
+    fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
+        self.model.load_tensors("policy", &ckpt.tensors).map_err(|e| {
+            taper_train::TrainError::checkpoint(&ckpt.dir, format!("its weights do not match this config: {e}"))
+        })?;
+        if resume {
+            let st: GrpoState = ckpt.algo_state()?;
+            if self.config.beta > 0.0 && st.sft_done {
+                let r = self.model.deep_clone()?;
+                r.load_tensors("reference", &ckpt.tensors)?;
+                self.reference = Some(r);
+            }
+            self.opt.load("adam", &ckpt.tensors, st.opt_steps)?;
+            self.st = st;
+        } else {
+            self.st.sft_done = true;
+        }
+        Ok(())
+    }
+    /// Each episode is one held-apart test prompt answered greedily (`deterministic`) or by
+    /// sampling: the return is the verifier's score, success an exact answer; `accuracy` is
+    /// the fraction answered exactly.
+    fn evaluate(
+        &self,
+        opts: &EvalOptions,
+        _on_step: &mut dyn FnMut(usize, EnvView<'_>),
+    ) -> taper_train::Result<Evaluation> {
+        let mut rng = stream(opts.seed, Purpose::Other(EVAL), 1);
+        let prompts = (0..opts.episodes)
+            .map(|_| self.task.sample_prompt(&mut rng, Split::Test))
+            .collect::<taper_envs::Result<Vec<_>>>()
+            .map_err(AlgoError::from)?;
+        let comp = sample(
+            &self.model,
+            &prompts,
+            self.task.max_new_tokens(),
+            self.config.temperature,
+            opts.deterministic,
+            &mut rng,
+        )?;
+        let mut eps = Vec::with_capacity(prompts.len());
+        for (i, p) in prompts.iter().enumerate() {
+            let s = self.task.score(p, comp.answer(i)) as f64;
+            eps.push(EpisodeRecord {
+                ret: s,
+                len: comp.tokens[i].len() as u64,
+                success: Some(s == 1.0),
+            });
+        }
+        let acc = eps.iter().filter(|e| e.success == Some(true)).count() as f64 / eps.len().max(1) as f64;
+        Ok(Evaluation {
+            episodes: eps,
+            extra: vec![("accuracy".into(), acc.into())],
+        })
+    }
+    /// `obs` is a prompt's tokens (as the env's observation window: trailing padding is
+    /// ignored); returns the completion's tokens.
+    fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
+        let prompt: Vec<u32> = obs.iter().map(|&x| x as u32).filter(|&t| t != vocab::PAD).collect();
+        if prompt.is_empty() || prompt.len() > self.task.max_prompt_len() || self.task.answer(&prompt).is_err() {
+            return Err(AlgoError::Config {
+                field: "obs",
+                reason: format!(
+                    "not a prompt of {} (at most {} tokens): `{}`",
+                    self.task.id(),
+                    self.task.max_prompt_len(),
+                    vocab::render(&prompt)
+                ),
+            }
+            .into());
+        }
+        let mut rng = stream(self.st.seed, Purpose::Other(EVAL), 2);
+        let c = sample(
+            &self.model,
+            &[prompt],
+            self.task.max_new_tokens(),
+            self.config.temperature,
+            deterministic,
+            &mut rng,
+        )?;
+        Ok(c.tokens[0].iter().map(|&t| t as f32).collect())
+    }
+    fn guarded_columns(&self) -> &'static [&'static str] {
+        &["loss", "grad_norm"]
+    }
+    fn headline(&self) -> &'static [&'static str] {
+        &["test_accuracy"]
+    }
+    fn step_unit(&self) -> &'static str {
+        "completions"
+    }
+    fn summary(&self) -> String {
+        format!(
+            "{} completions, {} updates, {} tokens trained; warm-start test accuracy {:.3}",
+            self.st.global_step,
+            self.st.updates,
+            self.st.tokens_trained,
+            self.st.warm_start_accuracy.unwrap_or(0.0)
+        )
+    }
+}

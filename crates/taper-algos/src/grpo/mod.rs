@@ -1,0 +1,189 @@
+//! GRPO and its variants on the sequence tasks (`taper_envs::seq`), with a small
+//! transformer policy on any candle device ([`taper_tensor::transformer`]).
+//!
+//! One iteration: sample `prompts_per_step` train prompts, G completions each (one batch, KV
+//! cache); score them with the task's verifier; then the advantage pipeline, as stages:
+//! **estimate** (group advantages, `scale_rewards`), **filter** (DAPO's dynamic sampling:
+//! uniform groups are dropped and replaced), **weight** (ADORA), **select** (D³S: samples, then
+//! tokens); then one gradient step on the per-token clipped loss with the chosen aggregation,
+//! Adam on the device. Variants are switches of one config:
+//!
+//! | variant | settings |
+//! |---|---|
+//! | GRPO | `loss_type = "grpo"`, `scale_rewards = "group"` |
+//! | Dr. GRPO | `loss_type = "dr_grpo"`, `scale_rewards = "none"` |
+//! | DAPO | `dapo = true`: ε_high 0.28, dynamic sampling, `loss_type = "dapo"`, overlong shaping |
+//! | + D³S | `d3s = true` (cross-group by default; `[grpo.d3s_schedule]`) |
+//! | + ADORA | `adora = true` (`[grpo.adora_settings]`) |
+//!
+//! Before reinforcement learning the policy is warm-started by supervised learning on
+//! generated prompt–answer pairs (`sft_steps`), so that rewards start neither at 0 nor at 1;
+//! a frozen copy of the warm-started policy is the reference of the KL term (β > 0).
+
+mod learner;
+pub mod sampler;
+
+pub use learner::Grpo;
+
+use crate::checks::{bad, positive};
+use crate::error::Result;
+use crate::group::adora::Adora;
+use crate::group::advantage::ScaleRewards;
+use crate::group::d3s::Schedule;
+use crate::group::token_loss::LossType;
+use serde::{Deserialize, Serialize};
+
+/// GRPO's settings. The defaults are the project's, for the small tasks (TRL's LLM defaults
+/// are noted per field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    /// Prompts per iteration.
+    pub prompts_per_step: usize,
+    /// G, completions per prompt (TRL: `num_generations` 8).
+    pub num_generations: usize,
+    /// Sampling temperature (TRL: 1.0).
+    pub temperature: f32,
+    /// Adam's learning rate for reinforcement learning (TRL: 1e-6, for LLMs).
+    pub learning_rate: f64,
+    /// Global gradient-norm clip (TRL: 1.0).
+    pub max_grad_norm: f64,
+    /// ε_low of the clip (TRL: `epsilon` 0.2).
+    pub epsilon: f64,
+    /// ε_high of the clip; `None`: ε_low (TRL); DAPO: 0.28.
+    pub epsilon_high: Option<f64>,
+    /// β, the weight of the k3 KL to the warm-started reference (TRL: 0.0).
+    pub beta: f64,
+    /// How per-token losses are aggregated (TRL: `dapo`).
+    pub loss_type: LossType,
+    /// How advantages are scaled (TRL: `group`; Dr. GRPO: `none`).
+    pub scale_rewards: ScaleRewards,
+    /// DAPO: clip-higher (ε_high 0.28 unless set), dynamic sampling, token-level loss,
+    /// overlong shaping.
+    pub dapo: bool,
+    /// Dynamic sampling: at most this many extra sampling rounds to refill dropped groups.
+    pub dynamic_sampling_rounds: usize,
+    /// D³S sample- and token-level selection.
+    pub d3s: bool,
+    /// D³S across the batch (true, the paper's default) or within each group.
+    pub d3s_cross_group: bool,
+    /// D³S's schedule.
+    pub d3s_schedule: Schedule,
+    /// ADORA's group weights.
+    pub adora: bool,
+    /// ADORA's settings.
+    pub adora_settings: Adora,
+    /// Model: residual width.
+    pub d_model: usize,
+    /// Model: attention heads.
+    pub n_heads: usize,
+    /// Model: blocks.
+    pub n_layers: usize,
+    /// Model: MLP width.
+    pub d_ff: usize,
+    /// Supervised warm-start steps on generated prompt–answer pairs.
+    pub sft_steps: usize,
+    /// Pairs per warm-start step.
+    pub sft_batch: usize,
+    /// The warm start's learning rate.
+    pub sft_learning_rate: f64,
+    /// Evaluate greedy accuracy on held-apart test prompts every this many iterations (0: at
+    /// the end only).
+    pub eval_every: usize,
+    /// Test prompts per evaluation.
+    pub eval_prompts: usize,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            prompts_per_step: 16,
+            num_generations: 8,
+            temperature: 1.0,
+            learning_rate: 3e-4,
+            max_grad_norm: 1.0,
+            epsilon: 0.2,
+            epsilon_high: None,
+            beta: 0.0,
+            loss_type: LossType::Grpo,
+            scale_rewards: ScaleRewards::Group,
+            dapo: false,
+            dynamic_sampling_rounds: 3,
+            d3s: false,
+            d3s_cross_group: true,
+            d3s_schedule: Schedule::default(),
+            adora: false,
+            adora_settings: Adora::default(),
+            d_model: 64,
+            n_heads: 4,
+            n_layers: 2,
+            d_ff: 256,
+            sft_steps: 150,
+            sft_batch: 64,
+            sft_learning_rate: 1e-3,
+            eval_every: 10,
+            eval_prompts: 256,
+        }
+    }
+}
+
+impl GrpoConfig {
+    /// The config with DAPO's switches applied (ε_high 0.28 where unset, the `dapo` loss).
+    pub fn resolved(&self) -> GrpoConfig {
+        let mut c = self.clone();
+        if c.dapo {
+            c.epsilon_high = Some(c.epsilon_high.unwrap_or(0.28));
+            c.loss_type = LossType::Dapo;
+        }
+        c
+    }
+
+    /// Checks the ranges; an error naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.num_generations < 2 {
+            return bad(
+                "num_generations",
+                format!(
+                    "a group needs at least 2 completions to compare, got {}",
+                    self.num_generations
+                ),
+            );
+        }
+        if self.prompts_per_step == 0 || self.eval_prompts == 0 || self.sft_batch == 0 {
+            return bad(
+                "prompts_per_step",
+                "prompts per step, eval_prompts and sft_batch must be at least 1".into(),
+            );
+        }
+        crate::checks::at_most(
+            "prompts_per_step",
+            "prompts_per_step x num_generations",
+            self.prompts_per_step.saturating_mul(self.num_generations),
+            1 << 16,
+        )?;
+        positive("learning_rate", self.learning_rate)?;
+        positive("sft_learning_rate", self.sft_learning_rate)?;
+        positive("max_grad_norm", self.max_grad_norm)?;
+        positive("epsilon", self.epsilon)?;
+        if let Some(h) = self.epsilon_high {
+            positive("epsilon_high", h)?;
+        }
+        if !(self.temperature > 0.0) {
+            return bad("temperature", format!("must be > 0, got {}", self.temperature));
+        }
+        if !(self.beta >= 0.0) {
+            return bad("beta", format!("must be >= 0, got {}", self.beta));
+        }
+        self.d3s_schedule.validate()?;
+        taper_tensor::transformer::TransformerConfig {
+            vocab: taper_envs::seq::vocab::SIZE,
+            context: 1,
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            n_layers: self.n_layers,
+            d_ff: self.d_ff,
+        }
+        .validate()?;
+        Ok(())
+    }
+}
