@@ -7,7 +7,8 @@
 #                                     the 0.29 vector-env info format)
 # Needs PyPI and ~12 GB of disk: PyPI's only Linux x86_64 torch wheel is the CUDA build
 # (it runs on the CPU).
-# Usage: bash setup_venvs.sh [main|jax|cleanrl ...]   (default: all three)
+#   trl      adds TRL 0.24.0 to the main venv (grpo_golden_trl.py)
+# Usage: bash setup_venvs.sh [main|jax|cleanrl|trl ...]   (default: main, jax, cleanrl)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python3}"   # measured with CPython 3.11.7
@@ -27,7 +28,10 @@ for target in "$@"; do
     jax)     make_venv /tmp/peers-venv-jax requirements-jax.lock.txt ;;
              # pip install jaxmarl jax
     cleanrl) make_venv /tmp/peers-venv-cleanrl requirements-cleanrl.lock.txt ;;
+    trl)     make_venv /tmp/peers-venv requirements-main.lock.txt
+             /tmp/peers-venv/bin/pip install -r "$HERE/requirements-trl.lock.txt" ;;
+             # pip install trl==0.24.0 requests   (into the main venv, for grpo_golden_trl.py)
              # pip install torch==2.15.0 gymnasium==0.29.1 numpy==1.26.4 tyro tensorboard
-    *) echo "unknown target '$target' (main|jax|cleanrl)" >&2; exit 2 ;;
+    *) echo "unknown target '$target' (main|jax|cleanrl|trl)" >&2; exit 2 ;;
   esac
 done
