@@ -2,6 +2,7 @@
 //! written by `benches/peers/grpo_golden_trl.py`, which runs `trl.GRPOTrainer._compute_loss`
 //! (TRL 0.24.0) on fixed log-probabilities, old and reference log-probabilities, advantages and
 //! masks, and records the loss and its gradient with respect to every token's log-probability.
+#![allow(clippy::needless_range_loop)] // one index over six parallel arrays reads best
 
 use taper_algos::group::token_loss::{aggregation_weights, token_loss, LossType, TokenLossConfig};
 

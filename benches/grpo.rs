@@ -1,0 +1,75 @@
+//! The GRPO policy's two hot paths, for the default model (2 blocks, width 64, 4 heads, MLP
+//! 256, vocabulary 15) on SeqAddition-v0 (3 digits) at GRPO's default batch (16 prompts × 8
+//! completions): sampling with the KV cache (tokens generated per second), and one training
+//! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
+//! completion slots trained per second). Throughput counts rows × completion slots in both,
+//! as the PyTorch script does. `benches/peers/bench_grpo_torch.py` runs the same
+//! model and batch in PyTorch.
+//!
+//! Run: `cargo bench --bench grpo`.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use taper::algos::grpo::sampler::{sample, Batch};
+use taper::envs::seq::{make_task, Split};
+use taper::tensor::optim::AdamConfig;
+use taper::tensor::transformer::{Transformer, TransformerConfig};
+use taper::tensor::var_adam::{clip_grad_norm, VarAdam};
+
+fn bench_grpo(c: &mut Criterion) {
+    let task = make_task("SeqAddition-v0", &Default::default()).unwrap();
+    let cfg = TransformerConfig {
+        vocab: 15,
+        context: task.max_prompt_len() + task.max_new_tokens(),
+        d_model: 64,
+        n_heads: 4,
+        n_layers: 2,
+        d_ff: 256,
+    };
+    let dev = candle_core::Device::Cpu;
+    let model = Transformer::new(cfg, 0, &dev).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let prompts: Vec<Vec<u32>> = (0..16)
+        .flat_map(|_| {
+            let p = task.sample_prompt(&mut rng, Split::Train).unwrap();
+            std::iter::repeat_n(p, 8)
+        })
+        .collect();
+    // Fixed completions of the full budget, so every measured step trains the same tokens.
+    let comp = sample(&model, &prompts, task.max_new_tokens(), 1.0, false, &mut rng).unwrap();
+    // Counted as the work done, as the PyTorch script counts it: every row steps to the budget
+    // (a row that stopped keeps its slot in the batch).
+    let generated = (prompts.len() * task.max_new_tokens()) as u64;
+    let mut g = c.benchmark_group("grpo_default_model_b128");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(generated));
+    g.bench_function("sample_kv_cache", |b| {
+        b.iter(|| {
+            let mut r = ChaCha8Rng::seed_from_u64(0);
+            black_box(sample(&model, &prompts, task.max_new_tokens(), 1.0, false, &mut r).unwrap())
+        })
+    });
+    let batch = Batch::new(&prompts, &comp.tokens).unwrap();
+    let trained = (batch.rows * batch.c) as u64;
+    let mut opt = VarAdam::new(AdamConfig::default(), model.vars()).unwrap();
+    let coef = candle_core::Tensor::ones((batch.rows, batch.c), candle_core::DType::F32, &dev).unwrap();
+    g.throughput(Throughput::Elements(trained));
+    g.bench_function("train_step", |b| {
+        b.iter(|| {
+            let lp = batch.logp(&model).unwrap();
+            let store = (lp * &coef).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut grads: Vec<_> = model
+                .vars()
+                .iter()
+                .map(|v| store.get(v.as_tensor()).unwrap().clone())
+                .collect();
+            clip_grad_norm(&mut grads, 1.0).unwrap();
+            opt.step(model.vars(), &grads).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_grpo);
+criterion_main!(benches);
