@@ -365,32 +365,9 @@ impl Transformer {
         Ok(Tensor::from_vec(m, (b, 1, tq, tk), &self.device)?)
     }
 
-    /// The logits `[b, t, vocab]` of left-padded `tokens` `[b, t]` with `mask` (1 on real
-    /// tokens), as a differentiable graph: the logits at slot j predict the token at j + 1.
-    pub fn forward_host(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<Tensor> {
-        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() {
-            return Err(TensorError::Invalid {
-                name: "tokens",
-                reason: format!(
-                    "{} tokens and {} mask values are not {b} rows",
-                    tokens.len(),
-                    mask.len()
-                ),
-            });
-        }
-        let t = tokens.len() / b;
-        let pos = positions(mask, t);
-        let mut x = self.embed(tokens, &pos, b, t)?;
-        let am = self.attn_mask(mask, b, t, t)?;
-        for l in 0..self.cfg.n_layers {
-            x = self.block(l, &x, None, &am)?.0;
-        }
-        self.head(&x)
-    }
-
-    /// Runs the left-padded prompts `[b, t]` and keeps their keys and values: returns the
-    /// logits of the next token `[b, vocab]` and the cache.
-    pub fn prefill(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, KvCache)> {
+    /// Every block over left-padded `tokens` `[b, t]` with `mask`: the last hidden state
+    /// `[b, t, d]`, each block's keys and values, and `t`.
+    fn run(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, Vec<Tensor>, Vec<Tensor>, usize)> {
         if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() {
             return Err(TensorError::Invalid {
                 name: "tokens",
@@ -409,9 +386,24 @@ impl Transformer {
         for l in 0..self.cfg.n_layers {
             let (y, k, v) = self.block(l, &x, None, &am)?;
             x = y;
-            ks.push(k.detach());
-            vs.push(v.detach());
+            ks.push(k);
+            vs.push(v);
         }
+        Ok((x, ks, vs, t))
+    }
+
+    /// The logits `[b, t, vocab]` of left-padded `tokens` `[b, t]` with `mask` (1 on real
+    /// tokens), as a differentiable graph: the logits at slot j predict the token at j + 1.
+    pub fn forward_host(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<Tensor> {
+        self.head(&self.run(tokens, mask, b)?.0)
+    }
+
+    /// Runs the left-padded prompts `[b, t]` and keeps their keys and values: returns the
+    /// logits of the next token `[b, vocab]` and the cache.
+    pub fn prefill(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, KvCache)> {
+        let (x, ks, vs, t) = self.run(tokens, mask, b)?;
+        let ks: Vec<Tensor> = ks.iter().map(Tensor::detach).collect();
+        let vs: Vec<Tensor> = vs.iter().map(Tensor::detach).collect();
         let logits = self.head(&x.narrow(1, t - 1, 1)?)?.squeeze(1)?;
         let next_pos = mask
             .chunks(t)
