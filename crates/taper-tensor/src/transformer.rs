@@ -509,20 +509,15 @@ mod tests {
         let padded = net
             .forward_host(&[0, 0, 1, 4, 5], &[0.0, 0.0, 1.0, 1.0, 1.0], 1)
             .unwrap();
-        let a = alone
-            .narrow(1, 2, 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let p = padded
-            .narrow(1, 4, 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let slot = |t: &Tensor, j: usize| {
+            t.narrow(1, j, 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (a, p) = (slot(&alone, 2), slot(&padded, 4));
         for (x, y) in a.iter().zip(&p) {
             assert!((x - y).abs() < 1e-5);
         }
@@ -605,20 +600,15 @@ mod tests {
             .unwrap();
         copy.load_tensors("p", &t).unwrap();
         net.load_tensors("p", &t).unwrap();
-        let a = net
-            .forward_host(&[1, 2], &[1.0; 2], 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = copy
-            .forward_host(&[1, 2], &[1.0; 2], 1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let out = |m: &Transformer| {
+            m.forward_host(&[1, 2], &[1.0; 2], 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (out(&net), out(&copy));
         assert_eq!(a, b);
     }
 }
