@@ -1,6 +1,7 @@
 //! The GRPO policy's two hot paths, for the default model (2 blocks, width 64, 4 heads, MLP
 //! 256, vocabulary 15) on SeqAddition-v0 (3 digits) at GRPO's default batch (16 prompts × 8
-//! completions): sampling with the KV cache (tokens generated per second), and one training
+//! completions) and a large one (256 × 8), on the CPU and, built with `--features cuda`, on
+//! `cuda:0`: sampling with the KV cache (tokens generated per second), and one training
 //! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
 //! completion slots trained per second). Throughput counts rows × completion slots in both,
 //! as the PyTorch script does. `benches/peers/bench_grpo_torch.py` runs the same
@@ -17,7 +18,25 @@ use taper::tensor::optim::AdamConfig;
 use taper::tensor::transformer::{Transformer, TransformerConfig};
 use taper::tensor::var_adam::{clip_grad_norm, VarAdam};
 
+/// The CPU, and `cuda:0` where CUDA is compiled in and present.
+fn devices() -> Vec<(String, candle_core::Device)> {
+    let mut v = vec![("cpu".to_string(), candle_core::Device::Cpu)];
+    if let Ok(d) = taper::tensor::device::DeviceSpec::Cuda(0).device() {
+        v.push(("cuda0".to_string(), d));
+    }
+    v
+}
+
 fn bench_grpo(c: &mut Criterion) {
+    for (name, dev) in devices() {
+        // GRPO's default batch, and a large one where a GPU can pay.
+        for prompts_n in [16usize, 256] {
+            bench_on(c, &name, &dev, prompts_n);
+        }
+    }
+}
+
+fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, prompts_n: usize) {
     let task = make_task("SeqAddition-v0", &Default::default()).unwrap();
     let cfg = TransformerConfig {
         vocab: 15,
@@ -27,22 +46,21 @@ fn bench_grpo(c: &mut Criterion) {
         n_layers: 2,
         d_ff: 256,
     };
-    let dev = candle_core::Device::Cpu;
-    let model = Transformer::new(cfg, 0, &dev).unwrap();
+    let model = Transformer::new(cfg, 0, dev).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let prompts: Vec<Vec<u32>> = (0..16)
+    let prompts: Vec<Vec<u32>> = (0..prompts_n)
         .flat_map(|_| {
             let p = task.sample_prompt(&mut rng, Split::Train).unwrap();
             std::iter::repeat_n(p, 8)
         })
         .collect();
-    // Fixed completions of the full budget, so every measured step trains the same tokens.
+    // Fixed completions, so every measured step trains the same tokens.
     let comp = sample(&model, &prompts, task.max_new_tokens(), 1.0, false, &mut rng).unwrap();
     // Counted as the work done, as the PyTorch script counts it: every row steps to the budget
     // (a row that stopped keeps its slot in the batch).
     let generated = (prompts.len() * task.max_new_tokens()) as u64;
-    let mut g = c.benchmark_group("grpo_default_model_b128");
-    g.sample_size(20);
+    let mut g = c.benchmark_group(format!("grpo_default_model_{name}_b{}", prompts.len()));
+    g.sample_size(10);
     g.throughput(Throughput::Elements(generated));
     g.bench_function("sample_kv_cache", |b| {
         b.iter(|| {
@@ -53,7 +71,7 @@ fn bench_grpo(c: &mut Criterion) {
     let batch = Batch::new(&prompts, &comp.tokens).unwrap();
     let trained = (batch.rows * batch.c) as u64;
     let mut opt = VarAdam::new(AdamConfig::default(), model.vars()).unwrap();
-    let coef = candle_core::Tensor::ones((batch.rows, batch.c), candle_core::DType::F32, &dev).unwrap();
+    let coef = candle_core::Tensor::ones((batch.rows, batch.c), candle_core::DType::F32, dev).unwrap();
     g.throughput(Throughput::Elements(trained));
     g.bench_function("train_step", |b| {
         b.iter(|| {

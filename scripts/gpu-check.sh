@@ -2,7 +2,9 @@
 # The GPU check: builds taper with CUDA, runs the CUDA-gated tests (the candle graph and one
 # PPO and one MADDPG update on cuda:0 against the fast path, a run moved between the GPU and
 # the CPU), then the backends bench (one PPO and one MAPPO gradient step at B = 64 … 65 536 on
-# the fast path, candle on the CPU and candle on cuda:0) and prints it as one table.
+# the fast path, candle on the CPU and candle on cuda:0) and prints it as one table, then the
+# GRPO policy's bench (sampling and training tokens/s, CPU and cuda:0, batches of 128 and
+# 2048 rows) and a short GRPO run with --device cuda:0.
 #
 # Needs: an NVIDIA GPU, the CUDA toolkit (nvcc) and a Rust toolchain. Takes about 10 minutes
 # on a 16-core machine (most of it the CUDA build of candle's kernels).
@@ -25,8 +27,14 @@ if [[ "${1:-}" != "--bench-only" ]]; then
     cargo test --release -p taper-tensor --features cuda --lib -- cuda
     cargo test --release -p taper-algos --features cuda --test backends
     cargo test --release -p taper-cli --features cuda --test cli -- backend::
+    echo "== a short GRPO run on cuda:0"
+    ./target/release/taper train --algo grpo --env SeqCopy-v0 --device cuda:0 --total-steps 2560 \
+        --out "$(mktemp -d)/grpo-cuda" --quiet && echo "grpo trained on cuda:0"
 fi
 
 echo "== backends bench"
 cargo bench --bench backends --features cuda -- --noplot
 python3 scripts/backend_table.py
+
+echo "== GRPO policy bench (tokens/s of sampling and training, CPU against cuda:0)"
+cargo bench --bench grpo --features cuda -- --noplot 2>&1 | grep -E "^grpo|thrpt:"
