@@ -1,6 +1,7 @@
 //! The GRPO policy's two hot paths, for the default model (2 blocks, width 64, 4 heads, MLP
-//! 256, vocabulary 15) on SeqAddition-v0 (3 digits) at GRPO's default batch (16 prompts × 8
-//! completions) and a large one (256 × 8), on the CPU and, built with `--features cuda`, on
+//! 256, vocabulary 15) on SeqAddition-v0 (3 digits), at 128 rows (GRPO's default batch size;
+//! 16 prompts × 8 completions here, 8 × 16 in the default config) and at 2048 rows (256 × 8),
+//! on the CPU and, built with `--features cuda`, on
 //! `cuda:0`: sampling with the KV cache (tokens generated per second), and one training
 //! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
 //! completion slots trained per second). Throughput counts rows × completion slots in both,

@@ -1,7 +1,7 @@
 """The PyTorch side of `cargo bench --bench grpo`: the same decoder-only transformer (GPT-2
 layout: pre-LayerNorm, 2 blocks, width 64, 4 heads, GELU MLP 256, learned positions,
-vocabulary 15), the same batch (16 SeqAddition-v0 prompts of up to 9 tokens, 8 completions
-each, budget 5 tokens) and the same work:
+vocabulary 15), the same batch (128 rows: 16 SeqAddition-v0 prompts of up to 9 tokens, 8
+completions each, budget 5 tokens) and the same work:
 
 - sampling: one prefill, then one decode step per token with a KV cache, the next token drawn
   from the softmax of the downloaded logits (generated tokens per second);

@@ -34,7 +34,9 @@ use crate::group::token_loss::LossType;
 use serde::{Deserialize, Serialize};
 
 /// GRPO's settings. The defaults are the project's, for the small tasks (TRL's LLM defaults
-/// are noted per field).
+/// are noted per field): on 2-digit addition, one seed, 1500 warm-start steps then 200
+/// iterations of 8 prompts × 16 at learning rate 1e-4 took greedy test accuracy from 32% to
+/// 42%, where 16 × 8 at 3e-4 fell to 15–28% (`docs/grpo.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpoConfig {
@@ -97,10 +99,10 @@ pub struct GrpoConfig {
 impl Default for GrpoConfig {
     fn default() -> Self {
         GrpoConfig {
-            prompts_per_step: 16,
-            num_generations: 8,
+            prompts_per_step: 8,
+            num_generations: 16,
             temperature: 1.0,
-            learning_rate: 3e-4,
+            learning_rate: 1e-4,
             max_grad_norm: 1.0,
             epsilon: 0.2,
             epsilon_high: None,
@@ -118,7 +120,7 @@ impl Default for GrpoConfig {
             n_heads: 4,
             n_layers: 2,
             d_ff: 256,
-            sft_steps: 150,
+            sft_steps: 1500,
             sft_batch: 64,
             sft_learning_rate: 1e-3,
             eval_every: 10,
