@@ -76,6 +76,22 @@ pub struct Transformer {
 
 const LN_EPS: f64 = 1e-5;
 
+/// A block's parameters, in the order they are stored.
+const BLOCK: [&str; 12] = [
+    "ln1.w",
+    "ln1.b",
+    "attn.qkv.w",
+    "attn.qkv.b",
+    "attn.proj.w",
+    "attn.proj.b",
+    "ln2.w",
+    "ln2.b",
+    "mlp.fc.w",
+    "mlp.fc.b",
+    "mlp.out.w",
+    "mlp.out.b",
+];
+
 /// LayerNorm over the last dimension, from differentiable ops.
 fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
@@ -163,21 +179,19 @@ impl Transformer {
             ("pos_emb".into(), vec![cfg.context, d], 0.01),
         ];
         for l in 0..cfg.n_layers {
-            let p = format!("h.{l}");
-            shapes.extend([
-                (format!("{p}.ln1.w"), vec![d], 1.0),
-                (format!("{p}.ln1.b"), vec![d], 0.0),
-                (format!("{p}.attn.qkv.w"), vec![3 * d, d], 0.02),
-                (format!("{p}.attn.qkv.b"), vec![3 * d], 0.0),
-                (format!("{p}.attn.proj.w"), vec![d, d], resid),
-                (format!("{p}.attn.proj.b"), vec![d], 0.0),
-                (format!("{p}.ln2.w"), vec![d], 1.0),
-                (format!("{p}.ln2.b"), vec![d], 0.0),
-                (format!("{p}.mlp.fc.w"), vec![f, d], 0.02),
-                (format!("{p}.mlp.fc.b"), vec![f], 0.0),
-                (format!("{p}.mlp.out.w"), vec![d, f], resid),
-                (format!("{p}.mlp.out.b"), vec![d], 0.0),
-            ]);
+            for (k, name) in BLOCK.iter().enumerate() {
+                let (shape, scale) = match k {
+                    0 | 6 => (vec![d], 1.0),     // LayerNorm gains
+                    2 => (vec![3 * d, d], 0.02), // qkv
+                    4 => (vec![d, d], resid),    // attention projection
+                    8 => (vec![f, d], 0.02),     // MLP in
+                    10 => (vec![d, f], resid),   // MLP out
+                    3 => (vec![3 * d], 0.0),
+                    9 => (vec![f], 0.0),
+                    _ => (vec![d], 0.0), // the other biases
+                };
+                shapes.push((format!("h.{l}.{name}"), shape, scale));
+            }
         }
         shapes.extend([
             ("ln_f.w".into(), vec![d], 1.0),
@@ -315,7 +329,11 @@ impl Transformer {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, d) = x.dims3()?;
         let (h, dh) = (self.cfg.n_heads, self.cfg.d_model / self.cfg.n_heads);
-        let p = |s: &str| self.p(&format!("h.{l}.{s}"));
+        // Block l's parameters follow the two embeddings, in `BLOCK`'s order.
+        let p = |s: &str| {
+            let k = BLOCK.iter().position(|b| *b == s).expect("a block parameter");
+            self.vars[2 + BLOCK.len() * l + k].as_tensor()
+        };
         let a = layer_norm(x, p("ln1.w"), p("ln1.b"))?;
         let qkv = linear(&a, p("attn.qkv.w"), p("attn.qkv.b"))?;
         let heads = |i: usize| -> Result<Tensor> {

@@ -281,7 +281,7 @@ impl Grpo {
         let c = self.config.clone();
         let g = c.num_generations;
         let mut groups = self.sample_groups(c.prompts_per_step)?;
-        let sampled = groups.clone_stats();
+        let sampled = batch_stats(&groups);
         // Filter: DAPO's dynamic sampling.
         if c.dapo {
             for _ in 0..=c.dynamic_sampling_rounds {
@@ -432,27 +432,21 @@ impl Grpo {
 }
 
 /// Mean reward, accuracy, sampling entropy and completion length of a fresh batch.
-trait GroupStats {
-    fn clone_stats(&self) -> (f64, f64, f64, f64);
-}
-
-impl GroupStats for Vec<Group> {
-    fn clone_stats(&self) -> (f64, f64, f64, f64) {
-        let (mut r, mut a, mut n) = (0f64, 0f64, 0usize);
-        let (mut h, mut nt, mut len) = (0f64, 0usize, 0usize);
-        for grp in self {
-            for (i, &s) in grp.scores.iter().enumerate() {
-                r += grp.rewards[i] as f64;
-                a += (s == 1.0) as u8 as f64;
-                n += 1;
-                len += grp.comp.tokens[i].len();
-                h += grp.comp.entropy[i].iter().map(|&e| e as f64).sum::<f64>();
-                nt += grp.comp.entropy[i].len();
-            }
+fn batch_stats(groups: &[Group]) -> (f64, f64, f64, f64) {
+    let (mut r, mut a, mut n) = (0f64, 0f64, 0usize);
+    let (mut h, mut nt, mut len) = (0f64, 0usize, 0usize);
+    for grp in groups {
+        for (i, &s) in grp.scores.iter().enumerate() {
+            r += grp.rewards[i] as f64;
+            a += (s == 1.0) as u8 as f64;
+            n += 1;
+            len += grp.comp.tokens[i].len();
+            h += grp.comp.entropy[i].iter().map(|&e| e as f64).sum::<f64>();
+            nt += grp.comp.entropy[i].len();
         }
-        let n = n.max(1) as f64;
-        (r / n, a / n, h / nt.max(1) as f64, len as f64 / n)
     }
+    let n = n.max(1) as f64;
+    (r / n, a / n, h / nt.max(1) as f64, len as f64 / n)
 }
 
 impl Learner for Grpo {

@@ -10,6 +10,7 @@ use crate::error::{AlgoError, Result};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use taper_envs::seq::vocab::{EOS, PAD};
+use taper_tensor::distributions::Categorical;
 use taper_tensor::transformer::{log_softmax, Transformer};
 
 /// Sampled completions, one per prompt row.
@@ -70,16 +71,6 @@ fn left_pad(rows: &[Vec<u32>]) -> (Vec<u32>, Vec<f32>, usize) {
     (tok, mask, t)
 }
 
-/// Log-probabilities and entropy of the logits `row` divided by `temperature`, in f64.
-fn dist(row: &[f32], temperature: f32) -> (Vec<f64>, f64) {
-    let z: Vec<f64> = row.iter().map(|&x| x as f64 / temperature as f64).collect();
-    let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
-    let lp: Vec<f64> = z.iter().map(|v| v - lse).collect();
-    let h = -lp.iter().map(|l| l.exp() * l).sum::<f64>();
-    (lp, h)
-}
-
 /// Samples one completion per row of `prompts` (at most `max_new` tokens, stopping at the
 /// stop token): greedy where `greedy`, else from the temperature-scaled distribution.
 pub fn sample(
@@ -104,36 +95,28 @@ pub fn sample(
     let (mut logits, mut cache) = model.prefill(&tok, &mask, b)?;
     let mut done = vec![false; b];
     let v = model.config().vocab;
+    let mut cat = Categorical::new(v);
+    let mut scaled = vec![0f32; v];
     for step in 0..max_new {
         let host = logits.flatten_all()?.to_vec1::<f32>()?;
         let mut next = vec![PAD; b];
         for r in 0..b {
-            // Every row draws its uniform, finished or not, so rows never shift each other's
+            // Every row uses one uniform, finished or not, so rows never shift each other's
             // stream.
-            let u: f64 = rng.random();
+            if done[r] || greedy {
+                let _: f32 = rng.random();
+            }
             if done[r] {
                 continue;
             }
-            let (lp, h) = dist(&host[r * v..(r + 1) * v], temperature);
-            let tok = if greedy {
-                (0..v)
-                    .max_by(|&a, &c| lp[a].total_cmp(&lp[c]).then(c.cmp(&a)))
-                    .unwrap_or(0)
-            } else {
-                let mut acc = 0.0;
-                let mut pick = v - 1;
-                for (k, l) in lp.iter().enumerate() {
-                    acc += l.exp();
-                    if u < acc {
-                        pick = k;
-                        break;
-                    }
-                }
-                pick
-            };
+            for (z, &x) in scaled.iter_mut().zip(&host[r * v..(r + 1) * v]) {
+                *z = x / temperature;
+            }
+            cat.set_logits(&scaled, None);
+            let tok = if greedy { cat.mode() } else { cat.sample(rng) };
             out.tokens[r].push(tok as u32);
-            out.logp[r].push(lp[tok] as f32);
-            out.entropy[r].push(h as f32);
+            out.logp[r].push(cat.log_prob(tok));
+            out.entropy[r].push(cat.entropy());
             next[r] = tok as u32;
             if tok as u32 == EOS {
                 done[r] = true;
