@@ -282,19 +282,18 @@ impl Grpo {
         let g = c.num_generations;
         let mut groups = self.sample_groups(c.prompts_per_step)?;
         let sampled = batch_stats(&groups);
-        // Filter: DAPO's dynamic sampling.
+        // Filter: DAPO's dynamic sampling, with at most `dynamic_sampling_rounds` refills.
         if c.dapo {
-            for _ in 0..=c.dynamic_sampling_rounds {
-                groups.retain(|grp| informative_groups(&grp.rewards, g).map(|v| v[0]).unwrap_or(false));
+            let informative = |grp: &Group| informative_groups(&grp.rewards, g).is_ok_and(|v| v[0]);
+            for round in 0..=c.dynamic_sampling_rounds {
+                groups.retain(informative);
                 let missing = c.prompts_per_step - groups.len();
-                if missing == 0 {
+                if missing == 0 || round == c.dynamic_sampling_rounds {
                     break;
                 }
                 let more = self.sample_groups(missing)?;
                 groups.extend(more);
             }
-            groups.retain(|grp| informative_groups(&grp.rewards, g).map(|v| v[0]).unwrap_or(false));
-            groups.truncate(c.prompts_per_step);
         }
         let mut stats = IterStats {
             reward: sampled.0,
