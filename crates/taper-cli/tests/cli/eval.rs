@@ -58,16 +58,7 @@ fn eval_without_checkpoint() {
 fn eval_render_and_record() {
     let d = tempfile::tempdir().unwrap();
     let fl = d.path().join("fl");
-    train_ok(&[
-        "train",
-        "--env",
-        "FrozenLake-v1",
-        "--total-steps",
-        "1024",
-        "--out",
-        fl.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--env", "FrozenLake-v1", "--total-steps", "1024"], &fl, &[]);
     let o = taper(
         &["eval", fl.to_str().unwrap(), "--episodes", "1", "--render", "ansi"],
         &[],
@@ -80,14 +71,7 @@ fn eval_render_and_record() {
         "cannot be drawn",
     );
     let cp = d.path().join("cp");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "1024",
-        "--out",
-        cp.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "1024"], &cp, &[]);
     assert_clean_error(
         &taper(&["eval", cp.to_str().unwrap(), "--render", "ansi"], &[]),
         "no text rendering",
@@ -127,14 +111,7 @@ fn eval_render_and_record() {
 fn bad_checkpoints() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("a");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "1024",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "1024"], &a, &[]);
     let ck = a.join("checkpoint");
     let weights = std::fs::read(ck.join("model.safetensors")).unwrap();
     let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
@@ -180,16 +157,7 @@ fn bad_checkpoints() {
     let cfg = d.path().join("small.toml");
     std::fs::write(&cfg, "[ppo]\nhidden = [32, 32]\n").unwrap();
     let b = d.path().join("b");
-    train_ok(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--total-steps",
-        "1024",
-        "--out",
-        b.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--config", cfg.to_str().unwrap(), "--total-steps", "1024"], &b, &[]);
     std::fs::copy(b.join("checkpoint/model.safetensors"), ck.join("model.safetensors")).unwrap();
     assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "damaged: its checksum");
     std::fs::write(ck.join("state.json"), &no_sums).unwrap();

@@ -154,22 +154,22 @@ fn hdpo_network_train_eval_solve() {
     )
     .unwrap();
     let out = d.path().join("wh");
-    train_ok(&[
-        "train",
-        "--algo",
-        "hdpo",
-        "--env",
-        "InventoryWarehouse-v0",
-        "--stores",
-        "3",
-        "--total-steps",
-        "10",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(
+        &[
+            "--algo",
+            "hdpo",
+            "--env",
+            "InventoryWarehouse-v0",
+            "--stores",
+            "3",
+            "--total-steps",
+            "10",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &out,
+        &[],
+    );
     let o = taper(&["eval", out.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

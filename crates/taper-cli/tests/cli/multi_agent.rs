@@ -39,20 +39,20 @@ fn multi_agent_train_eval_record() {
     .unwrap();
     for (algo, agents) in [("mappo", "3"), ("ippo", "4"), ("maddpg", "3")] {
         let out = d.path().join(algo);
-        train_ok(&[
-            "train",
-            "--algo",
-            algo,
-            "--agents",
-            agents,
-            "--total-steps",
-            "512",
-            "--config",
-            &for_algo(&cfg, algo),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+        train_into(
+            &[
+                "--algo",
+                algo,
+                "--agents",
+                agents,
+                "--total-steps",
+                "512",
+                "--config",
+                &for_algo(&cfg, algo),
+            ],
+            &out,
+            &[],
+        );
         let rows = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         let last: serde_json::Value = serde_json::from_str(rows.lines().last().unwrap()).unwrap();
         for k in ["recent_return", "recent_min_distance", "recent_collisions"] {

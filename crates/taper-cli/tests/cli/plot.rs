@@ -7,31 +7,13 @@ use crate::common::*;
 fn seeds_then_plot() {
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("multi");
-    train_ok(&[
-        "train",
-        "--seeds",
-        "0..3",
-        "--total-steps",
-        "2048",
-        "--out",
-        base.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--seeds", "0..3", "--total-steps", "2048"], &base, &[]);
     for s in 0..3 {
         assert!(base.join(format!("s{s}/checkpoint/state.json")).exists());
     }
     // Each seed's run equals the same seed trained alone.
     let alone = d.path().join("alone");
-    train_ok(&[
-        "train",
-        "--seed",
-        "1",
-        "--total-steps",
-        "2048",
-        "--out",
-        alone.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--seed", "1", "--total-steps", "2048"], &alone, &[]);
     assert_eq!(metrics_without_timing(&base.join("s1")), metrics_without_timing(&alone));
     let png = d.path().join("curve.png");
     let dirs: Vec<String> = (0..3)
@@ -69,14 +51,7 @@ fn plot_errors_name_the_problem() {
     std::fs::create_dir_all(&empty).unwrap();
     assert_clean_error(&taper(&["plot", empty.to_str().unwrap()], &[]), "has no metrics.jsonl");
     let a = d.path().join("a");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "1024",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "1024"], &a, &[]);
     let o = taper(
         &[
             "plot",

@@ -11,32 +11,21 @@ fn exact_resume_after_interruption() {
     for (env, total, half) in [("CartPole-v1", "8192", "4096"), ("Pendulum-v1", "8192", "4096")] {
         let a = d.path().join(format!("{env}-straight"));
         let b = d.path().join(format!("{env}-resumed"));
-        train_ok(&[
-            "train",
-            "--env",
-            env,
-            "--seed",
-            "3",
-            "--total-steps",
-            total,
-            "--out",
-            a.to_str().unwrap(),
-            "--quiet",
-        ]);
-        train_ok(&[
-            "train",
-            "--env",
-            env,
-            "--seed",
-            "3",
-            "--total-steps",
-            total,
-            "--stop-after",
-            half,
-            "--out",
-            b.to_str().unwrap(),
-            "--quiet",
-        ]);
+        train_into(&["--env", env, "--seed", "3", "--total-steps", total], &a, &[]);
+        train_into(
+            &[
+                "--env",
+                env,
+                "--seed",
+                "3",
+                "--total-steps",
+                total,
+                "--stop-after",
+                half,
+            ],
+            &b,
+            &[],
+        );
         let rows = std::fs::read_to_string(b.join("metrics.jsonl"))
             .unwrap()
             .lines()
@@ -59,26 +48,8 @@ fn exact_resume_extending_the_budget() {
     let a = d.path().join("a");
     let b = d.path().join("b");
     let c = cfg.to_str().unwrap();
-    train_ok(&[
-        "train",
-        "--config",
-        c,
-        "--total-steps",
-        "6144",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
-    train_ok(&[
-        "train",
-        "--config",
-        c,
-        "--total-steps",
-        "3072",
-        "--out",
-        b.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--config", c, "--total-steps", "6144"], &a, &[]);
+    train_into(&["--config", c, "--total-steps", "3072"], &b, &[]);
     train_ok(&[
         "train",
         "--resume",
@@ -97,26 +68,19 @@ fn periodic_checkpoints_and_crash_recovery() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("a");
     let c = d.path().join("c");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--checkpoint-every",
-        "2048",
-        "--keep-last",
-        "2",
-        "--out",
-        c.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "8192"], &a, &[]);
+    train_into(
+        &[
+            "--total-steps",
+            "8192",
+            "--checkpoint-every",
+            "2048",
+            "--keep-last",
+            "2",
+        ],
+        &c,
+        &[],
+    );
     let mut kept: Vec<String> = std::fs::read_dir(c.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -133,16 +97,7 @@ fn periodic_checkpoints_and_crash_recovery() {
 fn resume_conflicts_are_named() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("a");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "2048",
-        "--stop-after",
-        "1024",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "2048", "--stop-after", "1024"], &a, &[]);
     let p = a.to_str().unwrap();
     assert_clean_error(
         &taper(&["train", "--resume", p, "--env", "Pendulum-v1"], &[]),
@@ -169,26 +124,12 @@ fn eval_callback_keeps_the_best() {
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("a");
     let b = d.path().join("b");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--out",
-        a.to_str().unwrap(),
-        "--quiet",
-    ]);
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--eval-every",
-        "2048",
-        "--eval-episodes",
-        "3",
-        "--out",
-        b.to_str().unwrap(),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "8192"], &a, &[]);
+    train_into(
+        &["--total-steps", "8192", "--eval-every", "2048", "--eval-episodes", "3"],
+        &b,
+        &[],
+    );
     assert_eq!(
         metrics_without_timing(&a),
         metrics_without_timing(&b),

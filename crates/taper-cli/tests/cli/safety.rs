@@ -36,16 +36,7 @@ fn p(d: &Path) -> &str {
 fn rejected_commands_leave_an_existing_run_as_it_was() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "4096",
-        "--checkpoint-every",
-        "2048",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "4096", "--checkpoint-every", "2048"], &r, &[]);
     let before = snapshot(&r);
     for (args, needle) in [
         (vec!["--total-steps", "0"], "total_steps"),
@@ -67,43 +58,15 @@ fn rejected_commands_leave_an_existing_run_as_it_was() {
 fn an_existing_run_is_replaced_only_on_request_and_whole() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "4096",
-        "--checkpoint-every",
-        "1024",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "4096", "--checkpoint-every", "1024"], &r, &[]);
     assert!(r.join("checkpoints").exists());
-    train_ok(&[
-        "train",
-        "--seed",
-        "7",
-        "--total-steps",
-        "2048",
-        "--out",
-        p(&r),
-        "--overwrite",
-        "--quiet",
-    ]);
+    train_into(&["--seed", "7", "--total-steps", "2048", "--overwrite"], &r, &[]);
     assert!(!r.join("checkpoints").exists(), "the old run's checkpoints are gone");
     let cfg = std::fs::read_to_string(r.join("config.toml")).unwrap();
     assert!(cfg.contains("seed = 7"));
     // A seeds folder is replaced whole or not at all.
     let s = d.path().join("S");
-    train_ok(&[
-        "train",
-        "--seeds",
-        "0..3",
-        "--total-steps",
-        "1024",
-        "--out",
-        p(&s),
-        "--quiet",
-    ]);
+    train_into(&["--seeds", "0..3", "--total-steps", "1024"], &s, &[]);
     assert_clean_error(
         &taper(
             &[
@@ -120,17 +83,7 @@ fn an_existing_run_is_replaced_only_on_request_and_whole() {
         ),
         "already holds 3 runs",
     );
-    train_ok(&[
-        "train",
-        "--seeds",
-        "5..7",
-        "--total-steps",
-        "1024",
-        "--out",
-        p(&s),
-        "--overwrite",
-        "--quiet",
-    ]);
+    train_into(&["--seeds", "5..7", "--total-steps", "1024", "--overwrite"], &s, &[]);
     let mut names: Vec<String> = std::fs::read_dir(&s)
         .unwrap()
         .flatten()
@@ -264,20 +217,20 @@ fn sigint_writes_a_checkpoint_and_resume_finishes_the_run_exactly() {
 fn resume_keeps_the_runs_checkpoint_settings() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--checkpoint-every",
-        "1024",
-        "--keep-last",
-        "2",
-        "--stop-after",
-        "2048",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(
+        &[
+            "--total-steps",
+            "8192",
+            "--checkpoint-every",
+            "1024",
+            "--keep-last",
+            "2",
+            "--stop-after",
+            "2048",
+        ],
+        &r,
+        &[],
+    );
     train_ok(&["train", "--resume", p(&r), "--quiet"]);
     let mut steps: Vec<String> = std::fs::read_dir(r.join("checkpoints"))
         .unwrap()
@@ -296,16 +249,7 @@ fn resume_keeps_the_runs_checkpoint_settings() {
 fn eval_reads_a_run_that_has_only_periodic_checkpoints() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "4096",
-        "--checkpoint-every",
-        "1024",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "4096", "--checkpoint-every", "1024"], &r, &[]);
     std::fs::remove_dir_all(r.join("checkpoint")).unwrap();
     let o = taper(&["eval", p(&r), "--episodes", "1", "--json"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -317,18 +261,18 @@ fn eval_reads_a_run_that_has_only_periodic_checkpoints() {
 fn resume_passes_over_a_damaged_checkpoint_and_cleans_debris() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "8192",
-        "--checkpoint-every",
-        "1024",
-        "--stop-after",
-        "4096",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(
+        &[
+            "--total-steps",
+            "8192",
+            "--checkpoint-every",
+            "1024",
+            "--stop-after",
+            "4096",
+        ],
+        &r,
+        &[],
+    );
     // A flipped bit in the newest checkpoint's weights, and debris of an interrupted write.
     let w = r.join("checkpoint/model.safetensors");
     let mut bytes = std::fs::read(&w).unwrap();
@@ -359,16 +303,7 @@ fn resume_passes_over_a_damaged_checkpoint_and_cleans_debris() {
 fn resume_refuses_edited_files() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path().join("R");
-    train_ok(&[
-        "train",
-        "--total-steps",
-        "4096",
-        "--stop-after",
-        "2048",
-        "--out",
-        p(&r),
-        "--quiet",
-    ]);
+    train_into(&["--total-steps", "4096", "--stop-after", "2048"], &r, &[]);
     let cfg = r.join("config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace("learning_rate = 0.00025", "learning_rate = 0.001")).unwrap();
@@ -453,7 +388,7 @@ fn inputs_without_effect_and_unbounded_sizes_are_errors() {
     assert!(!o.status.success());
     // eval and plot options that would change nothing.
     let r = d.path().join("R");
-    train_ok(&["train", "--total-steps", "1024", "--out", p(&r), "--quiet"]);
+    train_into(&["--total-steps", "1024"], &r, &[]);
     assert_clean_error(&taper(&["eval", p(&r), "--warmup", "5"], &[]), "reports none");
     assert_clean_error(&taper(&["plot", p(&r), "--smooth", "0"], &[]), "--smooth");
     assert_clean_error(
