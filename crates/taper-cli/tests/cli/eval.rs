@@ -76,33 +76,22 @@ fn eval_render_and_record() {
         &taper(&["eval", cp.to_str().unwrap(), "--render", "ansi"], &[]),
         "no text rendering",
     );
-    let gif = d.path().join("ep.gif");
-    let o = taper(
-        &[
-            "eval",
-            cp.to_str().unwrap(),
-            "--episodes",
-            "1",
-            "--record",
-            gif.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (gif, frames) = (d.path().join("ep.gif"), d.path().join("frames"));
+    for target in [&gif, &frames] {
+        let o = taper(
+            &[
+                "eval",
+                cp.to_str().unwrap(),
+                "--episodes",
+                "1",
+                "--record",
+                target.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
     assert_eq!(&std::fs::read(&gif).unwrap()[..3], b"GIF");
-    let frames = d.path().join("frames");
-    let o = taper(
-        &[
-            "eval",
-            cp.to_str().unwrap(),
-            "--episodes",
-            "1",
-            "--record",
-            frames.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(frames.join("frame_00000.png").exists());
 }
 
