@@ -1,8 +1,8 @@
 //! The GRPO policy's two hot paths, for the default model (2 blocks, width 64, 4 heads, MLP
 //! 256, vocabulary 15) on SeqAddition-v0 (3 digits), at 128 rows (GRPO's default batch size;
 //! 16 prompts × 8 completions here, 8 × 16 in the default config) and at 2048 rows (256 × 8),
-//! on the CPU and, built with `--features cuda`, on
-//! `cuda:0`: sampling with the KV cache (tokens generated per second), and one training
+//! on the CPU (with the host kernels, the default, and with candle's graph) and, built with
+//! `--features cuda`, on `cuda:0`: sampling with the KV cache (tokens generated per second), and one training
 //! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
 //! completion slots trained per second). Throughput counts rows × completion slots in both,
 //! as the PyTorch script does. `benches/peers/bench_grpo_torch.py` runs the same
@@ -19,25 +19,29 @@ use taper::tensor::optim::AdamConfig;
 use taper::tensor::transformer::{Transformer, TransformerConfig};
 use taper::tensor::var_adam::{clip_grad_norm, VarAdam};
 
-/// The CPU, and `cuda:0` where CUDA is compiled in and present.
-fn devices() -> Vec<(String, candle_core::Device)> {
-    let mut v = vec![("cpu".to_string(), candle_core::Device::Cpu)];
+/// The CPU with the host kernels (the default there) and with candle's graph, and `cuda:0`
+/// where CUDA is compiled in and present: (name, device, host kernels).
+fn devices() -> Vec<(String, candle_core::Device, bool)> {
+    let mut v = vec![
+        ("cpu".to_string(), candle_core::Device::Cpu, true),
+        ("cpu_candle".to_string(), candle_core::Device::Cpu, false),
+    ];
     if let Ok(d) = taper::tensor::device::DeviceSpec::Cuda(0).device() {
-        v.push(("cuda0".to_string(), d));
+        v.push(("cuda0".to_string(), d, false));
     }
     v
 }
 
 fn bench_grpo(c: &mut Criterion) {
-    for (name, dev) in devices() {
+    for (name, dev, host) in devices() {
         // GRPO's default batch, and a large one where a GPU can pay.
         for prompts_n in [16usize, 256] {
-            bench_on(c, &name, &dev, prompts_n);
+            bench_on(c, &name, &dev, host, prompts_n);
         }
     }
 }
 
-fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, prompts_n: usize) {
+fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, host: bool, prompts_n: usize) {
     let task = make_task("SeqAddition-v0", &Default::default()).unwrap();
     let cfg = TransformerConfig {
         vocab: 15,
@@ -47,7 +51,8 @@ fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, prompts_n:
         n_layers: 2,
         d_ff: 256,
     };
-    let model = Transformer::new(cfg, 0, dev).unwrap();
+    let mut model = Transformer::new(cfg, 0, dev).unwrap();
+    model.set_host_kernels(host).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let prompts: Vec<Vec<u32>> = (0..prompts_n)
         .flat_map(|_| {
@@ -72,17 +77,12 @@ fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, prompts_n:
     let batch = Batch::new(&prompts, &comp.tokens).unwrap();
     let trained = (batch.rows * batch.c) as u64;
     let mut opt = VarAdam::new(AdamConfig::default(), model.vars()).unwrap();
-    let coef = candle_core::Tensor::ones((batch.rows, batch.c), candle_core::DType::F32, dev).unwrap();
+    let coef = vec![1f32; batch.rows * batch.c];
     g.throughput(Throughput::Elements(trained));
     g.bench_function("train_step", |b| {
         b.iter(|| {
-            let lp = batch.logp(&model).unwrap();
-            let store = (lp * &coef).unwrap().sum_all().unwrap().backward().unwrap();
-            let mut grads: Vec<_> = model
-                .vars()
-                .iter()
-                .map(|v| store.get(v.as_tensor()).unwrap().clone())
-                .collect();
+            let scored = batch.score(&model).unwrap();
+            let mut grads = model.score_grads(&scored, &coef).unwrap();
             clip_grad_norm(&mut grads, 1.0).unwrap();
             opt.step(model.vars(), &grads).unwrap();
         })

@@ -173,3 +173,20 @@ fn every_other_learner_trains_on_the_candle_backend() {
         same_weights(f.as_ref(), c.as_ref(), TOL);
     }
 }
+
+/// GRPO: the transformer's host kernels (the fast path) against candle's graph on the CPU, over
+/// a short warm start and three iterations of sampling and training: the same metrics rows
+/// and weights.
+#[test]
+fn grpo_host_kernels_match_the_candle_graph() {
+    let keys = serde_json::json!({
+        "sft_steps": 20, "sft_batch": 16, "prompts_per_step": 4, "num_generations": 4,
+        "eval_every": 1, "eval_prompts": 16
+    });
+    let mut f = learner("grpo", "SeqAddition-v0", keys.clone(), fast());
+    let mut c = learner("grpo", "SeqAddition-v0", keys, candle_cpu());
+    let (rf, rc) = (run(f.as_mut(), 3 * 16), run(c.as_mut(), 3 * 16));
+    assert_eq!(rf.len(), 3);
+    same_rows(&rf, &rc, TOL);
+    same_weights(f.as_ref(), c.as_ref(), TOL);
+}

@@ -1,4 +1,4 @@
-//! Vectorisable elementwise kernels: a fast `tanh` and its gradient.
+//! Vectorisable elementwise kernels: a fast `tanh`, GELU, and their gradients.
 //!
 //! candle 0.11 on CPU evaluates `tanh` with the C library's scalar `tanhf`, about 14 ns per
 //! element (see `docs/performance.md`). [`tanh_slice`] evaluates a branch-free rational
@@ -108,6 +108,34 @@ multiversion! {
             for (o, &v) in out.iter_mut().zip(row) {
                 *o += v;
             }
+        }
+    }
+}
+
+/// √(2/π), GELU's tanh-form constant.
+const GELU_C: f32 = 0.797_884_6;
+/// GELU's cubic coefficient.
+const GELU_A: f32 = 0.044_715;
+
+multiversion! {
+    /// `y[i] = gelu(x[i])` in the tanh form, `½x(1 + tanh(√(2/π)(x + 0.044715x³)))` (candle's
+    /// and GPT-2's `gelu`), with the fast tanh. Panics if the lengths differ.
+    pub fn gelu_slice(x: &[f32], y: &mut [f32]) {
+        assert_eq!(x.len(), y.len(), "gelu_slice: lengths differ");
+        for (yi, &xi) in y.iter_mut().zip(x) {
+            let th = tanh_fast(GELU_C * xi * (1.0 + GELU_A * xi * xi));
+            *yi = 0.5 * xi * (1.0 + th);
+        }
+    }
+}
+
+multiversion! {
+    /// In place: `g[i] *= gelu'(x[i])`, the gradient of [`gelu_slice`] at its input `x`.
+    pub fn gelu_grad_inplace(g: &mut [f32], x: &[f32]) {
+        for (gi, &xi) in g.iter_mut().zip(x) {
+            let th = tanh_fast(GELU_C * xi * (1.0 + GELU_A * xi * xi));
+            let d = 0.5 * (1.0 + th) + 0.5 * xi * (1.0 - th * th) * GELU_C * (1.0 + 3.0 * GELU_A * xi * xi);
+            *gi *= d;
         }
     }
 }

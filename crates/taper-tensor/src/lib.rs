@@ -43,7 +43,7 @@
 /// Compiles a function body for AVX-512, AVX2+FMA and the baseline target, and picks one at
 /// run time.
 macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),*) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) {
             #[inline(always)]
@@ -82,7 +82,9 @@ pub mod normalize;
 pub mod optim;
 pub mod returns;
 pub mod rng;
+mod scratch;
 pub mod transformer;
+mod transformer_host;
 pub mod var_adam;
 
 pub use error::{Result, TensorError};

@@ -23,7 +23,10 @@
 
 use crate::error::{Result, TensorError};
 use crate::rng::{stream, Purpose};
-use candle_core::{DType, Device, Tensor, Var, D};
+use crate::scratch::Scratch;
+use crate::transformer_host::{self as hostk, HostCache, Layout, Tape};
+use candle_core::{DType, Device, Storage, Tensor, Var, D};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The model's shape.
@@ -72,6 +75,8 @@ pub struct Transformer {
     names: Vec<String>,
     vars: Vec<Var>,
     device: Device,
+    layout: Layout,
+    host: bool,
 }
 
 const LN_EPS: f64 = 1e-5;
@@ -126,6 +131,18 @@ pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     Ok(s.broadcast_sub(&s.exp()?.sum_keepdim(D::Minus1)?.log()?)?)
 }
 
+/// Rows per task of the host kernels: a batch runs as chunks of this many rows in parallel,
+/// and the chunks' gradients are summed in order, so results do not depend on the number of
+/// threads.
+pub const HOST_CHUNK: usize = 32;
+
+/// The `[start, end)` rows of each chunk of `b` rows.
+fn chunks(b: usize) -> Vec<(usize, usize)> {
+    (0..b.div_ceil(HOST_CHUNK))
+        .map(|k| (k * HOST_CHUNK, ((k + 1) * HOST_CHUNK).min(b)))
+        .collect()
+}
+
 /// Positions of a left-padded `[b, t]` mask: each row counts from its first real token
 /// (padding gets position 0).
 fn positions(mask: &[f32], t: usize) -> Vec<u32> {
@@ -146,12 +163,19 @@ fn positions(mask: &[f32], t: usize) -> Vec<u32> {
 /// the key mask `[b, t]` (1 on real tokens), and each row's next position.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    k: Vec<Tensor>,
-    v: Vec<Tensor>,
+    store: CacheStore,
     mask: Vec<f32>,
     next_pos: Vec<u32>,
     rows: usize,
     len: usize,
+}
+
+/// The keys and values: device tensors `[b, heads, t, d_head]` per block for the candle
+/// graph, host buffers for the host kernels.
+#[derive(Debug, Clone)]
+enum CacheStore {
+    Graph { k: Vec<Tensor>, v: Vec<Tensor> },
+    Host(Vec<HostCache>),
 }
 
 impl KvCache {
@@ -213,12 +237,57 @@ impl Transformer {
             vars.push(Var::from_tensor(&Tensor::from_vec(data, shape, device)?)?);
             names.push(name);
         }
+        let layout = Layout::new(&vars.iter().map(|v| v.elem_count()).collect::<Vec<_>>());
         Ok(Transformer {
             cfg,
             names,
             vars,
             device: device.clone(),
+            layout,
+            host: device.is_cpu(),
         })
+    }
+
+    /// Whether the host kernels run this model (the default on the CPU) rather than the
+    /// candle graph.
+    pub fn host_kernels(&self) -> bool {
+        self.host
+    }
+
+    /// Chooses the host kernels (`true`, the CPU only) or the candle graph (`false`, any
+    /// device) for sampling and scoring. Both compute the same function; the host kernels are
+    /// faster on the CPU. [`Transformer::forward_host`] is always the graph.
+    pub fn set_host_kernels(&mut self, on: bool) -> Result<()> {
+        if on && !self.device.is_cpu() {
+            return Err(TensorError::Invalid {
+                name: "transformer",
+                reason: "the host kernels run on the CPU only; use the candle graph on a GPU".into(),
+            });
+        }
+        self.host = on;
+        Ok(())
+    }
+
+    /// Runs `f` on the parameters' host storage, borrowed (no copy), in variable order; an
+    /// error off the CPU.
+    fn with_params<R>(&self, f: impl FnOnce(&[&[f32]]) -> R) -> Result<R> {
+        let held: Vec<_> = self.vars.iter().map(|v| v.as_tensor().storage_and_layout()).collect();
+        let mut slices = Vec::with_capacity(held.len());
+        for (storage, layout) in &held {
+            match &**storage {
+                Storage::Cpu(cpu) if layout.is_contiguous() => {
+                    let o = layout.start_offset();
+                    slices.push(&cpu.as_slice::<f32>()?[o..o + layout.shape().elem_count()]);
+                }
+                _ => {
+                    return Err(TensorError::Invalid {
+                        name: "transformer",
+                        reason: "the host kernels need the parameters on the CPU".into(),
+                    })
+                }
+            }
+        }
+        Ok(f(&slices))
     }
 
     /// The shape.
@@ -290,27 +359,14 @@ impl Transformer {
             names: self.names.clone(),
             vars,
             device: self.device.clone(),
+            layout: self.layout.clone(),
+            host: self.host,
         })
     }
 
     /// Token and position embeddings of `tokens` `[b, t]` at `pos` `[b, t]`.
     fn embed(&self, tokens: &[u32], pos: &[u32], b: usize, t: usize) -> Result<Tensor> {
         let d = self.cfg.d_model;
-        if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= self.cfg.vocab) {
-            return Err(TensorError::Invalid {
-                name: "tokens",
-                reason: format!("token {bad} is outside the vocabulary of {}", self.cfg.vocab),
-            });
-        }
-        if let Some(&bad) = pos.iter().find(|&&p| p as usize >= self.cfg.context) {
-            return Err(TensorError::Invalid {
-                name: "context",
-                reason: format!(
-                    "position {bad} is past the model's context of {} tokens",
-                    self.cfg.context
-                ),
-            });
-        }
         let ti = Tensor::from_slice(tokens, b * t, &self.device)?;
         let pi = Tensor::from_slice(pos, b * t, &self.device)?;
         let x = (self.p("tok_emb").index_select(&ti, 0)? + self.p("pos_emb").index_select(&pi, 0)?)?;
@@ -383,10 +439,9 @@ impl Transformer {
         Ok(Tensor::from_vec(m, (b, 1, tq, tk), &self.device)?)
     }
 
-    /// Every block over left-padded `tokens` `[b, t]` with `mask`: the last hidden state
-    /// `[b, t, d]`, each block's keys and values, and `t`.
-    fn run(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, Vec<Tensor>, Vec<Tensor>, usize)> {
-        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() {
+    /// Checks a left-padded batch `tokens` `[b, t]` with `mask`: returns `t` and the positions.
+    fn check(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(usize, Vec<u32>)> {
+        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() || tokens.is_empty() {
             return Err(TensorError::Invalid {
                 name: "tokens",
                 reason: format!(
@@ -398,6 +453,34 @@ impl Transformer {
         }
         let t = tokens.len() / b;
         let pos = positions(mask, t);
+        self.check_ids(tokens, &pos)?;
+        Ok((t, pos))
+    }
+
+    /// Checks tokens against the vocabulary and positions against the context.
+    fn check_ids(&self, tokens: &[u32], pos: &[u32]) -> Result<()> {
+        if let Some(&bad) = tokens.iter().find(|&&x| x as usize >= self.cfg.vocab) {
+            return Err(TensorError::Invalid {
+                name: "tokens",
+                reason: format!("token {bad} is outside the vocabulary of {}", self.cfg.vocab),
+            });
+        }
+        if let Some(&bad) = pos.iter().find(|&&p| p as usize >= self.cfg.context) {
+            return Err(TensorError::Invalid {
+                name: "context",
+                reason: format!(
+                    "position {bad} is past the model's context of {} tokens",
+                    self.cfg.context
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every block over left-padded `tokens` `[b, t]` with `mask`: the last hidden state
+    /// `[b, t, d]`, each block's keys and values, and `t`.
+    fn run(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, Vec<Tensor>, Vec<Tensor>, usize)> {
+        let (t, pos) = self.check(tokens, mask, b)?;
         let mut x = self.embed(tokens, &pos, b, t)?;
         let am = self.attn_mask(mask, b, t, t)?;
         let (mut ks, mut vs) = (Vec::new(), Vec::new());
@@ -410,6 +493,22 @@ impl Transformer {
         Ok((x, ks, vs, t))
     }
 
+    /// The host kernels' forward pass over a checked batch.
+    /// One tape per chunk of [`HOST_CHUNK`] rows, the chunks in parallel.
+    fn host_forward(&self, tokens: &[u32], mask: &[f32], b: usize, pos: &[u32]) -> Result<Vec<Tape>> {
+        let t = tokens.len() / b;
+        let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
+        self.with_params(|p| {
+            chunks(b)
+                .into_par_iter()
+                .map(|(r0, r1)| {
+                    let s = r0 * t..r1 * t;
+                    hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], r1 - r0)
+                })
+                .collect()
+        })
+    }
+
     /// The logits `[b, t, vocab]` of left-padded `tokens` `[b, t]` with `mask` (1 on real
     /// tokens), as a differentiable graph: the logits at slot j predict the token at j + 1.
     pub fn forward_host(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<Tensor> {
@@ -419,19 +518,38 @@ impl Transformer {
     /// Runs the left-padded prompts `[b, t]` and keeps their keys and values: returns the
     /// logits of the next token `[b, vocab]` and the cache.
     pub fn prefill(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(Tensor, KvCache)> {
-        let (x, ks, vs, t) = self.run(tokens, mask, b)?;
-        let ks: Vec<Tensor> = ks.iter().map(Tensor::detach).collect();
-        let vs: Vec<Tensor> = vs.iter().map(Tensor::detach).collect();
-        let logits = self.head(&x.narrow(1, t - 1, 1)?)?.squeeze(1)?;
+        let (t, pos) = self.check(tokens, mask, b)?;
         let next_pos = mask
             .chunks(t)
             .map(|r| r.iter().filter(|&&m| m > 0.0).count() as u32)
             .collect();
+        if self.host {
+            let tapes = self.host_forward(tokens, mask, b, &pos)?;
+            let v = self.cfg.vocab;
+            let mut last = Vec::with_capacity(b * v);
+            for tape in &tapes {
+                for r in 0..tape.logits.len() / (t * v) {
+                    last.extend_from_slice(&tape.logits[(r * t + t - 1) * v..][..v]);
+                }
+            }
+            let store = CacheStore::Host(tapes.iter().map(|tape| HostCache::from_tape(&self.cfg, tape)).collect());
+            let cache = KvCache {
+                store,
+                mask: mask.to_vec(),
+                next_pos,
+                rows: b,
+                len: t,
+            };
+            return Ok((Tensor::from_vec(last, (b, v), &Device::Cpu)?, cache));
+        }
+        let (x, ks, vs, _) = self.run(tokens, mask, b)?;
+        let k: Vec<Tensor> = ks.iter().map(Tensor::detach).collect();
+        let v: Vec<Tensor> = vs.iter().map(Tensor::detach).collect();
+        let logits = self.head(&x.narrow(1, t - 1, 1)?)?.squeeze(1)?;
         Ok((
             logits.detach(),
             KvCache {
-                k: ks,
-                v: vs,
+                store: CacheStore::Graph { k, v },
                 mask: mask.to_vec(),
                 next_pos,
                 rows: b,
@@ -450,24 +568,217 @@ impl Transformer {
                 got: next.len(),
             });
         }
-        let mut x = self.embed(next, &cache.next_pos, b, 1)?;
+        self.check_ids(next, &cache.next_pos)?;
+        if cache.len + 1 > self.cfg.context {
+            return Err(TensorError::Invalid {
+                name: "context",
+                reason: format!(
+                    "the cache already holds the model's context of {} slots",
+                    self.cfg.context
+                ),
+            });
+        }
         let tk = cache.len + 1;
         let mut mask = Vec::with_capacity(b * tk);
         for r in 0..b {
             mask.extend_from_slice(&cache.mask[r * cache.len..(r + 1) * cache.len]);
             mask.push(1.0);
         }
-        let am = self.attn_mask(&mask, b, 1, tk)?;
-        for l in 0..self.cfg.n_layers {
-            let (y, k, v) = self.block(l, &x, Some((&cache.k[l], &cache.v[l])), &am)?;
-            x = y;
-            cache.k[l] = k.detach();
-            cache.v[l] = v.detach();
-        }
+        let logits = match &mut cache.store {
+            CacheStore::Host(hc) => {
+                let (pos, len) = (&cache.next_pos, cache.len);
+                let parts: Vec<Vec<f32>> = self.with_params(|p| {
+                    hc.par_iter_mut()
+                        .zip(chunks(b))
+                        .map(|(h, (r0, r1))| hostk::decode(&self.cfg, p, h, &next[r0..r1], &pos[r0..r1], len))
+                        .collect()
+                })?;
+                Tensor::from_vec(parts.concat(), (b, self.cfg.vocab), &Device::Cpu)?
+            }
+            CacheStore::Graph { k: ks, v: vs } => {
+                let mut x = self.embed(next, &cache.next_pos, b, 1)?;
+                let am = self.attn_mask(&mask, b, 1, tk)?;
+                for l in 0..self.cfg.n_layers {
+                    let (y, k, v) = self.block(l, &x, Some((&ks[l], &vs[l])), &am)?;
+                    x = y;
+                    ks[l] = k.detach();
+                    vs[l] = v.detach();
+                }
+                self.head(&x)?.squeeze(1)?.detach()
+            }
+        };
         cache.mask = mask;
         cache.len = tk;
         cache.next_pos.iter_mut().for_each(|p| *p += 1);
-        Ok(self.head(&x)?.squeeze(1)?.detach())
+        Ok(logits)
+    }
+
+    /// The log-probabilities of `targets` `[b, c]` after left-padded `tokens` `[b, t]` with
+    /// `mask`: `targets[r, j]` is scored by the logits at slot `from + j` of row `r`. Returns
+    /// them with what [`Transformer::score_grads`] needs.
+    pub fn score(&self, tokens: &[u32], mask: &[f32], b: usize, from: usize, targets: &[u32]) -> Result<Scored> {
+        let (t, pos) = self.check(tokens, mask, b)?;
+        let c = targets.len() / b;
+        if targets.len() != b * c || c == 0 || from + c > t {
+            return Err(TensorError::Invalid {
+                name: "targets",
+                reason: format!(
+                    "{} targets from slot {from} do not fit {b} rows of {t} slots",
+                    targets.len()
+                ),
+            });
+        }
+        let v = self.cfg.vocab;
+        if let Some(&bad) = targets.iter().find(|&&x| x as usize >= v) {
+            return Err(TensorError::Invalid {
+                name: "targets",
+                reason: format!("token {bad} is outside the vocabulary of {v}"),
+            });
+        }
+        if self.host {
+            let tapes = self.host_forward(tokens, mask, b, &pos)?;
+            let mut logp = vec![0f32; b * c];
+            let mut probs = vec![0f32; b * c * v];
+            for r in 0..b {
+                let tape = &tapes[r / HOST_CHUNK];
+                let rr = r % HOST_CHUNK;
+                for j in 0..c {
+                    let z = &tape.logits[(rr * t + from + j) * v..][..v];
+                    let max = z.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+                    let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
+                    let lse = max + sum.ln();
+                    logp[r * c + j] = z[targets[r * c + j] as usize] - lse;
+                    for (p, &x) in probs[(r * c + j) * v..][..v].iter_mut().zip(z) {
+                        *p = (x - lse).exp();
+                    }
+                }
+            }
+            return Ok(Scored {
+                logp,
+                rows: b,
+                width: c,
+                inner: ScoredInner::Host {
+                    tapes,
+                    t,
+                    probs,
+                    targets: targets.to_vec(),
+                    from,
+                },
+            });
+        }
+        let logits = self.forward_host(tokens, mask, b)?;
+        let lp = log_softmax(&logits.narrow(1, from, c)?)?;
+        let idx = Tensor::from_slice(targets, (b, c, 1), &self.device)?;
+        let lp = lp.gather(&idx, 2)?.squeeze(2)?;
+        Ok(Scored {
+            logp: lp.flatten_all()?.to_vec1::<f32>()?,
+            rows: b,
+            width: c,
+            inner: ScoredInner::Graph(lp),
+        })
+    }
+
+    /// The gradient of `Σ dlogp · logp` over a [`Scored`] batch, one tensor per variable (in
+    /// the order of [`Transformer::vars`], on the model's device).
+    pub fn score_grads(&self, scored: &Scored, dlogp: &[f32]) -> Result<Vec<Tensor>> {
+        let (b, c) = (scored.rows, scored.width);
+        if dlogp.len() != b * c {
+            return Err(TensorError::Shape {
+                what: "log-probability gradients",
+                expected: b * c,
+                got: dlogp.len(),
+            });
+        }
+        match &scored.inner {
+            ScoredInner::Graph(lp) => {
+                let coef = Tensor::from_slice(dlogp, (b, c), &self.device)?;
+                let store = (lp * coef)?.sum_all()?.backward()?;
+                self.vars
+                    .iter()
+                    .map(|v| match store.get(v.as_tensor()) {
+                        Some(g) => Ok(g.clone()),
+                        None => Ok(v.as_tensor().zeros_like()?),
+                    })
+                    .collect()
+            }
+            ScoredInner::Host {
+                tapes,
+                t,
+                probs,
+                targets,
+                from,
+            } => {
+                let (v, t, from) = (self.cfg.vocab, *t, *from);
+                // Each chunk's gradient in parallel, summed in chunk order.
+                let parts: Vec<Scratch> = self.with_params(|p| {
+                    tapes
+                        .par_iter()
+                        .zip(chunks(b))
+                        .map(|(tape, (r0, r1))| {
+                            let mut dlogits = Scratch::zeros((r1 - r0) * t * v);
+                            for r in r0..r1 {
+                                for j in 0..c {
+                                    let g = dlogp[r * c + j];
+                                    if g == 0.0 {
+                                        continue;
+                                    }
+                                    let row = &mut dlogits[((r - r0) * t + from + j) * v..][..v];
+                                    for (d, &q) in row.iter_mut().zip(&probs[(r * c + j) * v..][..v]) {
+                                        *d = -g * q;
+                                    }
+                                    row[targets[r * c + j] as usize] += g;
+                                }
+                            }
+                            let mut grads = Scratch::zeros(self.layout.total);
+                            hostk::backward(&self.cfg, &self.layout, p, tape, &dlogits, &mut grads);
+                            grads
+                        })
+                        .collect()
+                })?;
+                let mut grads = Scratch::zeros(self.layout.total);
+                for part in &parts {
+                    grads.iter_mut().zip(part.iter()).for_each(|(a, b)| *a += b);
+                }
+                self.vars
+                    .iter()
+                    .zip(&self.layout.spans)
+                    .map(|(var, &(o, n))| Ok(Tensor::from_slice(&grads[o..o + n], var.dims(), &Device::Cpu)?))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Target log-probabilities from [`Transformer::score`], with what their gradient needs: the
+/// graph on the model's device, or the host kernels' tape.
+#[derive(Debug)]
+pub struct Scored {
+    logp: Vec<f32>,
+    rows: usize,
+    width: usize,
+    inner: ScoredInner,
+}
+
+#[derive(Debug)]
+enum ScoredInner {
+    Graph(Tensor),
+    Host {
+        tapes: Vec<Tape>,
+        t: usize,
+        probs: Vec<f32>,
+        targets: Vec<u32>,
+        from: usize,
+    },
+}
+
+impl Scored {
+    /// The log-probabilities `[b, c]`, row-major.
+    pub fn logp(&self) -> &[f32] {
+        &self.logp
+    }
+    /// Rows `b` and targets per row `c`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.rows, self.width)
     }
 }
 
@@ -591,6 +902,126 @@ mod tests {
                 g[i]
             );
         }
+    }
+
+    /// The host kernels and the candle graph agree: the scored log-probabilities and every
+    /// parameter's gradient, on left-padded prompts with right-padded completions, and the
+    /// sampling logits of prefill and decode with either cache.
+    #[test]
+    fn host_kernels_equal_the_candle_graph() {
+        let mut graph = small();
+        graph.set_host_kernels(false).unwrap();
+        // Weights far from the small initial ones, so that every nonlinearity is exercised.
+        let mut rng = stream(5, Purpose::Init, 0);
+        for v in graph.vars() {
+            let data: Vec<f32> = crate::init::normal(&mut rng, v.elem_count(), 0.0, 0.5)
+                .into_iter()
+                .map(|x| if v.dims().len() == 1 { 1.0 + x } else { x })
+                .collect();
+            v.set(&Tensor::from_vec(data, v.dims(), &Device::Cpu).unwrap()).unwrap();
+        }
+        let host = graph.deep_clone().unwrap();
+        let mut host = host;
+        host.set_host_kernels(true).unwrap();
+        assert!(host.host_kernels() && !graph.host_kernels());
+        // Three rows of 7 slots: prompts of 2, 4 and 3 tokens left-padded to 4, then
+        // completions of 3, 1 and 2 tokens right-padded to 3.
+        let tokens = [0, 0, 1, 4, 5, 6, 7, 1, 2, 3, 4, 8, 0, 0, 0, 1, 6, 7, 2, 3, 0];
+        let mask = [
+            0., 0., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 1., 1., 0.,
+        ];
+        // Slot 3 predicts the first completion token, so targets sit at slots 4..7 (the last
+        // slot's prediction is not needed and is not part of the input's scoring range).
+        let targets = [5, 6, 7, 8, 0, 0, 2, 3, 0];
+        let tmask = [1., 1., 1., 1., 0., 0., 1., 1., 0.];
+        let (sh, sg) = (
+            host.score(&tokens, &mask, 3, 3, &targets).unwrap(),
+            graph.score(&tokens, &mask, 3, 3, &targets).unwrap(),
+        );
+        for i in 0..9 {
+            if tmask[i] > 0.0 {
+                let (a, b) = (sh.logp()[i], sg.logp()[i]);
+                assert!((a - b).abs() < 1e-5, "logp {i}: {a} vs {b}");
+            }
+        }
+        let coef: Vec<f32> = (0..9)
+            .map(|i| tmask[i] * (0.3 + 0.1 * i as f32) * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let (gh, gg) = (
+            host.score_grads(&sh, &coef).unwrap(),
+            graph.score_grads(&sg, &coef).unwrap(),
+        );
+        for ((name, _), (a, b)) in graph.named_vars().zip(gh.iter().zip(&gg)) {
+            let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-3);
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-5 * scale.max(1.0) + 1e-6, "{name}: {x} vs {y}");
+            }
+            assert!(
+                b.iter().any(|&x| x != 0.0) || name == "pos_emb",
+                "{name} has no gradient"
+            );
+        }
+        // Sampling: prefill and three decode steps, both caches.
+        let prompt = [0, 0, 1, 4, 5, 1, 6, 7, 8, 3];
+        let pmask = [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let (mut lh, mut ch) = host.prefill(&prompt, &pmask, 2).unwrap();
+        let (mut lg, mut cg) = graph.prefill(&prompt, &pmask, 2).unwrap();
+        for s in [[2u32, 6], [7, 7], [3, 2], [1, 1]] {
+            for (a, b) in rows(&lh).iter().flatten().zip(rows(&lg).iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+            lh = host.decode(&mut ch, &s).unwrap();
+            lg = graph.decode(&mut cg, &s).unwrap();
+        }
+        assert!(graph.deep_clone().unwrap().set_host_kernels(true).is_ok());
+    }
+
+    /// A batch of several chunks: the host kernels equal the graph, and give the same bits on
+    /// one thread as on many.
+    #[test]
+    fn chunked_batches_are_exact_at_any_thread_count() {
+        let host = small();
+        let mut graph = host.deep_clone().unwrap();
+        graph.set_host_kernels(false).unwrap();
+        let b = 2 * HOST_CHUNK + 5;
+        let mut rng = stream(9, Purpose::Init, 1);
+        let (mut tokens, mut mask, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..b {
+            let pad = r % 3;
+            for j in 0..8 {
+                let real = j >= pad;
+                tokens.push(if real {
+                    1 + (crate::init::normal(&mut rng, 1, 4.0, 2.0)[0].abs() as u32 % 8)
+                } else {
+                    0
+                });
+                mask.push(if real { 1.0 } else { 0.0 });
+            }
+            targets.extend([tokens[r * 8 + 5], tokens[r * 8 + 6], tokens[r * 8 + 7]]);
+        }
+        let coef: Vec<f32> = (0..b * 3).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+        let run = |m: &Transformer| {
+            let sc = m.score(&tokens, &mask, b, 4, &targets).unwrap();
+            let g = m.score_grads(&sc, &coef).unwrap();
+            let flat: Vec<f32> = g
+                .iter()
+                .flat_map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect();
+            (sc.logp().to_vec(), flat)
+        };
+        let (lh, gh) = run(&host);
+        let (lg, gg) = run(&graph);
+        for (a, b) in lh.iter().zip(&lg) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        for (a, b) in gh.iter().zip(&gg) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (l1, g1) = one.install(|| run(&host));
+        assert_eq!((l1, g1), (lh, gh), "one thread and many give the same bits");
     }
 
     #[test]

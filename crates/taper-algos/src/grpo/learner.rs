@@ -8,7 +8,7 @@ use crate::group::advantage::group_advantages;
 use crate::group::d3s::{select_cross_group, select_intra_group, token_mask};
 use crate::group::dapo::{informative_groups, overlong_penalty, Overlong};
 use crate::group::token_loss::{aggregation_weights, token_loss, TokenLossConfig};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -195,15 +195,10 @@ impl Grpo {
                 targets.push(a);
             }
             let batch = Batch::new(&prompts, &targets)?;
-            let lp = batch.logp(&self.model)?;
+            let scored = batch.score(&self.model)?;
             let n: f32 = batch.target_mask.iter().sum();
-            let w = Tensor::from_vec(
-                batch.target_mask.iter().map(|m| -m / n).collect::<Vec<f32>>(),
-                (batch.rows, batch.c),
-                self.model.device(),
-            )?;
-            let grads = (lp * w)?.sum_all()?.backward()?;
-            let mut g = self.grads(&grads)?;
+            let w: Vec<f32> = batch.target_mask.iter().map(|m| -m / n).collect();
+            let mut g = self.model.score_grads(&scored, &w)?;
             clip_grad_norm(&mut g, c.max_grad_norm as f32)?;
             opt.step(self.model.vars(), &g)?;
         }
@@ -213,17 +208,6 @@ impl Grpo {
             self.reference = Some(self.model.deep_clone()?);
         }
         Ok(())
-    }
-
-    fn grads(&self, store: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
-        self.model
-            .vars()
-            .iter()
-            .map(|v| match store.get(v.as_tensor()) {
-                Some(g) => Ok(g.clone()),
-                None => Ok(v.as_tensor().zeros_like()?),
-            })
-            .collect()
     }
 
     /// `n` groups of fresh train prompts, sampled and scored.
@@ -358,10 +342,10 @@ impl Grpo {
             mask.iter_mut().zip(&keep).for_each(|(m, k)| *m *= k);
         }
         // The loss: per-token gradients on the host, one backward pass through the model.
-        let lp_t = batch.logp(&self.model)?;
-        let lp = lp_t.flatten_all()?.to_vec1::<f32>()?;
+        let scored = batch.score(&self.model)?;
+        let lp = scored.logp();
         let ref_lp = match &self.reference {
-            Some(r) if c.beta > 0.0 => Some(batch.logp(r)?.flatten_all()?.to_vec1::<f32>()?),
+            Some(r) if c.beta > 0.0 => Some(batch.score(r)?.logp().to_vec()),
             _ => None,
         };
         let w = aggregation_weights(c.loss_type, &mask, batch.c, self.task.max_new_tokens(), None)?;
@@ -384,9 +368,7 @@ impl Grpo {
             clipped += t.clipped as usize;
             active += 1;
         }
-        let coef_t = Tensor::from_vec(coef, (batch.rows, batch.c), self.model.device())?;
-        let store = (lp_t * coef_t)?.sum_all()?.backward()?;
-        let mut grads = self.grads(&store)?;
+        let mut grads = self.model.score_grads(&scored, &coef)?;
         let gn = clip_grad_norm(&mut grads, c.max_grad_norm as f32)?;
         if !gn.is_finite() || !loss.is_finite() {
             return Err(AlgoError::NonFinite {
@@ -408,11 +390,20 @@ impl Grpo {
         Ok(stats)
     }
 
-    /// Moves the model (and the reference and Adam's moments) to `device`.
-    fn move_to(&mut self, device: &Device) -> Result<()> {
-        if self.model.device().same_device(device) {
-            return Ok(());
+    /// Moves the model (and the reference and Adam's moments) to `device`, run by the host
+    /// kernels where `host` (the CPU only) or by the candle graph.
+    fn move_to(&mut self, device: &Device, host: bool) -> Result<()> {
+        if !self.model.device().same_device(device) {
+            self.move_device(device)?;
         }
+        self.model.set_host_kernels(host)?;
+        if let Some(r) = &mut self.reference {
+            r.set_host_kernels(host)?;
+        }
+        Ok(())
+    }
+
+    fn move_device(&mut self, device: &Device) -> Result<()> {
         let t: std::collections::HashMap<_, _> = self.model.to_tensors("p")?.into_iter().collect();
         let m = Transformer::new(*self.model.config(), self.st.seed, device)?;
         m.load_tensors("p", &t)?;
@@ -453,11 +444,10 @@ impl Learner for Grpo {
         self.run.clone()
     }
     fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
-        let dev = match placement {
-            Placement::Fast => Device::Cpu,
-            Placement::Candle(d) => d.clone(),
-        };
-        Ok(self.move_to(&dev)?)
+        Ok(match placement {
+            Placement::Fast => self.move_to(&Device::Cpu, true),
+            Placement::Candle(d) => self.move_to(d, false),
+        }?)
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.given).unwrap_or_default()

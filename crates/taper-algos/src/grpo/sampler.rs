@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use taper_envs::seq::vocab::{EOS, PAD};
 use taper_tensor::distributions::Categorical;
-use taper_tensor::transformer::{log_softmax, Transformer};
+use taper_tensor::transformer::{Scored, Transformer};
 
 /// Sampled completions, one per prompt row.
 #[derive(Debug, Clone, Default)]
@@ -191,10 +191,10 @@ impl Batch {
         })
     }
 
-    /// The log-probabilities `[b, c]` of the completion tokens under `model`, as a graph
-    /// (differentiable with respect to the model's variables). The input drops each row's
-    /// last slot, whose prediction nothing reads.
-    pub fn logp(&self, model: &Transformer) -> Result<candle_core::Tensor> {
+    /// The log-probabilities `[b, c]` of the completion tokens under `model`, with what their
+    /// gradient needs ([`Transformer::score_grads`]). The input drops each row's last slot,
+    /// whose prediction nothing reads.
+    pub fn score(&self, model: &Transformer) -> Result<Scored> {
         let t = self.p + self.c;
         check_context(model, self.p, self.c)?;
         let mut tok = Vec::with_capacity(self.rows * (t - 1));
@@ -203,10 +203,7 @@ impl Batch {
             tok.extend_from_slice(&self.tokens[r * t..(r + 1) * t - 1]);
             mask.extend_from_slice(&self.mask[r * t..(r + 1) * t - 1]);
         }
-        let logits = model.forward_host(&tok, &mask, self.rows)?; // [b, t − 1, v]
-        let lp = log_softmax(&logits.narrow(1, self.p - 1, self.c)?)?;
-        let idx = candle_core::Tensor::from_slice(&self.targets, (self.rows, self.c, 1), model.device())?;
-        Ok(lp.gather(&idx, 2)?.squeeze(2)?)
+        Ok(model.score(&tok, &mask, self.rows, self.p - 1, &self.targets)?)
     }
 }
 
@@ -239,7 +236,8 @@ mod tests {
         let again = sample(&m, &prompts, 6, 1.0, false, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
         assert_eq!(c.tokens, again.tokens);
         let batch = Batch::new(&prompts, &c.tokens).unwrap();
-        let lp = batch.logp(&m).unwrap().to_vec2::<f32>().unwrap();
+        let scored = batch.score(&m).unwrap();
+        let lp: Vec<&[f32]> = scored.logp().chunks(batch.c).collect();
         for r in 0..3 {
             assert!(!c.tokens[r].is_empty() && c.tokens[r].len() <= 6);
             for (j, &l) in c.logp[r].iter().enumerate() {
