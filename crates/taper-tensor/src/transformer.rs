@@ -136,10 +136,14 @@ pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
 /// threads.
 pub const HOST_CHUNK: usize = 32;
 
-/// The `[start, end)` rows of each chunk of `b` rows.
-fn chunks(b: usize) -> Vec<(usize, usize)> {
-    (0..b.div_ceil(HOST_CHUNK))
-        .map(|k| (k * HOST_CHUNK, ((k + 1) * HOST_CHUNK).min(b)))
+/// Rows per task when sampling (prefill and decode): a decode step has one slot per row, so
+/// its tasks need more rows than training's to pay for the fork.
+pub const SAMPLE_CHUNK: usize = 64;
+
+/// The `[start, end)` rows of each chunk of `size` rows of `b` rows.
+fn chunks(b: usize, size: usize) -> Vec<(usize, usize)> {
+    (0..b.div_ceil(size))
+        .map(|k| (k * size, ((k + 1) * size).min(b)))
         .collect()
 }
 
@@ -494,12 +498,12 @@ impl Transformer {
     }
 
     /// The host kernels' forward pass over a checked batch.
-    /// One tape per chunk of [`HOST_CHUNK`] rows, the chunks in parallel.
-    fn host_forward(&self, tokens: &[u32], mask: &[f32], b: usize, pos: &[u32]) -> Result<Vec<Tape>> {
+    /// One tape per chunk of `size` rows, the chunks in parallel.
+    fn host_forward(&self, tokens: &[u32], mask: &[f32], b: usize, pos: &[u32], size: usize) -> Result<Vec<Tape>> {
         let t = tokens.len() / b;
         let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
         self.with_params(|p| {
-            chunks(b)
+            chunks(b, size)
                 .into_par_iter()
                 .map(|(r0, r1)| {
                     let s = r0 * t..r1 * t;
@@ -524,7 +528,7 @@ impl Transformer {
             .map(|r| r.iter().filter(|&&m| m > 0.0).count() as u32)
             .collect();
         if self.host {
-            let tapes = self.host_forward(tokens, mask, b, &pos)?;
+            let tapes = self.host_forward(tokens, mask, b, &pos, SAMPLE_CHUNK)?;
             let v = self.cfg.vocab;
             let mut last = Vec::with_capacity(b * v);
             for tape in &tapes {
@@ -589,7 +593,7 @@ impl Transformer {
                 let (pos, len) = (&cache.next_pos, cache.len);
                 let parts: Vec<Vec<f32>> = self.with_params(|p| {
                     hc.par_iter_mut()
-                        .zip(chunks(b))
+                        .zip(chunks(b, SAMPLE_CHUNK))
                         .map(|(h, (r0, r1))| hostk::decode(&self.cfg, p, h, &next[r0..r1], &pos[r0..r1], len))
                         .collect()
                 })?;
@@ -636,7 +640,7 @@ impl Transformer {
             });
         }
         if self.host {
-            let tapes = self.host_forward(tokens, mask, b, &pos)?;
+            let tapes = self.host_forward(tokens, mask, b, &pos, HOST_CHUNK)?;
             let mut logp = vec![0f32; b * c];
             let mut probs = vec![0f32; b * c * v];
             for r in 0..b {
@@ -713,7 +717,7 @@ impl Transformer {
                 let parts: Vec<Scratch> = self.with_params(|p| {
                     tapes
                         .par_iter()
-                        .zip(chunks(b))
+                        .zip(chunks(b, HOST_CHUNK))
                         .map(|(tape, (r0, r1))| {
                             let mut dlogits = Scratch::zeros((r1 - r0) * t * v);
                             for r in r0..r1 {
