@@ -42,6 +42,12 @@ struct GrpoState {
     tokens_trained: u64,
     sft_done: bool,
     warm_start_accuracy: Option<f64>,
+    /// Warm-start steps taken.
+    #[serde(default)]
+    sft_steps_taken: u64,
+    /// The greedy accuracy on train prompts where the warm start stopped.
+    #[serde(default)]
+    warm_start_train_accuracy: Option<f64>,
     opt_steps: u64,
 }
 
@@ -137,6 +143,8 @@ impl Grpo {
                 tokens_trained: 0,
                 sft_done: false,
                 warm_start_accuracy: None,
+                sft_steps_taken: 0,
+                warm_start_train_accuracy: None,
                 opt_steps: 0,
             },
             run: RunInfo {
@@ -169,7 +177,13 @@ impl Grpo {
         let prompts = (0..n)
             .map(|_| self.task.sample_prompt(&mut rng, Split::Test))
             .collect::<taper_envs::Result<Vec<_>>>()?;
-        let comp = sample(&self.model, &prompts, self.task.max_new_tokens(), 1.0, true, &mut rng)?;
+        self.greedy_accuracy(&prompts, &mut rng)
+    }
+
+    /// The greedy accuracy and mean score on `prompts`.
+    fn greedy_accuracy(&self, prompts: &[Vec<u32>], rng: &mut ChaCha8Rng) -> Result<(f64, f64)> {
+        let n = prompts.len();
+        let comp = sample(&self.model, prompts, self.task.max_new_tokens(), 1.0, true, rng)?;
         let (mut right, mut score) = (0usize, 0f64);
         for (i, p) in prompts.iter().enumerate() {
             let s = self.task.score(p, comp.answer(i));
@@ -179,12 +193,23 @@ impl Grpo {
         Ok((right as f64 / n as f64, score / n as f64))
     }
 
-    /// The supervised warm start: cross-entropy on generated train prompts and their answers.
+    /// The supervised warm start: cross-entropy on generated train prompts and their answers,
+    /// until the greedy accuracy on fixed train prompts reaches `sft_target_accuracy`
+    /// (checked every `sft_check_every` steps) or `sft_steps` steps.
     fn warm_start(&mut self) -> Result<()> {
-        let c = &self.config;
+        let c = self.config.clone();
         let mut rng = stream(self.st.seed, Purpose::Other(SFT), 0);
+        let mut check_rng = stream(self.st.seed, Purpose::Other(SFT), 1);
+        let check = (0..c.eval_prompts)
+            .map(|_| self.task.sample_prompt(&mut check_rng, Split::Train))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
         let mut opt = VarAdam::new(adam(c.sft_learning_rate), self.model.vars())?;
-        for _ in 0..c.sft_steps {
+        let mut train_acc = self.greedy_accuracy(&check, &mut check_rng)?.0;
+        let mut taken = 0u64;
+        for step in 0..c.sft_steps {
+            if train_acc >= c.sft_target_accuracy {
+                break;
+            }
             let mut prompts = Vec::with_capacity(c.sft_batch);
             let mut targets = Vec::with_capacity(c.sft_batch);
             for _ in 0..c.sft_batch {
@@ -201,7 +226,13 @@ impl Grpo {
             let mut g = self.model.score_grads(&scored, &w)?;
             clip_grad_norm(&mut g, c.max_grad_norm as f32)?;
             opt.step(self.model.vars(), &g)?;
+            taken += 1;
+            if (step + 1) % c.sft_check_every == 0 || step + 1 == c.sft_steps {
+                train_acc = self.greedy_accuracy(&check, &mut check_rng)?.0;
+            }
         }
+        self.st.sft_steps_taken = taken;
+        self.st.warm_start_train_accuracy = Some(train_acc);
         self.st.sft_done = true;
         self.st.warm_start_accuracy = Some(self.test_accuracy(self.config.eval_prompts, self.st.seed)?.0);
         if self.config.beta > 0.0 {
@@ -518,6 +549,11 @@ impl Learner for Grpo {
         m.push("kept_samples", last.kept_samples);
         m.push("kept_tokens", last.kept_tokens);
         m.push("warm_start_accuracy", self.st.warm_start_accuracy.unwrap_or(0.0));
+        m.push("warm_start_steps", self.st.sft_steps_taken as f64);
+        m.push(
+            "warm_start_train_accuracy",
+            self.st.warm_start_train_accuracy.unwrap_or(0.0),
+        );
         m.push(
             "sps",
             (self.st.global_step - self.start_step) as f64 / elapsed.max(1e-9),
@@ -631,10 +667,11 @@ impl Learner for Grpo {
     }
     fn summary(&self) -> String {
         format!(
-            "{} completions, {} updates, {} tokens trained; warm-start test accuracy {:.3}",
+            "{} completions, {} updates, {} tokens trained; warm start: {} steps, test accuracy {:.3}",
             self.st.global_step,
             self.st.updates,
             self.st.tokens_trained,
+            self.st.sft_steps_taken,
             self.st.warm_start_accuracy.unwrap_or(0.0)
         )
     }

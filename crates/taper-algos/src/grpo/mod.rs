@@ -17,7 +17,9 @@
 //! | + ADORA | `adora = true` (`[grpo.adora_settings]`) |
 //!
 //! Before reinforcement learning the policy is warm-started by supervised learning on
-//! generated prompt–answer pairs (`sft_steps`), so that rewards start neither at 0 nor at 1;
+//! generated prompt–answer pairs until its greedy accuracy on train prompts reaches
+//! `sft_target_accuracy` (at most `sft_steps` steps), so that rewards start neither at 0 nor
+//! at 1;
 //! a frozen copy of the warm-started policy is the reference of the KL term (β > 0).
 
 mod learner;
@@ -83,8 +85,14 @@ pub struct GrpoConfig {
     pub n_layers: usize,
     /// Model: MLP width.
     pub d_ff: usize,
-    /// Supervised warm-start steps on generated prompt–answer pairs.
+    /// The most supervised warm-start steps on generated prompt–answer pairs.
     pub sft_steps: usize,
+    /// The warm start stops once the greedy accuracy on `eval_prompts` fixed train prompts
+    /// reaches this, so that rewards start neither at 0 nor at 1 whatever the task's
+    /// difficulty (1.0: run all `sft_steps` unless the policy is already perfect).
+    pub sft_target_accuracy: f64,
+    /// Check that accuracy every this many warm-start steps.
+    pub sft_check_every: usize,
     /// Pairs per warm-start step.
     pub sft_batch: usize,
     /// The warm start's learning rate.
@@ -120,7 +128,9 @@ impl Default for GrpoConfig {
             n_heads: 4,
             n_layers: 2,
             d_ff: 256,
-            sft_steps: 1500,
+            sft_steps: 3000,
+            sft_target_accuracy: 0.3,
+            sft_check_every: 50,
             sft_batch: 64,
             sft_learning_rate: 1e-3,
             eval_every: 10,
@@ -163,6 +173,15 @@ impl GrpoConfig {
             self.prompts_per_step.saturating_mul(self.num_generations),
             1 << 16,
         )?;
+        if !(self.sft_target_accuracy > 0.0 && self.sft_target_accuracy <= 1.0) {
+            return bad(
+                "sft_target_accuracy",
+                format!("must be in (0, 1], got {}", self.sft_target_accuracy),
+            );
+        }
+        if self.sft_check_every == 0 {
+            return bad("sft_check_every", "must be at least 1".into());
+        }
         positive("learning_rate", self.learning_rate)?;
         positive("sft_learning_rate", self.sft_learning_rate)?;
         positive("max_grad_norm", self.max_grad_norm)?;

@@ -88,7 +88,8 @@ fn every_variant_trains_and_evaluates() {
 }
 
 /// A run stopped half-way and resumed equals the straight run, byte for byte (weights, Adam's
-/// moments, random streams), with the candle backend on the CPU as everywhere.
+/// moments, random streams), on the transformer's host kernels (the CPU's default) and on
+/// candle's graph.
 #[test]
 fn grpo_resumes_exactly() {
     let d = tempfile::tempdir().unwrap();
@@ -104,12 +105,64 @@ fn grpo_resumes_exactly() {
         "256",
         "--adora",
     ];
-    let (a, b) = (d.path().join("straight"), d.path().join("resumed"));
-    train_into(&base, &a, &[]);
-    train_into(&base, &b, &["--stop-after", "128"]);
-    assert_eq!(metrics_without_timing(&b).len(), 2);
-    train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
-    same_run(&a, &b);
+    for backend in ["fast", "candle"] {
+        let (a, b) = (
+            d.path().join(format!("straight-{backend}")),
+            d.path().join(format!("resumed-{backend}")),
+        );
+        train_into(&base, &a, &["--backend", backend]);
+        train_into(&base, &b, &["--backend", backend, "--stop-after", "128"]);
+        assert_eq!(metrics_without_timing(&b).len(), 2);
+        train_ok(&[
+            "train",
+            "--resume",
+            b.to_str().unwrap(),
+            "--backend",
+            backend,
+            "--quiet",
+        ]);
+        same_run(&a, &b);
+    }
+}
+
+/// The warm start stops at the first check where the greedy accuracy on train prompts
+/// reaches `sft_target_accuracy`, and takes every step when the target is out of reach.
+#[test]
+fn warm_start_stops_at_its_target_accuracy() {
+    let d = tempfile::tempdir().unwrap();
+    for (target, max_steps) in [(0.25, 600), (1.0, 40)] {
+        let edit = format!("sft_steps = {max_steps}\nsft_target_accuracy = {target}\nsft_check_every = 20");
+        let cfg = config(d.path(), ("sft_steps = 60", &edit));
+        let out = d.path().join(format!("t{target}"));
+        train_into(
+            &[
+                "--algo",
+                "grpo",
+                "--env",
+                "SeqCopy-v0",
+                "--config",
+                &cfg,
+                "--total-steps",
+                "64",
+            ],
+            &out,
+            &[],
+        );
+        let rows = metrics_without_timing(&out);
+        let last: serde_json::Value = serde_json::from_str(rows.last().unwrap()).unwrap();
+        let steps = last["warm_start_steps"].as_f64().unwrap() as u64;
+        let acc = last["warm_start_train_accuracy"].as_f64().unwrap();
+        if target < 1.0 {
+            assert!(
+                steps < max_steps && steps % 20 == 0 && steps > 0,
+                "stopped after {steps} steps"
+            );
+            assert!(acc >= target, "stopped at train accuracy {acc}");
+        } else {
+            assert_eq!(steps, max_steps);
+            assert!(acc < 1.0);
+        }
+    }
 }
 
 #[test]
