@@ -85,7 +85,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub total_steps: Option<u64>,
     /// A TOML config: top-level `algo`, `env`, `seed`, `total_steps`, `[env_kwargs]`, and the
-    /// algorithm's section (`[ppo]`, `[hdpo]`, `[mappo]`, `[ippo]`, `[maddpg]`).
+    /// algorithm's section (`[ppo]`, `[hdpo]`, `[mappo]`, `[ippo]`, `[maddpg]`, `[grpo]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The run folder [default: runs/ENV__ALGO__SEED__UNIXTIME].
@@ -134,8 +134,9 @@ pub struct TrainArgs {
     /// `--features cuda` or `--features metal`) [default: cpu, or the config's `device`].
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
-    /// How they compute: fast (the flat-buffer MLPs, CPU only) or candle (candle graphs, the
-    /// path GPUs take) [default: fast on the CPU, candle on a GPU].
+    /// How they compute: fast (the flat-buffer MLPs and the transformer's host kernels, CPU
+    /// only) or candle (candle graphs, the path GPUs take) [default: fast on the CPU, candle on
+    /// a GPU].
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<String>,
     /// Continue the run in DIR from its newest checkpoint, exactly.
@@ -219,7 +220,8 @@ pub struct PlotArgs {
     /// Trailing moving average over K rows.
     #[arg(long, default_value_t = 1)]
     pub smooth: usize,
-    /// The column on the x axis: `global_step`, or `time_elapsed` for wall time.
+    /// The column on the x axis: `global_step`, `time_elapsed` for wall time, or any other
+    /// column (e.g. GRPO's `samples_trained` and `tokens_trained`).
     #[arg(long, default_value = "global_step")]
     pub x: String,
     /// The y range, `LO,HI` (default: the data's).

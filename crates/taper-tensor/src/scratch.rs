@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 /// Buffers smaller than this go back to the allocator (small allocations are cheap).
 const MIN_POOLED: usize = 1 << 12;
-/// The most floats the pool keeps (1 GiB).
-const MAX_POOLED: usize = 1 << 28;
+/// The most floats the pool keeps (256 MiB).
+const MAX_POOLED: usize = 1 << 26;
 
 static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 

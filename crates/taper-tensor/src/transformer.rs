@@ -191,6 +191,46 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Rows in the batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// A cache whose row i is row `rows[i]` of this one: one prompt's prefill shared by the
+    /// completions sampled from it. An error for a row out of range.
+    pub fn gather_rows(&self, rows: &[usize]) -> Result<KvCache> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows) {
+            return Err(TensorError::Invalid {
+                name: "rows",
+                reason: format!("row {bad} of a cache of {} rows", self.rows),
+            });
+        }
+        let store = match &self.store {
+            CacheStore::Host(h) => CacheStore::Host(HostCache::gather(h, SAMPLE_CHUNK, rows)),
+            CacheStore::Graph { k, v } => {
+                let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+                let idx = Tensor::from_vec(idx, rows.len(), k[0].device())?;
+                let pick = |ts: &[Tensor]| -> Result<Vec<Tensor>> {
+                    ts.iter().map(|t| Ok(t.index_select(&idx, 0)?)).collect()
+                };
+                CacheStore::Graph {
+                    k: pick(k)?,
+                    v: pick(v)?,
+                }
+            }
+        };
+        let l = self.len;
+        Ok(KvCache {
+            store,
+            mask: rows
+                .iter()
+                .flat_map(|&r| self.mask[r * l..(r + 1) * l].iter().copied())
+                .collect(),
+            next_pos: rows.iter().map(|&r| self.next_pos[r]).collect(),
+            rows: rows.len(),
+            len: l,
+        })
+    }
 }
 
 impl Transformer {
@@ -1026,6 +1066,35 @@ mod tests {
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let (l1, g1) = one.install(|| run(&host));
         assert_eq!((l1, g1), (lh, gh), "one thread and many give the same bits");
+    }
+
+    /// A cache gathered from a prefill of distinct prompts decodes as the prefill of the
+    /// repeated rows does, on both implementations.
+    #[test]
+    fn gathered_caches_equal_a_prefill_of_every_row() {
+        for host in [true, false] {
+            let mut net = small();
+            net.set_host_kernels(host).unwrap();
+            let distinct = [0, 1, 4, 5, 1, 6, 7, 8];
+            let dmask = [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+            let pick = [1usize, 0, 1, 1];
+            let (mut all, mut amask) = (Vec::new(), Vec::new());
+            for &r in &pick {
+                all.extend_from_slice(&distinct[r * 4..(r + 1) * 4]);
+                amask.extend_from_slice(&dmask[r * 4..(r + 1) * 4]);
+            }
+            let (_, dc) = net.prefill(&distinct, &dmask, 2).unwrap();
+            let mut gathered = dc.gather_rows(&pick).unwrap();
+            let (_, mut direct) = net.prefill(&all, &amask, 4).unwrap();
+            assert_eq!(gathered.rows(), 4);
+            let next = [2u32, 3, 5, 6];
+            let a = net.decode(&mut gathered, &next).unwrap();
+            let b = net.decode(&mut direct, &next).unwrap();
+            for (x, y) in rows(&a).iter().flatten().zip(rows(&b).iter().flatten()) {
+                assert!((x - y).abs() < 1e-5, "host kernels {host}: {x} vs {y}");
+            }
+            assert!(dc.gather_rows(&[2]).is_err());
+        }
     }
 
     #[test]

@@ -517,6 +517,32 @@ pub(crate) struct HostCache {
 }
 
 impl HostCache {
+    /// The rows `rows` (indices into the chunks `src` of `chunk` rows each), laid out again
+    /// as chunks of `chunk` rows: row i of the result is row `rows[i]` of the source.
+    pub(crate) fn gather(src: &[HostCache], chunk: usize, rows: &[usize]) -> Vec<HostCache> {
+        let cap = src[0].cap;
+        let layers = src[0].k.len();
+        let d = src[0].k[0].len() / src[0].valid.len();
+        let w = cap * d;
+        rows.chunks(chunk)
+            .map(|part| {
+                let b = part.len();
+                let mut k: Vec<Scratch> = (0..layers).map(|_| Scratch::for_overwrite(b * w)).collect();
+                let mut v: Vec<Scratch> = (0..layers).map(|_| Scratch::for_overwrite(b * w)).collect();
+                let mut valid = vec![false; b * cap];
+                for (i, &r) in part.iter().enumerate() {
+                    let (s, rr) = (&src[r / chunk], r % chunk);
+                    for l in 0..layers {
+                        k[l][i * w..(i + 1) * w].copy_from_slice(&s.k[l][rr * w..(rr + 1) * w]);
+                        v[l][i * w..(i + 1) * w].copy_from_slice(&s.v[l][rr * w..(rr + 1) * w]);
+                    }
+                    valid[i * cap..(i + 1) * cap].copy_from_slice(&s.valid[rr * cap..(rr + 1) * cap]);
+                }
+                HostCache { k, v, valid, cap }
+            })
+            .collect()
+    }
+
     /// The cache of a prefill `tape` (`[b, t]` slots) for a model of `cfg`.
     pub(crate) fn from_tape(cfg: &TransformerConfig, tape: &Tape) -> Self {
         let (b, t, d, cap) = (tape.b, tape.t, cfg.d_model, cfg.context);

@@ -1,7 +1,8 @@
 //! Sampling completions from a [`Transformer`] and scoring them again for training.
 //!
-//! [`sample`] runs a batch of prompts (G copies of each for a group) through one prefill and
-//! then one decode step per token with the KV cache; the next token is drawn on the host from
+//! [`sample`] runs a batch of prompts (G copies of each for a group) through one prefill (of
+//! each distinct prompt once, its cache then shared by its rows) and then one decode step per
+//! token with the KV cache; the next token is drawn on the host from
 //! the downloaded logits with a seeded stream (one uniform per row per step, in row order), so
 //! a seed gives the same completions on any device. [`Batch`] lays prompts and completions out
 //! for one forward pass that scores every completion token at once.
@@ -9,6 +10,7 @@
 use crate::error::{AlgoError, Result};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
 use taper_envs::seq::vocab::{EOS, PAD};
 use taper_tensor::distributions::Categorical;
 use taper_tensor::transformer::{Scored, Transformer};
@@ -90,9 +92,28 @@ pub fn sample(
     if b == 0 || max_new == 0 {
         return Ok(out);
     }
-    let (tok, mask, t) = left_pad(prompts);
+    // Rows with the same prompt (a group's G completions) share one prefill.
+    let mut first: HashMap<&[u32], usize> = HashMap::new();
+    let mut unique: Vec<Vec<u32>> = Vec::new();
+    let of_row: Vec<usize> = prompts
+        .iter()
+        .map(|p| {
+            *first.entry(p.as_slice()).or_insert_with(|| {
+                unique.push(p.clone());
+                unique.len() - 1
+            })
+        })
+        .collect();
+    let (tok, mask, t) = left_pad(&unique);
     check_context(model, t, max_new)?;
-    let (mut logits, mut cache) = model.prefill(&tok, &mask, b)?;
+    let (ul, uc) = model.prefill(&tok, &mask, unique.len())?;
+    let (mut logits, mut cache) = if unique.len() == b {
+        (ul, uc)
+    } else {
+        let idx: Vec<u32> = of_row.iter().map(|&r| r as u32).collect();
+        let idx = candle_core::Tensor::from_vec(idx, b, ul.device())?;
+        (ul.index_select(&idx, 0)?, uc.gather_rows(&of_row)?)
+    };
     let mut done = vec![false; b];
     let v = model.config().vocab;
     let mut cat = Categorical::new(v);

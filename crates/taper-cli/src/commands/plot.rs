@@ -182,7 +182,10 @@ pub fn ensure_font() -> Result<()> {
     })
 }
 
-fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
+/// A curve's label: algorithm and env, then the settings (at most four) where this group
+/// departs from the value most groups share, so a baseline reads plainly and each variant
+/// names what it changes.
+fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<String>)]) -> String {
     let env = group
         .get("env")
         .map(|s| s.trim_matches('"').to_string())
@@ -191,12 +194,22 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[String]) -> String {
         .get("algo")
         .map(|s| s.trim_matches('"').to_string())
         .unwrap_or_default();
-    let mut parts = vec![format!("{algo} {env}")];
-    for k in differing.iter().filter(|k| *k != "env" && *k != "algo").take(3) {
-        let short = k.rsplit('.').next().unwrap_or(k);
-        parts.push(format!("{short}={}", group.get(k).map(|s| s.as_str()).unwrap_or("-")));
+    let head = format!("{algo} {env}");
+    let settings: Vec<String> = differing
+        .iter()
+        .filter(|(k, _)| k != "env" && k != "algo")
+        .filter(|(k, common)| group.get(k) != common.as_ref())
+        .take(4)
+        .map(|(k, _)| {
+            let short = k.rsplit('.').next().unwrap_or(k);
+            format!("{short}={}", group.get(k).map(|s| s.as_str()).unwrap_or("-"))
+        })
+        .collect();
+    if settings.is_empty() {
+        head
+    } else {
+        format!("{head}: {}", settings.join(", "))
     }
-    parts.join(", ")
 }
 
 /// Runs `taper plot`.
@@ -255,17 +268,25 @@ pub fn plot(
         }
     }
     let keys: std::collections::BTreeSet<&String> = groups.iter().flat_map(|g| g.0.keys()).collect();
-    let differing: Vec<String> = keys
+    // The keys whose values differ between groups, each with the value most groups share
+    // (the first group's among equally common ones).
+    let differing: Vec<(String, Option<String>)> = keys
         .into_iter()
-        .filter(|k| {
-            groups
-                .iter()
-                .map(|g| g.0.get(*k))
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                > 1
+        .filter_map(|k| {
+            let vals: Vec<Option<&String>> = groups.iter().map(|g| g.0.get(k)).collect();
+            let distinct: std::collections::BTreeSet<_> = vals.iter().collect();
+            if distinct.len() < 2 {
+                return None;
+            }
+            let count = |v: &Option<&String>| vals.iter().filter(|w| *w == v).count();
+            let mut common = vals[0];
+            for v in &vals {
+                if count(v) > count(&common) {
+                    common = *v;
+                }
+            }
+            Some((k.clone(), common.cloned()))
         })
-        .cloned()
         .collect();
     let curves: Vec<(String, usize, Curve)> = groups
         .iter()
@@ -438,6 +459,28 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// A label names only the settings where its group departs from the common value.
+    #[test]
+    fn labels_name_what_a_variant_changes() {
+        let cfg = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let base = [
+            ("algo", "grpo"),
+            ("env", "E"),
+            ("grpo.dapo", "false"),
+            ("grpo.loss_type", "grpo"),
+        ];
+        let differing = vec![
+            ("grpo.dapo".to_string(), Some("false".to_string())),
+            ("grpo.loss_type".to_string(), Some("grpo".to_string())),
+        ];
+        assert_eq!(label_for(&cfg(&base), &differing), "grpo E");
+        let mut dapo = base;
+        dapo[2].1 = "true";
+        assert_eq!(label_for(&cfg(&dapo), &differing), "grpo E: dapo=true");
+    }
+
     use super::*;
 
     #[test]
