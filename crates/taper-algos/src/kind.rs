@@ -160,7 +160,7 @@ impl AlgoKind {
                 }
             }
             AlgoKind::Maddpg => 1_500_000,
-            AlgoKind::Grpo => 51_200,
+            AlgoKind::Grpo => 256_000,
             AlgoKind::Mappo => 12_000_000,
             AlgoKind::Ippo => 8_000_000,
         }
