@@ -2,7 +2,9 @@
 //! 256, vocabulary 15) on SeqAddition-v0 (3 digits), at 128 rows (GRPO's default batch size;
 //! 16 prompts × 8 completions here, 8 × 16 in the default config) and at 2048 rows (256 × 8),
 //! on the CPU (with the host kernels, the default, and with candle's graph) and, built with
-//! `--features cuda`, on `cuda:0`: sampling with the KV cache (tokens generated per second), and one training
+//! `--features cuda`, on `cuda:0`: sampling with the KV cache (tokens generated per second;
+//! the sampler prefills each distinct prompt once, and `sample_kv_cache_distinct_prompts`
+//! samples as many rows of distinct prompts, with nothing to share), and one training
 //! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
 //! completion slots trained per second). Throughput counts rows × completion slots in both,
 //! as the PyTorch script does. `benches/peers/bench_grpo_torch.py` runs the same
@@ -72,6 +74,17 @@ fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, host: bool
         b.iter(|| {
             let mut r = ChaCha8Rng::seed_from_u64(0);
             black_box(sample(&model, &prompts, task.max_new_tokens(), 1.0, false, &mut r).unwrap())
+        })
+    });
+    // The same number of rows with every prompt distinct, so no prefill is shared (the
+    // PyTorch script's batch has distinct prompts).
+    let distinct: Vec<Vec<u32>> = (0..prompts.len())
+        .map(|_| task.sample_prompt(&mut rng, Split::Train).unwrap())
+        .collect();
+    g.bench_function("sample_kv_cache_distinct_prompts", |b| {
+        b.iter(|| {
+            let mut r = ChaCha8Rng::seed_from_u64(0);
+            black_box(sample(&model, &distinct, task.max_new_tokens(), 1.0, false, &mut r).unwrap())
         })
     });
     let batch = Batch::new(&prompts, &comp.tokens).unwrap();

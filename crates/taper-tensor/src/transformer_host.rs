@@ -235,9 +235,34 @@ pub(crate) struct Tape {
 }
 
 /// One row's queries, keys and values for one head, gathered `[t, dh]` each.
-fn gather(qkv: &[f32], r: usize, hh: usize, t: usize, d: usize, dh: usize, part: usize, out: &mut [f32]) {
-    for i in 0..t {
-        out[i * dh..(i + 1) * dh].copy_from_slice(&qkv[(r * t + i) * 3 * d + part * d + hh * dh..][..dh]);
+struct Head {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    t: usize,
+    dh: usize,
+}
+
+impl Head {
+    fn new(t: usize, dh: usize) -> Self {
+        Head {
+            q: vec![0.0; t * dh],
+            k: vec![0.0; t * dh],
+            v: vec![0.0; t * dh],
+            t,
+            dh,
+        }
+    }
+
+    /// Gathers head `hh` of row `r` from `qkv` `[n, 3d]`.
+    #[inline(always)]
+    fn load(&mut self, qkv: &[f32], r: usize, hh: usize, d: usize) {
+        let (t, dh) = (self.t, self.dh);
+        for (part, out) in [&mut self.q, &mut self.k, &mut self.v].into_iter().enumerate() {
+            for i in 0..t {
+                out[i * dh..(i + 1) * dh].copy_from_slice(&qkv[(r * t + i) * 3 * d + part * d + hh * dh..][..dh]);
+            }
+        }
     }
 }
 
@@ -247,14 +272,13 @@ multiversion! {
     fn attention(qkv: &[f32], valid: &[bool], b: usize, t: usize, d: usize, h: usize, probs: &mut [f32], out: &mut [f32]) {
         let dh = d / h;
         let scale = 1.0 / (dh as f32).sqrt();
-        let (mut q, mut k, mut v) = (vec![0f32; t * dh], vec![0f32; t * dh], vec![0f32; t * dh]);
+        let mut hd = Head::new(t, dh);
         let mut o = vec![0f32; dh];
         for r in 0..b {
             let ok = &valid[r * t..(r + 1) * t];
             for hh in 0..h {
-                gather(qkv, r, hh, t, d, dh, 0, &mut q);
-                gather(qkv, r, hh, t, d, dh, 1, &mut k);
-                gather(qkv, r, hh, t, d, dh, 2, &mut v);
+                hd.load(qkv, r, hh, d);
+                let (q, k, v) = (&hd.q, &hd.k, &hd.v);
                 for i in 0..t {
                     if !ok[i] {
                         continue;
@@ -307,15 +331,14 @@ multiversion! {
     ) {
         let dh = d / h;
         let scale = 1.0 / (dh as f32).sqrt();
-        let (mut q, mut k, mut v) = (vec![0f32; t * dh], vec![0f32; t * dh], vec![0f32; t * dh]);
+        let mut hd = Head::new(t, dh);
         let (mut dq, mut dk, mut dv) = (vec![0f32; t * dh], vec![0f32; t * dh], vec![0f32; t * dh]);
         let mut ds = vec![0f32; t];
         for r in 0..b {
             let ok = &valid[r * t..(r + 1) * t];
             for hh in 0..h {
-                gather(qkv, r, hh, t, d, dh, 0, &mut q);
-                gather(qkv, r, hh, t, d, dh, 1, &mut k);
-                gather(qkv, r, hh, t, d, dh, 2, &mut v);
+                hd.load(qkv, r, hh, d);
+                let (q, k, v) = (&hd.q, &hd.k, &hd.v);
                 dq.fill(0.0);
                 dk.fill(0.0);
                 dv.fill(0.0);
