@@ -6,7 +6,8 @@
 //! the sampler prefills each distinct prompt once, and `sample_kv_cache_distinct_prompts`
 //! samples as many rows of distinct prompts, with nothing to share), and one training
 //! step (the scoring pass over prompt and completion, the backward pass, the clip and Adam;
-//! completion slots trained per second). Throughput counts rows × completion slots in both,
+//! completion slots trained per second; the host kernels run a group's prompt once, and
+//! `train_step_distinct_prompts` trains as many rows of distinct prompts). Throughput counts rows × completion slots in both,
 //! as the PyTorch script does. `benches/peers/bench_grpo_torch.py` runs the same
 //! model and batch in PyTorch.
 //!
@@ -96,6 +97,20 @@ fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, host: bool
         b.iter(|| {
             let scored = batch.score(&model).unwrap();
             let mut grads = model.score_grads(&scored, &coef).unwrap();
+            clip_grad_norm(&mut grads, 1.0).unwrap();
+            opt.step(model.vars(), &grads).unwrap();
+        })
+    });
+    // The same with every prompt distinct: nothing to share in the scoring pass (the PyTorch
+    // script's case).
+    let comp_d = sample(&model, &distinct, task.max_new_tokens(), 1.0, false, &mut rng).unwrap();
+    let batch_d = Batch::new(&distinct, &comp_d.tokens).unwrap();
+    let coef_d = vec![1f32; batch_d.rows * batch_d.c];
+    g.throughput(Throughput::Elements((batch_d.rows * batch_d.c) as u64));
+    g.bench_function("train_step_distinct_prompts", |b| {
+        b.iter(|| {
+            let scored = batch_d.score(&model).unwrap();
+            let mut grads = model.score_grads(&scored, &coef_d).unwrap();
             clip_grad_norm(&mut grads, 1.0).unwrap();
             opt.step(model.vars(), &grads).unwrap();
         })

@@ -24,7 +24,7 @@
 use crate::error::{Result, TensorError};
 use crate::rng::{stream, Purpose};
 use crate::scratch::Scratch;
-use crate::transformer_host::{self as hostk, HostCache, Layout, Tape};
+use crate::transformer_host::{self as hostk, Groups, HostCache, Layout, Tape};
 use candle_core::{DType, Device, Storage, Tensor, Var, D};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -131,9 +131,9 @@ pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     Ok(s.broadcast_sub(&s.exp()?.sum_keepdim(D::Minus1)?.log()?)?)
 }
 
-/// Rows per task of the host kernels: a batch runs as chunks of this many rows in parallel,
-/// and the chunks' gradients are summed in order, so results do not depend on the number of
-/// threads.
+/// Rows per task of the host kernels' scoring pass: a batch runs as parts of at least this
+/// many rows (whole groups of rows that share a prompt) in parallel, and the parts' gradients
+/// are summed in order, so results do not depend on the number of threads.
 pub const HOST_CHUNK: usize = 32;
 
 /// Rows per task when sampling (prefill and decode): a decode step has one slot per row, so
@@ -145,6 +145,67 @@ fn chunks(b: usize, size: usize) -> Vec<(usize, usize)> {
     (0..b.div_ceil(size))
         .map(|k| (k * size, ((k + 1) * size).min(b)))
         .collect()
+}
+
+/// Rows scored together by the host kernels: the rows (batch indices) of some shared
+/// prefixes, each prefix given by its first row, and each row's prefix (an index into
+/// `prefixes`).
+#[derive(Debug, Clone)]
+struct SharePart {
+    prefixes: Vec<usize>,
+    rows: Vec<usize>,
+    owner: Vec<usize>,
+}
+
+/// Groups the rows of a `[b, t]` batch by their first `pl` slots (tokens and validity) and
+/// deals the groups, in order of first appearance, into parts of at least [`HOST_CHUNK`]
+/// rows (the last may hold fewer).
+fn share_prefixes(tokens: &[u32], valid: &[bool], b: usize, t: usize, pl: usize) -> Vec<SharePart> {
+    let mut index: std::collections::HashMap<(&[u32], &[bool]), usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for r in 0..b {
+        let key = (&tokens[r * t..r * t + pl], &valid[r * t..r * t + pl]);
+        let k = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[k].push(r);
+    }
+    let mut parts = Vec::new();
+    let mut cur = SharePart {
+        prefixes: Vec::new(),
+        rows: Vec::new(),
+        owner: Vec::new(),
+    };
+    for rows in groups {
+        cur.owner.extend(std::iter::repeat_n(cur.prefixes.len(), rows.len()));
+        cur.prefixes.push(rows[0]);
+        cur.rows.extend(rows);
+        if cur.rows.len() >= HOST_CHUNK {
+            parts.push(std::mem::replace(
+                &mut cur,
+                SharePart {
+                    prefixes: Vec::new(),
+                    rows: Vec::new(),
+                    owner: Vec::new(),
+                },
+            ));
+        }
+    }
+    if !cur.rows.is_empty() {
+        parts.push(cur);
+    }
+    parts
+}
+
+/// The buffer row of slot `slot` of a part's row `lr`: in its prefix below `g.p`, else in
+/// the row's own slots.
+fn slot_row(g: &Groups, lr: usize, slot: usize) -> usize {
+    if slot < g.p {
+        g.owner[lr] * g.p + slot
+    } else {
+        g.u * g.p + lr * g.s + (slot - g.p)
+    }
 }
 
 /// Positions of a left-padded `[b, t]` mask: each row counts from its first real token
@@ -547,7 +608,8 @@ impl Transformer {
                 .into_par_iter()
                 .map(|(r0, r1)| {
                     let s = r0 * t..r1 * t;
-                    hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], r1 - r0)
+                    let g = Groups::plain(r1 - r0, t);
+                    hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], g)
                 })
                 .collect()
         })
@@ -659,7 +721,9 @@ impl Transformer {
 
     /// The log-probabilities of `targets` `[b, c]` after left-padded `tokens` `[b, t]` with
     /// `mask`: `targets[r, j]` is scored by the logits at slot `from + j` of row `r`. Returns
-    /// them with what [`Transformer::score_grads`] needs.
+    /// them with what [`Transformer::score_grads`] needs. The host kernels run the first
+    /// `from + 1` slots once for all rows that share them (a group's prompt): the same
+    /// function, with the prompt's work done once per group in both passes.
     pub fn score(&self, tokens: &[u32], mask: &[f32], b: usize, from: usize, targets: &[u32]) -> Result<Scored> {
         let (t, pos) = self.check(tokens, mask, b)?;
         let c = targets.len() / b;
@@ -680,20 +744,47 @@ impl Transformer {
             });
         }
         if self.host {
-            let tapes = self.host_forward(tokens, mask, b, &pos, HOST_CHUNK)?;
+            // Rows whose first `from + 1` slots are the same (a group's prompt) share them.
+            let pl = from + 1;
+            let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
+            let parts = share_prefixes(tokens, &valid, b, t, pl);
+            let tapes: Vec<Tape> = self.with_params(|p| {
+                parts
+                    .par_iter()
+                    .map(|part| {
+                        let n = part.prefixes.len() * pl + part.rows.len() * (t - pl);
+                        let (mut tk, mut ps, mut ok) =
+                            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                        let spans = part.prefixes.iter().map(|&r| r * t..r * t + pl);
+                        for sp in spans.chain(part.rows.iter().map(|&r| r * t + pl..(r + 1) * t)) {
+                            tk.extend_from_slice(&tokens[sp.clone()]);
+                            ps.extend_from_slice(&pos[sp.clone()]);
+                            ok.extend_from_slice(&valid[sp]);
+                        }
+                        let g = Groups {
+                            u: part.prefixes.len(),
+                            p: pl,
+                            b: part.rows.len(),
+                            s: t - pl,
+                            owner: part.owner.clone(),
+                        };
+                        hostk::forward(&self.cfg, p, &tk, &ps, &ok, g)
+                    })
+                    .collect()
+            })?;
             let mut logp = vec![0f32; b * c];
             let mut probs = vec![0f32; b * c * v];
-            for r in 0..b {
-                let tape = &tapes[r / HOST_CHUNK];
-                let rr = r % HOST_CHUNK;
-                for j in 0..c {
-                    let z = &tape.logits[(rr * t + from + j) * v..][..v];
-                    let max = z.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-                    let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
-                    let lse = max + sum.ln();
-                    logp[r * c + j] = z[targets[r * c + j] as usize] - lse;
-                    for (p, &x) in probs[(r * c + j) * v..][..v].iter_mut().zip(z) {
-                        *p = (x - lse).exp();
+            for (part, tape) in parts.iter().zip(&tapes) {
+                for (lr, &r) in part.rows.iter().enumerate() {
+                    for j in 0..c {
+                        let z = &tape.logits[slot_row(&tape.g, lr, from + j) * v..][..v];
+                        let max = z.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+                        let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
+                        let lse = max + sum.ln();
+                        logp[r * c + j] = z[targets[r * c + j] as usize] - lse;
+                        for (q, &x) in probs[(r * c + j) * v..][..v].iter_mut().zip(z) {
+                            *q = (x - lse).exp();
+                        }
                     }
                 }
             }
@@ -702,8 +793,7 @@ impl Transformer {
                 rows: b,
                 width: c,
                 inner: ScoredInner::Host {
-                    tapes,
-                    t,
+                    parts: parts.into_iter().zip(tapes).collect(),
                     probs,
                     targets: targets.to_vec(),
                     from,
@@ -746,29 +836,27 @@ impl Transformer {
                     .collect()
             }
             ScoredInner::Host {
-                tapes,
-                t,
+                parts,
                 probs,
                 targets,
                 from,
             } => {
-                let (v, t, from) = (self.cfg.vocab, *t, *from);
-                // Each chunk's gradient in parallel, summed in chunk order.
+                let (v, from) = (self.cfg.vocab, *from);
+                // Each part's gradient in parallel, summed in part order.
                 let parts: Vec<Scratch> = self.with_params(|p| {
-                    tapes
+                    parts
                         .par_iter()
-                        .zip(chunks(b, HOST_CHUNK))
-                        .map(|(tape, (r0, r1))| {
-                            let mut dlogits = Scratch::zeros((r1 - r0) * t * v);
-                            for r in r0..r1 {
+                        .map(|(part, tape)| {
+                            let mut dlogits = Scratch::zeros(tape.g.n() * v);
+                            for (lr, &r) in part.rows.iter().enumerate() {
                                 for j in 0..c {
                                     let g = dlogp[r * c + j];
                                     if g == 0.0 {
                                         continue;
                                     }
-                                    let row = &mut dlogits[((r - r0) * t + from + j) * v..][..v];
+                                    let row = &mut dlogits[slot_row(&tape.g, lr, from + j) * v..][..v];
                                     for (d, &q) in row.iter_mut().zip(&probs[(r * c + j) * v..][..v]) {
-                                        *d = -g * q;
+                                        *d -= g * q;
                                     }
                                     row[targets[r * c + j] as usize] += g;
                                 }
@@ -807,8 +895,7 @@ pub struct Scored {
 enum ScoredInner {
     Graph(Tensor),
     Host {
-        tapes: Vec<Tape>,
-        t: usize,
+        parts: Vec<(SharePart, Tape)>,
         probs: Vec<f32>,
         targets: Vec<u32>,
         from: usize,
@@ -1022,29 +1109,55 @@ mod tests {
         assert!(graph.deep_clone().unwrap().set_host_kernels(true).is_ok());
     }
 
-    /// A batch of several chunks: the host kernels equal the graph, and give the same bits on
-    /// one thread as on many.
+    /// A batch of several chunks whose rows share prompts (17 prompts, scattered over the
+    /// rows, so every row continues a shared prefix): the host kernels equal the graph, and
+    /// give the same bits on one thread as on many.
     #[test]
     fn chunked_batches_are_exact_at_any_thread_count() {
-        let host = small();
+        let mut host = small();
+        let mut rng = stream(9, Purpose::Init, 1);
+        // Weights far from the initial ones, as above.
+        for v in host.vars() {
+            let data: Vec<f32> = crate::init::normal(&mut rng, v.elem_count(), 0.0, 0.5)
+                .into_iter()
+                .map(|x| if v.dims().len() == 1 { 1.0 + x } else { x })
+                .collect();
+            v.set(&Tensor::from_vec(data, v.dims(), &Device::Cpu).unwrap()).unwrap();
+        }
+        host.set_host_kernels(true).unwrap();
         let mut graph = host.deep_clone().unwrap();
         graph.set_host_kernels(false).unwrap();
         let b = 2 * HOST_CHUNK + 5;
-        let mut rng = stream(9, Purpose::Init, 1);
+        let mut draw = |n: usize| -> Vec<u32> {
+            crate::init::normal(&mut rng, n, 0.0, 3.0)
+                .iter()
+                .map(|x| 1 + (x.abs() as u32 % 8))
+                .collect()
+        };
+        let prompts: Vec<Vec<u32>> = (0..17).map(|_| draw(5)).collect();
         let (mut tokens, mut mask, mut targets) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..b {
-            let pad = r % 3;
-            for j in 0..8 {
-                let real = j >= pad;
-                tokens.push(if real {
-                    1 + (crate::init::normal(&mut rng, 1, 4.0, 2.0)[0].abs() as u32 % 8)
-                } else {
-                    0
-                });
-                mask.push(if real { 1.0 } else { 0.0 });
+            let k = (r * 7) % 17;
+            let pad = k % 3;
+            for j in 0..5 {
+                tokens.push(if j >= pad { prompts[k][j] } else { 0 });
+                mask.push(if j >= pad { 1.0 } else { 0.0 });
             }
-            targets.extend([tokens[r * 8 + 5], tokens[r * 8 + 6], tokens[r * 8 + 7]]);
+            let tail = draw(3);
+            tokens.extend(&tail);
+            mask.extend([1.0; 3]);
+            targets.extend([tail[0], tail[1], tail[2]]);
         }
+        // Slot 4 (a prompt's last) predicts the first target; the input drops the last slot's
+        // prediction by scoring 3 targets from slot 4 of 8 slots.
+        let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
+        let parts = share_prefixes(&tokens, &valid, b, 8, 5);
+        let shared: usize = parts.iter().map(|p| p.prefixes.len()).sum();
+        assert!(
+            parts.len() > 1 && shared < b,
+            "{} parts, {shared} prefixes for {b} rows",
+            parts.len()
+        );
         let coef: Vec<f32> = (0..b * 3).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
         let run = |m: &Transformer| {
             let sc = m.score(&tokens, &mask, b, 4, &targets).unwrap();

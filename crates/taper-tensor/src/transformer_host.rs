@@ -221,8 +221,8 @@ struct BlockTape {
 /// A forward pass over `[b, t]` slots and what its backward pass reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Tape {
-    b: usize,
-    t: usize,
+    /// The layout of the buffer rows.
+    pub(crate) g: Groups,
     tokens: Vec<u32>,
     pos: Vec<u32>,
     valid: Vec<bool>,
@@ -230,78 +230,146 @@ pub(crate) struct Tape {
     xhat_f: Scratch,
     rstd_f: Scratch,
     xf: Scratch,
-    /// The logits `[b·t, vocab]`.
+    /// The logits `[n, vocab]`, one row per buffer row.
     pub(crate) logits: Scratch,
 }
 
-/// One row's queries, keys and values for one head, gathered `[t, dh]` each.
+/// How the slots of a pass lie in its buffers: `u` shared prefixes of `p` slots, then `b`
+/// rows of `s` slots each, row `r` continuing prefix `owner[r]`. Slot `i` of prefix `k` is
+/// buffer row `k·p + i`; slot `j` of row `r` is buffer row `u·p + r·s + j`. Without sharing,
+/// `u = p = 0` and `s` is the rows' length.
+#[derive(Debug, Clone)]
+pub(crate) struct Groups {
+    pub(crate) u: usize,
+    pub(crate) p: usize,
+    pub(crate) b: usize,
+    pub(crate) s: usize,
+    pub(crate) owner: Vec<usize>,
+}
+
+impl Groups {
+    /// `b` rows of `t` slots, nothing shared.
+    pub(crate) fn plain(b: usize, t: usize) -> Self {
+        Groups {
+            u: 0,
+            p: 0,
+            b,
+            s: t,
+            owner: Vec::new(),
+        }
+    }
+    /// Buffer rows.
+    pub(crate) fn n(&self) -> usize {
+        self.u * self.p + self.b * self.s
+    }
+    /// The attention weights' length: `[u, h, p, p]` then `[b, h, s, p + s]`.
+    fn probs_len(&self, h: usize) -> usize {
+        self.u * h * self.p * self.p + self.b * h * self.s * (self.p + self.s)
+    }
+    /// The attention sequences: (query rows, the prefix whose slots come first among the
+    /// keys, the offset of its weights), prefixes first, then rows.
+    fn sequences(&self, hh: usize, h: usize) -> impl Iterator<Item = (usize, usize, Option<usize>, usize)> + '_ {
+        let (u, p, s) = (self.u, self.p, self.s);
+        let prefixes = (0..u).map(move |k| (k * p, p, None, ((k * h + hh) * p) * p));
+        let base = u * h * p * p;
+        let rows = (0..self.b).map(move |r| {
+            let owner = if p > 0 { Some(self.owner[r]) } else { None };
+            (u * p + r * s, s, owner, base + ((r * h + hh) * s) * (p + s))
+        });
+        prefixes.chain(rows)
+    }
+}
+
+/// One sequence's queries `[m, dh]` and keys and values `[off + m, dh]` for one head (the
+/// first `off` keys from its shared prefix), with their validity.
 struct Head {
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
-    t: usize,
+    qok: Vec<bool>,
+    kok: Vec<bool>,
     dh: usize,
 }
 
 impl Head {
-    fn new(t: usize, dh: usize) -> Self {
+    fn new(len: usize, dh: usize) -> Self {
         Head {
-            q: vec![0.0; t * dh],
-            k: vec![0.0; t * dh],
-            v: vec![0.0; t * dh],
-            t,
+            q: vec![0.0; len * dh],
+            k: vec![0.0; len * dh],
+            v: vec![0.0; len * dh],
+            qok: vec![false; len],
+            kok: vec![false; len],
             dh,
         }
     }
 
-    /// Gathers head `hh` of row `r` from `qkv` `[n, 3d]`.
+    /// Gathers head `hh` of the `m` query rows from `q0` and of the keys: the `off` rows from
+    /// `k0` (a prefix), then the query rows; returns `off`.
     #[inline(always)]
-    fn load(&mut self, qkv: &[f32], r: usize, hh: usize, d: usize) {
-        let (t, dh) = (self.t, self.dh);
-        for (part, out) in [&mut self.q, &mut self.k, &mut self.v].into_iter().enumerate() {
-            for i in 0..t {
-                out[i * dh..(i + 1) * dh].copy_from_slice(&qkv[(r * t + i) * 3 * d + part * d + hh * dh..][..dh]);
-            }
+    fn load(
+        &mut self,
+        qkv: &[f32],
+        valid: &[bool],
+        d: usize,
+        hh: usize,
+        q0: usize,
+        m: usize,
+        k0: Option<(usize, usize)>,
+    ) -> usize {
+        let dh = self.dh;
+        let off = k0.map_or(0, |(_, p)| p);
+        let col = |row: usize, part: usize| (row * 3 + part) * d + hh * dh;
+        for i in 0..m {
+            self.q[i * dh..(i + 1) * dh].copy_from_slice(&qkv[col(q0 + i, 0)..][..dh]);
+            self.qok[i] = valid[q0 + i];
         }
+        let keys = k0.map_or(0..0, |(r0, p)| r0..r0 + p).chain(q0..q0 + m);
+        for (j, row) in keys.enumerate() {
+            self.k[j * dh..(j + 1) * dh].copy_from_slice(&qkv[col(row, 1)..][..dh]);
+            self.v[j * dh..(j + 1) * dh].copy_from_slice(&qkv[col(row, 2)..][..dh]);
+            self.kok[j] = valid[row];
+        }
+        off
     }
 }
 
 multiversion! {
-    /// Causal attention over the valid keys of each row, per head: writes the outputs `[n, d]`
-    /// and the attention weights `[b, h, t, t]` (only the valid entries are written and read).
-    fn attention(qkv: &[f32], valid: &[bool], b: usize, t: usize, d: usize, h: usize, probs: &mut [f32], out: &mut [f32]) {
+    /// Causal attention over the valid keys, per sequence and head (see [`Groups`]): writes
+    /// the outputs `[n, d]` and the attention weights (only the valid entries are written and
+    /// read).
+    fn attention(qkv: &[f32], valid: &[bool], g: &Groups, d: usize, h: usize, probs: &mut [f32], out: &mut [f32]) {
         let dh = d / h;
         let scale = 1.0 / (dh as f32).sqrt();
-        let mut hd = Head::new(t, dh);
+        let mut hd = Head::new(g.p + g.s.max(g.p), dh);
         let mut o = vec![0f32; dh];
-        for r in 0..b {
-            let ok = &valid[r * t..(r + 1) * t];
-            for hh in 0..h {
-                hd.load(qkv, r, hh, d);
-                let (q, k, v) = (&hd.q, &hd.k, &hd.v);
-                for i in 0..t {
-                    if !ok[i] {
+        for hh in 0..h {
+            for (q0, m, owner, at) in g.sequences(hh, h) {
+                let off = hd.load(qkv, valid, d, hh, q0, m, owner.map(|k| (k * g.p, g.p)));
+                let (q, k, v, kok) = (&hd.q, &hd.k, &hd.v, &hd.kok);
+                let w = off + m;
+                for i in 0..m {
+                    if !hd.qok[i] {
                         continue;
                     }
                     let qi = &q[i * dh..(i + 1) * dh];
-                    let p = &mut probs[((r * h + hh) * t + i) * t..][..t];
+                    let p = &mut probs[at + i * w..][..w];
                     let mut max = f32::NEG_INFINITY;
-                    for j in 0..=i {
-                        if ok[j] {
+                    for j in 0..=off + i {
+                        if kok[j] {
                             p[j] = dot(qi, &k[j * dh..(j + 1) * dh]) * scale;
                             max = max.max(p[j]);
                         }
                     }
                     let mut total = 0f32;
-                    for j in 0..=i {
-                        if ok[j] {
+                    for j in 0..=off + i {
+                        if kok[j] {
                             p[j] = (p[j] - max).exp();
                             total += p[j];
                         }
                     }
                     o.fill(0.0);
-                    for j in 0..=i {
-                        if ok[j] {
+                    for j in 0..=off + i {
+                        if kok[j] {
                             p[j] /= total;
                             let pj = p[j];
                             for (oo, &vv) in o.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
@@ -309,7 +377,7 @@ multiversion! {
                             }
                         }
                     }
-                    out[(r * t + i) * d + hh * dh..][..dh].copy_from_slice(&o);
+                    out[(q0 + i) * d + hh * dh..][..dh].copy_from_slice(&o);
                 }
             }
         }
@@ -317,90 +385,97 @@ multiversion! {
 }
 
 multiversion! {
-    /// The backward pass of [`attention`]: adds to `dqkv` `[n, 3d]`.
+    /// The backward pass of [`attention`]: adds to `dqkv` `[n, 3d]` (a prefix's keys and
+    /// values gather the gradients of every row that continues it).
     fn attention_back(
         datt: &[f32],
         qkv: &[f32],
         probs: &[f32],
         valid: &[bool],
-        b: usize,
-        t: usize,
+        g: &Groups,
         d: usize,
         h: usize,
         dqkv: &mut [f32],
     ) {
         let dh = d / h;
         let scale = 1.0 / (dh as f32).sqrt();
-        let mut hd = Head::new(t, dh);
-        let (mut dq, mut dk, mut dv) = (vec![0f32; t * dh], vec![0f32; t * dh], vec![0f32; t * dh]);
-        let mut ds = vec![0f32; t];
-        for r in 0..b {
-            let ok = &valid[r * t..(r + 1) * t];
-            for hh in 0..h {
-                hd.load(qkv, r, hh, d);
-                let (q, k, v) = (&hd.q, &hd.k, &hd.v);
+        let len = g.p + g.s.max(g.p);
+        let mut hd = Head::new(len, dh);
+        let (mut dq, mut dk, mut dv) = (vec![0f32; len * dh], vec![0f32; len * dh], vec![0f32; len * dh]);
+        let mut ds = vec![0f32; len];
+        for hh in 0..h {
+            for (q0, m, owner, at) in g.sequences(hh, h) {
+                let k0 = owner.map(|k| (k * g.p, g.p));
+                let off = hd.load(qkv, valid, d, hh, q0, m, k0);
+                let (q, k, v, kok) = (&hd.q, &hd.k, &hd.v, &hd.kok);
+                let w = off + m;
                 dq.fill(0.0);
                 dk.fill(0.0);
                 dv.fill(0.0);
-                for i in 0..t {
-                    if !ok[i] {
+                for i in 0..m {
+                    if !hd.qok[i] {
                         continue;
                     }
-                    let p = &probs[((r * h + hh) * t + i) * t..][..t];
-                    let go = &datt[(r * t + i) * d + hh * dh..][..dh];
+                    let p = &probs[at + i * w..][..w];
+                    let go = &datt[(q0 + i) * d + hh * dh..][..dh];
                     let mut total = 0f32;
-                    for j in 0..=i {
-                        if ok[j] {
+                    for j in 0..=off + i {
+                        if kok[j] {
                             ds[j] = dot(go, &v[j * dh..(j + 1) * dh]);
                             total += p[j] * ds[j];
-                            for (g, &x) in dv[j * dh..(j + 1) * dh].iter_mut().zip(go) {
-                                *g += p[j] * x;
+                            for (gr, &x) in dv[j * dh..(j + 1) * dh].iter_mut().zip(go) {
+                                *gr += p[j] * x;
                             }
                         }
                     }
                     let dqi = &mut dq[i * dh..(i + 1) * dh];
                     let qi = &q[i * dh..(i + 1) * dh];
-                    for j in 0..=i {
-                        if ok[j] {
+                    for j in 0..=off + i {
+                        if kok[j] {
                             let s = p[j] * (ds[j] - total) * scale;
                             let kj = &k[j * dh..(j + 1) * dh];
                             for c in 0..dh {
                                 dqi[c] += s * kj[c];
                             }
-                            for (g, &x) in dk[j * dh..(j + 1) * dh].iter_mut().zip(qi) {
-                                *g += s * x;
+                            for (gr, &x) in dk[j * dh..(j + 1) * dh].iter_mut().zip(qi) {
+                                *gr += s * x;
                             }
                         }
                     }
                 }
-                for i in 0..t {
-                    let row = &mut dqkv[(r * t + i) * 3 * d..][..3 * d];
-                    for (part, src) in [&dq, &dk, &dv].into_iter().enumerate() {
-                        for (g, &x) in row[part * d + hh * dh..][..dh].iter_mut().zip(&src[i * dh..(i + 1) * dh]) {
-                            *g += x;
-                        }
+                let mut scatter = |row: usize, part: usize, src: &[f32]| {
+                    for (gr, &x) in dqkv[(row * 3 + part) * d + hh * dh..][..dh].iter_mut().zip(src) {
+                        *gr += x;
                     }
+                };
+                for i in 0..m {
+                    scatter(q0 + i, 0, &dq[i * dh..(i + 1) * dh]);
+                }
+                let keys = k0.map_or(0..0, |(r0, p)| r0..r0 + p).chain(q0..q0 + m);
+                for (j, row) in keys.enumerate() {
+                    scatter(row, 1, &dk[j * dh..(j + 1) * dh]);
+                    scatter(row, 2, &dv[j * dh..(j + 1) * dh]);
                 }
             }
         }
     }
 }
 
-/// The forward pass over left-padded `tokens` `[b, t]` at positions `pos`, where `valid`
-/// marks the real tokens; records the tape. Token and position ranges are checked by the
-/// caller.
+/// The forward pass over the buffer rows of `g` (left-padded rows, or shared prefixes and
+/// the rows that continue them): `tokens` at positions `pos`, where `valid` marks the real
+/// tokens; records the tape. Token and position ranges are checked by the caller.
 pub(crate) fn forward(
     cfg: &TransformerConfig,
     vars: &[&[f32]],
     tokens: &[u32],
     pos: &[u32],
     valid: &[bool],
-    b: usize,
+    g: Groups,
 ) -> Tape {
     let p = Params { cfg, vars };
     let (d, f, h, v) = (cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.vocab);
     let n = tokens.len();
-    let t = n / b;
+    debug_assert_eq!(n, g.n());
     let mut x = Scratch::for_overwrite(n * d);
     let (tok_emb, pos_emb) = (p.var(0), p.var(1));
     for i in 0..n {
@@ -419,7 +494,7 @@ pub(crate) fn forward(
             rstd1: Scratch::for_overwrite(n),
             a: Scratch::for_overwrite(n * d),
             qkv: Scratch::for_overwrite(n * 3 * d),
-            probs: Scratch::zeros(b * h * t * t),
+            probs: Scratch::zeros(g.probs_len(h)),
             att: Scratch::zeros(n * d),
             xhat2: Scratch::for_overwrite(n * d),
             rstd2: Scratch::for_overwrite(n),
@@ -429,7 +504,7 @@ pub(crate) fn forward(
         };
         layer_norm(&x, p.blk(l, 0), p.blk(l, 1), d, &mut bt.a, &mut bt.xhat1, &mut bt.rstd1);
         linear(&bt.a, p.blk(l, 2), p.blk(l, 3), n, d, 3 * d, &mut bt.qkv);
-        attention(&bt.qkv, valid, b, t, d, h, &mut bt.probs, &mut bt.att);
+        attention(&bt.qkv, valid, &g, d, h, &mut bt.probs, &mut bt.att);
         linear(&bt.att, p.blk(l, 4), p.blk(l, 5), n, d, d, &mut tmp);
         add(&mut x, &tmp);
         layer_norm(&x, p.blk(l, 6), p.blk(l, 7), d, &mut bt.m, &mut bt.xhat2, &mut bt.rstd2);
@@ -448,8 +523,7 @@ pub(crate) fn forward(
     let mut logits = Scratch::for_overwrite(n * v);
     linear(&xf, p.last(2), p.last(3), n, d, v, &mut logits);
     Tape {
-        b,
-        t,
+        g,
         tokens: tokens.to_vec(),
         pos: pos.to_vec(),
         valid: valid.to_vec(),
@@ -478,8 +552,7 @@ pub(crate) fn backward(
         layers: cfg.n_layers,
     };
     let (d, f, h, v) = (cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.vocab);
-    let (b, t) = (tape.b, tape.t);
-    let n = b * t;
+    let n = tape.g.n();
     // The head and the final LayerNorm.
     let mut dxf = Scratch::for_overwrite(n * d);
     {
@@ -510,7 +583,7 @@ pub(crate) fn backward(
         let (dw, db) = gr.blk(l, 4);
         linear_back(&dx, &bt.att, p.blk(l, 4), n, d, d, Some((&mut datt, false)), dw, db);
         dqkv.fill(0.0);
-        attention_back(&datt, &bt.qkv, &bt.probs, &tape.valid, b, t, d, h, &mut dqkv);
+        attention_back(&datt, &bt.qkv, &bt.probs, &tape.valid, &tape.g, d, h, &mut dqkv);
         let (dw, db) = gr.blk(l, 2);
         linear_back(&dqkv, &bt.a, p.blk(l, 2), n, d, 3 * d, Some((&mut da, false)), dw, db);
         let (dw, db) = gr.blk(l, 0);
@@ -568,7 +641,8 @@ impl HostCache {
 
     /// The cache of a prefill `tape` (`[b, t]` slots) for a model of `cfg`.
     pub(crate) fn from_tape(cfg: &TransformerConfig, tape: &Tape) -> Self {
-        let (b, t, d, cap) = (tape.b, tape.t, cfg.d_model, cfg.context);
+        let (b, t, d, cap) = (tape.g.b, tape.g.s, cfg.d_model, cfg.context);
+        debug_assert_eq!(tape.g.u, 0, "a prefill shares no prefix");
         let mut k = Vec::with_capacity(cfg.n_layers);
         let mut v = Vec::with_capacity(cfg.n_layers);
         for bt in &tape.blocks {
