@@ -6,7 +6,7 @@ Per variant, over its seeds (mean ± standard deviation across seeds):
   iterations) of each run, each row on 256 held-apart test prompts;
 - the samples and tokens trained and the wall time of the whole run (sampling, training and
   the evaluations).
-Then the D³S question: GRPO's final accuracy A (the mean over its seeds); for each variant,
+Then each seed's final accuracy, and the D³S question: GRPO's final accuracy A (the mean over its seeds); for each variant,
 where its seed-mean curve (5-row trailing mean) first reaches A, in tokens trained, samples
 trained and wall time, against where GRPO's own curve first reaches it.
 
@@ -66,6 +66,14 @@ for v, name in VARIANTS:
         f"{ms([run[-1]['tokens_trained'] / 1e3 for run in runs], '{:.0f}')} k | "
         f"{ms([run[-1]['time_elapsed'] for run in runs], '{:.1f}')} |"
     )
+print()
+print("Final test accuracy per seed (each seed's warm start is shared by every variant):")
+print()
+print("| variant | " + " | ".join(f"seed {i + 1}" for i in range(len(data["grpo"]))) + " |")
+print("|---|" + "---:|" * len(data["grpo"]))
+for v, name in VARIANTS:
+    cells = [f"{st.mean(r['test_accuracy'] for r in run[-LAST:]):.3f}" for run in data[v]]
+    print(f"| {name} | " + " | ".join(cells) + " |")
 grpo = data["grpo"]
 target = st.mean(st.mean(r["test_accuracy"] for r in run[-LAST:]) for run in grpo)
 print()
