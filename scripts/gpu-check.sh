@@ -36,5 +36,5 @@ echo "== backends bench"
 cargo bench --bench backends --features cuda -- --noplot
 python3 scripts/backend_table.py
 
-echo "== GRPO policy bench (tokens/s of sampling and training, CPU against cuda:0)"
-cargo bench --bench grpo --features cuda -- --noplot 2>&1 | grep -E "^grpo|thrpt:"
+echo "== GRPO policy bench (tokens/s of sampling and training, the CPU's host kernels against cuda:0)"
+cargo bench --bench grpo --features cuda -- --noplot 'grpo_default_model_(cpu|cuda0)_b' 2>&1 | grep -E "^grpo|thrpt:"
