@@ -212,6 +212,21 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<Stri
     }
 }
 
+/// What `global_step` counts for these runs: completions sampled for GRPO, gradient steps for
+/// HDPO, env steps otherwise (and for a mix).
+fn steps_label(runs: &[Run]) -> &'static str {
+    let algos: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .filter_map(|r| r.config.get("algo"))
+        .map(|a| a.trim_matches('"'))
+        .collect();
+    match algos.into_iter().collect::<Vec<_>>().as_slice() {
+        ["grpo"] => "completions sampled",
+        ["hdpo"] => "gradient steps",
+        _ => "env steps",
+    }
+}
+
 /// Runs `taper plot`.
 pub fn run(a: PlotArgs) -> Result<()> {
     if a.smooth == 0 {
@@ -349,7 +364,7 @@ pub fn plot(
         y1: y1 + pad,
         ylabel: &ylabel,
         xlabel: match xcol {
-            "global_step" => "env steps",
+            "global_step" => steps_label(&runs),
             "time_elapsed" => "wall time (s)",
             other => other,
         },
@@ -459,6 +474,20 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// The x axis of `global_step` says what a step is.
+    #[test]
+    fn the_steps_axis_names_its_unit() {
+        let run = |algo: &str| Run {
+            dir: PathBuf::new(),
+            config: [("algo".to_string(), format!("\"{algo}\""))].into_iter().collect(),
+            rows: Vec::new(),
+        };
+        assert_eq!(steps_label(&[run("grpo"), run("grpo")]), "completions sampled");
+        assert_eq!(steps_label(&[run("hdpo")]), "gradient steps");
+        assert_eq!(steps_label(&[run("ppo")]), "env steps");
+        assert_eq!(steps_label(&[run("grpo"), run("ppo")]), "env steps");
+    }
+
     /// A label names only the settings where its group departs from the common value.
     #[test]
     fn labels_name_what_a_variant_changes() {
