@@ -88,33 +88,26 @@ fn bench_on(c: &mut Criterion, name: &str, dev: &candle_core::Device, host: bool
             black_box(sample(&model, &distinct, task.max_new_tokens(), 1.0, false, &mut r).unwrap())
         })
     });
-    let batch = Batch::new(&prompts, &comp.tokens).unwrap();
-    let trained = (batch.rows * batch.c) as u64;
-    let mut opt = VarAdam::new(AdamConfig::default(), model.vars()).unwrap();
-    let coef = vec![1f32; batch.rows * batch.c];
-    g.throughput(Throughput::Elements(trained));
-    g.bench_function("train_step", |b| {
-        b.iter(|| {
-            let scored = batch.score(&model).unwrap();
-            let mut grads = model.score_grads(&scored, &coef).unwrap();
-            clip_grad_norm(&mut grads, 1.0).unwrap();
-            opt.step(model.vars(), &grads).unwrap();
-        })
-    });
-    // The same with every prompt distinct: nothing to share in the scoring pass (the PyTorch
-    // script's case).
+    // One training step per iteration, on GRPO's groups and on as many rows of distinct
+    // prompts (nothing to share in the scoring pass: the PyTorch script's case).
     let comp_d = sample(&model, &distinct, task.max_new_tokens(), 1.0, false, &mut rng).unwrap();
-    let batch_d = Batch::new(&distinct, &comp_d.tokens).unwrap();
-    let coef_d = vec![1f32; batch_d.rows * batch_d.c];
-    g.throughput(Throughput::Elements((batch_d.rows * batch_d.c) as u64));
-    g.bench_function("train_step_distinct_prompts", |b| {
-        b.iter(|| {
-            let scored = batch_d.score(&model).unwrap();
-            let mut grads = model.score_grads(&scored, &coef_d).unwrap();
-            clip_grad_norm(&mut grads, 1.0).unwrap();
-            opt.step(model.vars(), &grads).unwrap();
-        })
-    });
+    let mut opt = VarAdam::new(AdamConfig::default(), model.vars()).unwrap();
+    for (name, p, c) in [
+        ("train_step", &prompts, &comp.tokens),
+        ("train_step_distinct_prompts", &distinct, &comp_d.tokens),
+    ] {
+        let batch = Batch::new(p, c).unwrap();
+        let coef = vec![1f32; batch.rows * batch.c];
+        g.throughput(Throughput::Elements((batch.rows * batch.c) as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let scored = batch.score(&model).unwrap();
+                let mut grads = model.score_grads(&scored, &coef).unwrap();
+                clip_grad_norm(&mut grads, 1.0).unwrap();
+                opt.step(model.vars(), &grads).unwrap();
+            })
+        });
+    }
     g.finish();
 }
 

@@ -929,6 +929,18 @@ mod tests {
         Transformer::new(cfg, 3, &Device::Cpu).unwrap()
     }
 
+    /// Weights far from the small initial ones (σ 0.5, gains around 1), so that every
+    /// nonlinearity is exercised.
+    fn randomize(net: &Transformer, rng: &mut rand_chacha::ChaCha8Rng) {
+        for v in net.vars() {
+            let data: Vec<f32> = crate::init::normal(rng, v.elem_count(), 0.0, 0.5)
+                .into_iter()
+                .map(|x| if v.dims().len() == 1 { 1.0 + x } else { x })
+                .collect();
+            v.set(&Tensor::from_vec(data, v.dims(), &Device::Cpu).unwrap()).unwrap();
+        }
+    }
+
     fn rows(t: &Tensor) -> Vec<Vec<f32>> {
         t.to_vec2::<f32>().unwrap()
     }
@@ -1042,17 +1054,8 @@ mod tests {
     fn host_kernels_equal_the_candle_graph() {
         let mut graph = small();
         graph.set_host_kernels(false).unwrap();
-        // Weights far from the small initial ones, so that every nonlinearity is exercised.
-        let mut rng = stream(5, Purpose::Init, 0);
-        for v in graph.vars() {
-            let data: Vec<f32> = crate::init::normal(&mut rng, v.elem_count(), 0.0, 0.5)
-                .into_iter()
-                .map(|x| if v.dims().len() == 1 { 1.0 + x } else { x })
-                .collect();
-            v.set(&Tensor::from_vec(data, v.dims(), &Device::Cpu).unwrap()).unwrap();
-        }
-        let host = graph.deep_clone().unwrap();
-        let mut host = host;
+        randomize(&graph, &mut stream(5, Purpose::Init, 0));
+        let mut host = graph.deep_clone().unwrap();
         host.set_host_kernels(true).unwrap();
         assert!(host.host_kernels() && !graph.host_kernels());
         // Three rows of 7 slots: prompts of 2, 4 and 3 tokens left-padded to 4, then
@@ -1116,14 +1119,7 @@ mod tests {
     fn chunked_batches_are_exact_at_any_thread_count() {
         let mut host = small();
         let mut rng = stream(9, Purpose::Init, 1);
-        // Weights far from the initial ones, as above.
-        for v in host.vars() {
-            let data: Vec<f32> = crate::init::normal(&mut rng, v.elem_count(), 0.0, 0.5)
-                .into_iter()
-                .map(|x| if v.dims().len() == 1 { 1.0 + x } else { x })
-                .collect();
-            v.set(&Tensor::from_vec(data, v.dims(), &Device::Cpu).unwrap()).unwrap();
-        }
+        randomize(&host, &mut rng);
         host.set_host_kernels(true).unwrap();
         let mut graph = host.deep_clone().unwrap();
         graph.set_host_kernels(false).unwrap();

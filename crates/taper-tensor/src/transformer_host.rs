@@ -693,7 +693,7 @@ pub(crate) fn decode(
     let mut qkv = Scratch::zeros(b * 3 * d);
     let mut att = Scratch::zeros(b * d);
     let mut tmp = Scratch::zeros(b * d);
-    let mut hid = Scratch::zeros(b * f);
+    let (mut hid, mut act) = (Scratch::zeros(b * f), Scratch::zeros(b * f));
     let mut s = Scratch::zeros(len + 1);
     for l in 0..cfg.n_layers {
         layer_norm(&x, p.blk(l, 0), p.blk(l, 1), d, &mut a, &mut xhat, &mut rstd);
@@ -738,9 +738,8 @@ pub(crate) fn decode(
         add(&mut x, &tmp);
         layer_norm(&x, p.blk(l, 6), p.blk(l, 7), d, &mut a, &mut xhat, &mut rstd);
         linear(&a, p.blk(l, 8), p.blk(l, 9), b, d, f, &mut hid);
-        let pre = hid.clone();
-        gelu_slice(&pre, &mut hid);
-        linear(&hid, p.blk(l, 10), p.blk(l, 11), b, f, d, &mut tmp);
+        gelu_slice(&hid, &mut act);
+        linear(&act, p.blk(l, 10), p.blk(l, 11), b, f, d, &mut tmp);
         add(&mut x, &tmp);
     }
     layer_norm(&x, p.last(0), p.last(1), d, &mut a, &mut xhat, &mut rstd);

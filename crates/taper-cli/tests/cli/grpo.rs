@@ -14,6 +14,13 @@ fn config(d: &std::path::Path, edit: (&str, &str)) -> String {
     p.display().to_string()
 }
 
+/// `taper train --algo grpo --env ENV --config CFG --total-steps STEPS FLAGS` into `out`.
+fn train_grpo(env: &str, cfg: &str, steps: &str, flags: &[&str], out: &std::path::Path) {
+    let mut args = vec!["--algo", "grpo", "--env", env, "--config", cfg, "--total-steps", steps];
+    args.extend_from_slice(flags);
+    train_into(&args, out, &[]);
+}
+
 #[test]
 fn every_variant_trains_and_evaluates() {
     let d = tempfile::tempdir().unwrap();
@@ -36,18 +43,7 @@ fn every_variant_trains_and_evaluates() {
         ],
     ] {
         let out = d.path().join(flags.join("_"));
-        let mut args = vec![
-            "--algo",
-            "grpo",
-            "--env",
-            "SeqCopy-v0",
-            "--config",
-            &cfg,
-            "--total-steps",
-            "128",
-        ];
-        args.extend_from_slice(flags);
-        train_into(&args, &out, &[]);
+        train_grpo("SeqCopy-v0", &cfg, "128", flags, &out);
         let rows = metrics_without_timing(&out);
         assert_eq!(rows.len(), 2, "{flags:?}");
         let last: serde_json::Value = serde_json::from_str(rows.last().unwrap()).unwrap();
@@ -134,20 +130,7 @@ fn warm_start_stops_at_its_target_accuracy() {
         let edit = format!("sft_steps = {max_steps}\nsft_target_accuracy = {target}\nsft_check_every = 20");
         let cfg = config(d.path(), ("sft_steps = 60", &edit));
         let out = d.path().join(format!("t{target}"));
-        train_into(
-            &[
-                "--algo",
-                "grpo",
-                "--env",
-                "SeqCopy-v0",
-                "--config",
-                &cfg,
-                "--total-steps",
-                "64",
-            ],
-            &out,
-            &[],
-        );
+        train_grpo("SeqCopy-v0", &cfg, "64", &[], &out);
         let rows = metrics_without_timing(&out);
         let last: serde_json::Value = serde_json::from_str(rows.last().unwrap()).unwrap();
         let steps = last["warm_start_steps"].as_f64().unwrap() as u64;
