@@ -170,6 +170,16 @@ fn bad_grpo_settings_are_clean_errors() {
             "unknown variant `sum`",
         ),
         (
+            ("sft_steps = 60", "sft_steps = 60\nsft_target_accuracy = 0"),
+            &["--env", "SeqCopy-v0"][..],
+            "sft_target_accuracy",
+        ),
+        (
+            ("sft_steps = 60", "sft_steps = 60\nsft_check_every = 0"),
+            &["--env", "SeqCopy-v0"][..],
+            "sft_check_every",
+        ),
+        (
             ("[env_kwargs]\nmin_len = 2\nmax_len = 4\n", ""),
             &["--env", "CartPole-v1"][..],
             "grpo trains the sequence tasks",
