@@ -598,8 +598,8 @@ impl Transformer {
         Ok((x, ks, vs, t))
     }
 
-    /// The host kernels' forward pass over a checked batch.
-    /// One tape per chunk of `size` rows, the chunks in parallel.
+    /// The host kernels' forward pass over a checked batch, with logits at each row's last
+    /// slot only: one tape per chunk of `size` rows, the chunks in parallel.
     fn host_forward(&self, tokens: &[u32], mask: &[f32], b: usize, pos: &[u32], size: usize) -> Result<Vec<Tape>> {
         let t = tokens.len() / b;
         let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
@@ -609,7 +609,8 @@ impl Transformer {
                 .map(|(r0, r1)| {
                     let s = r0 * t..r1 * t;
                     let g = Groups::plain(r1 - r0, t);
-                    hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], g)
+                    let want: Vec<bool> = (0..(r1 - r0) * t).map(|i| i % t == t - 1).collect();
+                    hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], &want, g)
                 })
                 .collect()
         })
@@ -634,8 +635,8 @@ impl Transformer {
             let v = self.cfg.vocab;
             let mut last = Vec::with_capacity(b * v);
             for tape in &tapes {
-                for r in 0..tape.logits.len() / (t * v) {
-                    last.extend_from_slice(&tape.logits[(r * t + t - 1) * v..][..v]);
+                for r in 0..tape.g.b {
+                    last.extend_from_slice(&tape.logits[tape.logit_row(r * t + t - 1) * v..][..v]);
                 }
             }
             let store = CacheStore::Host(tapes.iter().map(|tape| HostCache::from_tape(&self.cfg, tape)).collect());
@@ -768,7 +769,14 @@ impl Transformer {
                             s: t - pl,
                             owner: part.owner.clone(),
                         };
-                        hostk::forward(&self.cfg, p, &tk, &ps, &ok, g)
+                        // Logits only where a target is scored.
+                        let mut want = vec![false; n];
+                        for lr in 0..part.rows.len() {
+                            for j in 0..c {
+                                want[slot_row(&g, lr, from + j)] = true;
+                            }
+                        }
+                        hostk::forward(&self.cfg, p, &tk, &ps, &ok, &want, g)
                     })
                     .collect()
             })?;
@@ -777,7 +785,7 @@ impl Transformer {
             for (part, tape) in parts.iter().zip(&tapes) {
                 for (lr, &r) in part.rows.iter().enumerate() {
                     for j in 0..c {
-                        let z = &tape.logits[slot_row(&tape.g, lr, from + j) * v..][..v];
+                        let z = &tape.logits[tape.logit_row(slot_row(&tape.g, lr, from + j)) * v..][..v];
                         let max = z.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
                         let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
                         let lse = max + sum.ln();
@@ -847,14 +855,14 @@ impl Transformer {
                     parts
                         .par_iter()
                         .map(|(part, tape)| {
-                            let mut dlogits = Scratch::zeros(tape.g.n() * v);
+                            let mut dlogits = Scratch::zeros(tape.logits.len());
                             for (lr, &r) in part.rows.iter().enumerate() {
                                 for j in 0..c {
                                     let g = dlogp[r * c + j];
                                     if g == 0.0 {
                                         continue;
                                     }
-                                    let row = &mut dlogits[slot_row(&tape.g, lr, from + j) * v..][..v];
+                                    let row = &mut dlogits[tape.logit_row(slot_row(&tape.g, lr, from + j)) * v..][..v];
                                     for (d, &q) in row.iter_mut().zip(&probs[(r * c + j) * v..][..v]) {
                                         *d -= g * q;
                                     }

@@ -227,11 +227,45 @@ pub(crate) struct Tape {
     pos: Vec<u32>,
     valid: Vec<bool>,
     blocks: Vec<BlockTape>,
+    /// The buffer rows whose logits are computed (every row when `None`): the last block
+    /// runs its attention queries, projection, MLP, final LayerNorm and head on these only.
+    live: Option<Vec<usize>>,
+    /// The last block's query validity: `valid` and wanted.
+    qok_last: Vec<bool>,
+    /// Each buffer row's row in `logits`, `u32::MAX` where not computed.
+    logit_at: Vec<u32>,
     xhat_f: Scratch,
     rstd_f: Scratch,
     xf: Scratch,
-    /// The logits `[n, vocab]`, one row per buffer row.
+    /// The logits of the wanted buffer rows, in buffer order (see [`Tape::logit_row`]).
     pub(crate) logits: Scratch,
+}
+
+impl Tape {
+    /// The row of `logits` that holds buffer row `row`'s logits (which must have been wanted).
+    pub(crate) fn logit_row(&self, row: usize) -> usize {
+        let at = self.logit_at[row];
+        debug_assert!(at != u32::MAX, "buffer row {row} was not wanted");
+        at as usize
+    }
+}
+
+/// Rows `sel` of the `[_, w]` buffer `x`, in order.
+fn gather_rows(x: &[f32], sel: &[usize], w: usize) -> Scratch {
+    let mut out = Scratch::for_overwrite(sel.len() * w);
+    for (i, &r) in sel.iter().enumerate() {
+        out[i * w..(i + 1) * w].copy_from_slice(&x[r * w..(r + 1) * w]);
+    }
+    out
+}
+
+/// The `[n, w]` buffer holding row `i` of `x` at row `sel[i]`, zeros elsewhere.
+fn scatter_rows(x: &[f32], sel: &[usize], n: usize, w: usize) -> Scratch {
+    let mut out = Scratch::zeros(n * w);
+    for (i, &r) in sel.iter().enumerate() {
+        out[r * w..(r + 1) * w].copy_from_slice(&x[i * w..(i + 1) * w]);
+    }
+    out
 }
 
 /// How the slots of a pass lie in its buffers: `u` shared prefixes of `p` slots, then `b`
@@ -303,13 +337,15 @@ impl Head {
         }
     }
 
-    /// Gathers head `hh` of the `m` query rows from `q0` and of the keys: the `off` rows from
-    /// `k0` (a prefix), then the query rows; returns `off`.
+    /// Gathers head `hh` of the `m` query rows from `q0` (with `qvalid`, the queries to
+    /// compute) and of the keys: the `off` rows from `k0` (a prefix), then the query rows
+    /// (with `valid`); returns `off`.
     #[inline(always)]
     fn load(
         &mut self,
         qkv: &[f32],
         valid: &[bool],
+        qvalid: &[bool],
         d: usize,
         hh: usize,
         q0: usize,
@@ -321,7 +357,7 @@ impl Head {
         let col = |row: usize, part: usize| (row * 3 + part) * d + hh * dh;
         for i in 0..m {
             self.q[i * dh..(i + 1) * dh].copy_from_slice(&qkv[col(q0 + i, 0)..][..dh]);
-            self.qok[i] = valid[q0 + i];
+            self.qok[i] = qvalid[q0 + i];
         }
         let keys = k0.map_or(0..0, |(r0, p)| r0..r0 + p).chain(q0..q0 + m);
         for (j, row) in keys.enumerate() {
@@ -334,17 +370,26 @@ impl Head {
 }
 
 multiversion! {
-    /// Causal attention over the valid keys, per sequence and head (see [`Groups`]): writes
-    /// the outputs `[n, d]` and the attention weights (only the valid entries are written and
-    /// read).
-    fn attention(qkv: &[f32], valid: &[bool], g: &Groups, d: usize, h: usize, probs: &mut [f32], out: &mut [f32]) {
+    /// Causal attention over the valid keys, per sequence and head (see [`Groups`]), for the
+    /// queries marked in `qvalid`: writes their outputs `[n, d]` and attention weights (only
+    /// those entries are written and read).
+    fn attention(
+        qkv: &[f32],
+        valid: &[bool],
+        qvalid: &[bool],
+        g: &Groups,
+        d: usize,
+        h: usize,
+        probs: &mut [f32],
+        out: &mut [f32],
+    ) {
         let dh = d / h;
         let scale = 1.0 / (dh as f32).sqrt();
         let mut hd = Head::new(g.p + g.s.max(g.p), dh);
         let mut o = vec![0f32; dh];
         for hh in 0..h {
             for (q0, m, owner, at) in g.sequences(hh, h) {
-                let off = hd.load(qkv, valid, d, hh, q0, m, owner.map(|k| (k * g.p, g.p)));
+                let off = hd.load(qkv, valid, qvalid, d, hh, q0, m, owner.map(|k| (k * g.p, g.p)));
                 let (q, k, v, kok) = (&hd.q, &hd.k, &hd.v, &hd.kok);
                 let w = off + m;
                 for i in 0..m {
@@ -392,6 +437,7 @@ multiversion! {
         qkv: &[f32],
         probs: &[f32],
         valid: &[bool],
+        qvalid: &[bool],
         g: &Groups,
         d: usize,
         h: usize,
@@ -406,7 +452,7 @@ multiversion! {
         for hh in 0..h {
             for (q0, m, owner, at) in g.sequences(hh, h) {
                 let k0 = owner.map(|k| (k * g.p, g.p));
-                let off = hd.load(qkv, valid, d, hh, q0, m, k0);
+                let off = hd.load(qkv, valid, qvalid, d, hh, q0, m, k0);
                 let (q, k, v, kok) = (&hd.q, &hd.k, &hd.v, &hd.kok);
                 let w = off + m;
                 dq.fill(0.0);
@@ -463,19 +509,34 @@ multiversion! {
 
 /// The forward pass over the buffer rows of `g` (left-padded rows, or shared prefixes and
 /// the rows that continue them): `tokens` at positions `pos`, where `valid` marks the real
-/// tokens; records the tape. Token and position ranges are checked by the caller.
+/// tokens; records the tape. Only the rows marked in `want` get logits: every block computes
+/// the keys and values of all rows, but the last block's outputs feed nothing but the head,
+/// so its queries, projection and MLP, the final LayerNorm and the head run on the wanted
+/// rows alone. Token and position ranges are checked by the caller.
 pub(crate) fn forward(
     cfg: &TransformerConfig,
     vars: &[&[f32]],
     tokens: &[u32],
     pos: &[u32],
     valid: &[bool],
+    want: &[bool],
     g: Groups,
 ) -> Tape {
     let p = Params { cfg, vars };
     let (d, f, h, v) = (cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.vocab);
     let n = tokens.len();
     debug_assert_eq!(n, g.n());
+    debug_assert_eq!(want.len(), n);
+    let live: Option<Vec<usize>> = if want.iter().all(|&w| w) {
+        None
+    } else {
+        Some((0..n).filter(|&i| want[i]).collect())
+    };
+    let mut logit_at = vec![u32::MAX; n];
+    for (k, i) in (0..n).filter(|&i| want[i]).enumerate() {
+        logit_at[i] = k as u32;
+    }
+    let qok_last: Vec<bool> = valid.iter().zip(want).map(|(&a, &w)| a && w).collect();
     let mut x = Scratch::for_overwrite(n * d);
     let (tok_emb, pos_emb) = (p.var(0), p.var(1));
     for i in 0..n {
@@ -489,6 +550,9 @@ pub(crate) fn forward(
     let mut blocks = Vec::with_capacity(cfg.n_layers);
     let mut tmp = Scratch::for_overwrite(n * d);
     for l in 0..cfg.n_layers {
+        // The rows this block's outputs are computed for.
+        let sel = if l + 1 == cfg.n_layers { live.as_deref() } else { None };
+        let rows = sel.map_or(n, <[usize]>::len);
         let mut bt = BlockTape {
             xhat1: Scratch::for_overwrite(n * d),
             rstd1: Scratch::for_overwrite(n),
@@ -496,38 +560,48 @@ pub(crate) fn forward(
             qkv: Scratch::for_overwrite(n * 3 * d),
             probs: Scratch::zeros(g.probs_len(h)),
             att: Scratch::zeros(n * d),
-            xhat2: Scratch::for_overwrite(n * d),
-            rstd2: Scratch::for_overwrite(n),
-            m: Scratch::for_overwrite(n * d),
-            hpre: Scratch::for_overwrite(n * f),
-            g: Scratch::for_overwrite(n * f),
+            xhat2: Scratch::for_overwrite(rows * d),
+            rstd2: Scratch::for_overwrite(rows),
+            m: Scratch::for_overwrite(rows * d),
+            hpre: Scratch::for_overwrite(rows * f),
+            g: Scratch::for_overwrite(rows * f),
         };
         layer_norm(&x, p.blk(l, 0), p.blk(l, 1), d, &mut bt.a, &mut bt.xhat1, &mut bt.rstd1);
         linear(&bt.a, p.blk(l, 2), p.blk(l, 3), n, d, 3 * d, &mut bt.qkv);
-        attention(&bt.qkv, valid, &g, d, h, &mut bt.probs, &mut bt.att);
-        linear(&bt.att, p.blk(l, 4), p.blk(l, 5), n, d, d, &mut tmp);
-        add(&mut x, &tmp);
+        let qvalid = if l + 1 == cfg.n_layers { &qok_last } else { valid };
+        attention(&bt.qkv, valid, qvalid, &g, d, h, &mut bt.probs, &mut bt.att);
+        if let Some(sel) = sel {
+            bt.att = gather_rows(&bt.att, sel, d);
+            x = gather_rows(&x, sel, d);
+        }
+        let tmp = &mut tmp[..rows * d];
+        linear(&bt.att, p.blk(l, 4), p.blk(l, 5), rows, d, d, tmp);
+        add(&mut x, tmp);
         layer_norm(&x, p.blk(l, 6), p.blk(l, 7), d, &mut bt.m, &mut bt.xhat2, &mut bt.rstd2);
-        linear(&bt.m, p.blk(l, 8), p.blk(l, 9), n, d, f, &mut bt.hpre);
+        linear(&bt.m, p.blk(l, 8), p.blk(l, 9), rows, d, f, &mut bt.hpre);
         gelu_slice(&bt.hpre, &mut bt.g);
-        linear(&bt.g, p.blk(l, 10), p.blk(l, 11), n, f, d, &mut tmp);
-        add(&mut x, &tmp);
+        linear(&bt.g, p.blk(l, 10), p.blk(l, 11), rows, f, d, tmp);
+        add(&mut x, tmp);
         blocks.push(bt);
     }
+    let rows = x.len() / d;
     let (mut xf, mut xhat_f, mut rstd_f) = (
-        Scratch::for_overwrite(n * d),
-        Scratch::for_overwrite(n * d),
-        Scratch::for_overwrite(n),
+        Scratch::for_overwrite(rows * d),
+        Scratch::for_overwrite(rows * d),
+        Scratch::for_overwrite(rows),
     );
     layer_norm(&x, p.last(0), p.last(1), d, &mut xf, &mut xhat_f, &mut rstd_f);
-    let mut logits = Scratch::for_overwrite(n * v);
-    linear(&xf, p.last(2), p.last(3), n, d, v, &mut logits);
+    let mut logits = Scratch::for_overwrite(rows * v);
+    linear(&xf, p.last(2), p.last(3), rows, d, v, &mut logits);
     Tape {
         g,
         tokens: tokens.to_vec(),
         pos: pos.to_vec(),
         valid: valid.to_vec(),
         blocks,
+        live,
+        qok_last,
+        logit_at,
         xhat_f,
         rstd_f,
         xf,
@@ -536,7 +610,7 @@ pub(crate) fn forward(
 }
 
 /// The backward pass: adds the gradient of `Σ dlogits · logits` to `grads` (flat, in
-/// variable order).
+/// variable order); `dlogits` has the rows of the tape's logits.
 pub(crate) fn backward(
     cfg: &TransformerConfig,
     lay: &Layout,
@@ -553,13 +627,15 @@ pub(crate) fn backward(
     };
     let (d, f, h, v) = (cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.vocab);
     let n = tape.g.n();
-    // The head and the final LayerNorm.
-    let mut dxf = Scratch::for_overwrite(n * d);
+    let top = tape.live.as_ref().map_or(n, Vec::len);
+    debug_assert_eq!(dlogits.len(), top * v);
+    // The head and the final LayerNorm, on the rows with logits.
+    let mut dxf = Scratch::for_overwrite(top * d);
     {
         let (dw, db) = gr.last(2);
-        linear_back(dlogits, &tape.xf, p.last(2), n, d, v, Some((&mut dxf, false)), dw, db);
+        linear_back(dlogits, &tape.xf, p.last(2), top, d, v, Some((&mut dxf, false)), dw, db);
     }
-    let mut dx = Scratch::zeros(n * d);
+    let mut dx = Scratch::zeros(top * d);
     {
         let (dw, db) = gr.last(0);
         layer_norm_back(&dxf, &tape.xhat_f, &tape.rstd_f, p.last(0), d, &mut dx, dw, db);
@@ -571,19 +647,41 @@ pub(crate) fn backward(
     let mut da = Scratch::for_overwrite(n * d);
     for l in (0..cfg.n_layers).rev() {
         let bt = &tape.blocks[l];
+        let last = l + 1 == cfg.n_layers;
+        let rows = if last { top } else { n };
+        let (dg, dm) = (&mut dg[..rows * f], &mut dm[..rows * d]);
         // The MLP: x += gelu(m·W_fcᵀ + b_fc)·W_outᵀ + b_out.
         let (dw, db) = gr.blk(l, 10);
-        linear_back(&dx, &bt.g, p.blk(l, 10), n, f, d, Some((&mut dg, false)), dw, db);
-        gelu_grad_inplace(&mut dg, &bt.hpre);
+        linear_back(&dx, &bt.g, p.blk(l, 10), rows, f, d, Some((&mut *dg, false)), dw, db);
+        gelu_grad_inplace(dg, &bt.hpre);
         let (dw, db) = gr.blk(l, 8);
-        linear_back(&dg, &bt.m, p.blk(l, 8), n, d, f, Some((&mut dm, false)), dw, db);
+        linear_back(dg, &bt.m, p.blk(l, 8), rows, d, f, Some((&mut *dm, false)), dw, db);
         let (dw, db) = gr.blk(l, 6);
-        layer_norm_back(&dm, &bt.xhat2, &bt.rstd2, p.blk(l, 6), d, &mut dx, dw, db);
+        layer_norm_back(dm, &bt.xhat2, &bt.rstd2, p.blk(l, 6), d, &mut dx, dw, db);
         // Attention: x += attn(LN(x))·W_projᵀ + b_proj.
         let (dw, db) = gr.blk(l, 4);
-        linear_back(&dx, &bt.att, p.blk(l, 4), n, d, d, Some((&mut datt, false)), dw, db);
+        linear_back(
+            &dx,
+            &bt.att,
+            p.blk(l, 4),
+            rows,
+            d,
+            d,
+            Some((&mut datt[..rows * d], false)),
+            dw,
+            db,
+        );
+        let mut qvalid = &tape.valid[..];
+        if last {
+            qvalid = &tape.qok_last;
+            if let Some(sel) = &tape.live {
+                // Back to every buffer row: the rest reach the loss only as keys and values.
+                datt = scatter_rows(&datt[..rows * d], sel, n, d);
+                dx = scatter_rows(&dx, sel, n, d);
+            }
+        }
         dqkv.fill(0.0);
-        attention_back(&datt, &bt.qkv, &bt.probs, &tape.valid, &tape.g, d, h, &mut dqkv);
+        attention_back(&datt, &bt.qkv, &bt.probs, &tape.valid, qvalid, &tape.g, d, h, &mut dqkv);
         let (dw, db) = gr.blk(l, 2);
         linear_back(&dqkv, &bt.a, p.blk(l, 2), n, d, 3 * d, Some((&mut da, false)), dw, db);
         let (dw, db) = gr.blk(l, 0);
