@@ -723,8 +723,9 @@ impl Transformer {
     /// The log-probabilities of `targets` `[b, c]` after left-padded `tokens` `[b, t]` with
     /// `mask`: `targets[r, j]` is scored by the logits at slot `from + j` of row `r`. Returns
     /// them with what [`Transformer::score_grads`] needs. The host kernels run the first
-    /// `from + 1` slots once for all rows that share them (a group's prompt): the same
-    /// function, with the prompt's work done once per group in both passes.
+    /// `from + 1` slots once for all rows that share them (a group's prompt), and the last
+    /// block's outputs only on the scored slots: the same function, with less work in both
+    /// passes.
     pub fn score(&self, tokens: &[u32], mask: &[f32], b: usize, from: usize, targets: &[u32]) -> Result<Scored> {
         let (t, pos) = self.check(tokens, mask, b)?;
         let c = targets.len() / b;
