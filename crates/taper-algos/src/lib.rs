@@ -52,6 +52,7 @@ pub mod ppo;
 pub mod recent;
 pub mod rollout;
 pub mod run_config;
+pub mod value_head;
 
 pub use error::{AlgoError, Result};
 pub use kind::{AlgoConfig, AlgoKind};
@@ -236,7 +237,7 @@ pub mod prelude {
     pub use crate::maddpg::{Maddpg, MaddpgConfig};
     pub use crate::mappo::{MaPpo, MappoConfig};
     pub use crate::policy::ActorCritic;
-    pub use crate::ppo::{make_env, Ppo, PpoConfig};
+    pub use crate::ppo::{make_env, Ppo, PpoConfig, ValueHead};
     pub use crate::run_config::{Overrides, RunConfig};
     pub use crate::{AlgoError, Algorithm, Result};
     pub use taper_envs::Kwargs;

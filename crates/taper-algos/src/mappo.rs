@@ -150,6 +150,8 @@ impl MappoConfig {
             bootstrap_truncated: self.bootstrap_truncated,
             normalize_obs: false,
             normalize_reward: false,
+            // IPPO and MAPPO keep CleanRL's scalar value head.
+            value_head: crate::value_head::ValueHead::Mse,
         }
     }
     /// Checks the ranges (through the PPO config's checks).

@@ -257,9 +257,13 @@ impl PpoUpdate {
                     }
                 }
                 let cin: &[f32] = if central { &w.cobs } else { &w.obs };
-                let v = model.critic.forward(cin, m, &mut w.critic_cache)?.to_vec();
-                w.dv.resize(m, 0.0);
-                let v_loss = value_loss(&v, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?;
+                let out = model.critic.forward(cin, m, &mut w.critic_cache)?;
+                w.dv.resize(out.len(), 0.0);
+                let v_loss = match &model.critic.head {
+                    None => value_loss(out, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?,
+                    // Cross-entropy against the returns' encodings, unclipped.
+                    Some(head) => head.loss(out, &w.ret, m, &mut w.dv)?,
+                };
                 for d in w.dv.iter_mut() {
                     *d *= vf_coef;
                 }

@@ -197,8 +197,7 @@ impl ActorCritic {
 
     /// `V` of `n` critic inputs (encoded observations, or global states), reusing `ws`.
     pub fn critic_values(&self, obs: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) -> Result<()> {
-        let v = self.critic.forward(obs, n, &mut ws.critic_cache)?;
-        out[..n].copy_from_slice(v);
+        self.critic.values_into(obs, n, &mut ws.critic_cache, &mut out[..n])?;
         Ok(())
     }
 

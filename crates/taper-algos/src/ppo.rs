@@ -26,8 +26,10 @@ use crate::error::{AlgoError, Result};
 use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
 use crate::rollout::{EnvRows, RolloutBuffer};
+pub use crate::value_head::ValueHead;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use taper_critics::ValueCritic;
 use taper_envs::wrappers::{ClipAction, EpisodeRecord};
 use taper_envs::{Env, Kwargs, NormalizeConfig, Space, VecEnv};
 use taper_tensor::device::Placement;
@@ -83,6 +85,11 @@ pub struct PpoConfig {
     pub bootstrap_truncated: bool,
     /// Normalise observations (continuous: true, with clip 10).
     pub normalize_obs: bool,
+    /// The value output and loss: a scalar by squared error (CleanRL, the default), or a
+    /// categorical head by cross-entropy against HL-Gauss or two-hot targets, unclipped
+    /// (`clip_vloss` applies to the scalar head only). See [`ValueHead`].
+    #[serde(skip_serializing_if = "ValueHead::is_mse")]
+    pub value_head: ValueHead,
     /// Scale rewards by the std of the discounted return (continuous: true, with clip 10).
     pub normalize_reward: bool,
 }
@@ -111,6 +118,7 @@ impl Default for PpoConfig {
             bootstrap_truncated: true,
             normalize_obs: false,
             normalize_reward: false,
+            value_head: ValueHead::Mse,
         }
     }
 }
@@ -195,6 +203,7 @@ impl PpoConfig {
         if !(self.adam_eps > 0.0) {
             return bad("adam_eps", format!("must be > 0, got {}", self.adam_eps));
         }
+        self.value_head.categorical()?;
         Ok(())
     }
 }
@@ -257,7 +266,7 @@ impl Ppo {
             .unwrap_or_else(|| ("custom".to_string(), Kwargs::new()));
         let mut ra = stream(seed, Purpose::Init, 0);
         let mut rc = stream(seed, Purpose::Init, 1);
-        let model = ActorCritic::new(
+        let mut model = ActorCritic::new(
             envs.observation_space(),
             envs.action_space(),
             &config.hidden,
@@ -265,6 +274,12 @@ impl Ppo {
             &mut ra,
             &mut rc,
         )?;
+        if let Some(head) = config.value_head.categorical()? {
+            // The same critic stream a scalar head would draw from.
+            let mut rc = stream(seed, Purpose::Init, 1);
+            let dim = model.critic.net.input_dim();
+            model.critic = ValueCritic::categorical(dim, &config.hidden, head, &mut rc)?;
+        }
         Ok(Ppo {
             core: OnPolicy::new(config.clone(), model, EnvRows::new(envs), seed, false, false)?,
             config,

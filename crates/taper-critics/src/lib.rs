@@ -5,7 +5,10 @@
 //! - [`traits`]: [`Actor`] (log-probabilities, entropy, sampling, and the gradient of a scalar
 //!   of the logits with respect to the observation), [`Critic`] (`V`), [`QCritic`] (`Q`,
 //!   `∂Q/∂a`, and Hessian–vector products in action space by finite differences);
-//! - [`value`]: [`ValueCritic`], an MLP `V(x)`, and CleanRL's plain and clipped value loss;
+//! - [`value`]: [`ValueCritic`], an MLP `V(x)` with a scalar or a categorical head, and
+//!   CleanRL's plain and clipped value loss;
+//! - [`categorical`]: [`Categorical`], a value read as the mean of a softmax over bins and
+//!   learned by cross-entropy against HL-Gauss or two-hot targets;
 //! - [`q`]: [`MlpQ`], an MLP `Q(o, a)` on concatenated observations and actions with its action
 //!   gradient, and the squared TD loss ([`td_loss`]).
 //!
@@ -29,11 +32,13 @@
 // Index loops read best in numeric kernels; NaN-rejecting `!(x > 0.0)` checks are deliberate.
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod categorical;
 mod error;
 pub mod q;
 pub mod traits;
 pub mod value;
 
+pub use categorical::{Categorical, Encoding};
 pub use error::{CriticError, Result};
 pub use q::{td_loss, MlpQ};
 pub use traits::{Actor, Critic, QCritic};

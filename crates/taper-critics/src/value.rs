@@ -1,6 +1,8 @@
-//! [`ValueCritic`], an MLP `V(x)` as CleanRL's (tanh, orthogonal init), and CleanRL's plain and
-//! clipped value loss ([`value_loss`]) with its gradient.
+//! [`ValueCritic`], an MLP `V(x)` as CleanRL's (tanh, orthogonal init) with a scalar output or a
+//! categorical head ([`Categorical`]), and CleanRL's plain and clipped value loss
+//! ([`value_loss`]) with its gradient.
 
+use crate::categorical::Categorical;
 use crate::error::Result;
 use crate::traits::Critic;
 use crate::CriticError;
@@ -8,12 +10,16 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
 
-/// A state-value critic: an MLP with tanh hidden layers and one output, initialised as
-/// CleanRL's (orthogonal, gain √2 hidden and 1.0 at the output, zero biases).
+/// A state-value critic: an MLP with tanh hidden layers, initialised as CleanRL's (orthogonal,
+/// gain √2 hidden and 1.0 at the output, zero biases), with one output (`V` itself) or, with a
+/// categorical head, one logit per bin (`V` the mean of their softmax over the bin centres).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValueCritic {
     /// The network.
     pub net: Mlp,
+    /// The categorical head, if the network's outputs are bin logits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Categorical>,
 }
 
 impl ValueCritic {
@@ -23,12 +29,37 @@ impl ValueCritic {
         sizes.extend_from_slice(hidden);
         sizes.push(1);
         let net = Mlp::new(&sizes, Activation::Tanh, MlpInit::orthogonal(2f32.sqrt(), 1.0), rng)?;
-        Ok(ValueCritic { net })
+        Ok(ValueCritic { net, head: None })
     }
-    /// `V(s)` for `batch` observations `[batch, obs_dim]`; activations stay in `cache` for a
-    /// backward pass.
+    /// A critic with a categorical head: the same network with `head.bins()` outputs.
+    pub fn categorical<R: Rng + ?Sized>(
+        obs_dim: usize,
+        hidden: &[usize],
+        head: Categorical,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let mut sizes = vec![obs_dim];
+        sizes.extend_from_slice(hidden);
+        sizes.push(head.bins());
+        let net = Mlp::new(&sizes, Activation::Tanh, MlpInit::orthogonal(2f32.sqrt(), 1.0), rng)?;
+        Ok(ValueCritic { net, head: Some(head) })
+    }
+    /// The network's outputs for `batch` observations `[batch, obs_dim]`: `V` itself `[batch]`,
+    /// or the bin logits `[batch, bins]` with a categorical head. Activations stay in `cache`
+    /// for a backward pass.
     pub fn forward<'c>(&self, obs: &[f32], batch: usize, cache: &'c mut MlpCache) -> Result<&'c [f32]> {
         Ok(self.net.forward(obs, batch, cache)?)
+    }
+    /// `V(s)` for `batch` observations into `out` `[batch]` (through the head's softmax where
+    /// there is one).
+    pub fn values_into(&self, obs: &[f32], batch: usize, cache: &mut MlpCache, out: &mut [f32]) -> Result<()> {
+        crate::error::check_len("values", batch, out.len())?;
+        let y = self.net.forward(obs, batch, cache)?;
+        match &self.head {
+            None => out.copy_from_slice(y),
+            Some(h) => h.values(y, batch, out)?,
+        }
+        Ok(())
     }
 }
 
@@ -86,10 +117,7 @@ impl Critic for ValueCritic {
         self.net.input_dim()
     }
     fn values(&self, inputs: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        crate::error::check_len("values", n, out.len())?;
-        let mut cache = MlpCache::default();
-        out.copy_from_slice(self.net.forward(inputs, n, &mut cache)?);
-        Ok(())
+        self.values_into(inputs, n, &mut MlpCache::default(), out)
     }
 }
 

@@ -195,13 +195,25 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<Stri
         .map(|s| s.trim_matches('"').to_string())
         .unwrap_or_default();
     let head = format!("{algo} {env}");
+    let departs = |k: &String, common: &Option<String>| group.get(k) != common.as_ref();
+    // A table whose `kind` departs is named by its kind alone.
+    let named_by_kind: Vec<&str> = differing
+        .iter()
+        .filter(|(k, c)| k.ends_with(".kind") && departs(k, c))
+        .map(|(k, _)| &k[..k.len() - "kind".len()])
+        .collect();
     let settings: Vec<String> = differing
         .iter()
         .filter(|(k, _)| k != "env" && k != "algo")
-        .filter(|(k, common)| group.get(k) != common.as_ref())
+        .filter(|(k, common)| departs(k, common))
+        .filter(|(k, _)| k.ends_with(".kind") || !named_by_kind.iter().any(|t| k.starts_with(t)))
         .take(4)
         .map(|(k, _)| {
-            let short = k.rsplit('.').next().unwrap_or(k);
+            // Without the algorithm's section: `ppo.value_head.kind` reads `value_head.kind`.
+            let short = match k.split_once('.') {
+                Some((_, rest)) => rest,
+                None => k.as_str(),
+            };
             format!("{short}={}", group.get(k).map(|s| s.as_str()).unwrap_or("-"))
         })
         .collect();
@@ -210,6 +222,33 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<Stri
     } else {
         format!("{head}: {}", settings.join(", "))
     }
+}
+
+/// The settings whose values differ between groups of runs, each with the value most groups
+/// share (among equally common ones: absent, i.e. the default, else the first group's); a
+/// table's `kind` comes before its other keys.
+fn differing_settings(groups: &[&BTreeMap<String, String>]) -> Vec<(String, Option<String>)> {
+    let keys: std::collections::BTreeSet<&String> = groups.iter().flat_map(|g| g.keys()).collect();
+    let mut differing: Vec<(String, Option<String>)> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let vals: Vec<Option<&String>> = groups.iter().map(|g| g.get(k)).collect();
+            let distinct: std::collections::BTreeSet<_> = vals.iter().collect();
+            if distinct.len() < 2 {
+                return None;
+            }
+            let count = |v: &Option<&String>| vals.iter().filter(|w| *w == v).count();
+            let mut common = vals[0];
+            for v in &vals {
+                if count(v) > count(&common) || (count(v) == count(&common) && v.is_none()) {
+                    common = *v;
+                }
+            }
+            Some((k.clone(), common.cloned()))
+        })
+        .collect();
+    differing.sort_by_key(|(k, _)| (!k.ends_with(".kind"), k.clone()));
+    differing
 }
 
 /// What `global_step` counts for these runs: completions sampled for GRPO, gradient steps for
@@ -282,27 +321,8 @@ pub fn plot(
             None => groups.push((r.config.clone(), vec![r])),
         }
     }
-    let keys: std::collections::BTreeSet<&String> = groups.iter().flat_map(|g| g.0.keys()).collect();
-    // The keys whose values differ between groups, each with the value most groups share
-    // (the first group's among equally common ones).
-    let differing: Vec<(String, Option<String>)> = keys
-        .into_iter()
-        .filter_map(|k| {
-            let vals: Vec<Option<&String>> = groups.iter().map(|g| g.0.get(k)).collect();
-            let distinct: std::collections::BTreeSet<_> = vals.iter().collect();
-            if distinct.len() < 2 {
-                return None;
-            }
-            let count = |v: &Option<&String>| vals.iter().filter(|w| *w == v).count();
-            let mut common = vals[0];
-            for v in &vals {
-                if count(v) > count(&common) {
-                    common = *v;
-                }
-            }
-            Some((k.clone(), common.cloned()))
-        })
-        .collect();
+    let configs: Vec<&BTreeMap<String, String>> = groups.iter().map(|g| &g.0).collect();
+    let differing = differing_settings(&configs);
     let curves: Vec<(String, usize, Curve)> = groups
         .iter()
         .map(|(cfg, rs)| {
@@ -508,6 +528,18 @@ mod tests {
         let mut dapo = base;
         dapo[2].1 = "true";
         assert_eq!(label_for(&cfg(&dapo), &differing), "grpo E: dapo=true");
+        // Two groups, one with a nested table the other leaves at its default: the default
+        // reads plainly, the other names the table by its kind.
+        let plain = cfg(&[("algo", "ppo"), ("env", "E")]);
+        let hl = cfg(&[
+            ("algo", "ppo"),
+            ("env", "E"),
+            ("ppo.value_head.bins", "51"),
+            ("ppo.value_head.kind", "\"hl_gauss\""),
+        ]);
+        let differing = differing_settings(&[&hl, &plain]);
+        assert_eq!(label_for(&plain, &differing), "ppo E");
+        assert_eq!(label_for(&hl, &differing), "ppo E: value_head.kind=\"hl_gauss\"");
     }
 
     use super::*;

@@ -166,3 +166,57 @@ fn eval_callback_keeps_the_best() {
         "best/ holds the best-evaluated policy"
     );
 }
+
+/// PPO with an HL-Gauss value head (set in the config file): the head is written back into
+/// the run's `config.toml`, the critic's checkpoint has one output per bin, a run interrupted
+/// and resumed equals the straight run, and `eval --json` reads the run back.
+#[test]
+fn hl_gauss_value_head_resumes_exactly_and_evaluates() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("hl.toml");
+    std::fs::write(
+        &cfg,
+        "algo = \"ppo\"\nenv = \"CartPole-v1\"\n\n[ppo.value_head]\nkind = \"hl_gauss\"\nmin = 0.0\nmax = 100.0\n",
+    )
+    .unwrap();
+    let (a, b) = (d.path().join("straight"), d.path().join("resumed"));
+    let base = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--total-steps",
+        "4096",
+    ];
+    train_into(&base, &a, &[]);
+    train_into(&base, &b, &["--stop-after", "2048"]);
+    train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
+    same_run(&a, &b);
+    let written = std::fs::read_to_string(a.join("config.toml")).unwrap();
+    assert!(
+        written.contains("kind = \"hl_gauss\"") && written.contains("bins = 51"),
+        "{written}"
+    );
+    let o = taper(&["eval", a.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["mean_return"].as_f64().is_some(), "{j}");
+    // A support that cannot hold any return is refused before training.
+    std::fs::write(
+        &cfg,
+        "algo = \"ppo\"\n\n[ppo.value_head]\nkind = \"hl_gauss\"\nmin = 5.0\nmax = 5.0\n",
+    )
+    .unwrap();
+    let o = taper(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            d.path().join("bad").to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert_clean_error(&o, "value_head");
+}
