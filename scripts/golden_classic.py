@@ -1,7 +1,8 @@
-"""Record golden trajectories of Gymnasium's CartPole-v1 and Pendulum-v1.
+"""Record golden trajectories of Gymnasium's CartPole-v1, Pendulum-v1 and
+MountainCarContinuous-v0.
 
 Fixed initial states (set on ``env.unwrapped.state`` after a reset) and fixed action
-sequences, so no RNG is involved. Run with the peers' venv (gymnasium 1.4):
+sequences (or, for one MountainCar case, a fixed feedback rule), so no RNG is involved. Run with the peers' venv (gymnasium 1.4):
 
     /tmp/peers-venv/bin/python scripts/golden_classic.py > crates/taper-envs/tests/data/classic_golden.json
 """
@@ -49,4 +50,39 @@ def pendulum_cases():
     return cases
 
 
-print(json.dumps({"gymnasium": gym.__version__, "cartpole": cartpole_cases(), "pendulum": pendulum_cases()}))
+def mountain_car_cases():
+    """From float64 starts (as a reset leaves them) through float32 steps; one case is pushed
+    against the left wall, one swings up to the goal."""
+    cases = []
+    starts = [[-0.5, 0.0], [-1.1, -0.06], [-0.45, 0.0]]
+    for k, (x, v) in enumerate(starts):
+        env = gym.make("MountainCarContinuous-v0")
+        env.reset(seed=0)
+        env.unwrapped.state = np.array([x, v], dtype=np.float64)
+        if k == 2:
+            # Swing: push with the velocity's sign (a policy that reaches the goal).
+            actions = None
+        else:
+            actions = [math.sin(0.21 * i + k) for i in range(150)]
+        obs, rews, terms, acts = [], [], [], []
+        for i in range(400 if actions is None else len(actions)):
+            if actions is None:
+                vel = float(env.unwrapped.state[1])
+                a = 1.0 if vel >= 0 else -1.0
+                a = a * (0.9 + 0.1 * math.cos(i))
+            else:
+                a = actions[i]
+            a32 = np.float32(a)
+            o, r, te, tr, _ = env.step(np.array([a32], dtype=np.float32))
+            acts.append(float(a32))
+            obs.append([float(x) for x in o])
+            rews.append(float(r))
+            terms.append(bool(te))
+            if te or tr:
+                break
+        cases.append({"init": [x, v], "actions": acts, "obs": obs, "rewards": rews, "terminated": terms})
+    return cases
+
+
+print(json.dumps({"gymnasium": gym.__version__, "cartpole": cartpole_cases(), "pendulum": pendulum_cases(),
+                  "mountain_car": mountain_car_cases()}))

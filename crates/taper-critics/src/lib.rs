@@ -9,8 +9,12 @@
 //!   CleanRL's plain and clipped value loss;
 //! - [`categorical`]: [`Categorical`], a value read as the mean of a softmax over bins and
 //!   learned by cross-entropy against HL-Gauss or two-hot targets;
+//! - [`gaussian`]: Gaussian critics' heads, losses and targets: the negative log-likelihood
+//!   and STAC's pessimistic target, DSAC-T's twin targets and its clipped, variance-weighted
+//!   loss;
 //! - [`q`]: [`MlpQ`], an MLP `Q(o, a)` on concatenated observations and actions with its action
-//!   gradient, and the squared TD loss ([`td_loss`]).
+//!   gradient, and the squared TD loss ([`td_loss`]);
+//! - [`twin`]: [`TwinQ`], clipped double Q, and SAC's soft TD target.
 //!
 //! Code that needs only these traits (evaluation, diagnostics) works with every algorithm whose
 //! networks implement them: PPO's actor-critic, MAPPO's centralized `V`, MADDPG's actors and
@@ -34,12 +38,15 @@
 
 pub mod categorical;
 mod error;
+pub mod gaussian;
 pub mod q;
 pub mod traits;
+pub mod twin;
 pub mod value;
 
 pub use categorical::{Categorical, Encoding};
 pub use error::{CriticError, Result};
 pub use q::{td_loss, MlpQ};
 pub use traits::{Actor, Critic, QCritic};
+pub use twin::{soft_td_target, TwinQ};
 pub use value::{value_loss, ValueCritic};

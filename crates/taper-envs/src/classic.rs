@@ -1,7 +1,10 @@
 //! Classic control: `CartPole-v1` and `Pendulum-v1`, with Gymnasium's dynamics, reset ranges
 //! and termination. The state is kept in f64 as Gymnasium's NumPy state is; observations are
 //! f32. The time limits (500 and 200 steps) are applied by the registry's
-//! [`crate::wrappers::TimeLimit`], as `gymnasium.make` does.
+//! [`crate::wrappers::TimeLimit`], as `gymnasium.make` does. `MountainCarContinuous-v0`
+//! (float32 state, as Gymnasium's) lives in [`crate::mountain_car`] and is re-exported here.
+
+pub use crate::mountain_car::MountainCarContinuous;
 
 use crate::env::{check_obs, from_snapshot, out_of_space, seeded_rng, to_snapshot, Action, Env, StepOutcome};
 use crate::error::{EnvError, Result};

@@ -12,7 +12,7 @@
 //! - [`parallel`] ([`ParallelEnv`], [`VecParallel`]): multi-agent envs with PettingZoo
 //!   Parallel's shape, and M of them stepped together;
 //! - [`wrappers`]: time limit, action clipping, episode statistics;
-//! - [`classic`]: `CartPole-v1`, `Pendulum-v1`; [`toy_text`]: `FrozenLake-v1`,
+//! - [`classic`]: `CartPole-v1`, `Pendulum-v1`, `MountainCarContinuous-v0`; [`toy_text`]: `FrozenLake-v1`,
 //!   `CliffWalking-v1`; [`mpe`]: `SimpleSpread-v3`; [`inventory`]: one store and networks,
 //!   with exact and heuristic solvers;
 //! - [`seq`]: sequence tasks with verifiable rewards (copy, reverse, sort, addition), with
@@ -39,6 +39,7 @@ pub mod classic;
 pub mod env;
 mod error;
 pub mod inventory;
+pub mod mountain_car;
 pub mod mpe;
 pub mod normalize;
 pub mod parallel;

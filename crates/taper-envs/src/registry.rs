@@ -20,7 +20,7 @@
 //! # Ok::<(), taper_envs::EnvError>(())
 //! ```
 
-use crate::classic::{CartPole, Pendulum};
+use crate::classic::{CartPole, MountainCarContinuous, Pendulum};
 use crate::env::Env;
 use crate::error::{EnvError, Result};
 use crate::parallel::ParallelEnv;
@@ -120,6 +120,13 @@ const SPECS: &[EnvSpec] = &[
         description: "swing up a pendulum, continuous torque (Gymnasium classic control)",
         max_episode_steps: Some(200),
         reward_threshold: None,
+        kwargs: "",
+    },
+    EnvSpec {
+        id: "MountainCarContinuous-v0",
+        description: "drive an underpowered car up a hill, continuous force (Gymnasium classic control)",
+        max_episode_steps: Some(999),
+        reward_threshold: Some(90.0),
         kwargs: "",
     },
     EnvSpec {
@@ -597,6 +604,10 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         "Pendulum-v1" => {
             check_keys(id, kw, &[])?;
             Box::new(TimeLimit::new(Pendulum::new(), 200))
+        }
+        "MountainCarContinuous-v0" => {
+            check_keys(id, kw, &[])?;
+            Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))
         }
         "FrozenLake-v1" | "FrozenLake8x8-v1" => {
             let (lake, limit) = frozen_lake(id, kw)?;

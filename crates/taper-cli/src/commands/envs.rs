@@ -6,10 +6,10 @@ use taper::algos::AlgoKind;
 
 /// Lists every env, multi-agent first.
 pub fn run() -> Result<()> {
-    out!("{:<22} {:>7} {:>12}  description", "id", "limit", "budget");
+    out!("{:<24} {:>5} {:>12}  description", "id", "limit", "budget");
     for s in taper::envs::registry::parallel_specs() {
         out!(
-            "{:<22} {:>7} {:>12}  {} [kwargs: {}] (--algo mappo|ippo|maddpg)",
+            "{:<24} {:>5} {:>12}  {} [kwargs: {}] (--algo mappo|ippo|maddpg)",
             s.id,
             s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
             AlgoKind::Mappo.default_budget(s.id),
@@ -20,7 +20,7 @@ pub fn run() -> Result<()> {
     for s in taper::envs::registry::specs() {
         let limit = s.max_episode_steps.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
         out!(
-            "{:<22} {:>7} {:>12}  {}{}",
+            "{:<24} {:>5} {:>12}  {}{}",
             s.id,
             limit,
             AlgoKind::Ppo.default_budget(s.id),
