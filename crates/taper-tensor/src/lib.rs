@@ -8,7 +8,8 @@
 //! - [`mlp`]: a fast MLP with a hand-written backward pass (and input gradients), checked
 //!   against candle autodiff;
 //! - [`fastmath`]: a vectorised `tanh` (also as a candle op);
-//! - [`distributions`]: categorical (with masks) and diagonal Gaussian;
+//! - [`distributions`]: categorical (with masks) and diagonal Gaussian; [`squashed`]: the
+//!   tanh-squashed Gaussian of SAC and its relatives, with its reparameterised derivatives;
 //! - [`returns`]: GAE and discounted returns that keep terminated and truncated apart;
 //! - [`normalize`]: MAPPO's value normalisation and explained variance;
 //! - [`optim`]: Adam/AdamW with saveable state, gradient clipping, LR annealing;
@@ -83,6 +84,7 @@ pub mod optim;
 pub mod returns;
 pub mod rng;
 mod scratch;
+pub mod squashed;
 pub mod transformer;
 mod transformer_host;
 pub mod var_adam;
