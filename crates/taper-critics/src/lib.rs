@@ -8,7 +8,8 @@
 //! - [`value`]: [`ValueCritic`], an MLP `V(x)` with a scalar or a categorical head, and
 //!   CleanRL's plain and clipped value loss;
 //! - [`categorical`]: [`Categorical`], a value read as the mean of a softmax over bins and
-//!   learned by cross-entropy against HL-Gauss or two-hot targets;
+//!   learned by cross-entropy against HL-Gauss or two-hot targets; [`categorical_q`]:
+//!   [`CategoricalQ`], an action value with such a head and its action gradient;
 //! - [`gaussian`]: Gaussian critics' heads, losses and targets: the negative log-likelihood
 //!   and STAC's pessimistic target, DSAC-T's twin targets and its clipped, variance-weighted
 //!   loss;
@@ -37,6 +38,7 @@
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod categorical;
+pub mod categorical_q;
 mod error;
 pub mod gaussian;
 pub mod q;
@@ -45,6 +47,7 @@ pub mod twin;
 pub mod value;
 
 pub use categorical::{Categorical, Encoding};
+pub use categorical_q::CategoricalQ;
 pub use error::{CriticError, Result};
 pub use q::{td_loss, MlpQ};
 pub use traits::{Actor, Critic, QCritic};
