@@ -8,6 +8,7 @@
 //!   MPE, inventory, solvers, the registry (with `register` for your own envs);
 //! - [`critics`] (`taper-critics`): the model traits (`Actor`, `Critic`, `QCritic`) and the
 //!   critics with their losses;
+//! - [`diagnostics`] (`taper-diagnostics`): the softmax safe-step radius;
 //! - [`train`] (`taper-train`): the `Learner` trait and the `Trainer` (run folders, logs,
 //!   checkpoints, exact resume, evaluation, callbacks, seeds);
 //! - [`algos`] (`taper-algos`): PPO, IPPO, MAPPO, MADDPG, HDPO as stages, and the
@@ -32,6 +33,7 @@ pub use rand_chacha::ChaCha8Rng;
 pub use serde_json;
 pub use taper_algos as algos;
 pub use taper_critics as critics;
+pub use taper_diagnostics as diagnostics;
 pub use taper_envs as envs;
 pub use taper_tensor as tensor;
 pub use taper_train as train;

@@ -82,6 +82,10 @@ pub struct MappoConfig {
     pub bootstrap_truncated: bool,
     /// Adam ε (JaxMARL: 1e-5).
     pub adam_eps: f64,
+    /// The safe-step controller's target `r` (see [`PpoConfig::step_radius_target`]); off by
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_radius_target: Option<f64>,
 }
 
 impl Default for MappoConfig {
@@ -113,6 +117,7 @@ impl MappoConfig {
             value_norm: true,
             bootstrap_truncated: false,
             adam_eps: 1e-5,
+            step_radius_target: None,
         }
     }
     /// IPPO: JaxMARL's `ippo_ff_mpe.yaml`, decentralised critics, no value normalisation.
@@ -152,6 +157,7 @@ impl MappoConfig {
             normalize_reward: false,
             // IPPO and MAPPO keep CleanRL's scalar value head.
             value_head: crate::value_head::ValueHead::Mse,
+            step_radius_target: self.step_radius_target,
         }
     }
     /// Checks the ranges (through the PPO config's checks).

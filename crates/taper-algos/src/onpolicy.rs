@@ -43,7 +43,16 @@ pub struct UpdateStats {
     pub clipfrac: f32,
     /// Gradient norm before clipping, averaged over minibatches.
     pub grad_norm: f32,
+    /// The softmax policy's normalised step `r = ‖p‖/ρ_a` of the actor's update `p` (see
+    /// `taper_diagnostics::safe_step`): the update's last minibatch step, or, with
+    /// `step_radius_target`, the largest applied step of the update. NaN for a Gaussian
+    /// policy.
+    pub step_r: f32,
 }
+
+/// The finite-difference step of the directional logit derivatives (f32 logits of order 1
+/// keep about three digits at this step).
+const RADIUS_EPS: f32 = 1e-3;
 
 #[derive(Default, Debug)]
 struct UpdateWorkspace {
@@ -68,6 +77,12 @@ struct UpdateWorkspace {
     actor_cache: MlpCache,
     critic_cache: MlpCache,
     cat: Option<Categorical>,
+    /// The minibatch's logits before the step, the actor's parameters before and after it,
+    /// and the probe's cache (the safe-step radius).
+    z0: Vec<f32>,
+    theta0: Vec<f32>,
+    theta1: Vec<f32>,
+    probe_cache: MlpCache,
 }
 
 /// The PPO update stage: Adam, the shuffling stream and the scratch space.
@@ -149,7 +164,8 @@ impl PpoUpdate {
         let mut st = UpdateStats::default();
         let (mut clipfrac_sum, mut clipfrac_n) = (0f64, 0usize);
         let (mut gn_sum, mut gn_n) = (0f64, 0usize);
-        'epochs: for _epoch in 0..c.update_epochs {
+        st.step_r = f32::NAN;
+        'epochs: for epoch in 0..c.update_epochs {
             // Fisher–Yates shuffle.
             for i in (1..bs).rev() {
                 let j = self.shuffle_rng.random_range(0..=i);
@@ -180,6 +196,15 @@ impl PpoUpdate {
                 // distribution's gradients and the actor's backward pass.
                 let out = model.actor.forward(&w.obs, m, &mut w.actor_cache)?;
                 let k_out = model.actor.output_dim();
+                // The safe-step radius: every step under the controller, else the update's last.
+                let measure = model.is_discrete()
+                    && (c.step_radius_target.is_some() || (epoch + 1 == c.update_epochs && start + m == bs));
+                if measure {
+                    w.z0.clear();
+                    w.z0.extend_from_slice(out);
+                    w.theta0.clear();
+                    w.theta0.extend_from_slice(model.actor.params());
+                }
                 let inv = 1.0 / m as f32;
                 w.new_logp.resize(m, 0.0);
                 w.ent.resize(m, 0.0);
@@ -299,6 +324,10 @@ impl PpoUpdate {
                     (&mut model.log_std[..], gl),
                     (model.critic.net.params_mut(), gc),
                 ])?;
+                if measure {
+                    let r = limit_step(model, w, m, c.step_radius_target.map(|t| t as f32))?;
+                    st.step_r = if st.step_r.is_nan() { r } else { st.step_r.max(r) };
+                }
                 clipfrac_sum += cs.clipped as f64 / m as f64;
                 clipfrac_n += 1;
                 st.policy_loss = cs.loss;
@@ -317,6 +346,47 @@ impl PpoUpdate {
         st.grad_norm = (gn_sum / gn_n.max(1) as f64) as f32;
         Ok(st)
     }
+}
+
+/// Measures the normalised step of the actor's last update (its parameters before it in
+/// `w.theta0`, its logits there in `w.z0`) on the minibatch `w.obs` of `m` rows, and with a
+/// target scales the update down so that the step is at most the target; returns the applied
+/// step's `r`. The logits' directional derivatives come from a probe at
+/// `θ₀ + RADIUS_EPS·p/‖p‖`; the parameters are restored bit for bit when nothing is scaled.
+fn limit_step(model: &mut ActorCritic, w: &mut UpdateWorkspace, m: usize, target: Option<f32>) -> Result<f32> {
+    use taper_diagnostics::safe_step::{clip_factor, logit_spread, radius, StepRadius};
+    w.theta1.clear();
+    w.theta1.extend_from_slice(model.actor.params());
+    let norm = w
+        .theta1
+        .iter()
+        .zip(&w.theta0)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt() as f32;
+    if norm == 0.0 {
+        return Ok(0.0);
+    }
+    let h = RADIUS_EPS / norm;
+    for ((p, &a), &b) in model.actor.params_mut().iter_mut().zip(&w.theta0).zip(&w.theta1) {
+        *p = a + h * (b - a);
+    }
+    let z1 = model.actor.forward(&w.obs, m, &mut w.probe_cache)?;
+    let spread =
+        logit_spread(&w.z0, z1, model.actor.output_dim(), RADIUS_EPS, None).map_err(|e| AlgoError::Config {
+            field: "step_radius_target",
+            reason: e.to_string(),
+        })?;
+    let rho = radius(&spread);
+    let s = target.map_or(1.0, |t| clip_factor(norm, rho, t));
+    if s < 1.0 {
+        for ((p, &a), &b) in model.actor.params_mut().iter_mut().zip(&w.theta0).zip(&w.theta1) {
+            *p = a + s * (b - a);
+        }
+    } else {
+        model.actor.params_mut().copy_from_slice(&w.theta1);
+    }
+    Ok(StepRadius::of(s * norm, rho).r)
 }
 
 /// Everything an on-policy learner holds besides its config, weights and envs: with them it
@@ -405,6 +475,12 @@ impl<R: RolloutEnv> OnPolicy<R> {
             return Err(AlgoError::Config {
                 field: "env",
                 reason: "the env's spaces differ from the model's".into(),
+            });
+        }
+        if config.step_radius_target.is_some() && !model.is_discrete() {
+            return Err(AlgoError::Config {
+                field: "step_radius_target",
+                reason: "the safe-step radius is a softmax policy's; this action space is continuous".into(),
             });
         }
         let cd = central_critic.then(|| envs.state_dim());
@@ -567,6 +643,9 @@ impl<R: RolloutEnv> OnPolicy<R> {
             explained_variance(&self.buf.gae_values, &self.buf.ret) as f64,
         );
         m.push_f32("grad_norm", stats.grad_norm);
+        if self.model.is_discrete() {
+            m.push_f32("step_r", stats.step_r);
+        }
         R::Episode::iteration_metrics(&self.this_iter, &mut m);
         self.recent.write_metrics(self.envs.episode_stats(), &mut m);
         m.push("sps", (self.global_step - self.start_step) as f64 / elapsed.max(1e-9));

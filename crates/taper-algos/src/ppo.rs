@@ -90,6 +90,11 @@ pub struct PpoConfig {
     /// (`clip_vloss` applies to the scalar head only). See [`ValueHead`].
     #[serde(skip_serializing_if = "ValueHead::is_mse")]
     pub value_head: ValueHead,
+    /// The safe-step controller of a softmax policy ("Ghosts of Softmax"): scale each actor
+    /// update so that its normalised step `r = ‖p‖/ρ_a` over the minibatch is at most this
+    /// (0.5 is the paper's recommended start). Off by default; `step_r` is logged either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_radius_target: Option<f64>,
     /// Scale rewards by the std of the discounted return (continuous: true, with clip 10).
     pub normalize_reward: bool,
 }
@@ -119,6 +124,7 @@ impl Default for PpoConfig {
             normalize_obs: false,
             normalize_reward: false,
             value_head: ValueHead::Mse,
+            step_radius_target: None,
         }
     }
 }
@@ -204,6 +210,14 @@ impl PpoConfig {
             return bad("adam_eps", format!("must be > 0, got {}", self.adam_eps));
         }
         self.value_head.categorical()?;
+        if let Some(t) = self.step_radius_target {
+            if !(t > 0.0 && t.is_finite()) {
+                return bad(
+                    "step_radius_target",
+                    format!("must be a positive number when set, got {t}"),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -505,5 +519,55 @@ pub fn default_budget(env_id: &str) -> u64 {
         // Greedy success within 0.011 of the best stationary policy for 3 seeds.
         "FrozenLake-v1" => 200_000,
         _ => 500_000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest logged `step_r` of `iters` updates on CartPole at a learning rate high
+    /// enough to step past the safe radius, with and without the controller.
+    fn max_step_r(target: Option<f64>, iters: usize) -> f64 {
+        let config = PpoConfig {
+            learning_rate: 0.5,
+            anneal_lr: false,
+            step_radius_target: target,
+            ..PpoConfig::default()
+        };
+        let mut ppo = Ppo::new(config, "CartPole-v1", &Kwargs::new(), 0).unwrap();
+        ppo.plan(iters as u64 * 512).unwrap();
+        (0..iters)
+            .map(|_| ppo.step().unwrap().get("step_r").unwrap())
+            .fold(0.0, f64::max)
+    }
+
+    /// Without the controller a large learning rate steps past the radius (r > 1); with a
+    /// target of 0.5 every applied step stays within it.
+    #[test]
+    fn safe_step_controller_bounds_the_normalised_step() {
+        let free = max_step_r(None, 6);
+        assert!(free > 1.0, "the unbounded steps should pass the radius: {free}");
+        let bounded = max_step_r(Some(0.5), 6);
+        assert!(bounded <= 0.5 + 1e-4, "{bounded}");
+        assert!(
+            bounded > 0.1,
+            "the controller should bind, not stop learning: {bounded}"
+        );
+    }
+
+    #[test]
+    fn safe_step_controller_needs_a_softmax_policy_and_a_positive_target() {
+        let bad = PpoConfig {
+            step_radius_target: Some(0.0),
+            ..PpoConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let cont = PpoConfig {
+            step_radius_target: Some(0.5),
+            ..PpoConfig::continuous()
+        };
+        let e = Ppo::new(cont, "Pendulum-v1", &Kwargs::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("step_radius_target"), "{e}");
     }
 }
