@@ -821,6 +821,54 @@ impl Transformer {
         })
     }
 
+    /// The logits `[b, c, vocab]` at slots `from..from + c` of left-padded `tokens` `[b, t]`
+    /// with `mask`, on the host: what [`Transformer::score`] scores targets with, without a
+    /// tape for a backward pass.
+    pub fn score_logits(&self, tokens: &[u32], mask: &[f32], b: usize, from: usize, c: usize) -> Result<Vec<f32>> {
+        let (t, pos) = self.check(tokens, mask, b)?;
+        if c == 0 || from + c > t {
+            return Err(TensorError::Invalid {
+                name: "slots",
+                reason: format!("{c} slots from slot {from} do not fit rows of {t} slots"),
+            });
+        }
+        let v = self.cfg.vocab;
+        if !self.host {
+            let logits = self.forward_host(tokens, mask, b)?;
+            return Ok(logits.narrow(1, from, c)?.flatten_all()?.to_vec1::<f32>()?);
+        }
+        let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
+        let tapes: Vec<Tape> = self.with_params(|p| {
+            chunks(b, HOST_CHUNK)
+                .into_par_iter()
+                .map(|(r0, r1)| {
+                    let s = r0 * t..r1 * t;
+                    let want: Vec<bool> = (0..(r1 - r0) * t)
+                        .map(|i| (from..from + c).contains(&(i % t)))
+                        .collect();
+                    hostk::forward(
+                        &self.cfg,
+                        p,
+                        &tokens[s.clone()],
+                        &pos[s.clone()],
+                        &valid[s],
+                        &want,
+                        Groups::plain(r1 - r0, t),
+                    )
+                })
+                .collect()
+        })?;
+        let mut out = Vec::with_capacity(b * c * v);
+        for tape in &tapes {
+            for r in 0..tape.g.b {
+                for j in 0..c {
+                    out.extend_from_slice(&tape.logits[tape.logit_row(r * t + from + j) * v..][..v]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The gradient of `Σ dlogp · logp` over a [`Scored`] batch, one tensor per variable (in
     /// the order of [`Transformer::vars`], on the model's device).
     pub fn score_grads(&self, scored: &Scored, dlogp: &[f32]) -> Result<Vec<Tensor>> {
@@ -1053,6 +1101,37 @@ mod tests {
                 "{name}[{i}]: finite difference {fd} vs autodiff {}",
                 g[i]
             );
+        }
+    }
+
+    /// `score_logits` gives the logits `score` scores with: their log-softmax at the targets
+    /// is the scored log-probability, on the host kernels and on the graph.
+    #[test]
+    fn score_logits_are_what_score_scores() {
+        let mut net = small();
+        randomize(&net, &mut stream(6, Purpose::Init, 0));
+        let tokens = [0, 0, 1, 4, 5, 6, 7, 1, 2, 3, 4, 8, 0, 0, 0, 1, 6, 7, 2, 3, 0];
+        let mask = [
+            0., 0., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 1., 1., 0.,
+        ];
+        let targets = [5, 6, 7, 8, 0, 0, 2, 3, 0];
+        for host in [true, false] {
+            net.set_host_kernels(host).unwrap();
+            let lp = net.score(&tokens, &mask, 3, 3, &targets).unwrap().logp().to_vec();
+            let z = net.score_logits(&tokens, &mask, 3, 3, 3).unwrap();
+            assert_eq!(z.len(), 3 * 3 * 9);
+            for i in 0..9 {
+                let row = &z[i * 9..(i + 1) * 9];
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+                let lse = max + row.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+                let want = row[targets[i] as usize] - lse;
+                assert!(
+                    (lp[i] - want).abs() < 1e-5,
+                    "host {host}, slot {i}: {} vs {want}",
+                    lp[i]
+                );
+            }
+            assert!(net.score_logits(&tokens, &mask, 3, 5, 3).is_err());
         }
     }
 

@@ -73,6 +73,82 @@ struct IterStats {
     kept_groups: f64,
     kept_samples: f64,
     kept_tokens: f64,
+    step_r: f64,
+}
+
+/// Rows of a batch on which the normalised step is measured (the radius over their scored
+/// tokens; a subset gives a radius at least the whole batch's).
+const STEP_R_ROWS: usize = 32;
+
+/// The finite-difference step of the directional logit derivatives.
+const RADIUS_EPS: f32 = 1e-3;
+
+/// Measures the update the optimizer just applied (the variables were `theta0` before it,
+/// the first rows' scored logits there `z0`) against the softmax safe-step radius over the
+/// first [`STEP_R_ROWS`] rows' scored tokens, and with a target scales it down to at most
+/// that normalised step; returns the applied step's `r`. The variables are restored bit for
+/// bit when nothing is scaled.
+fn limit_step(
+    model: &Transformer,
+    batch: &Batch,
+    z0: &[f32],
+    theta0: &[candle_core::Tensor],
+    target: Option<f32>,
+) -> Result<f64> {
+    use taper_diagnostics::safe_step::{clip_factor, logit_spread, radius, StepRadius};
+    let vars = model.vars();
+    let theta1: Vec<candle_core::Tensor> = vars
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<candle_core::Result<_>>()?;
+    let step: Vec<candle_core::Tensor> = theta1
+        .iter()
+        .zip(theta0)
+        .map(|(a, b)| a - b)
+        .collect::<candle_core::Result<_>>()?;
+    let mut norm2 = 0f64;
+    for p in &step {
+        norm2 += p
+            .sqr()?
+            .sum_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
+    }
+    let norm = norm2.sqrt();
+    if norm == 0.0 {
+        return Ok(0.0);
+    }
+    let set_to = |scale: f64| -> Result<()> {
+        for ((v, t0), p) in vars.iter().zip(theta0).zip(&step) {
+            v.set(&(t0 + (p * scale)?)?)?;
+        }
+        Ok(())
+    };
+    set_to(RADIUS_EPS as f64 / norm)?;
+    let rows = batch.rows.min(STEP_R_ROWS);
+    let z1 = batch.score_logits(model, rows)?;
+    let vocab = model.config().vocab;
+    let spread = logit_spread(z0, &z1, vocab, RADIUS_EPS, None).map_err(|e| AlgoError::Config {
+        field: "step_radius_target",
+        reason: e.to_string(),
+    })?;
+    // Only the completion tokens the loss reads.
+    let scored: Vec<f32> = spread
+        .iter()
+        .zip(&batch.target_mask[..rows * batch.c])
+        .filter(|(_, &m)| m > 0.0)
+        .map(|(&d, _)| d)
+        .collect();
+    let rho = radius(&scored);
+    let s = target.map_or(1.0, |t| clip_factor(norm as f32, rho, t));
+    if s < 1.0 {
+        set_to(s as f64)?;
+    } else {
+        for (v, t1) in vars.iter().zip(&theta1) {
+            v.set(t1)?;
+        }
+    }
+    Ok(StepRadius::of(s * norm as f32, rho).r as f64)
 }
 
 /// GRPO on a sequence task. See the module doc.
@@ -292,7 +368,7 @@ impl Grpo {
     }
 
     /// One iteration: sample, the advantage stages, one gradient step.
-    fn iteration(&mut self) -> Result<IterStats> {
+    fn iteration(&mut self, measure_step: bool) -> Result<IterStats> {
         let c = self.config.clone();
         let g = c.num_generations;
         let mut groups = self.sample_groups(c.prompts_per_step)?;
@@ -407,7 +483,26 @@ impl Grpo {
                 term: "grpo loss",
             });
         }
-        self.opt.step(self.model.vars(), &grads)?;
+        if measure_step {
+            // The safe-step radius: the probed rows' logits and the variables before the step.
+            let z0 = batch.score_logits(&self.model, STEP_R_ROWS)?;
+            let theta0: Vec<candle_core::Tensor> = self
+                .model
+                .vars()
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<_>>()?;
+            self.opt.step(self.model.vars(), &grads)?;
+            stats.step_r = limit_step(
+                &self.model,
+                &batch,
+                &z0,
+                &theta0,
+                c.step_radius_target.map(|t| t as f32),
+            )?;
+        } else {
+            self.opt.step(self.model.vars(), &grads)?;
+        }
         self.st.opt_steps = self.opt.steps();
         self.st.updates += 1;
         self.st.samples_trained += batch.rows as u64;
@@ -522,11 +617,16 @@ impl Learner for Grpo {
     /// `eval_every` iterations, then the greedy accuracy on the held-apart test prompts.
     fn step(&mut self) -> taper_train::Result<Metrics> {
         let mut last = IterStats::default();
-        for _ in 0..self.config.eval_every.max(1) {
+        let n = self.config.eval_every.max(1);
+        for k in 0..n {
             if self.st.updates >= self.total_updates {
                 break;
             }
-            last = self.iteration()?;
+            // The step's radius is measured where it is logged (the row's last iteration), and
+            // at every iteration under the controller.
+            let measure =
+                self.config.step_radius_target.is_some() || k + 1 == n || self.st.updates + 1 >= self.total_updates;
+            last = self.iteration(measure)?;
         }
         let (acc, score) = self.test_accuracy(self.config.eval_prompts, self.st.seed)?;
         let elapsed = self.started_at.elapsed().as_secs_f64();
@@ -544,6 +644,7 @@ impl Learner for Grpo {
         m.push("clipfrac", last.clipfrac);
         m.push("entropy", last.entropy);
         m.push("grad_norm", last.grad_norm);
+        m.push("step_r", last.step_r);
         m.push("completion_length", last.length);
         m.push("kept_groups", last.kept_groups);
         m.push("kept_samples", last.kept_samples);
@@ -674,5 +775,41 @@ impl Learner for Grpo {
             self.st.sft_steps_taken,
             self.st.warm_start_accuracy.unwrap_or(0.0)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest logged `step_r` of ten metrics rows (one iteration each) on SeqCopy-v0 at
+    /// a learning rate of 1e-3, after a short warm start.
+    fn max_step_r(target: Option<f64>) -> f64 {
+        let config = GrpoConfig {
+            learning_rate: 1e-3,
+            sft_steps: 100,
+            sft_batch: 16,
+            prompts_per_step: 4,
+            num_generations: 8,
+            eval_every: 1,
+            eval_prompts: 16,
+            step_radius_target: target,
+            ..GrpoConfig::default()
+        };
+        let mut g = Grpo::new(config, "SeqCopy-v0", &Kwargs::new(), 1).unwrap();
+        g.plan(10 * 32).unwrap();
+        (0..10)
+            .map(|_| g.step().unwrap().get("step_r").unwrap())
+            .fold(0.0, f64::max)
+    }
+
+    /// At this learning rate some updates step past the safe radius (r > 1); with a target of
+    /// 0.5 no applied step exceeds it.
+    #[test]
+    fn safe_step_controller_bounds_grpo_updates() {
+        let free = max_step_r(None);
+        assert!(free > 1.0, "{free}");
+        let bounded = max_step_r(Some(0.5));
+        assert!(bounded <= 0.5 + 1e-4 && bounded > 0.1, "{bounded}");
     }
 }

@@ -102,6 +102,11 @@ pub struct GrpoConfig {
     pub eval_every: usize,
     /// Test prompts per evaluation.
     pub eval_prompts: usize,
+    /// The safe-step controller ("Ghosts of Softmax"): scale each update so that its
+    /// normalised step `r = ‖p‖/ρ_a` over the probed rows' scored tokens is at most this (0.5
+    /// is the paper's recommended start). Off by default; `step_r` is logged either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_radius_target: Option<f64>,
 }
 
 impl Default for GrpoConfig {
@@ -135,6 +140,7 @@ impl Default for GrpoConfig {
             sft_learning_rate: 1e-3,
             eval_every: 10,
             eval_prompts: 256,
+            step_radius_target: None,
         }
     }
 }
@@ -185,6 +191,9 @@ impl GrpoConfig {
         positive("learning_rate", self.learning_rate)?;
         positive("sft_learning_rate", self.sft_learning_rate)?;
         positive("max_grad_norm", self.max_grad_norm)?;
+        if let Some(t) = self.step_radius_target {
+            positive("step_radius_target", t)?;
+        }
         positive("epsilon", self.epsilon)?;
         if let Some(h) = self.epsilon_high {
             positive("epsilon_high", h)?;

@@ -226,6 +226,21 @@ impl Batch {
         }
         Ok(model.score(&tok, &mask, self.rows, self.p - 1, &self.targets)?)
     }
+
+    /// The logits `[rows, c, vocab]` the first `rows` rows' completion tokens are scored with
+    /// (see [`Batch::score`]).
+    pub fn score_logits(&self, model: &Transformer, rows: usize) -> Result<Vec<f32>> {
+        let t = self.p + self.c;
+        check_context(model, self.p, self.c)?;
+        let rows = rows.min(self.rows);
+        let mut tok = Vec::with_capacity(rows * (t - 1));
+        let mut mask = Vec::with_capacity(rows * (t - 1));
+        for r in 0..rows {
+            tok.extend_from_slice(&self.tokens[r * t..(r + 1) * t - 1]);
+            mask.extend_from_slice(&self.mask[r * t..(r + 1) * t - 1]);
+        }
+        Ok(model.score_logits(&tok, &mask, rows, self.p - 1, self.c)?)
+    }
 }
 
 #[cfg(test)]
