@@ -5,6 +5,7 @@
 
 use crate::categorical::Categorical;
 use crate::error::{check_len, Result};
+use crate::q::{action_columns, join_rows};
 use crate::traits::QCritic;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -48,15 +49,7 @@ impl CategoricalQ {
     }
 
     fn join(&self, obs: &[f32], actions: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (od, ad) = (self.obs_dim, self.action_dim());
-        check_len("observations", n * od, obs.len())?;
-        check_len("actions", n * ad, actions.len())?;
-        let mut x = Vec::with_capacity(n * (od + ad));
-        for r in 0..n {
-            x.extend_from_slice(&obs[r * od..(r + 1) * od]);
-            x.extend_from_slice(&actions[r * ad..(r + 1) * ad]);
-        }
-        Ok(x)
+        join_rows(obs, actions, n, self.obs_dim, self.action_dim())
     }
 }
 
@@ -94,9 +87,7 @@ impl QCritic for CategoricalQ {
         }
         let mut dx = vec![0f32; n * (od + ad)];
         self.net.input_gradient(&x, n, &dz, &mut dx)?;
-        for r in 0..n {
-            out[r * ad..(r + 1) * ad].copy_from_slice(&dx[r * (od + ad) + od..(r + 1) * (od + ad)]);
-        }
+        action_columns(&dx, n, od, ad, out);
         Ok(())
     }
 }

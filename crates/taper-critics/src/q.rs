@@ -62,15 +62,27 @@ impl MlpQ {
     }
 
     fn join(&self, obs: &[f32], actions: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (od, ad) = (self.obs_dim, self.action_dim());
-        check_len("observations", n * od, obs.len())?;
-        check_len("actions", n * ad, actions.len())?;
-        let mut x = Vec::with_capacity(n * (od + ad));
-        for r in 0..n {
-            x.extend_from_slice(&obs[r * od..(r + 1) * od]);
-            x.extend_from_slice(&actions[r * ad..(r + 1) * ad]);
-        }
-        Ok(x)
+        join_rows(obs, actions, n, self.obs_dim, self.action_dim())
+    }
+}
+
+/// `n` rows of observations `[n, od]` and actions `[n, ad]` side by side, `[n, od + ad]`: the
+/// input of a critic on `[o, a]`.
+pub(crate) fn join_rows(obs: &[f32], actions: &[f32], n: usize, od: usize, ad: usize) -> Result<Vec<f32>> {
+    check_len("observations", n * od, obs.len())?;
+    check_len("actions", n * ad, actions.len())?;
+    let mut x = Vec::with_capacity(n * (od + ad));
+    for r in 0..n {
+        x.extend_from_slice(&obs[r * od..(r + 1) * od]);
+        x.extend_from_slice(&actions[r * ad..(r + 1) * ad]);
+    }
+    Ok(x)
+}
+
+/// The action columns of `n` joined-row gradients `dx` `[n, od + ad]`, into `out` `[n, ad]`.
+pub(crate) fn action_columns(dx: &[f32], n: usize, od: usize, ad: usize, out: &mut [f32]) {
+    for r in 0..n {
+        out[r * ad..(r + 1) * ad].copy_from_slice(&dx[r * (od + ad) + od..(r + 1) * (od + ad)]);
     }
 }
 
@@ -94,9 +106,7 @@ impl QCritic for MlpQ {
         let x = self.join(obs, actions, n)?;
         let mut dx = vec![0f32; n * (od + ad)];
         self.input_gradient(&x, n, &mut dx)?;
-        for r in 0..n {
-            out[r * ad..(r + 1) * ad].copy_from_slice(&dx[r * (od + ad) + od..(r + 1) * (od + ad)]);
-        }
+        action_columns(&dx, n, od, ad, out);
         Ok(())
     }
 }
