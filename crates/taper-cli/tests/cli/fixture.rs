@@ -83,6 +83,21 @@ const CASES: &[Case] = &[
         config: "[hdpo]\nsteps = 10\neval_every = 5\nbatch_size = 64\ntrain_paths = 256\ndev_paths = 64\n\
                  test_paths = 16\ntest_periods = 300\ntest_ignore = 100\n",
     },
+    Case {
+        name: "grpo-addition",
+        args: &[
+            "--algo",
+            "grpo",
+            "--env",
+            "SeqAddition-v0",
+            "--seed",
+            "3",
+            "--total-steps",
+            "256",
+        ],
+        config: "[env_kwargs]\ndigits = 2\n\n[grpo]\nsft_steps = 100\nsft_batch = 16\nprompts_per_step = 4\n\
+                 num_generations = 8\neval_every = 2\neval_prompts = 16\n",
+    },
 ];
 
 /// The evaluation fields compared (others may be added without changing what was learned).
