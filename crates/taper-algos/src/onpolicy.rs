@@ -354,7 +354,6 @@ impl PpoUpdate {
 /// step's `r`. The logits' directional derivatives come from a probe at
 /// `θ₀ + RADIUS_EPS·p/‖p‖`; the parameters are restored bit for bit when nothing is scaled.
 fn limit_step(model: &mut ActorCritic, w: &mut UpdateWorkspace, m: usize, target: Option<f32>) -> Result<f32> {
-    use taper_diagnostics::safe_step::{clip_factor, logit_spread, radius, StepRadius};
     w.theta1.clear();
     w.theta1.extend_from_slice(model.actor.params());
     let norm = w
@@ -372,13 +371,12 @@ fn limit_step(model: &mut ActorCritic, w: &mut UpdateWorkspace, m: usize, target
         *p = a + h * (b - a);
     }
     let z1 = model.actor.forward(&w.obs, m, &mut w.probe_cache)?;
-    let spread =
-        logit_spread(&w.z0, z1, model.actor.output_dim(), RADIUS_EPS, None).map_err(|e| AlgoError::Config {
-            field: "step_radius_target",
-            reason: e.to_string(),
-        })?;
-    let rho = radius(&spread);
-    let s = target.map_or(1.0, |t| clip_factor(norm, rho, t));
+    let (s, applied) =
+        taper_diagnostics::safe_step::limit(&w.z0, z1, model.actor.output_dim(), RADIUS_EPS, None, norm, target)
+            .map_err(|e| AlgoError::Config {
+                field: "step_radius_target",
+                reason: e.to_string(),
+            })?;
     if s < 1.0 {
         for ((p, &a), &b) in model.actor.params_mut().iter_mut().zip(&w.theta0).zip(&w.theta1) {
             *p = a + s * (b - a);
@@ -386,7 +384,7 @@ fn limit_step(model: &mut ActorCritic, w: &mut UpdateWorkspace, m: usize, target
     } else {
         model.actor.params_mut().copy_from_slice(&w.theta1);
     }
-    Ok(StepRadius::of(s * norm, rho).r)
+    Ok(applied.r)
 }
 
 /// Everything an on-policy learner holds besides its config, weights and envs: with them it

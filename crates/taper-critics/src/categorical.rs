@@ -147,6 +147,21 @@ impl Categorical {
         Ok(())
     }
 
+    /// The gradient of each row's value with respect to its logits, `∂V/∂z_i = p_i·(c_i − V)`,
+    /// into `dz` `[n, bins]`.
+    pub fn value_grads(&self, logits: &[f32], n: usize, dz: &mut [f32]) -> Result<()> {
+        check_len("logits", n * self.bins, logits.len())?;
+        check_len("value gradient", n * self.bins, dz.len())?;
+        for (row, d) in logits.chunks_exact(self.bins).zip(dz.chunks_exact_mut(self.bins)) {
+            softmax(row, d);
+            let v: f32 = d.iter().enumerate().map(|(i, &q)| q * self.centre(i)).sum();
+            for (i, q) in d.iter_mut().enumerate() {
+                *q *= self.centre(i) - v;
+            }
+        }
+        Ok(())
+    }
+
     /// The mean cross-entropy of `n` rows of logits `[n, bins]` against the encodings of
     /// `targets` `[n]`; writes its gradient with respect to the logits into `dlogits`.
     pub fn loss(&self, logits: &[f32], targets: &[f32], n: usize, dlogits: &mut [f32]) -> Result<f32> {

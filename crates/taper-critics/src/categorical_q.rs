@@ -72,19 +72,9 @@ impl QCritic for CategoricalQ {
         check_len("action gradient", n * ad, out.len())?;
         let x = self.join(obs, actions, n)?;
         let mut cache = MlpCache::default();
-        let z = self.net.forward(&x, n, &mut cache)?.to_vec();
-        // ∂Q/∂z_i = p_i (c_i − Q) per row.
+        let z = self.net.forward(&x, n, &mut cache)?;
         let mut dz = vec![0f32; n * m];
-        for r in 0..n {
-            let row = &z[r * m..(r + 1) * m];
-            let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-            let e: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
-            let s: f32 = e.iter().sum();
-            let q: f32 = e.iter().enumerate().map(|(i, &w)| w / s * self.head.centre(i)).sum();
-            for i in 0..m {
-                dz[r * m + i] = e[i] / s * (self.head.centre(i) - q);
-            }
-        }
+        self.head.value_grads(z, n, &mut dz)?;
         let mut dx = vec![0f32; n * (od + ad)];
         self.net.input_gradient(&x, n, &dz, &mut dx)?;
         action_columns(&dx, n, od, ad, out);

@@ -114,6 +114,29 @@ pub fn clip_factor(step: f32, rho: f32, r_target: f32) -> f32 {
     }
 }
 
+/// One measured step of a softmax model: from the rows' logits before it (`z0`) and at a
+/// probe `eps` along its unit direction (`z1`), both `n` wide, over the rows marked in `rows`
+/// (all when `None`), the radius and, for an update of length `step`, the scale that keeps its
+/// normalised step at most `target` (1 without one) and the applied step's [`StepRadius`].
+pub fn limit(
+    z0: &[f32],
+    z1: &[f32],
+    n: usize,
+    eps: f32,
+    rows: Option<&[bool]>,
+    step: f32,
+    target: Option<f32>,
+) -> Result<(f32, StepRadius)> {
+    let mut spread = logit_spread(z0, z1, n, eps, None)?;
+    if let Some(keep) = rows {
+        check_len("rows kept", spread.len(), keep.len())?;
+        spread = spread.iter().zip(keep).filter(|(_, &k)| k).map(|(&d, _)| d).collect();
+    }
+    let rho = radius(&spread);
+    let s = target.map_or(1.0, |t| clip_factor(step, rho, t));
+    Ok((s, StepRadius::of(s * step, rho)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +215,10 @@ mod tests {
         assert!(logit_spread(&z0, &z1[..5], 3, 0.1, None).is_err());
         assert!(logit_spread(&z0, &z1, 4, 0.1, None).is_err());
         assert!(logit_spread(&z0, &z1, 3, 0.0, None).is_err());
+        // The combined step: only row 1 kept (spread 2), a step of 2 against a target of 0.5.
+        let (s, r) = limit(&z0, &z1, 3, 0.1, Some(&[false, true]), 2.0, Some(0.5)).unwrap();
+        let rho1 = std::f32::consts::PI / 2.0;
+        assert!((r.rho - rho1).abs() < 1e-5 && (s - 0.5 * rho1 / 2.0).abs() < 1e-5 && (r.r - 0.5).abs() < 1e-5);
+        assert!(limit(&z0, &z1, 3, 0.1, Some(&[true]), 2.0, None).is_err());
     }
 }

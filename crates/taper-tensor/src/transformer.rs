@@ -598,9 +598,17 @@ impl Transformer {
         Ok((x, ks, vs, t))
     }
 
-    /// The host kernels' forward pass over a checked batch, with logits at each row's last
-    /// slot only: one tape per chunk of `size` rows, the chunks in parallel.
-    fn host_forward(&self, tokens: &[u32], mask: &[f32], b: usize, pos: &[u32], size: usize) -> Result<Vec<Tape>> {
+    /// The host kernels' forward pass over a checked batch, with logits at the slots `slots`
+    /// of each row only: one tape per chunk of `size` rows, the chunks in parallel.
+    fn host_forward(
+        &self,
+        tokens: &[u32],
+        mask: &[f32],
+        b: usize,
+        pos: &[u32],
+        size: usize,
+        slots: std::ops::Range<usize>,
+    ) -> Result<Vec<Tape>> {
         let t = tokens.len() / b;
         let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
         self.with_params(|p| {
@@ -608,12 +616,26 @@ impl Transformer {
                 .into_par_iter()
                 .map(|(r0, r1)| {
                     let s = r0 * t..r1 * t;
+                    let want: Vec<bool> = (0..(r1 - r0) * t).map(|i| slots.contains(&(i % t))).collect();
                     let g = Groups::plain(r1 - r0, t);
-                    let want: Vec<bool> = (0..(r1 - r0) * t).map(|i| i % t == t - 1).collect();
                     hostk::forward(&self.cfg, p, &tokens[s.clone()], &pos[s.clone()], &valid[s], &want, g)
                 })
                 .collect()
         })
+    }
+
+    /// The logits `[b, slots, vocab]` of [`Transformer::host_forward`]'s tapes, rows in order.
+    fn host_logits(&self, tapes: &[Tape], t: usize, slots: std::ops::Range<usize>) -> Vec<f32> {
+        let v = self.cfg.vocab;
+        let mut out = Vec::new();
+        for tape in tapes {
+            for r in 0..tape.g.b {
+                for j in slots.clone() {
+                    out.extend_from_slice(&tape.logits[tape.logit_row(r * t + j) * v..][..v]);
+                }
+            }
+        }
+        out
     }
 
     /// The logits `[b, t, vocab]` of left-padded `tokens` `[b, t]` with `mask` (1 on real
@@ -631,14 +653,9 @@ impl Transformer {
             .map(|r| r.iter().filter(|&&m| m > 0.0).count() as u32)
             .collect();
         if self.host {
-            let tapes = self.host_forward(tokens, mask, b, &pos, SAMPLE_CHUNK)?;
+            let tapes = self.host_forward(tokens, mask, b, &pos, SAMPLE_CHUNK, t - 1..t)?;
             let v = self.cfg.vocab;
-            let mut last = Vec::with_capacity(b * v);
-            for tape in &tapes {
-                for r in 0..tape.g.b {
-                    last.extend_from_slice(&tape.logits[tape.logit_row(r * t + t - 1) * v..][..v]);
-                }
-            }
+            let last = self.host_logits(&tapes, t, t - 1..t);
             let store = CacheStore::Host(tapes.iter().map(|tape| HostCache::from_tape(&self.cfg, tape)).collect());
             let cache = KvCache {
                 store,
@@ -832,41 +849,12 @@ impl Transformer {
                 reason: format!("{c} slots from slot {from} do not fit rows of {t} slots"),
             });
         }
-        let v = self.cfg.vocab;
         if !self.host {
             let logits = self.forward_host(tokens, mask, b)?;
             return Ok(logits.narrow(1, from, c)?.flatten_all()?.to_vec1::<f32>()?);
         }
-        let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
-        let tapes: Vec<Tape> = self.with_params(|p| {
-            chunks(b, HOST_CHUNK)
-                .into_par_iter()
-                .map(|(r0, r1)| {
-                    let s = r0 * t..r1 * t;
-                    let want: Vec<bool> = (0..(r1 - r0) * t)
-                        .map(|i| (from..from + c).contains(&(i % t)))
-                        .collect();
-                    hostk::forward(
-                        &self.cfg,
-                        p,
-                        &tokens[s.clone()],
-                        &pos[s.clone()],
-                        &valid[s],
-                        &want,
-                        Groups::plain(r1 - r0, t),
-                    )
-                })
-                .collect()
-        })?;
-        let mut out = Vec::with_capacity(b * c * v);
-        for tape in &tapes {
-            for r in 0..tape.g.b {
-                for j in 0..c {
-                    out.extend_from_slice(&tape.logits[tape.logit_row(r * t + from + j) * v..][..v]);
-                }
-            }
-        }
-        Ok(out)
+        let tapes = self.host_forward(tokens, mask, b, &pos, HOST_CHUNK, from..from + c)?;
+        Ok(self.host_logits(&tapes, t, from..from + c))
     }
 
     /// The gradient of `Σ dlogp · logp` over a [`Scored`] batch, one tensor per variable (in

@@ -95,7 +95,6 @@ fn limit_step(
     theta0: &[candle_core::Tensor],
     target: Option<f32>,
 ) -> Result<f64> {
-    use taper_diagnostics::safe_step::{clip_factor, logit_spread, radius, StepRadius};
     let vars = model.vars();
     let theta1: Vec<candle_core::Tensor> = vars
         .iter()
@@ -127,20 +126,21 @@ fn limit_step(
     set_to(RADIUS_EPS as f64 / norm)?;
     let rows = batch.rows.min(STEP_R_ROWS);
     let z1 = batch.score_logits(model, rows)?;
-    let vocab = model.config().vocab;
-    let spread = logit_spread(z0, &z1, vocab, RADIUS_EPS, None).map_err(|e| AlgoError::Config {
+    // Only the completion tokens the loss reads.
+    let scored: Vec<bool> = batch.target_mask[..rows * batch.c].iter().map(|&m| m > 0.0).collect();
+    let (s, applied) = taper_diagnostics::safe_step::limit(
+        z0,
+        &z1,
+        model.config().vocab,
+        RADIUS_EPS,
+        Some(&scored),
+        norm as f32,
+        target,
+    )
+    .map_err(|e| AlgoError::Config {
         field: "step_radius_target",
         reason: e.to_string(),
     })?;
-    // Only the completion tokens the loss reads.
-    let scored: Vec<f32> = spread
-        .iter()
-        .zip(&batch.target_mask[..rows * batch.c])
-        .filter(|(_, &m)| m > 0.0)
-        .map(|(&d, _)| d)
-        .collect();
-    let rho = radius(&scored);
-    let s = target.map_or(1.0, |t| clip_factor(norm as f32, rho, t));
     if s < 1.0 {
         set_to(s as f64)?;
     } else {
@@ -148,7 +148,7 @@ fn limit_step(
             v.set(t1)?;
         }
     }
-    Ok(StepRadius::of(s * norm as f32, rho).r as f64)
+    Ok(applied.r as f64)
 }
 
 /// GRPO on a sequence task. See the module doc.

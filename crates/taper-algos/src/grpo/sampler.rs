@@ -212,33 +212,32 @@ impl Batch {
         })
     }
 
-    /// The log-probabilities `[b, c]` of the completion tokens under `model`, with what their
-    /// gradient needs ([`Transformer::score_grads`]). The input drops each row's last slot,
-    /// whose prediction nothing reads.
-    pub fn score(&self, model: &Transformer) -> Result<Scored> {
+    /// The model's input for the first `rows` rows: each row without its last slot, whose
+    /// prediction nothing reads.
+    fn inputs(&self, model: &Transformer, rows: usize) -> Result<(Vec<u32>, Vec<f32>)> {
         let t = self.p + self.c;
         check_context(model, self.p, self.c)?;
-        let mut tok = Vec::with_capacity(self.rows * (t - 1));
-        let mut mask = Vec::with_capacity(self.rows * (t - 1));
-        for r in 0..self.rows {
-            tok.extend_from_slice(&self.tokens[r * t..(r + 1) * t - 1]);
-            mask.extend_from_slice(&self.mask[r * t..(r + 1) * t - 1]);
-        }
-        Ok(model.score(&tok, &mask, self.rows, self.p - 1, &self.targets)?)
-    }
-
-    /// The logits `[rows, c, vocab]` the first `rows` rows' completion tokens are scored with
-    /// (see [`Batch::score`]).
-    pub fn score_logits(&self, model: &Transformer, rows: usize) -> Result<Vec<f32>> {
-        let t = self.p + self.c;
-        check_context(model, self.p, self.c)?;
-        let rows = rows.min(self.rows);
         let mut tok = Vec::with_capacity(rows * (t - 1));
         let mut mask = Vec::with_capacity(rows * (t - 1));
         for r in 0..rows {
             tok.extend_from_slice(&self.tokens[r * t..(r + 1) * t - 1]);
             mask.extend_from_slice(&self.mask[r * t..(r + 1) * t - 1]);
         }
+        Ok((tok, mask))
+    }
+
+    /// The log-probabilities `[b, c]` of the completion tokens under `model`, with what their
+    /// gradient needs ([`Transformer::score_grads`]).
+    pub fn score(&self, model: &Transformer) -> Result<Scored> {
+        let (tok, mask) = self.inputs(model, self.rows)?;
+        Ok(model.score(&tok, &mask, self.rows, self.p - 1, &self.targets)?)
+    }
+
+    /// The logits `[rows, c, vocab]` the first `rows` rows' completion tokens are scored with
+    /// (see [`Batch::score`]).
+    pub fn score_logits(&self, model: &Transformer, rows: usize) -> Result<Vec<f32>> {
+        let rows = rows.min(self.rows);
+        let (tok, mask) = self.inputs(model, rows)?;
         Ok(model.score_logits(&tok, &mask, rows, self.p - 1, self.c)?)
     }
 }
