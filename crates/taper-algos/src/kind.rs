@@ -18,6 +18,7 @@ use crate::hdpo::{Hdpo, HdpoConfig, HdpoNetwork};
 use crate::maddpg::{Maddpg, MaddpgConfig};
 use crate::mappo::{MaPpo, MappoConfig};
 use crate::ppo::{Ppo, PpoConfig};
+use crate::sac::{Sac, SacConfig};
 use serde::{Deserialize, Serialize};
 use taper_envs::registry;
 use taper_envs::Kwargs;
@@ -40,6 +41,13 @@ pub enum AlgoKind {
     Maddpg,
     /// Group Relative Policy Optimization and its variants (sequence tasks).
     Grpo,
+    /// Soft Actor-Critic with clipped double Q.
+    Sac,
+    /// Distributional SAC with three refinements.
+    #[serde(rename = "dsac-t")]
+    DsacT,
+    /// Stochastic Actor-Critic: one Gaussian critic with a pessimistic target.
+    Stac,
 }
 
 /// An algorithm's config.
@@ -55,6 +63,8 @@ pub enum AlgoConfig {
     Maddpg(MaddpgConfig),
     /// GRPO's.
     Grpo(GrpoConfig),
+    /// The SAC family's (SAC, DSAC-T, STAC).
+    Sac(SacConfig),
 }
 
 impl AlgoConfig {
@@ -66,6 +76,7 @@ impl AlgoConfig {
             AlgoConfig::Mappo(c) => serde_json::to_value(c),
             AlgoConfig::Maddpg(c) => serde_json::to_value(c),
             AlgoConfig::Grpo(c) => serde_json::to_value(c),
+            AlgoConfig::Sac(c) => serde_json::to_value(c),
         }
         .unwrap_or_default()
     }
@@ -77,19 +88,23 @@ impl AlgoConfig {
             AlgoConfig::Mappo(c) => c.validate(),
             AlgoConfig::Maddpg(c) => c.validate(),
             AlgoConfig::Grpo(c) => c.validate(),
+            AlgoConfig::Sac(c) => c.validate(),
         }
     }
 }
 
 impl AlgoKind {
     /// Every algorithm.
-    pub const ALL: [AlgoKind; 6] = [
+    pub const ALL: [AlgoKind; 9] = [
         AlgoKind::Ppo,
         AlgoKind::Hdpo,
         AlgoKind::Mappo,
         AlgoKind::Ippo,
         AlgoKind::Maddpg,
         AlgoKind::Grpo,
+        AlgoKind::Sac,
+        AlgoKind::DsacT,
+        AlgoKind::Stac,
     ];
 
     /// The name (`--algo`, run folders, the config section).
@@ -101,6 +116,9 @@ impl AlgoKind {
             AlgoKind::Ippo => "ippo",
             AlgoKind::Maddpg => "maddpg",
             AlgoKind::Grpo => "grpo",
+            AlgoKind::Sac => "sac",
+            AlgoKind::DsacT => "dsac-t",
+            AlgoKind::Stac => "stac",
         }
     }
 
@@ -128,6 +146,9 @@ impl AlgoKind {
             AlgoKind::Grpo => {
                 "GRPO with Dr. GRPO, DAPO, D³S and ADORA as options: a transformer on candle (sequence tasks)"
             }
+            AlgoKind::Sac => "Soft Actor-Critic with automatic temperature (CleanRL's sac_continuous_action.py)",
+            AlgoKind::DsacT => "DSAC-T: twin Gaussian critics with DSAC-T's three refinements (its official code)",
+            AlgoKind::Stac => "STAC: one Gaussian critic with a β·σ pessimistic target (rl-warehouse's stac.py)",
         }
     }
 
@@ -142,6 +163,7 @@ impl AlgoKind {
             AlgoKind::Ppo => "CartPole-v1",
             AlgoKind::Hdpo => "InventoryLostSales-v0",
             AlgoKind::Grpo => "SeqAddition-v0",
+            AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac => "Pendulum-v1",
             _ => "SimpleSpread-v3",
         }
     }
@@ -163,6 +185,7 @@ impl AlgoKind {
             AlgoKind::Grpo => 256_000,
             AlgoKind::Mappo => 12_000_000,
             AlgoKind::Ippo => 8_000_000,
+            AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac => crate::sac::default_budget(env_id),
         }
     }
 
@@ -203,6 +226,16 @@ impl AlgoKind {
         if !multi {
             registry::spec(env_id)?;
         }
+        if self.sac_family() {
+            let probe = taper_envs::make(env_id)?;
+            if !matches!(probe.action_space(), taper_envs::Space::Box { .. }) {
+                return bad(format!(
+                    "{} needs continuous actions (a Box); `{env_id}` has {}",
+                    self.name(),
+                    probe.action_space()
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -225,6 +258,7 @@ impl AlgoKind {
             AlgoKind::Ippo => AlgoConfig::Mappo(MappoConfig::ippo()),
             AlgoKind::Maddpg => AlgoConfig::Maddpg(MaddpgConfig::tuned()),
             AlgoKind::Grpo => AlgoConfig::Grpo(GrpoConfig::default()),
+            AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac => self.reference_config(),
         })
     }
 
@@ -238,7 +272,15 @@ impl AlgoKind {
             AlgoKind::Ippo => AlgoConfig::Mappo(MappoConfig::ippo()),
             AlgoKind::Maddpg => AlgoConfig::Maddpg(MaddpgConfig::tuned()),
             AlgoKind::Grpo => AlgoConfig::Grpo(GrpoConfig::default()),
+            AlgoKind::Sac => AlgoConfig::Sac(SacConfig::sac()),
+            AlgoKind::DsacT => AlgoConfig::Sac(SacConfig::dsac_t()),
+            AlgoKind::Stac => AlgoConfig::Sac(SacConfig::stac()),
         }
+    }
+
+    /// Whether it is one of the SAC family (one learner, three presets).
+    pub fn sac_family(self) -> bool {
+        matches!(self, AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac)
     }
 
     /// Parses its config section (JSON of the keys given), over `base`: unknown keys and bad
@@ -267,6 +309,7 @@ impl AlgoKind {
             AlgoConfig::Mappo(b) => AlgoConfig::Mappo(over(s, b, keys)?),
             AlgoConfig::Maddpg(b) => AlgoConfig::Maddpg(over(s, b, keys)?),
             AlgoConfig::Grpo(b) => AlgoConfig::Grpo(over(s, b, keys)?),
+            AlgoConfig::Sac(b) => AlgoConfig::Sac(over(s, b, keys)?),
         })
     }
 
@@ -296,6 +339,9 @@ impl AlgoKind {
             }
             (AlgoKind::Maddpg, AlgoConfig::Maddpg(c)) => Box::new(Maddpg::new(c.clone(), env_id, env_kwargs, seed)?),
             (AlgoKind::Grpo, AlgoConfig::Grpo(c)) => Box::new(Grpo::new(c.clone(), env_id, env_kwargs, seed)?),
+            (k, AlgoConfig::Sac(c)) if k.sac_family() => {
+                Box::new(Sac::new(c.clone(), env_id, env_kwargs, seed)?.named(k.name()))
+            }
             _ => return Err(mismatch()),
         })
     }

@@ -52,6 +52,7 @@ pub mod ppo;
 pub mod recent;
 pub mod rollout;
 pub mod run_config;
+pub mod sac;
 pub mod value_head;
 
 pub use error::{AlgoError, Result};
@@ -137,6 +138,12 @@ impl Algorithm for grpo::Grpo {
 impl Algorithm for maddpg::Maddpg {
     fn from_checkpoint_state(s: &CheckpointState) -> Result<Self> {
         maddpg::Maddpg::new(config_of(s)?, &s.env_id, &s.env_kwargs, s.seed)
+    }
+}
+
+impl Algorithm for sac::Sac {
+    fn from_checkpoint_state(s: &CheckpointState) -> Result<Self> {
+        Ok(sac::Sac::new(config_of(s)?, &s.env_id, &s.env_kwargs, s.seed)?.named(&s.algo))
     }
 }
 
@@ -239,6 +246,7 @@ pub mod prelude {
     pub use crate::policy::ActorCritic;
     pub use crate::ppo::{make_env, Ppo, PpoConfig, ValueHead};
     pub use crate::run_config::{Overrides, RunConfig};
+    pub use crate::sac::{Sac, SacConfig};
     pub use crate::{AlgoError, Algorithm, Result};
     pub use taper_envs::Kwargs;
     pub use taper_train::{

@@ -33,6 +33,10 @@ fn small(kind: AlgoKind, env: &str) -> AlgoConfig {
             "batch_size": 64, "train_paths": 128, "dev_paths": 32, "test_paths": 4,
             "test_periods": 200, "test_ignore": 50, "eval_every": 2
         }),
+        AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac => serde_json::json!({
+            "batch_size": 32, "learning_starts": 100, "buffer_size": 4096, "hidden": [32, 32],
+            "log_every": 200
+        }),
     };
     kind.config_over(&base, &keys).unwrap()
 }
@@ -65,6 +69,10 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
         (AlgoKind::Hdpo, "InventoryLostSales-v0", 6, vec![5.0f32; 4]),
         // A SeqAddition-v0 prompt, `^7+8=` (token ids of taper_envs::seq::vocab).
         (AlgoKind::Grpo, "SeqAddition-v0", 64, vec![1.0f32, 12.0, 4.0, 13.0, 3.0]),
+        // The SAC family: a replay buffer, target networks (DSAC-T: a target policy too) and α.
+        (AlgoKind::Sac, "Pendulum-v1", 800, vec![0.5f32; 3]),
+        (AlgoKind::DsacT, "Pendulum-v1", 800, vec![0.5f32; 3]),
+        (AlgoKind::Stac, "Pendulum-v1", 800, vec![0.5f32; 3]),
     ] {
         let cfg = small(kind, env);
         let name = kind.name();
@@ -85,7 +93,7 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
         assert!(want.episodes.iter().all(|e| e.len <= 500), "{name}: the step cap holds");
         let action = loaded.predict(&obs, true).unwrap();
         let want_len = match kind {
-            AlgoKind::Ppo | AlgoKind::Hdpo => 1,
+            AlgoKind::Ppo | AlgoKind::Hdpo | AlgoKind::Sac | AlgoKind::DsacT | AlgoKind::Stac => 1,
             // A completion: between one token and the task's budget.
             AlgoKind::Grpo => action.len().clamp(1, 5),
             _ => 3,

@@ -85,7 +85,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub total_steps: Option<u64>,
     /// A TOML config: top-level `algo`, `env`, `seed`, `total_steps`, `[env_kwargs]`, and the
-    /// algorithm's section (`[ppo]`, `[hdpo]`, `[mappo]`, `[ippo]`, `[maddpg]`, `[grpo]`).
+    /// algorithm's section (`[ppo]`, `[hdpo]`, `[mappo]`, `[ippo]`, `[maddpg]`, `[grpo]`, `[sac]`, `[dsac-t]`, `[stac]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The run folder [default: runs/ENV__ALGO__SEED__UNIXTIME].

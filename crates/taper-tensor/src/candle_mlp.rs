@@ -98,6 +98,7 @@ impl CandleMlp {
                     Activation::Tanh => h.tanh()?,
                     Activation::Relu => h.relu()?,
                     Activation::Elu => h.elu(1.0)?,
+                    Activation::Gelu => h.gelu()?,
                     Activation::Identity => h,
                 };
             }
@@ -170,6 +171,7 @@ mod tests {
             Activation::Tanh,
             Activation::Relu,
             Activation::Elu,
+            Activation::Gelu,
             Activation::Identity,
         ] {
             let mut rng = stream(5, Purpose::Init, 0);

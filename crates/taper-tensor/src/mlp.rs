@@ -38,6 +38,10 @@ pub enum Activation {
     Relu,
     /// `x` for `x > 0`, `eˣ − 1` otherwise (the HDPO repository's hidden activation).
     Elu,
+    /// GELU in its tanh form, `½x(1 + tanh(√(2/π)(x + 0.044715x³)))` ([`fastmath::gelu_slice`];
+    /// candle's `gelu`). It differs from the erf form (PyTorch's `nn.GELU()` default) by at
+    /// most about 5e-4.
+    Gelu,
     /// No activation.
     Identity,
 }
@@ -104,6 +108,8 @@ fn fresh_stamp() -> u64 {
 pub struct MlpCache {
     batch: usize,
     outs: Vec<Vec<f32>>,
+    /// Pre-activations of GELU layers (their gradient needs the input).
+    pre: Vec<Vec<f32>>,
     delta: [Vec<f32>; 2],
     graph: GraphSlot,
 }
@@ -262,9 +268,11 @@ impl Mlp {
         let layers = self.sizes.len() - 1;
         cache.batch = batch;
         cache.outs.resize_with(layers, Vec::new);
+        cache.pre.resize_with(layers, Vec::new);
         for l in 0..layers {
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
             let (wo, bo) = self.offsets(l);
+            let pre = &mut cache.pre[l];
             let (prev, rest) = cache.outs.split_at_mut(l);
             let input: &[f32] = if l == 0 { x } else { &prev[l - 1] };
             let out = &mut rest[0];
@@ -284,6 +292,12 @@ impl Mlp {
                             *v = v.exp_m1()
                         }
                     });
+                }
+                Activation::Gelu => {
+                    fastmath::bias_add_inplace(out, b);
+                    pre.clear();
+                    pre.extend_from_slice(out);
+                    fastmath::gelu_slice(pre, out);
                 }
                 Activation::Identity => fastmath::bias_add_inplace(out, b),
             }
@@ -312,6 +326,25 @@ impl Mlp {
         cache: &mut MlpCache,
         dout: &[f32],
         grads: &mut [f32],
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        check_len("Mlp gradient buffer", self.params.len(), grads.len())?;
+        self.backward_inner(x, cache, dout, Some(grads), dx)
+    }
+
+    /// `∂L/∂x` (`[batch, in]`) of the batch last passed to [`Mlp::forward`], given
+    /// `dout = ∂L/∂output`, without the parameter gradient (a third less work than
+    /// [`Mlp::backward_full`]; an actor's step through a frozen critic).
+    pub fn backward_input(&self, x: &[f32], cache: &mut MlpCache, dout: &[f32], dx: &mut [f32]) -> Result<()> {
+        self.backward_inner(x, cache, dout, None, Some(dx))
+    }
+
+    fn backward_inner(
+        &self,
+        x: &[f32],
+        cache: &mut MlpCache,
+        dout: &[f32],
+        mut grads: Option<&mut [f32]>,
         mut dx: Option<&mut [f32]>,
     ) -> Result<()> {
         if let Some(d) = dx.as_deref() {
@@ -320,9 +353,16 @@ impl Mlp {
         let batch = cache.batch;
         check_len("Mlp input", batch * self.input_dim(), x.len())?;
         check_len("Mlp output gradient", batch * self.output_dim(), dout.len())?;
-        check_len("Mlp gradient buffer", self.params.len(), grads.len())?;
         if self.placement.is_candle() {
-            return self.backward_graph(cache, dout, grads, dx);
+            let mut scratch = Vec::new();
+            let g = match grads {
+                Some(g) => g,
+                None => {
+                    scratch.resize(self.params.len(), 0.0);
+                    &mut scratch[..]
+                }
+            };
+            return self.backward_graph(cache, dout, g, dx);
         }
         let layers = self.sizes.len() - 1;
         if cache.outs.len() != layers {
@@ -331,7 +371,7 @@ impl Mlp {
                 reason: "backward called before forward".into(),
             });
         }
-        let MlpCache { outs, delta, .. } = cache;
+        let MlpCache { outs, delta, pre, .. } = cache;
         let [d0, d1] = delta;
         let (mut cur, mut next) = (d0, d1);
         cur.clear();
@@ -355,11 +395,14 @@ impl Mlp {
                         }
                     }
                 }
+                Activation::Gelu => fastmath::gelu_grad_inplace(cur, &pre[l]),
                 Activation::Identity => {}
             }
             let input: &[f32] = if l == 0 { x } else { &outs[l - 1] };
-            matmul_tn(o, i, batch, cur, input, &mut grads[wo..bo], true);
-            fastmath::col_sum_acc(cur, &mut grads[bo..bo + o]);
+            if let Some(g) = grads.as_deref_mut() {
+                matmul_tn(o, i, batch, cur, input, &mut g[wo..bo], true);
+                fastmath::col_sum_acc(cur, &mut g[bo..bo + o]);
+            }
             if l == 0 {
                 if let Some(d) = dx.as_deref_mut() {
                     matmul_nn(batch, i, o, cur, &self.params[wo..bo], d, false);
@@ -459,6 +502,7 @@ impl Mlp {
                 Activation::Tanh => fastmath::fast_tanh(&h)?,
                 Activation::Relu => h.relu()?,
                 Activation::Elu => h.elu(1.0)?,
+                Activation::Gelu => h.gelu()?,
                 Activation::Identity => h,
             };
         }
@@ -603,10 +647,27 @@ mod tests {
     use crate::rng::{stream, Purpose};
     use candle_core::{Device, Tensor, Var};
 
+    /// The input-only backward pass gives the full pass's input gradient.
+    #[test]
+    fn backward_input_equals_the_full_pass() -> Result<()> {
+        let mut rng = stream(4, Purpose::Init, 0);
+        let net = Mlp::new(&[5, 9, 9, 2], Activation::Gelu, MlpInit::TorchDefault, &mut rng)?;
+        let x = crate::init::normal(&mut rng, 6 * 5, 0.0, 1.0);
+        let dout = crate::init::normal(&mut rng, 6 * 2, 0.0, 1.0);
+        let mut cache = MlpCache::default();
+        net.forward(&x, 6, &mut cache)?;
+        let (mut dx1, mut dx2) = (vec![0f32; 30], vec![0f32; 30]);
+        let mut g = vec![0f32; net.num_params()];
+        net.backward_full(&x, &mut cache, &dout, &mut g, Some(&mut dx1))?;
+        net.backward_input(&x, &mut cache, &dout, &mut dx2)?;
+        assert_eq!(dx1, dx2);
+        Ok(())
+    }
+
     /// The hand-written backward pass against candle's autodiff on the same weights.
     #[test]
     fn gradients_match_candle_autodiff() -> Result<()> {
-        for act in [Activation::Tanh, Activation::Relu, Activation::Elu] {
+        for act in [Activation::Tanh, Activation::Relu, Activation::Elu, Activation::Gelu] {
             let mut rng = stream(11, Purpose::Init, 0);
             let net = Mlp::new(&[5, 7, 6, 3], act, MlpInit::TorchDefault, &mut rng)?;
             let batch = 13;
@@ -636,6 +697,7 @@ mod tests {
                     h = match act {
                         Activation::Tanh => h.tanh()?,
                         Activation::Elu => h.elu(1.0)?,
+                        Activation::Gelu => h.gelu()?,
                         _ => h.relu()?,
                     };
                 }

@@ -49,6 +49,85 @@ impl LogStdMap {
     }
 }
 
+/// How an actor's raw output becomes a log-std, as each reference codes it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LogStdBound {
+    /// Smoothly into `[min, max]` through tanh ([`LogStdMap`]; CleanRL's SAC, `[−5, 2]`).
+    Tanh {
+        /// The lower bound.
+        min: f32,
+        /// The upper bound.
+        max: f32,
+    },
+    /// Clamped to `[min, max]`, no gradient outside (DSAC-T's code, `[−20, 0.5]`).
+    Clamp {
+        /// The lower bound.
+        min: f32,
+        /// The upper bound.
+        max: f32,
+    },
+    /// The raw output gives the std itself, `σ = softplus(max(raw, min_raw))` (STAC's code,
+    /// `min_raw = −5`), so `log σ = ln softplus(max(raw, min_raw))`.
+    SoftplusStd {
+        /// The raw value's lower clip.
+        min_raw: f32,
+    },
+}
+
+impl LogStdBound {
+    /// CleanRL's SAC bound: tanh into `[−5, 2]`.
+    pub fn cleanrl() -> Self {
+        LogStdBound::Tanh { min: -5.0, max: 2.0 }
+    }
+    /// DSAC-T's bound: a clamp to `[−20, 0.5]`.
+    pub fn dsac_t() -> Self {
+        LogStdBound::Clamp { min: -20.0, max: 0.5 }
+    }
+    /// STAC's: `σ = softplus(max(raw, −5))`.
+    pub fn stac() -> Self {
+        LogStdBound::SoftplusStd { min_raw: -5.0 }
+    }
+    /// The log-std of a raw output.
+    pub fn apply(&self, raw: f32) -> f32 {
+        match *self {
+            LogStdBound::Tanh { min, max } => LogStdMap { min, max }.apply(raw),
+            LogStdBound::Clamp { min, max } => raw.clamp(min, max),
+            LogStdBound::SoftplusStd { min_raw } => softplus(raw.max(min_raw)).ln(),
+        }
+    }
+    /// `d log σ / d raw` (0 where the clamp binds).
+    pub fn grad(&self, raw: f32) -> f32 {
+        match *self {
+            LogStdBound::Tanh { min, max } => LogStdMap { min, max }.grad(raw),
+            LogStdBound::Clamp { min, max } => {
+                if raw < min || raw > max {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+            LogStdBound::SoftplusStd { min_raw } => {
+                if raw < min_raw {
+                    0.0
+                } else {
+                    // d ln softplus(x) / dx = sigmoid(x) / softplus(x).
+                    1.0 / ((1.0 + (-raw).exp()) * softplus(raw))
+                }
+            }
+        }
+    }
+}
+
+/// `ln(1 + eˣ)`, without overflow.
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// A tanh-squashed diagonal Gaussian mapped onto a box: `a = scale·tanh(u) + bias`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TanhGaussian {
@@ -214,6 +293,25 @@ mod tests {
             total += (s.log_prob as f64).exp() * 4.0 / n as f64;
         }
         assert!((total - 1.0).abs() < 1e-3, "{total}");
+    }
+
+    #[test]
+    fn log_std_bounds() {
+        let c = LogStdBound::dsac_t();
+        assert_eq!((c.apply(-30.0), c.apply(0.2), c.apply(3.0)), (-20.0, 0.2, 0.5));
+        assert_eq!((c.grad(-30.0), c.grad(0.2), c.grad(3.0)), (0.0, 1.0, 0.0));
+        let t = LogStdBound::cleanrl();
+        assert_eq!(t.apply(0.4), LogStdMap::cleanrl().apply(0.4));
+        assert_eq!(t.grad(0.4), LogStdMap::cleanrl().grad(0.4));
+        let s = LogStdBound::stac();
+        assert!((s.apply(0.0) - 2f32.ln().ln()).abs() < 1e-6);
+        assert_eq!(s.apply(-9.0), s.apply(-5.0));
+        assert_eq!(s.grad(-9.0), 0.0);
+        let h = 1e-3;
+        for (b, x) in [(s, 0.3f32), (t, 0.3), (c, 0.2)] {
+            let fd = (b.apply(x + h) - b.apply(x - h)) / (2.0 * h);
+            assert!((fd - b.grad(x)).abs() < 1e-3, "{b:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,463 @@
+//! The critics of the SAC family on `[o, a]` MLPs, and what each asks of an update: the TD
+//! targets, the loss with its gradient, and the value the actor climbs with its action
+//! gradient ([`CriticKind`]).
+//!
+//! - `twin` (SAC): two `Q` networks, targets `r + γ(1 − d)(min Q̄ − α log π')`, squared error
+//!   ([`taper_critics::soft_td_target`], [`taper_critics::td_loss`]); the actor climbs
+//!   `min(Q₁, Q₂)`.
+//! - `dsac-t`: two Gaussian critics `(Q, σ)`; the target critic of the smaller mean gives
+//!   the mean target and a sampled one ([`gaussian::dsac_t_targets`]); each critic learns by
+//!   DSAC-T's clipped, variance-weighted loss ([`gaussian::dsac_t_loss`]) with its own moving
+//!   `σ̂`; the actor climbs the smaller mean.
+//! - `stac`: one Gaussian critic of the one-step return, the pessimistic target
+//!   `r + γ(1 − d)(μ̄ − βσ̄ − α log π')` ([`gaussian::stac_target`]) and the Gaussian NLL; the
+//!   actor climbs `μ − βσ`.
+
+use crate::error::{AlgoError, Result};
+use rand::Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+use taper_critics::gaussian::{self, GaussianHead, SigmaEma};
+use taper_critics::{soft_td_target, td_loss};
+use taper_tensor::mlp::{Mlp, MlpCache};
+
+/// Which critic an algorithm of the SAC family learns. See the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticKind {
+    /// Clipped double Q with squared TD error (SAC).
+    Twin,
+    /// Twin Gaussian critics with DSAC-T's three refinements.
+    DsacT,
+    /// One Gaussian critic with STAC's pessimistic target.
+    Stac,
+}
+
+impl CriticKind {
+    /// Critic networks.
+    pub fn count(self) -> usize {
+        match self {
+            CriticKind::Twin | CriticKind::DsacT => 2,
+            CriticKind::Stac => 1,
+        }
+    }
+    /// Outputs per row: `Q`, or `(μ, raw σ)`.
+    pub fn outputs(self) -> usize {
+        match self {
+            CriticKind::Twin => 1,
+            _ => 2,
+        }
+    }
+    /// How a Gaussian critic's raw output becomes `σ`.
+    pub fn head(self) -> GaussianHead {
+        match self {
+            CriticKind::DsacT => GaussianHead::dsac_t(),
+            _ => GaussianHead::stac(),
+        }
+    }
+}
+
+/// Reused buffers of the critic computations.
+#[derive(Debug, Default)]
+pub struct CriticWs {
+    /// One cache per critic.
+    pub caches: Vec<MlpCache>,
+    /// Mean targets `[n]`.
+    pub y_q: Vec<f32>,
+    /// Sampled targets `[n]` (DSAC-T).
+    pub y_z: Vec<f32>,
+    /// The actor's value per row `[n]`.
+    pub v: Vec<f32>,
+    /// Its action gradient `[n, action_dim]`.
+    pub dv_da: Vec<f32>,
+    mu: Vec<Vec<f32>>,
+    sigma: Vec<Vec<f32>>,
+    dmu: Vec<f32>,
+    dsigma: Vec<f32>,
+    draw: Vec<f32>,
+    dx: Vec<Vec<f32>>,
+}
+
+/// One row's transition for a target: reward, terminal flag, the next action's log-probability.
+#[derive(Debug, Clone, Copy)]
+pub struct NextRow {
+    /// The reward.
+    pub reward: f32,
+    /// Whether the next state is terminal.
+    pub done: bool,
+    /// `log π(a'|s')` of the sampled next action.
+    pub logp: f32,
+}
+
+/// The numbers a target needs besides the critics.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetParams {
+    /// The discount.
+    pub gamma: f32,
+    /// The temperature.
+    pub alpha: f32,
+    /// STAC's pessimism.
+    pub beta: f32,
+}
+
+impl CriticKind {
+    /// The TD targets of `rows` from the target critics at `xn = [o', a']`, into `ws.y_q`
+    /// (and `ws.y_z` for DSAC-T, whose draws come from `rng`: all of the first critic's rows,
+    /// then the second's, as the reference draws them).
+    pub fn targets<R: Rng + ?Sized>(
+        self,
+        targets: &[Mlp],
+        xn: &[f32],
+        rows: &[NextRow],
+        p: TargetParams,
+        rng: &mut R,
+        ws: &mut CriticWs,
+    ) -> Result<()> {
+        let n = rows.len();
+        self.split_all(targets, xn, n, ws)?;
+        ws.y_q.resize(n, 0.0);
+        ws.y_z.resize(n, 0.0);
+        match self {
+            CriticKind::Twin => {
+                for (r, t) in rows.iter().enumerate() {
+                    ws.y_q[r] = soft_td_target(t.reward, p.gamma, t.done, ws.mu[0][r], ws.mu[1][r], p.alpha, t.logp);
+                }
+            }
+            CriticKind::DsacT => {
+                let xi: Vec<f32> = (0..2 * n).map(|_| rng.sample(StandardNormal)).collect();
+                for (r, t) in rows.iter().enumerate() {
+                    let (yq, yz) = gaussian::dsac_t_targets(
+                        t.reward,
+                        p.gamma,
+                        t.done,
+                        [ws.mu[0][r], ws.mu[1][r]],
+                        [ws.sigma[0][r], ws.sigma[1][r]],
+                        [xi[r], xi[n + r]],
+                        p.alpha,
+                        t.logp,
+                    );
+                    ws.y_q[r] = yq;
+                    ws.y_z[r] = yz;
+                }
+            }
+            CriticKind::Stac => {
+                for (r, t) in rows.iter().enumerate() {
+                    ws.y_q[r] = gaussian::stac_target(
+                        t.reward,
+                        p.gamma,
+                        t.done,
+                        ws.mu[0][r],
+                        ws.sigma[0][r],
+                        p.beta,
+                        p.alpha,
+                        t.logp,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Critic `k`'s loss at `x = [o, a]` against the targets in `ws`, its gradient added to
+    /// `grads`; returns the loss, the mean estimate and the mean `σ` (NaN for `twin`). DSAC-T
+    /// folds the batch's `σ` into `ema` first, as the reference does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss(
+        self,
+        k: usize,
+        net: &Mlp,
+        x: &[f32],
+        n: usize,
+        ema: Option<&mut SigmaEma>,
+        ws: &mut CriticWs,
+        grads: &mut [f32],
+    ) -> Result<(f64, f64, f64)> {
+        ws.caches.resize_with(self.count(), MlpCache::default);
+        let out = net.forward(x, n, &mut ws.caches[k])?;
+        ws.dmu.resize(n, 0.0);
+        let (loss, q_mean, s_mean) = match self {
+            CriticKind::Twin => {
+                let loss = td_loss(out, &ws.y_q, &mut ws.dmu)?;
+                (loss, mean(out), f64::NAN)
+            }
+            _ => {
+                let head = self.head();
+                ws.mu.resize_with(1, Vec::new);
+                ws.sigma.resize_with(1, Vec::new);
+                let (mu, sigma) = (&mut ws.mu[0], &mut ws.sigma[0]);
+                mu.resize(n, 0.0);
+                sigma.resize(n, 0.0);
+                head.split(out, n, mu, sigma)?;
+                ws.dsigma.resize(n, 0.0);
+                let loss = if self == CriticKind::DsacT {
+                    let sh = match ema {
+                        Some(e) => e.update(sigma),
+                        None => mean(sigma) as f32,
+                    };
+                    gaussian::dsac_t_loss(mu, sigma, &ws.y_q, &ws.y_z, sh, &mut ws.dmu, &mut ws.dsigma)?
+                } else {
+                    gaussian::gaussian_nll(mu, sigma, &ws.y_q, &mut ws.dmu, &mut ws.dsigma)?
+                };
+                ws.draw.resize(2 * n, 0.0);
+                head.backward(out, &ws.dmu, &ws.dsigma, &mut ws.draw)?;
+                ws.dmu.clear();
+                ws.dmu.extend_from_slice(&ws.draw);
+                (loss as f64, mean(mu), mean(sigma))
+            }
+        };
+        if !loss.is_finite() {
+            return Err(AlgoError::NonFinite {
+                update: 0,
+                term: "critic loss",
+            });
+        }
+        net.backward(x, &mut ws.caches[k], &ws.dmu, grads)?;
+        Ok((loss, q_mean, s_mean))
+    }
+
+    /// The value the actor climbs at `x = [o, a]` (`min(Q₁, Q₂)`, the smaller mean, or
+    /// `μ − βσ`) into `ws.v`, and its gradient in the actions (the last `ad` columns of `x`)
+    /// into `ws.dv_da`. The critics' parameters get no gradient.
+    pub fn actor_value(self, nets: &[Mlp], x: &[f32], n: usize, ad: usize, beta: f32, ws: &mut CriticWs) -> Result<()> {
+        let xw = nets[0].input_dim();
+        let od = xw - ad;
+        self.split_all(nets, x, n, ws)?;
+        ws.v.resize(n, 0.0);
+        ws.dv_da.resize(n * ad, 0.0);
+        ws.dx.resize_with(self.count(), Vec::new);
+        let outs = self.outputs();
+        let mut dout = vec![0f32; n * outs];
+        match self {
+            CriticKind::Twin | CriticKind::DsacT => {
+                for r in 0..n {
+                    ws.v[r] = ws.mu[0][r].min(ws.mu[1][r]);
+                }
+                for k in 0..2 {
+                    for r in 0..n {
+                        // The minimum's gradient: the first critic's on a tie.
+                        let chosen = if k == 0 {
+                            ws.mu[0][r] <= ws.mu[1][r]
+                        } else {
+                            ws.mu[1][r] < ws.mu[0][r]
+                        };
+                        dout[r * outs] = if chosen { 1.0 } else { 0.0 };
+                    }
+                    ws.dx[k].resize(n * xw, 0.0);
+                    nets[k].backward_input(x, &mut ws.caches[k], &dout, &mut ws.dx[k])?;
+                }
+                for r in 0..n {
+                    for a in 0..ad {
+                        ws.dv_da[r * ad + a] = ws.dx[0][r * xw + od + a] + ws.dx[1][r * xw + od + a];
+                    }
+                }
+            }
+            CriticKind::Stac => {
+                for r in 0..n {
+                    ws.v[r] = ws.mu[0][r] - beta * ws.sigma[0][r];
+                }
+                let head = self.head();
+                let raw = nets[0].output(&ws.caches[0]).to_vec();
+                head.backward(&raw, &vec![1.0; n], &vec![-beta; n], &mut dout)?;
+                ws.dx[0].resize(n * xw, 0.0);
+                nets[0].backward_input(x, &mut ws.caches[0], &dout, &mut ws.dx[0])?;
+                for r in 0..n {
+                    ws.dv_da[r * ad..(r + 1) * ad].copy_from_slice(&ws.dx[0][r * xw + od..(r + 1) * xw]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every critic's forward pass at `x`, split into means (`Q` for `twin`) and scales.
+    fn split_all(self, nets: &[Mlp], x: &[f32], n: usize, ws: &mut CriticWs) -> Result<()> {
+        let c = self.count();
+        ws.caches.resize_with(c, MlpCache::default);
+        ws.mu.resize_with(c, Vec::new);
+        ws.sigma.resize_with(c, Vec::new);
+        for k in 0..c {
+            let out = nets[k].forward(x, n, &mut ws.caches[k])?;
+            ws.mu[k].resize(n, 0.0);
+            ws.sigma[k].resize(n, 0.0);
+            if self == CriticKind::Twin {
+                ws.mu[k].copy_from_slice(out);
+            } else {
+                self.head().split(out, n, &mut ws.mu[k], &mut ws.sigma[k])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The estimates the actor would climb, for `n` rows of `x` (a probe's read-out).
+    pub fn estimates(self, nets: &[Mlp], x: &[f32], n: usize, beta: f32, ws: &mut CriticWs) -> Result<Vec<f32>> {
+        self.split_all(nets, x, n, ws)?;
+        Ok((0..n)
+            .map(|r| match self {
+                CriticKind::Stac => ws.mu[0][r] - beta * ws.sigma[0][r],
+                _ => ws.mu[0][r].min(ws.mu[1][r]),
+            })
+            .collect())
+    }
+}
+
+fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taper_tensor::mlp::{Activation, MlpInit};
+    use taper_tensor::rng::{stream, Purpose};
+
+    fn nets(kind: CriticKind) -> Vec<Mlp> {
+        (0..kind.count())
+            .map(|k| {
+                Mlp::new(
+                    &[3 + 2, 12, 12, kind.outputs()],
+                    Activation::Gelu,
+                    MlpInit::TorchDefault,
+                    &mut stream(5, Purpose::Init, k as u64),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// The actor's value and its action gradient against central differences, for every
+    /// critic kind (rows away from a twin tie).
+    #[test]
+    fn actor_value_gradient_matches_finite_differences() {
+        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+            let nets = nets(kind);
+            let n = 5;
+            let x: Vec<f32> = (0..n * 5).map(|i| ((i * 11 % 7) as f32 - 3.0) * 0.3).collect();
+            let mut ws = CriticWs::default();
+            kind.actor_value(&nets, &x, n, 2, 0.5, &mut ws).unwrap();
+            let (v, g) = (ws.v.clone(), ws.dv_da.clone());
+            let est = kind.estimates(&nets, &x, n, 0.5, &mut ws).unwrap();
+            assert_eq!(est, v);
+            let h = 1e-3f32;
+            for r in 0..n {
+                for a in 0..2 {
+                    let (mut xp, mut xm) = (x.clone(), x.clone());
+                    xp[r * 5 + 3 + a] += h;
+                    xm[r * 5 + 3 + a] -= h;
+                    let fp = kind.estimates(&nets, &xp, n, 0.5, &mut ws).unwrap()[r];
+                    let fm = kind.estimates(&nets, &xm, n, 0.5, &mut ws).unwrap()[r];
+                    let fd = (fp - fm) / (2.0 * h);
+                    assert!(
+                        (fd - g[r * 2 + a]).abs() < 2e-3,
+                        "{kind:?} row {r} action {a}: {fd} vs {}",
+                        g[r * 2 + a]
+                    );
+                }
+            }
+        }
+    }
+
+    /// Each critic's loss gradient against central differences of its parameters. DSAC-T's
+    /// loss has stop-gradients, so its check differentiates the surrogate
+    /// `Σ ∂L/∂Q·Q(θ) + ∂L/∂σ·σ(θ)` with the reference's `∂L/∂Q`, `∂L/∂σ` held at the current
+    /// point (those are checked against the reference's formulas in `taper_critics`).
+    #[test]
+    fn loss_gradient_matches_finite_differences() {
+        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+            let mut nets = nets(kind);
+            let n = 6;
+            let x: Vec<f32> = (0..n * 5).map(|i| ((i * 13 % 9) as f32 - 4.0) * 0.25).collect();
+            let mut ws = CriticWs {
+                y_q: (0..n).map(|r| r as f32 * 0.3 - 0.5).collect(),
+                y_z: (0..n).map(|r| r as f32 * 0.5 - 1.0).collect(),
+                ..CriticWs::default()
+            };
+            let ema = SigmaEma {
+                value: Some(0.6),
+                rate: 0.0,
+            };
+            let mut g = vec![0f32; nets[0].num_params()];
+            let mut e = ema;
+            kind.loss(0, &nets[0], &x, n, Some(&mut e), &mut ws, &mut g).unwrap();
+            // DSAC-T's fixed output gradients at the current point.
+            let fixed = if kind != CriticKind::DsacT {
+                (Vec::new(), Vec::new())
+            } else {
+                let mut c = MlpCache::default();
+                let out = nets[0].forward(&x, n, &mut c).unwrap();
+                let (mut mu, mut sigma) = (vec![0f32; n], vec![0f32; n]);
+                kind.head().split(out, n, &mut mu, &mut sigma).unwrap();
+                let (mut dq, mut ds) = (vec![0f32; n], vec![0f32; n]);
+                gaussian::dsac_t_loss(&mu, &sigma, &ws.y_q, &ws.y_z, 0.6, &mut dq, &mut ds).unwrap();
+                (dq, ds)
+            };
+            let objective = |nets: &[Mlp], ws: &mut CriticWs| -> f64 {
+                if kind == CriticKind::DsacT {
+                    let mut c = MlpCache::default();
+                    let out = nets[0].forward(&x, n, &mut c).unwrap();
+                    let (mut mu, mut sigma) = (vec![0f32; n], vec![0f32; n]);
+                    kind.head().split(out, n, &mut mu, &mut sigma).unwrap();
+                    (0..n)
+                        .map(|r| (fixed.0[r] * mu[r] + fixed.1[r] * sigma[r]) as f64)
+                        .sum()
+                } else {
+                    let mut scratch = vec![0f32; nets[0].num_params()];
+                    let mut e = ema;
+                    kind.loss(0, &nets[0], &x, n, Some(&mut e), ws, &mut scratch).unwrap().0
+                }
+            };
+            let h = 1e-2f32;
+            for i in (0..g.len()).step_by(5) {
+                let p0 = nets[0].params()[i];
+                nets[0].params_mut()[i] = p0 + h;
+                let up = objective(&nets, &mut ws);
+                nets[0].params_mut()[i] = p0 - h;
+                let down = objective(&nets, &mut ws);
+                nets[0].params_mut()[i] = p0;
+                let fd = (up - down) / (2.0 * h as f64);
+                assert!(
+                    (fd - g[i] as f64).abs() < 1e-2 * (1.0 + fd.abs()),
+                    "{kind:?} param {i}: {fd} vs {}",
+                    g[i]
+                );
+            }
+        }
+    }
+
+    /// Targets on hand-checked numbers: the twin's is SAC's soft target on the smaller
+    /// critic, STAC's subtracts β·σ̄.
+    #[test]
+    fn targets_follow_the_formulas() {
+        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+            let nets = nets(kind);
+            let xn: Vec<f32> = (0..2 * 5).map(|i| i as f32 * 0.1).collect();
+            let rows = [
+                NextRow {
+                    reward: 1.0,
+                    done: false,
+                    logp: -0.5,
+                },
+                NextRow {
+                    reward: -2.0,
+                    done: true,
+                    logp: 0.3,
+                },
+            ];
+            let p = TargetParams {
+                gamma: 0.9,
+                alpha: 0.2,
+                beta: 0.5,
+            };
+            let mut ws = CriticWs::default();
+            kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), &mut ws)
+                .unwrap();
+            assert_eq!(ws.y_q[1], -2.0, "{kind:?}: a terminal keeps only the reward");
+            let est = kind.estimates(&nets, &xn, 2, 0.5, &mut ws).unwrap();
+            let want = 1.0 + 0.9 * (est[0] + 0.2 * 0.5);
+            let yq = {
+                kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), &mut ws)
+                    .unwrap();
+                ws.y_q[0]
+            };
+            assert!((yq - want).abs() < 1e-5, "{kind:?}: {yq} vs {want}");
+        }
+    }
+}
