@@ -381,18 +381,15 @@ impl Mlp {
             let (wo, bo) = self.offsets(l);
             match self.act_for(l) {
                 Activation::Tanh => fastmath::tanh_grad_inplace(cur, &outs[l]),
+                // Branch-free selects, so that the loops vectorise.
                 Activation::Relu => {
                     for (g, &y) in cur.iter_mut().zip(outs[l].iter()) {
-                        if y <= 0.0 {
-                            *g = 0.0;
-                        }
+                        *g = if y <= 0.0 { 0.0 } else { *g };
                     }
                 }
                 Activation::Elu => {
                     for (g, &y) in cur.iter_mut().zip(outs[l].iter()) {
-                        if y <= 0.0 {
-                            *g *= y + 1.0;
-                        }
+                        *g = if y <= 0.0 { *g * (y + 1.0) } else { *g };
                     }
                 }
                 Activation::Gelu => fastmath::gelu_grad_inplace(cur, &pre[l]),

@@ -174,7 +174,6 @@ impl Adam {
     }
 }
 
-#[inline]
 fn adam_kernel(
     p: &mut [f32],
     g: &[f32],
@@ -184,20 +183,48 @@ fn adam_kernel(
     step_size: f32,
     inv_sqrt_bc2: f32,
 ) {
+    if c.weight_decay == 0.0 {
+        adam_plain(p, g, m, v, c.beta1, c.beta2, c.eps, step_size, inv_sqrt_bc2);
+        return;
+    }
     let (b1, b2) = (c.beta1, c.beta2);
     for i in 0..p.len() {
         let mut gi = g[i];
-        if c.weight_decay != 0.0 {
-            if c.decoupled {
-                p[i] *= 1.0 - c.lr * c.weight_decay;
-            } else {
-                gi += c.weight_decay * p[i];
-            }
+        if c.decoupled {
+            p[i] *= 1.0 - c.lr * c.weight_decay;
+        } else {
+            gi += c.weight_decay * p[i];
         }
         m[i] = b1 * m[i] + (1.0 - b1) * gi;
         v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
         let denom = v[i].sqrt() * inv_sqrt_bc2 + c.eps;
         p[i] -= step_size * m[i] / denom;
+    }
+}
+
+multiversion! {
+    /// Adam's update without weight decay, element by element in the same arithmetic as the
+    /// general loop (vectorised; IEEE square root and division, so the same bits).
+    #[allow(clippy::too_many_arguments)]
+    fn adam_plain(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        b1: f32,
+        b2: f32,
+        eps: f32,
+        step_size: f32,
+        inv_sqrt_bc2: f32,
+    ) {
+        let n = p.len();
+        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+        for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *mi = b1 * *mi + (1.0 - b1) * gi;
+            *vi = b2 * *vi + (1.0 - b2) * gi * gi;
+            let denom = vi.sqrt() * inv_sqrt_bc2 + eps;
+            *pi -= step_size * *mi / denom;
+        }
     }
 }
 

@@ -57,11 +57,24 @@ impl CriticKind {
     }
 }
 
+/// One critic's reused buffers.
+#[derive(Debug, Default)]
+pub struct PerCritic {
+    /// Its network's activations.
+    pub cache: MlpCache,
+    mu: Vec<f32>,
+    sigma: Vec<f32>,
+    dmu: Vec<f32>,
+    dsigma: Vec<f32>,
+    dout: Vec<f32>,
+    dx: Vec<f32>,
+}
+
 /// Reused buffers of the critic computations.
 #[derive(Debug, Default)]
 pub struct CriticWs {
-    /// One cache per critic.
-    pub caches: Vec<MlpCache>,
+    /// One set per critic.
+    pub per: Vec<PerCritic>,
     /// Mean targets `[n]`.
     pub y_q: Vec<f32>,
     /// Sampled targets `[n]` (DSAC-T).
@@ -70,12 +83,27 @@ pub struct CriticWs {
     pub v: Vec<f32>,
     /// Its action gradient `[n, action_dim]`.
     pub dv_da: Vec<f32>,
-    mu: Vec<Vec<f32>>,
-    sigma: Vec<Vec<f32>>,
-    dmu: Vec<f32>,
-    dsigma: Vec<f32>,
-    draw: Vec<f32>,
-    dx: Vec<Vec<f32>>,
+}
+
+/// Runs `f` on each critic with its buffers (and its item of `extra`): the twins side by side
+/// on two threads. Each critic's numbers are computed exactly as alone, so the results do not
+/// depend on the thread count.
+fn each<T: Send, F>(nets: &[Mlp], per: &mut [PerCritic], extra: &mut [T], f: F) -> Result<()>
+where
+    F: Fn(usize, &Mlp, &mut PerCritic, &mut T) -> Result<()> + Sync,
+{
+    match (per, extra) {
+        ([a, b], [ea, eb]) => {
+            let (ra, rb) = rayon::join(|| f(0, &nets[0], a, ea), || f(1, &nets[1], b, eb));
+            ra.and(rb)
+        }
+        (per, extra) => {
+            for (k, (p, e)) in per.iter_mut().zip(extra.iter_mut()).enumerate() {
+                f(k, &nets[k], p, e)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// One row's transition for a target: reward, terminal flag, the next action's log-probability.
@@ -117,10 +145,11 @@ impl CriticKind {
         self.split_all(targets, xn, n, ws)?;
         ws.y_q.resize(n, 0.0);
         ws.y_z.resize(n, 0.0);
+        let (mu, sigma) = (|k: usize| &ws.per[k].mu, |k: usize| &ws.per[k].sigma);
         match self {
             CriticKind::Twin => {
                 for (r, t) in rows.iter().enumerate() {
-                    ws.y_q[r] = soft_td_target(t.reward, p.gamma, t.done, ws.mu[0][r], ws.mu[1][r], p.alpha, t.logp);
+                    ws.y_q[r] = soft_td_target(t.reward, p.gamma, t.done, mu(0)[r], mu(1)[r], p.alpha, t.logp);
                 }
             }
             CriticKind::DsacT => {
@@ -130,14 +159,13 @@ impl CriticKind {
                         t.reward,
                         p.gamma,
                         t.done,
-                        [ws.mu[0][r], ws.mu[1][r]],
-                        [ws.sigma[0][r], ws.sigma[1][r]],
+                        [mu(0)[r], mu(1)[r]],
+                        [sigma(0)[r], sigma(1)[r]],
                         [xi[r], xi[n + r]],
                         p.alpha,
                         t.logp,
                     );
-                    ws.y_q[r] = yq;
-                    ws.y_z[r] = yz;
+                    (ws.y_q[r], ws.y_z[r]) = (yq, yz);
                 }
             }
             CriticKind::Stac => {
@@ -146,8 +174,8 @@ impl CriticKind {
                         t.reward,
                         p.gamma,
                         t.done,
-                        ws.mu[0][r],
-                        ws.sigma[0][r],
+                        mu(0)[r],
+                        sigma(0)[r],
                         p.beta,
                         p.alpha,
                         t.logp,
@@ -158,61 +186,68 @@ impl CriticKind {
         Ok(())
     }
 
-    /// Critic `k`'s loss at `x = [o, a]` against the targets in `ws`, its gradient added to
-    /// `grads`; returns the loss, the mean estimate and the mean `σ` (NaN for `twin`). DSAC-T
-    /// folds the batch's `σ` into `ema` first, as the reference does.
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss(
+    /// Every critic's loss at `x = [o, a]` against the targets in `ws`, its gradient added to
+    /// its buffer in `grads`; returns each critic's loss, mean estimate and mean `σ` (NaN for
+    /// `twin`). DSAC-T folds the batch's `σ` into each critic's `emas` entry first, as the
+    /// reference does.
+    pub fn losses(
         self,
-        k: usize,
-        net: &Mlp,
+        nets: &[Mlp],
         x: &[f32],
         n: usize,
-        ema: Option<&mut SigmaEma>,
+        emas: &mut [SigmaEma],
         ws: &mut CriticWs,
-        grads: &mut [f32],
-    ) -> Result<(f64, f64, f64)> {
-        ws.caches.resize_with(self.count(), MlpCache::default);
-        let out = net.forward(x, n, &mut ws.caches[k])?;
-        ws.dmu.resize(n, 0.0);
-        let (loss, q_mean, s_mean) = match self {
-            CriticKind::Twin => {
-                let loss = td_loss(out, &ws.y_q, &mut ws.dmu)?;
-                (loss, mean(out), f64::NAN)
-            }
-            _ => {
-                let head = self.head();
-                ws.mu.resize_with(1, Vec::new);
-                ws.sigma.resize_with(1, Vec::new);
-                let (mu, sigma) = (&mut ws.mu[0], &mut ws.sigma[0]);
-                mu.resize(n, 0.0);
-                sigma.resize(n, 0.0);
-                head.split(out, n, mu, sigma)?;
-                ws.dsigma.resize(n, 0.0);
-                let loss = if self == CriticKind::DsacT {
-                    let sh = match ema {
-                        Some(e) => e.update(sigma),
-                        None => mean(sigma) as f32,
-                    };
-                    gaussian::dsac_t_loss(mu, sigma, &ws.y_q, &ws.y_z, sh, &mut ws.dmu, &mut ws.dsigma)?
-                } else {
-                    gaussian::gaussian_nll(mu, sigma, &ws.y_q, &mut ws.dmu, &mut ws.dsigma)?
-                };
-                ws.draw.resize(2 * n, 0.0);
-                head.backward(out, &ws.dmu, &ws.dsigma, &mut ws.draw)?;
-                ws.dmu.clear();
-                ws.dmu.extend_from_slice(&ws.draw);
-                (loss as f64, mean(mu), mean(sigma))
-            }
-        };
-        if !loss.is_finite() {
-            return Err(AlgoError::NonFinite {
-                update: 0,
-                term: "critic loss",
+        grads: &mut [Vec<f32>],
+    ) -> Result<Vec<(f64, f64, f64)>> {
+        let c = self.count();
+        ws.per.resize_with(c, PerCritic::default);
+        if emas.len() != c || grads.len() != c {
+            return Err(AlgoError::Config {
+                field: "critics",
+                reason: format!("{} scale averages and {} gradient buffers for {c} critics", emas.len(), grads.len()),
             });
         }
-        net.backward(x, &mut ws.caches[k], &ws.dmu, grads)?;
-        Ok((loss, q_mean, s_mean))
+        let (y_q, y_z) = (&ws.y_q, &ws.y_z);
+        let mut items: Vec<(&mut SigmaEma, &mut Vec<f32>, (f64, f64, f64))> =
+            emas.iter_mut().zip(grads.iter_mut()).map(|(e, g)| (e, g, (0.0, 0.0, 0.0))).collect();
+        each(nets, &mut ws.per, &mut items, |_, net, p, (ema, grads, out)| {
+            let raw = net.forward(x, n, &mut p.cache)?;
+            p.dmu.resize(n, 0.0);
+            let (loss, q_mean, s_mean) = match self {
+                CriticKind::Twin => {
+                    let loss = td_loss(raw, y_q, &mut p.dmu)?;
+                    p.dout.clear();
+                    p.dout.extend_from_slice(&p.dmu);
+                    (loss, mean(raw), f64::NAN)
+                }
+                _ => {
+                    let head = self.head();
+                    p.mu.resize(n, 0.0);
+                    p.sigma.resize(n, 0.0);
+                    head.split(raw, n, &mut p.mu, &mut p.sigma)?;
+                    p.dsigma.resize(n, 0.0);
+                    let loss = if self == CriticKind::DsacT {
+                        let sh = ema.update(&p.sigma);
+                        gaussian::dsac_t_loss(&p.mu, &p.sigma, y_q, y_z, sh, &mut p.dmu, &mut p.dsigma)?
+                    } else {
+                        gaussian::gaussian_nll(&p.mu, &p.sigma, y_q, &mut p.dmu, &mut p.dsigma)?
+                    };
+                    p.dout.resize(2 * n, 0.0);
+                    head.backward(raw, &p.dmu, &p.dsigma, &mut p.dout)?;
+                    (loss as f64, mean(&p.mu), mean(&p.sigma))
+                }
+            };
+            if !loss.is_finite() {
+                return Err(AlgoError::NonFinite {
+                    update: 0,
+                    term: "critic loss",
+                });
+            }
+            net.backward(x, &mut p.cache, &p.dout, grads)?;
+            *out = (loss, q_mean, s_mean);
+            Ok(())
+        })?;
+        Ok(items.into_iter().map(|(_, _, o)| o).collect())
     }
 
     /// The value the actor climbs at `x = [o, a]` (`min(Q₁, Q₂)`, the smaller mean, or
@@ -221,48 +256,41 @@ impl CriticKind {
     pub fn actor_value(self, nets: &[Mlp], x: &[f32], n: usize, ad: usize, beta: f32, ws: &mut CriticWs) -> Result<()> {
         let xw = nets[0].input_dim();
         let od = xw - ad;
+        let c = self.count();
+        ws.per.resize_with(c, PerCritic::default);
+        let outs = self.outputs();
+        // Each critic's forward pass; then, per row, the minimum's gradient goes to the
+        // critic with the smaller value (the first on a tie).
         self.split_all(nets, x, n, ws)?;
         ws.v.resize(n, 0.0);
         ws.dv_da.resize(n * ad, 0.0);
-        ws.dx.resize_with(self.count(), Vec::new);
-        let outs = self.outputs();
-        let mut dout = vec![0f32; n * outs];
-        match self {
-            CriticKind::Twin | CriticKind::DsacT => {
-                for r in 0..n {
-                    ws.v[r] = ws.mu[0][r].min(ws.mu[1][r]);
-                }
-                for k in 0..2 {
-                    for r in 0..n {
-                        // The minimum's gradient: the first critic's on a tie.
-                        let chosen = if k == 0 {
-                            ws.mu[0][r] <= ws.mu[1][r]
-                        } else {
-                            ws.mu[1][r] < ws.mu[0][r]
-                        };
-                        dout[r * outs] = if chosen { 1.0 } else { 0.0 };
-                    }
-                    ws.dx[k].resize(n * xw, 0.0);
-                    nets[k].backward_input(x, &mut ws.caches[k], &dout, &mut ws.dx[k])?;
-                }
-                for r in 0..n {
-                    for a in 0..ad {
-                        ws.dv_da[r * ad + a] = ws.dx[0][r * xw + od + a] + ws.dx[1][r * xw + od + a];
-                    }
+        if c == 2 {
+            for r in 0..n {
+                let (a, b) = (ws.per[0].mu[r], ws.per[1].mu[r]);
+                ws.v[r] = a.min(b);
+                let first = a <= b;
+                for (k, p) in ws.per.iter_mut().enumerate() {
+                    p.dout.resize(n * outs, 0.0);
+                    p.dout[r * outs..(r + 1) * outs].fill(0.0);
+                    p.dout[r * outs] = if (k == 0) == first { 1.0 } else { 0.0 };
                 }
             }
-            CriticKind::Stac => {
-                for r in 0..n {
-                    ws.v[r] = ws.mu[0][r] - beta * ws.sigma[0][r];
-                }
-                let head = self.head();
-                let raw = nets[0].output(&ws.caches[0]).to_vec();
-                head.backward(&raw, &vec![1.0; n], &vec![-beta; n], &mut dout)?;
-                ws.dx[0].resize(n * xw, 0.0);
-                nets[0].backward_input(x, &mut ws.caches[0], &dout, &mut ws.dx[0])?;
-                for r in 0..n {
-                    ws.dv_da[r * ad..(r + 1) * ad].copy_from_slice(&ws.dx[0][r * xw + od..(r + 1) * xw]);
-                }
+        } else {
+            let p = &mut ws.per[0];
+            for r in 0..n {
+                ws.v[r] = p.mu[r] - beta * p.sigma[r];
+            }
+            let raw = nets[0].output(&p.cache).to_vec();
+            p.dout.resize(n * outs, 0.0);
+            self.head().backward(&raw, &vec![1.0; n], &vec![-beta; n], &mut p.dout)?;
+        }
+        each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
+            p.dx.resize(n * xw, 0.0);
+            Ok(net.backward_input(x, &mut p.cache, &p.dout, &mut p.dx)?)
+        })?;
+        for r in 0..n {
+            for a in 0..ad {
+                ws.dv_da[r * ad + a] = ws.per.iter().map(|p| p.dx[r * xw + od + a]).sum();
             }
         }
         Ok(())
@@ -271,29 +299,28 @@ impl CriticKind {
     /// Every critic's forward pass at `x`, split into means (`Q` for `twin`) and scales.
     fn split_all(self, nets: &[Mlp], x: &[f32], n: usize, ws: &mut CriticWs) -> Result<()> {
         let c = self.count();
-        ws.caches.resize_with(c, MlpCache::default);
-        ws.mu.resize_with(c, Vec::new);
-        ws.sigma.resize_with(c, Vec::new);
-        for k in 0..c {
-            let out = nets[k].forward(x, n, &mut ws.caches[k])?;
-            ws.mu[k].resize(n, 0.0);
-            ws.sigma[k].resize(n, 0.0);
+        ws.per.resize_with(c, PerCritic::default);
+        each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
+            let out = net.forward(x, n, &mut p.cache)?;
+            p.mu.resize(n, 0.0);
+            p.sigma.resize(n, 0.0);
             if self == CriticKind::Twin {
-                ws.mu[k].copy_from_slice(out);
+                p.mu.copy_from_slice(out);
             } else {
-                self.head().split(out, n, &mut ws.mu[k], &mut ws.sigma[k])?;
+                self.head().split(out, n, &mut p.mu, &mut p.sigma)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The estimates the actor would climb, for `n` rows of `x` (a probe's read-out).
     pub fn estimates(self, nets: &[Mlp], x: &[f32], n: usize, beta: f32, ws: &mut CriticWs) -> Result<Vec<f32>> {
         self.split_all(nets, x, n, ws)?;
+        let p = &ws.per;
         Ok((0..n)
             .map(|r| match self {
-                CriticKind::Stac => ws.mu[0][r] - beta * ws.sigma[0][r],
-                _ => ws.mu[0][r].min(ws.mu[1][r]),
+                CriticKind::Stac => p[0].mu[r] - beta * p[0].sigma[r],
+                _ => p[0].mu[r].min(p[1].mu[r]),
             })
             .collect())
     }
@@ -374,9 +401,10 @@ mod tests {
                 value: Some(0.6),
                 rate: 0.0,
             };
-            let mut g = vec![0f32; nets[0].num_params()];
-            let mut e = ema;
-            kind.loss(0, &nets[0], &x, n, Some(&mut e), &mut ws, &mut g).unwrap();
+            let mut gs: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
+            let mut emas = vec![ema; kind.count()];
+            kind.losses(&nets, &x, n, &mut emas, &mut ws, &mut gs).unwrap();
+            let g = gs[0].clone();
             // DSAC-T's fixed output gradients at the current point.
             let fixed = if kind != CriticKind::DsacT {
                 (Vec::new(), Vec::new())
@@ -399,9 +427,9 @@ mod tests {
                         .map(|r| (fixed.0[r] * mu[r] + fixed.1[r] * sigma[r]) as f64)
                         .sum()
                 } else {
-                    let mut scratch = vec![0f32; nets[0].num_params()];
-                    let mut e = ema;
-                    kind.loss(0, &nets[0], &x, n, Some(&mut e), ws, &mut scratch).unwrap().0
+                    let mut scratch: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
+                    let mut emas = vec![ema; kind.count()];
+                    kind.losses(nets, &x, n, &mut emas, ws, &mut scratch).unwrap()[0].0
                 }
             };
             let h = 1e-2f32;

@@ -658,6 +658,26 @@ impl Sac {
         Ok(())
     }
 
+    /// `k` gradient steps on the replay buffer as it is (what the env loop runs every
+    /// `train_every` env steps once learning has started); an error while it holds fewer
+    /// transitions than a batch.
+    pub fn gradient_steps(&mut self, k: usize) -> Result<()> {
+        if self.buffer.len() < self.config.batch_size {
+            return Err(AlgoError::Config {
+                field: "batch_size",
+                reason: format!(
+                    "the replay buffer holds {} transitions, fewer than a batch of {}",
+                    self.buffer.len(),
+                    self.config.batch_size
+                ),
+            });
+        }
+        for _ in 0..k {
+            self.gradient_step()?;
+        }
+        Ok(())
+    }
+
     /// One gradient step: the critics, the actor and α when due, the targets when due.
     fn gradient_step(&mut self) -> Result<()> {
         let c = self.config.clone();
@@ -719,22 +739,16 @@ impl Sac {
             None
         };
         ws.grads.resize_with(self.critics.len(), Vec::new);
-        for k in 0..self.critics.len() {
-            let g = &mut ws.grads[k];
+        for (g, q) in ws.grads.iter_mut().zip(&self.critics) {
             g.clear();
-            g.resize(self.critics[k].num_params(), 0.0);
-            let (loss, q, s) = kind.loss(
-                k,
-                &self.critics[k],
-                &ws.x,
-                n,
-                Some(&mut self.sigma_ema[k]),
-                &mut ws.critic,
-                g,
-            )?;
+            g.resize(q.num_params(), 0.0);
+        }
+        let each = kind.losses(&self.critics, &ws.x, n, &mut self.sigma_ema, &mut ws.critic, &mut ws.grads)?;
+        let k = each.len() as f64;
+        for (loss, q, s) in each {
             self.acc.critic_loss += loss;
-            self.acc.q += q / self.critics.len() as f64;
-            self.acc.sigma += s / self.critics.len() as f64;
+            self.acc.q += q / k;
+            self.acc.sigma += s / k;
         }
         self.acc.updates += 1;
         for (k, g) in ws.grads.iter().enumerate() {
