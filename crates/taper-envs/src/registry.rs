@@ -113,21 +113,21 @@ const SPECS: &[EnvSpec] = &[
         description: "balance a pole on a cart (Gymnasium classic control)",
         max_episode_steps: Some(500),
         reward_threshold: Some(475.0),
-        kwargs: "",
+        kwargs: "max_episode_steps (the time limit, as gymnasium.make takes it)",
     },
     EnvSpec {
         id: "Pendulum-v1",
         description: "swing up a pendulum, continuous torque (Gymnasium classic control)",
         max_episode_steps: Some(200),
         reward_threshold: None,
-        kwargs: "",
+        kwargs: "max_episode_steps (the time limit, as gymnasium.make takes it)",
     },
     EnvSpec {
         id: "MountainCarContinuous-v0",
         description: "drive an underpowered car up a hill, continuous force (Gymnasium classic control)",
         max_episode_steps: Some(999),
         reward_threshold: Some(90.0),
-        kwargs: "",
+        kwargs: "max_episode_steps (the time limit, as gymnasium.make takes it)",
     },
     EnvSpec {
         id: "FrozenLake-v1",
@@ -584,6 +584,20 @@ pub fn network_config(id: &str, kw: &Kwargs) -> Result<crate::inventory::Network
     Ok(c)
 }
 
+/// A classic-control env's time limit: `max_episode_steps` where given (a positive count, as
+/// `gymnasium.make` takes it), else the registered one. No other keyword is accepted.
+fn time_limit(id: &str, kw: &Kwargs, default: usize) -> Result<usize> {
+    check_keys(id, kw, &["max_episode_steps"])?;
+    match parse_num::<usize>(kw, "max_episode_steps")? {
+        Some(0) => Err(EnvError::Invalid {
+            name: "max_episode_steps",
+            reason: format!("`{id}` needs a time limit of at least one step"),
+        }),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
 /// Builds `id` with keyword arguments (e.g. `is_slippery=false` for FrozenLake).
 pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
     if !SPECS.iter().any(|s| s.id == id) {
@@ -597,18 +611,9 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         };
     }
     Ok(match id {
-        "CartPole-v1" => {
-            check_keys(id, kw, &[])?;
-            Box::new(TimeLimit::new(CartPole::new(), 500))
-        }
-        "Pendulum-v1" => {
-            check_keys(id, kw, &[])?;
-            Box::new(TimeLimit::new(Pendulum::new(), 200))
-        }
-        "MountainCarContinuous-v0" => {
-            check_keys(id, kw, &[])?;
-            Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))
-        }
+        "CartPole-v1" => Box::new(TimeLimit::new(CartPole::new(), time_limit(id, kw, 500)?)),
+        "Pendulum-v1" => Box::new(TimeLimit::new(Pendulum::new(), time_limit(id, kw, 200)?)),
+        "MountainCarContinuous-v0" => Box::new(TimeLimit::new(MountainCarContinuous::new(), time_limit(id, kw, 999)?)),
         "FrozenLake-v1" | "FrozenLake8x8-v1" => {
             let (lake, limit) = frozen_lake(id, kw)?;
             Box::new(TimeLimit::new(lake, limit))

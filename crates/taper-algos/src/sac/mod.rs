@@ -122,6 +122,12 @@ pub struct SacConfig {
     pub num_envs: usize,
     /// Env steps between metrics rows (1000).
     pub log_every: usize,
+    /// Env steps between measurements of the critic's bias against Monte-Carlo returns
+    /// ([`value_bias`], columns `q_estimate`, `mc_return`, `q_bias`, `q_bias_se`), a multiple
+    /// of `log_every` (0: never; the default).
+    pub probe_every: usize,
+    /// Episodes per bias measurement (5).
+    pub probe_episodes: usize,
 }
 
 impl Default for SacConfig {
@@ -159,6 +165,8 @@ impl SacConfig {
             beta: 0.0,
             num_envs: 1,
             log_every: 1000,
+            probe_every: 0,
+            probe_episodes: 5,
         }
     }
 
@@ -266,6 +274,20 @@ impl SacConfig {
                 "log_std",
                 format!("needs finite bounds with min < max, got {:?}", self.log_std),
             );
+        }
+        if self.probe_every > 0 {
+            if self.probe_every % self.log_every != 0 || self.probe_episodes == 0 {
+                return bad(
+                    "probe_every",
+                    format!(
+                        "must be a multiple of log_every ({}) with probe_episodes ≥ 1, got {} and {}",
+                        self.log_every, self.probe_every, self.probe_episodes
+                    ),
+                );
+            }
+            if self.gamma >= 1.0 {
+                return bad("probe_every", "a Monte-Carlo return needs gamma < 1".into());
+            }
         }
         if self.critic == CriticKind::Twin && self.beta != 0.0 {
             return bad(
@@ -385,6 +407,42 @@ pub struct Sac {
     start_step: u64,
     ws: UpdateWs,
     act_scratch: (Vec<f32>, Vec<f32>, ActorSamples),
+    probe: Option<Probe>,
+}
+
+/// The env and lengths of the bias measurement.
+struct Probe {
+    env: Box<dyn Env>,
+    probe_len: usize,
+    horizon: usize,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Probe {{ probe_len: {}, horizon: {} }}", self.probe_len, self.horizon)
+    }
+}
+
+impl Probe {
+    /// The registered `env_id` with its time limit moved past the probe's horizon: the
+    /// states of a training-length episode (its registered limit, or 1000 steps), and
+    /// returns followed until `γ^tail < 1e-3`.
+    fn new(env_id: &str, kwargs: &Kwargs, gamma: f64) -> Result<Self> {
+        let probe_len = taper_envs::registry::spec(env_id)?.max_episode_steps.unwrap_or(1000);
+        let tail = (1e-3f64.ln() / gamma.ln()).ceil().max(1.0) as usize;
+        let horizon = probe_len + tail;
+        let mut kw = kwargs.clone();
+        kw.insert("max_episode_steps".into(), horizon.to_string());
+        let env = taper_envs::make_with(env_id, &kw).map_err(|e| AlgoError::Config {
+            field: "probe_every",
+            reason: format!("the bias probe runs `{env_id}` with max_episode_steps={horizon}, which it refuses: {e}"),
+        })?;
+        Ok(Probe {
+            env,
+            probe_len,
+            horizon,
+        })
+    }
 }
 
 impl Sac {
@@ -396,12 +454,19 @@ impl Sac {
             .map(|_| taper_envs::make_with(env_id, env_kwargs))
             .collect::<taper_envs::Result<Vec<_>>>()?;
         let venv = VecEnv::new(envs)?.with_id(env_id, env_kwargs);
+        let probe = if config.probe_every > 0 {
+            Some(Probe::new(env_id, env_kwargs, config.gamma)?)
+        } else {
+            None
+        };
         let mut l = Self::with_envs(config, venv, seed)?;
         (l.run.env_id, l.run.env_kwargs) = (env_id.to_string(), env_kwargs.clone());
+        l.probe = probe;
         Ok(l)
     }
 
-    /// A learner on envs built by hand (`config.num_envs` of them), named `custom`.
+    /// A learner on envs built by hand (`config.num_envs` of them), named `custom`. The bias
+    /// probe needs a registered env: `probe_every` must be 0 here.
     pub fn with_envs(config: SacConfig, envs: VecEnv, seed: u64) -> Result<Self> {
         config.validate()?;
         crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
@@ -476,6 +541,7 @@ impl Sac {
             start_step: 0,
             ws: UpdateWs::default(),
             act_scratch: (vec![0.0; m * ad], vec![0.0; m * od], ActorSamples::default()),
+            probe: None,
             config,
         })
     }
@@ -587,6 +653,21 @@ impl Sac {
             probe_len,
             seed,
         )
+    }
+
+    /// The bias measurement of the configured probe at this step (episodes seeded from the
+    /// step, so a resumed run measures the same).
+    fn probe_now(&mut self) -> Result<ValueBias> {
+        let Some(mut p) = self.probe.take() else {
+            return Err(AlgoError::Config {
+                field: "probe_every",
+                reason: "the bias probe needs a registered env (this learner's envs were built by hand)".into(),
+            });
+        };
+        let seed = 10_000_000u64.wrapping_add(self.global_step);
+        let r = self.value_bias(p.env.as_mut(), self.config.probe_episodes, p.horizon, p.probe_len, seed);
+        self.probe = Some(p);
+        r
     }
 
     fn row(&mut self) -> Metrics {
@@ -901,7 +982,23 @@ impl Learner for Sac {
         }
         let every = self.config.log_every as u64;
         self.next_row = (self.global_step / every + 1) * every;
-        Ok(self.row())
+        let mut row = self.row();
+        if self.config.probe_every > 0 {
+            let b = if self.global_step % self.config.probe_every as u64 == 0 {
+                Some(self.probe_now()?)
+            } else {
+                None
+            };
+            for (name, v) in [
+                ("q_estimate", b.map(|b| b.q_estimate)),
+                ("mc_return", b.map(|b| b.mc_return)),
+                ("q_bias", b.map(|b| b.bias)),
+                ("q_bias_se", b.map(|b| b.bias_se)),
+            ] {
+                row.push(name, v.unwrap_or(f64::NAN));
+            }
+        }
+        Ok(row)
     }
     fn is_done(&self) -> bool {
         self.global_step >= self.total
