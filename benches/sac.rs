@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench --bench sac`.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use taper::algos::sac::{Sac, SacConfig};
 use taper::algos::Algorithm;
 
@@ -23,12 +23,10 @@ fn bench_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("sac");
     // Pairs of steps, so that each figure carries its share of actor updates.
     let mut sac = filled(SacConfig::sac());
-    g.bench_function("sac_2steps_b256_256x256", |b| {
-        b.iter(|| black_box(sac.gradient_steps(2).unwrap()))
-    });
+    g.bench_function("sac_2steps_b256_256x256", |b| b.iter(|| sac.gradient_steps(2).unwrap()));
     let mut dsac = filled(SacConfig::dsac_t());
     g.bench_function("dsac_t_2steps_b256_3x256_gelu", |b| {
-        b.iter(|| black_box(dsac.gradient_steps(2).unwrap()))
+        b.iter(|| dsac.gradient_steps(2).unwrap())
     });
     g.finish();
 }

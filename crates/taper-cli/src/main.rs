@@ -176,6 +176,11 @@ pub struct EvalArgs {
     /// Simple Spread).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Write the env's state after the reset and after every step of every episode to FILE as
+    /// JSON lines, `{"episode": k, "t": i, "state": [...]}` (envs that report a state:
+    /// CartPole, Pendulum, RiskyPointMass `[x, y, penalised]`, Simple Spread).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Cut an episode after this many steps (an env without a time limit still ends).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_steps: u64,

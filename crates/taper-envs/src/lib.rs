@@ -44,6 +44,7 @@ pub mod mpe;
 pub mod normalize;
 pub mod parallel;
 pub mod registry;
+pub mod risky_point_mass;
 pub mod seq;
 pub mod solve;
 pub mod spaces;

@@ -130,6 +130,13 @@ const SPECS: &[EnvSpec] = &[
         kwargs: "max_episode_steps (the time limit, as gymnasium.make takes it)",
     },
     EnvSpec {
+        id: "RiskyPointMass-v0",
+        description: "reach the origin past a circle of random penalties (the STAC paper's toy env)",
+        max_episode_steps: Some(200),
+        reward_threshold: None,
+        kwargs: "base_risk_prob, risk_penalty, max_episode_steps",
+    },
+    EnvSpec {
         id: "FrozenLake-v1",
         description: "cross a slippery 4x4 lake (Gymnasium toy text)",
         max_episode_steps: Some(100),
@@ -614,6 +621,16 @@ pub fn make_with(id: &str, kw: &Kwargs) -> Result<Box<dyn Env>> {
         "CartPole-v1" => Box::new(TimeLimit::new(CartPole::new(), time_limit(id, kw, 500)?)),
         "Pendulum-v1" => Box::new(TimeLimit::new(Pendulum::new(), time_limit(id, kw, 200)?)),
         "MountainCarContinuous-v0" => Box::new(TimeLimit::new(MountainCarContinuous::new(), time_limit(id, kw, 999)?)),
+        "RiskyPointMass-v0" => {
+            check_keys(id, kw, &["base_risk_prob", "risk_penalty", "max_episode_steps"])?;
+            let mut rest = kw.clone();
+            let risk = parse_num::<f64>(kw, "base_risk_prob")?.unwrap_or(0.1);
+            let penalty = parse_num::<f64>(kw, "risk_penalty")?.unwrap_or(10.0);
+            rest.remove("base_risk_prob");
+            rest.remove("risk_penalty");
+            let env = crate::risky_point_mass::RiskyPointMass::with_risk(risk, penalty)?;
+            Box::new(TimeLimit::new(env, time_limit(id, &rest, 200)?))
+        }
         "FrozenLake-v1" | "FrozenLake8x8-v1" => {
             let (lake, limit) = frozen_lake(id, kw)?;
             Box::new(TimeLimit::new(lake, limit))

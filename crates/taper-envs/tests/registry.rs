@@ -7,7 +7,11 @@ use taper_envs::{make_with, Action, Kwargs};
 #[test]
 fn max_episode_steps_sets_the_time_limit() {
     let kw = |pairs: &[(&str, &str)]| -> Kwargs { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
-    for (id, default) in [("Pendulum-v1", 200usize), ("MountainCarContinuous-v0", 999), ("CartPole-v1", 500)] {
+    for (id, default) in [
+        ("Pendulum-v1", 200usize),
+        ("MountainCarContinuous-v0", 999),
+        ("CartPole-v1", 500),
+    ] {
         // CartPole falls long before its default limit under any open-loop policy.
         let cases: &[(Option<&str>, usize)] = if id == "CartPole-v1" {
             &[(Some("7"), 7)]
@@ -39,7 +43,12 @@ fn max_episode_steps_sets_the_time_limit() {
             }
             assert_eq!(steps, want, "{id} with {limit:?}");
         }
-        let err = |v: &str| make_with(id, &kw(&[("max_episode_steps", v)])).err().unwrap().to_string();
+        let err = |v: &str| {
+            make_with(id, &kw(&[("max_episode_steps", v)]))
+                .err()
+                .unwrap()
+                .to_string()
+        };
         assert!(err("0").contains("at least one step"), "{}", err("0"));
         assert!(err("x").contains("must be a number"), "{}", err("x"));
         let e = make_with(id, &kw(&[("foo", "1")])).err().unwrap().to_string();

@@ -85,6 +85,9 @@ pub struct CriticWs {
     pub dv_da: Vec<f32>,
 }
 
+/// One critic's scale average, gradient buffer and (loss, mean estimate, mean σ).
+type LossItem<'a> = (&'a mut SigmaEma, &'a mut Vec<f32>, (f64, f64, f64));
+
 /// Runs `f` on each critic with its buffers (and its item of `extra`): the twins side by side
 /// on two threads. Each critic's numbers are computed exactly as alone, so the results do not
 /// depend on the thread count.
@@ -204,12 +207,19 @@ impl CriticKind {
         if emas.len() != c || grads.len() != c {
             return Err(AlgoError::Config {
                 field: "critics",
-                reason: format!("{} scale averages and {} gradient buffers for {c} critics", emas.len(), grads.len()),
+                reason: format!(
+                    "{} scale averages and {} gradient buffers for {c} critics",
+                    emas.len(),
+                    grads.len()
+                ),
             });
         }
         let (y_q, y_z) = (&ws.y_q, &ws.y_z);
-        let mut items: Vec<(&mut SigmaEma, &mut Vec<f32>, (f64, f64, f64))> =
-            emas.iter_mut().zip(grads.iter_mut()).map(|(e, g)| (e, g, (0.0, 0.0, 0.0))).collect();
+        let mut items: Vec<LossItem<'_>> = emas
+            .iter_mut()
+            .zip(grads.iter_mut())
+            .map(|(e, g)| (e, g, (0.0, 0.0, 0.0)))
+            .collect();
         each(nets, &mut ws.per, &mut items, |_, net, p, (ema, grads, out)| {
             let raw = net.forward(x, n, &mut p.cache)?;
             p.dmu.resize(n, 0.0);
@@ -282,7 +292,8 @@ impl CriticKind {
             }
             let raw = nets[0].output(&p.cache).to_vec();
             p.dout.resize(n * outs, 0.0);
-            self.head().backward(&raw, &vec![1.0; n], &vec![-beta; n], &mut p.dout)?;
+            self.head()
+                .backward(&raw, &vec![1.0; n], &vec![-beta; n], &mut p.dout)?;
         }
         each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
             p.dx.resize(n * xw, 0.0);

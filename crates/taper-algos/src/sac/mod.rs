@@ -419,7 +419,11 @@ struct Probe {
 
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Probe {{ probe_len: {}, horizon: {} }}", self.probe_len, self.horizon)
+        write!(
+            f,
+            "Probe {{ probe_len: {}, horizon: {} }}",
+            self.probe_len, self.horizon
+        )
     }
 }
 
@@ -824,7 +828,14 @@ impl Sac {
             g.clear();
             g.resize(q.num_params(), 0.0);
         }
-        let each = kind.losses(&self.critics, &ws.x, n, &mut self.sigma_ema, &mut ws.critic, &mut ws.grads)?;
+        let each = kind.losses(
+            &self.critics,
+            &ws.x,
+            n,
+            &mut self.sigma_ema,
+            &mut ws.critic,
+            &mut ws.grads,
+        )?;
         let k = each.len() as f64;
         for (loss, q, s) in each {
             self.acc.critic_loss += loss;

@@ -98,6 +98,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         warmup: a.warmup,
     };
     let mut frames: Vec<Vec<f64>> = Vec::new();
+    let mut trace = String::new();
+    let mut t_in_ep = (usize::MAX, 0usize);
     let mut last_ep = usize::MAX;
     let ev = learner.evaluate(&opts, &mut |k, view| {
         if ansi {
@@ -111,16 +113,33 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 }
             }
         }
-        if scene.is_some() && k == 0 {
+        if (scene.is_some() && k == 0) || a.trace.is_some() {
             let s = match view {
                 EnvView::Single(e) => e.render_state(),
                 EnvView::Parallel(e) => e.render_state(),
             };
             if let Some(s) = s {
-                frames.push(s);
+                if a.trace.is_some() {
+                    t_in_ep = if t_in_ep.0 == k { (k, t_in_ep.1 + 1) } else { (k, 0) };
+                    let line = serde_json::json!({"episode": k, "t": t_in_ep.1, "state": s});
+                    trace.push_str(&line.to_string());
+                    trace.push('\n');
+                }
+                if scene.is_some() && k == 0 {
+                    frames.push(s);
+                }
             }
         }
     })?;
+    if let Some(path) = &a.trace {
+        if trace.is_empty() {
+            return Err(CliError::Arg {
+                arg: "--trace",
+                reason: format!("{} reports no state to trace", st.env_id),
+            });
+        }
+        taper::train::checkpoint::write_atomic(path, trace.as_bytes())?;
+    }
     let sum = ev.summary();
     let exact = if a.exact {
         Some(taper::algos::exact::exact_store_cost(

@@ -189,3 +189,56 @@ fn closed_pipe_is_quiet() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `eval --trace` writes every step's env state as JSON lines (RiskyPointMass: `[x, y,
+/// penalised]`, positions in the unit square), one line after each reset and each step.
+#[test]
+fn eval_traces_every_state() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("stac");
+    train_ok(&[
+        "train",
+        "--algo",
+        "stac",
+        "--env",
+        "RiskyPointMass-v0",
+        "--total-steps",
+        "300",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let trace = d.path().join("trace.jsonl");
+    let o = taper(
+        &[
+            "eval",
+            run.to_str().unwrap(),
+            "--episodes",
+            "2",
+            "--deterministic",
+            "--json",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps = (j["mean_length"].as_f64().unwrap() * 2.0).round() as usize;
+    assert_eq!(lines.len(), steps + 2, "one line per step and per reset");
+    for l in &lines {
+        let s = l["state"].as_array().unwrap();
+        assert_eq!(s.len(), 3);
+        assert!((0.0..=1.0).contains(&s[0].as_f64().unwrap()) && (0.0..=1.0).contains(&s[1].as_f64().unwrap()));
+    }
+    assert_eq!(
+        (lines[0]["episode"].as_u64(), lines[0]["t"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(lines.last().unwrap()["episode"].as_u64(), Some(1));
+}
