@@ -203,7 +203,12 @@ impl ReplayBuffer {
 /// Polyak averaging of a target network towards its online network:
 /// `θ' ← (1 − τ)·θ' + τ·θ`.
 pub fn polyak(target: &mut Mlp, online: &Mlp, tau: f32) {
-    for (a, b) in target.params_mut().iter_mut().zip(online.params()) {
+    polyak_params(target.params_mut(), online.params(), tau);
+}
+
+/// [`polyak`] on flat parameter buffers of the same length.
+pub fn polyak_params(target: &mut [f32], online: &[f32], tau: f32) {
+    for (a, b) in target.iter_mut().zip(online) {
         *a = (1.0 - tau) * *a + tau * b;
     }
 }

@@ -79,6 +79,7 @@ pub mod fastmath;
 pub mod init;
 pub mod linalg;
 pub mod mlp;
+pub mod norm_mlp;
 pub mod normalize;
 pub mod optim;
 pub mod returns;

@@ -6,18 +6,20 @@
 //! [`SquashedActor::backward`] can take any loss of the actions and log-probabilities back to
 //! the parameters (the reparameterisation trick).
 
+use super::net::{Net, NetCache};
 use crate::error::{AlgoError, Result};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::mlp::{Activation, Mlp, MlpInit};
+use taper_tensor::norm_mlp::NormMlp;
 use taper_tensor::squashed::{LogStdBound, SquashedSample, TanhGaussian};
 
 /// A tanh-squashed Gaussian policy over a box.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SquashedActor {
     /// The network: observations to `[means, raw log-stds]`.
-    pub net: Mlp,
+    pub net: Net,
     low: Vec<f32>,
     high: Vec<f32>,
     log_std: LogStdBound,
@@ -27,7 +29,7 @@ pub struct SquashedActor {
 #[derive(Debug, Default, Clone)]
 pub struct ActorSamples {
     /// The network's activations.
-    pub cache: MlpCache,
+    pub cache: NetCache,
     /// The actions `[n, d]`.
     pub actions: Vec<f32>,
     /// Their log-probabilities `[n]`.
@@ -45,13 +47,16 @@ pub struct ActorSamples {
 
 impl SquashedActor {
     /// An actor for `obs_dim` observation values and the box `[low, high]`, with the given
-    /// hidden widths and activation and PyTorch's default initialisation.
+    /// hidden widths and activation and PyTorch's default initialisation; with `norm =
+    /// Some(p)`, STAC's blocks with dropout `p` and LayerNorm (ReLU) instead.
+    #[allow(clippy::too_many_arguments)]
     pub fn new<R: Rng + ?Sized>(
         obs_dim: usize,
         low: &[f32],
         high: &[f32],
         hidden: &[usize],
         activation: Activation,
+        norm: Option<f32>,
         log_std: LogStdBound,
         rng: &mut R,
     ) -> Result<Self> {
@@ -67,8 +72,12 @@ impl SquashedActor {
         let mut sizes = vec![obs_dim];
         sizes.extend_from_slice(hidden);
         sizes.push(2 * low.len());
+        let net = match norm {
+            None => Net::Plain(Mlp::new(&sizes, activation, MlpInit::TorchDefault, rng)?),
+            Some(p) => Net::Norm(NormMlp::new(&sizes, p, rng)?),
+        };
         Ok(SquashedActor {
-            net: Mlp::new(&sizes, activation, MlpInit::TorchDefault, rng)?,
+            net,
             low: low.to_vec(),
             high: high.to_vec(),
             log_std,
@@ -92,10 +101,18 @@ impl SquashedActor {
     }
 
     /// Samples an action for each of `n` observations with noise from `rng` (one standard
-    /// normal per row and dimension, row by row), into `s`.
-    pub fn sample<R: Rng + ?Sized>(&self, obs: &[f32], n: usize, rng: &mut R, s: &mut ActorSamples) -> Result<()> {
+    /// normal per row and dimension, row by row), into `s`; `dropout` (training mode) draws
+    /// the network's dropout masks.
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut R,
+        dropout: Option<&mut dyn RngCore>,
+        s: &mut ActorSamples,
+    ) -> Result<()> {
         let d = self.action_dim();
-        let out = self.net.forward(obs, n, &mut s.cache)?;
+        let out = self.net.forward(obs, n, &mut s.cache, dropout)?;
         let dist = self.dist();
         for v in [
             &mut s.actions,
@@ -132,10 +149,11 @@ impl SquashedActor {
         Ok(())
     }
 
-    /// The deterministic actions `scale·tanh(μ) + bias` of `n` observations, into `out`.
-    pub fn mode(&self, obs: &[f32], n: usize, cache: &mut MlpCache, out: &mut [f32]) -> Result<()> {
+    /// The deterministic actions `scale·tanh(μ) + bias` of `n` observations (evaluation
+    /// mode), into `out`.
+    pub fn mode(&self, obs: &[f32], n: usize, cache: &mut NetCache, out: &mut [f32]) -> Result<()> {
         let d = self.action_dim();
-        let y = self.net.forward(obs, n, cache)?;
+        let y = self.net.forward(obs, n, cache, None)?;
         let dist = self.dist();
         for r in 0..n {
             dist.mode(&y[r * 2 * d..r * 2 * d + d], &mut out[r * d..(r + 1) * d]);
@@ -191,6 +209,7 @@ mod tests {
                 &[2.0, 1.0],
                 &[8, 8],
                 Activation::Gelu,
+                None,
                 bound,
                 &mut stream(3, Purpose::Init, 0),
             )
@@ -201,14 +220,15 @@ mod tests {
             let w = 0.4f32;
             let loss = |a: &SquashedActor| -> f64 {
                 let mut s = ActorSamples::default();
-                a.sample(&obs, n, &mut stream(9, Purpose::Action, 0), &mut s).unwrap();
+                a.sample(&obs, n, &mut stream(9, Purpose::Action, 0), None, &mut s)
+                    .unwrap();
                 (0..n)
                     .map(|r| (c[0] * s.actions[2 * r] + c[1] * s.actions[2 * r + 1] + w * s.logp[r]) as f64)
                     .sum()
             };
             let mut s = ActorSamples::default();
             actor
-                .sample(&obs, n, &mut stream(9, Purpose::Action, 0), &mut s)
+                .sample(&obs, n, &mut stream(9, Purpose::Action, 0), None, &mut s)
                 .unwrap();
             let dl_da: Vec<f32> = (0..n).flat_map(|_| c).collect();
             let mut g = vec![0f32; actor.net.num_params()];
@@ -239,7 +259,7 @@ mod tests {
     fn bad_boxes_are_errors() {
         let mut rng = stream(0, Purpose::Init, 0);
         let mk = |lo: &[f32], hi: &[f32], rng: &mut _| {
-            SquashedActor::new(2, lo, hi, &[4], Activation::Relu, LogStdBound::cleanrl(), rng)
+            SquashedActor::new(2, lo, hi, &[4], Activation::Relu, None, LogStdBound::cleanrl(), rng)
         };
         assert!(mk(&[1.0], &[-1.0], &mut rng).is_err());
         assert!(mk(&[f32::NEG_INFINITY], &[1.0], &mut rng).is_err());

@@ -13,13 +13,37 @@
 //!   `r + γ(1 − d)(μ̄ − βσ̄ − α log π')` ([`gaussian::stac_target`]) and the Gaussian NLL; the
 //!   actor climbs `μ − βσ`.
 
+use super::net::{Net, NetCache};
 use crate::error::{AlgoError, Result};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use taper_critics::gaussian::{self, GaussianHead, SigmaEma};
 use taper_critics::{soft_td_target, td_loss};
-use taper_tensor::mlp::{Mlp, MlpCache};
+use taper_tensor::rng::{stream, Purpose};
+
+/// Where a training-mode forward pass draws its dropout masks: critic `k` uses
+/// `stream(seed, Other(7), index + k)`, so each critic's masks are its own whatever thread
+/// computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropoutKey {
+    /// The run's seed.
+    pub seed: u64,
+    /// The call's index.
+    pub index: u64,
+}
+
+impl DropoutKey {
+    /// Critic `k`'s generator.
+    pub fn rng(self, k: usize) -> ChaCha8Rng {
+        stream(self.seed, Purpose::Other(7), self.index.wrapping_add(k as u64))
+    }
+}
+
+fn drop_rng(key: Option<DropoutKey>, k: usize) -> Option<ChaCha8Rng> {
+    key.map(|d| d.rng(k))
+}
 
 /// Which critic an algorithm of the SAC family learns. See the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +85,7 @@ impl CriticKind {
 #[derive(Debug, Default)]
 pub struct PerCritic {
     /// Its network's activations.
-    pub cache: MlpCache,
+    pub cache: NetCache,
     mu: Vec<f32>,
     sigma: Vec<f32>,
     dmu: Vec<f32>,
@@ -91,9 +115,9 @@ type LossItem<'a> = (&'a mut SigmaEma, &'a mut Vec<f32>, (f64, f64, f64));
 /// Runs `f` on each critic with its buffers (and its item of `extra`): the twins side by side
 /// on two threads. Each critic's numbers are computed exactly as alone, so the results do not
 /// depend on the thread count.
-fn each<T: Send, F>(nets: &[Mlp], per: &mut [PerCritic], extra: &mut [T], f: F) -> Result<()>
+fn each<T: Send, F>(nets: &[Net], per: &mut [PerCritic], extra: &mut [T], f: F) -> Result<()>
 where
-    F: Fn(usize, &Mlp, &mut PerCritic, &mut T) -> Result<()> + Sync,
+    F: Fn(usize, &Net, &mut PerCritic, &mut T) -> Result<()> + Sync,
 {
     match (per, extra) {
         ([a, b], [ea, eb]) => {
@@ -135,17 +159,19 @@ impl CriticKind {
     /// The TD targets of `rows` from the target critics at `xn = [o', a']`, into `ws.y_q`
     /// (and `ws.y_z` for DSAC-T, whose draws come from `rng`: all of the first critic's rows,
     /// then the second's, as the reference draws them).
+    #[allow(clippy::too_many_arguments)]
     pub fn targets<R: Rng + ?Sized>(
         self,
-        targets: &[Mlp],
+        targets: &[Net],
         xn: &[f32],
         rows: &[NextRow],
         p: TargetParams,
         rng: &mut R,
+        drop: Option<DropoutKey>,
         ws: &mut CriticWs,
     ) -> Result<()> {
         let n = rows.len();
-        self.split_all(targets, xn, n, ws)?;
+        self.split_all(targets, xn, n, drop, ws)?;
         ws.y_q.resize(n, 0.0);
         ws.y_z.resize(n, 0.0);
         let (mu, sigma) = (|k: usize| &ws.per[k].mu, |k: usize| &ws.per[k].sigma);
@@ -193,12 +219,14 @@ impl CriticKind {
     /// its buffer in `grads`; returns each critic's loss, mean estimate and mean `σ` (NaN for
     /// `twin`). DSAC-T folds the batch's `σ` into each critic's `emas` entry first, as the
     /// reference does.
+    #[allow(clippy::too_many_arguments)]
     pub fn losses(
         self,
-        nets: &[Mlp],
+        nets: &[Net],
         x: &[f32],
         n: usize,
         emas: &mut [SigmaEma],
+        drop: Option<DropoutKey>,
         ws: &mut CriticWs,
         grads: &mut [Vec<f32>],
     ) -> Result<Vec<(f64, f64, f64)>> {
@@ -220,8 +248,9 @@ impl CriticKind {
             .zip(grads.iter_mut())
             .map(|(e, g)| (e, g, (0.0, 0.0, 0.0)))
             .collect();
-        each(nets, &mut ws.per, &mut items, |_, net, p, (ema, grads, out)| {
-            let raw = net.forward(x, n, &mut p.cache)?;
+        each(nets, &mut ws.per, &mut items, |k, net, p, (ema, grads, out)| {
+            let mut r = drop_rng(drop, k);
+            let raw = net.forward(x, n, &mut p.cache, r.as_mut().map(|r| r as &mut dyn rand::RngCore))?;
             p.dmu.resize(n, 0.0);
             let (loss, q_mean, s_mean) = match self {
                 CriticKind::Twin => {
@@ -263,7 +292,17 @@ impl CriticKind {
     /// The value the actor climbs at `x = [o, a]` (`min(Q₁, Q₂)`, the smaller mean, or
     /// `μ − βσ`) into `ws.v`, and its gradient in the actions (the last `ad` columns of `x`)
     /// into `ws.dv_da`. The critics' parameters get no gradient.
-    pub fn actor_value(self, nets: &[Mlp], x: &[f32], n: usize, ad: usize, beta: f32, ws: &mut CriticWs) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn actor_value(
+        self,
+        nets: &[Net],
+        x: &[f32],
+        n: usize,
+        ad: usize,
+        beta: f32,
+        drop: Option<DropoutKey>,
+        ws: &mut CriticWs,
+    ) -> Result<()> {
         let xw = nets[0].input_dim();
         let od = xw - ad;
         let c = self.count();
@@ -271,7 +310,7 @@ impl CriticKind {
         let outs = self.outputs();
         // Each critic's forward pass; then, per row, the minimum's gradient goes to the
         // critic with the smaller value (the first on a tie).
-        self.split_all(nets, x, n, ws)?;
+        self.split_all(nets, x, n, drop, ws)?;
         ws.v.resize(n, 0.0);
         ws.dv_da.resize(n * ad, 0.0);
         if c == 2 {
@@ -308,11 +347,12 @@ impl CriticKind {
     }
 
     /// Every critic's forward pass at `x`, split into means (`Q` for `twin`) and scales.
-    fn split_all(self, nets: &[Mlp], x: &[f32], n: usize, ws: &mut CriticWs) -> Result<()> {
+    fn split_all(self, nets: &[Net], x: &[f32], n: usize, drop: Option<DropoutKey>, ws: &mut CriticWs) -> Result<()> {
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
-        each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
-            let out = net.forward(x, n, &mut p.cache)?;
+        each(nets, &mut ws.per, &mut vec![(); c], |k, net, p, _| {
+            let mut r = drop_rng(drop, k);
+            let out = net.forward(x, n, &mut p.cache, r.as_mut().map(|r| r as &mut dyn rand::RngCore))?;
             p.mu.resize(n, 0.0);
             p.sigma.resize(n, 0.0);
             if self == CriticKind::Twin {
@@ -324,9 +364,10 @@ impl CriticKind {
         })
     }
 
-    /// The estimates the actor would climb, for `n` rows of `x` (a probe's read-out).
-    pub fn estimates(self, nets: &[Mlp], x: &[f32], n: usize, beta: f32, ws: &mut CriticWs) -> Result<Vec<f32>> {
-        self.split_all(nets, x, n, ws)?;
+    /// The estimates the actor would climb, for `n` rows of `x` (a probe's read-out, in
+    /// evaluation mode).
+    pub fn estimates(self, nets: &[Net], x: &[f32], n: usize, beta: f32, ws: &mut CriticWs) -> Result<Vec<f32>> {
+        self.split_all(nets, x, n, None, ws)?;
         let p = &ws.per;
         Ok((0..n)
             .map(|r| match self {
@@ -344,19 +385,17 @@ fn mean(v: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use taper_tensor::mlp::{Activation, MlpInit};
+    use taper_tensor::mlp::{Activation, Mlp, MlpInit};
     use taper_tensor::rng::{stream, Purpose};
 
-    fn nets(kind: CriticKind) -> Vec<Mlp> {
+    fn nets(kind: CriticKind) -> Vec<Net> {
         (0..kind.count())
             .map(|k| {
-                Mlp::new(
-                    &[3 + 2, 12, 12, kind.outputs()],
-                    Activation::Gelu,
-                    MlpInit::TorchDefault,
-                    &mut stream(5, Purpose::Init, k as u64),
-                )
-                .unwrap()
+                // Smooth networks, so that central differences are accurate (STAC's
+                // LayerNorm blocks are checked against candle in taper-tensor).
+                let mut rng = stream(5, Purpose::Init, k as u64);
+                let sizes = [3 + 2, 12, 12, kind.outputs()];
+                Net::Plain(Mlp::new(&sizes, Activation::Gelu, MlpInit::TorchDefault, &mut rng).unwrap())
             })
             .collect()
     }
@@ -370,7 +409,7 @@ mod tests {
             let n = 5;
             let x: Vec<f32> = (0..n * 5).map(|i| ((i * 11 % 7) as f32 - 3.0) * 0.3).collect();
             let mut ws = CriticWs::default();
-            kind.actor_value(&nets, &x, n, 2, 0.5, &mut ws).unwrap();
+            kind.actor_value(&nets, &x, n, 2, 0.5, None, &mut ws).unwrap();
             let (v, g) = (ws.v.clone(), ws.dv_da.clone());
             let est = kind.estimates(&nets, &x, n, 0.5, &mut ws).unwrap();
             assert_eq!(est, v);
@@ -414,24 +453,24 @@ mod tests {
             };
             let mut gs: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
             let mut emas = vec![ema; kind.count()];
-            kind.losses(&nets, &x, n, &mut emas, &mut ws, &mut gs).unwrap();
+            kind.losses(&nets, &x, n, &mut emas, None, &mut ws, &mut gs).unwrap();
             let g = gs[0].clone();
             // DSAC-T's fixed output gradients at the current point.
             let fixed = if kind != CriticKind::DsacT {
                 (Vec::new(), Vec::new())
             } else {
-                let mut c = MlpCache::default();
-                let out = nets[0].forward(&x, n, &mut c).unwrap();
+                let mut c = NetCache::default();
+                let out = nets[0].forward(&x, n, &mut c, None).unwrap();
                 let (mut mu, mut sigma) = (vec![0f32; n], vec![0f32; n]);
                 kind.head().split(out, n, &mut mu, &mut sigma).unwrap();
                 let (mut dq, mut ds) = (vec![0f32; n], vec![0f32; n]);
                 gaussian::dsac_t_loss(&mu, &sigma, &ws.y_q, &ws.y_z, 0.6, &mut dq, &mut ds).unwrap();
                 (dq, ds)
             };
-            let objective = |nets: &[Mlp], ws: &mut CriticWs| -> f64 {
+            let objective = |nets: &[Net], ws: &mut CriticWs| -> f64 {
                 if kind == CriticKind::DsacT {
-                    let mut c = MlpCache::default();
-                    let out = nets[0].forward(&x, n, &mut c).unwrap();
+                    let mut c = NetCache::default();
+                    let out = nets[0].forward(&x, n, &mut c, None).unwrap();
                     let (mut mu, mut sigma) = (vec![0f32; n], vec![0f32; n]);
                     kind.head().split(out, n, &mut mu, &mut sigma).unwrap();
                     (0..n)
@@ -440,7 +479,7 @@ mod tests {
                 } else {
                     let mut scratch: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
                     let mut emas = vec![ema; kind.count()];
-                    kind.losses(nets, &x, n, &mut emas, ws, &mut scratch).unwrap()[0].0
+                    kind.losses(nets, &x, n, &mut emas, None, ws, &mut scratch).unwrap()[0].0
                 }
             };
             let h = 1e-2f32;
@@ -486,13 +525,13 @@ mod tests {
                 beta: 0.5,
             };
             let mut ws = CriticWs::default();
-            kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), &mut ws)
+            kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), None, &mut ws)
                 .unwrap();
             assert_eq!(ws.y_q[1], -2.0, "{kind:?}: a terminal keeps only the reward");
             let est = kind.estimates(&nets, &xn, 2, 0.5, &mut ws).unwrap();
             let want = 1.0 + 0.9 * (est[0] + 0.2 * 0.5);
             let yq = {
-                kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), &mut ws)
+                kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), None, &mut ws)
                     .unwrap();
                 ws.y_q[0]
             };

@@ -26,14 +26,16 @@
 
 mod actor;
 mod critic;
+mod net;
 mod probe;
 
 pub use actor::{ActorSamples, SquashedActor};
-pub use critic::{CriticKind, CriticWs, NextRow, TargetParams};
+pub use critic::{CriticKind, CriticWs, DropoutKey, NextRow, TargetParams};
+pub use net::{Net, NetCache};
 pub use probe::{value_bias, ValueBias};
 
 use crate::error::{AlgoError, Result};
-use crate::offpolicy::{polyak, ReplayBuffer, ReplayPosition};
+use crate::offpolicy::{polyak_params, ReplayBuffer, ReplayPosition};
 use crate::recent::RecentEpisodes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -42,7 +44,8 @@ use std::time::Instant;
 use taper_critics::gaussian::SigmaEma;
 use taper_envs::wrappers::EpisodeRecord;
 use taper_envs::{Env, Kwargs, Space, VecAction, VecEnv};
-use taper_tensor::mlp::{Activation, Mlp, MlpCache, MlpInit};
+use taper_tensor::mlp::{Activation, Mlp, MlpInit};
+use taper_tensor::norm_mlp::NormMlp;
 use taper_tensor::optim::{Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
 use taper_tensor::squashed::LogStdBound;
@@ -107,6 +110,14 @@ pub struct SacConfig {
     pub hidden: Vec<usize>,
     /// Hidden activation (SAC, STAC `relu`; DSAC-T `gelu`).
     pub activation: Activation,
+    /// STAC's hidden blocks, `Linear → Dropout → LayerNorm → ReLU`, in actor and critics
+    /// (STAC: true; needs `relu`).
+    pub layer_norm: bool,
+    /// Dropout probability of the actor's blocks (STAC 0; needs `layer_norm`).
+    pub actor_dropout: f64,
+    /// Dropout probability of the critics' blocks, target critics included (STAC 0.01; needs
+    /// `layer_norm`).
+    pub critic_dropout: f64,
     /// The actor's log-std bound (SAC tanh into [−5, 2]; DSAC-T clamp to [−20, 0.5]; STAC
     /// `σ = softplus(max(raw, −5))`).
     pub log_std: LogStdBound,
@@ -158,6 +169,9 @@ impl SacConfig {
             actor_first: false,
             hidden: vec![256, 256],
             activation: Activation::Relu,
+            layer_norm: false,
+            actor_dropout: 0.0,
+            critic_dropout: 0.0,
             log_std: LogStdBound::cleanrl(),
             alpha: 1.0,
             alpha_update: AlphaUpdate::Dual,
@@ -194,8 +208,9 @@ impl SacConfig {
         }
     }
 
-    /// STAC as `rl-warehouse`'s `stac.py` runs it, without its dropout and LayerNorm (not yet
-    /// in taper's MLP): one Gaussian critic, β = 0.25, the multiplicative α step.
+    /// STAC as `rl-warehouse`'s `stac.py` runs it: one Gaussian critic, its dropout and
+    /// LayerNorm blocks (critic dropout 0.01, the paper's most common setting), β = 0.25, the
+    /// multiplicative α step.
     pub fn stac() -> Self {
         SacConfig {
             critic: CriticKind::Stac,
@@ -206,6 +221,8 @@ impl SacConfig {
             policy_delay: 1,
             policy_repeats: 1,
             log_std: LogStdBound::stac(),
+            layer_norm: true,
+            critic_dropout: 0.01,
             alpha: 0.2,
             alpha_update: AlphaUpdate::Multiplicative,
             beta: 0.25,
@@ -288,6 +305,20 @@ impl SacConfig {
             if self.gamma >= 1.0 {
                 return bad("probe_every", "a Monte-Carlo return needs gamma < 1".into());
             }
+        }
+        for (f, p) in [
+            ("actor_dropout", self.actor_dropout),
+            ("critic_dropout", self.critic_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(f, format!("must be in [0, 1), got {p}"));
+            }
+            if p > 0.0 && !self.layer_norm {
+                return bad(f, "dropout sits in STAC's blocks: set layer_norm = true".into());
+            }
+        }
+        if self.layer_norm && self.activation != Activation::Relu {
+            return bad("activation", "STAC's blocks end in relu".into());
         }
         if self.critic == CriticKind::Twin && self.beta != 0.0 {
             return bad(
@@ -381,8 +412,8 @@ pub struct Sac {
     config: SacConfig,
     actor: SquashedActor,
     target_actor: Option<SquashedActor>,
-    critics: Vec<Mlp>,
-    targets: Vec<Mlp>,
+    critics: Vec<Net>,
+    targets: Vec<Net>,
     actor_opt: Adam,
     critic_opt: Vec<Adam>,
     alpha_opt: Adam,
@@ -486,21 +517,34 @@ impl Sac {
         let od = envs.observation_space().flat_dim();
         let ad = low.len();
         let mut init = stream(seed, Purpose::Init, 0);
+        let norm = |p: f64| config.layer_norm.then_some(p as f32);
         let actor = SquashedActor::new(
             od,
             &low,
             &high,
             &config.hidden,
             config.activation,
+            norm(config.actor_dropout),
             config.log_std,
             &mut init,
         )?;
         let mut sizes = vec![od + ad];
         sizes.extend_from_slice(&config.hidden);
         sizes.push(config.critic.outputs());
-        let critics = (0..config.critic.count())
-            .map(|_| Mlp::new(&sizes, config.activation, MlpInit::TorchDefault, &mut init))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut critics = Vec::with_capacity(config.critic.count());
+        for _ in 0..config.critic.count() {
+            critics.push(match norm(config.critic_dropout) {
+                None => Net::Plain(Mlp::new(&sizes, config.activation, MlpInit::TorchDefault, &mut init)?),
+                Some(p) => {
+                    let mut q = NormMlp::new(&sizes, p, &mut init)?;
+                    if config.critic.outputs() == 2 {
+                        // STAC starts the σ output's bias at 0.
+                        q.set_output_bias(1, 0.0)?;
+                    }
+                    Net::Norm(q)
+                }
+            });
+        }
         let adam = |lr: f64, n: usize| {
             Adam::new(
                 AdamConfig {
@@ -565,7 +609,7 @@ impl Sac {
         &self.actor
     }
     /// The online critics.
-    pub fn critics(&self) -> &[Mlp] {
+    pub fn critics(&self) -> &[Net] {
         &self.critics
     }
     /// The temperature α.
@@ -615,7 +659,7 @@ impl Sac {
             });
         }
         let mut rng = stream(opts.seed, Purpose::Eval, 0);
-        let mut cache = MlpCache::default();
+        let mut cache = NetCache::default();
         let mut s = ActorSamples::default();
         Ok(taper_train::eval::run_episodes(
             env,
@@ -625,7 +669,7 @@ impl Sac {
                     self.actor.mode(obs, 1, &mut cache, action)
                 } else {
                     self.actor
-                        .sample(obs, 1, &mut rng, &mut s)
+                        .sample(obs, 1, &mut rng, None, &mut s)
                         .map(|_| action.copy_from_slice(&s.actions))
                 }
                 .map_err(taper_train::TrainError::learner)
@@ -699,6 +743,7 @@ impl Sac {
     /// One vector step of every env, the transitions stored, and the gradient steps due.
     fn env_step(&mut self) -> Result<()> {
         let (m, od, ad) = (self.envs.num_envs(), self.actor.obs_dim(), self.actor.action_dim());
+        let mut drop = self.dropout_key(Site::Act, 0).map(|k| k.rng(0));
         let (acts, prev, samples) = &mut self.act_scratch;
         if self.config.random_starts && self.buffer.len() < self.config.learning_starts {
             let (low, high) = self.actor.bounds();
@@ -708,7 +753,9 @@ impl Sac {
                 }
             }
         } else {
-            self.actor.sample(self.envs.obs(), m, &mut self.rng, samples)?;
+            // Training mode: the actor's dropout on, as the reference acts.
+            self.actor
+                .sample(self.envs.obs(), m, &mut self.rng, dyn_rng(&mut drop), samples)?;
             acts.copy_from_slice(&samples.actions);
         }
         prev.copy_from_slice(self.envs.obs());
@@ -800,7 +847,8 @@ impl Sac {
         // Targets from the next states and actions sampled by the (target) policy.
         let alpha = self.log_alpha.exp();
         let next_pi = self.target_actor.as_ref().unwrap_or(&self.actor);
-        next_pi.sample(&ws.next_obs, n, &mut self.rng, &mut ws.next)?;
+        let mut drop = self.dropout_key(Site::NextActions, 0).map(|k| k.rng(0));
+        next_pi.sample(&ws.next_obs, n, &mut self.rng, dyn_rng(&mut drop), &mut ws.next)?;
         join(&ws.next_obs, &ws.next.actions, n, od, ad, &mut ws.xn);
         ws.rows.clear();
         for (k, &t) in ws.idx.iter().enumerate() {
@@ -815,11 +863,12 @@ impl Sac {
             alpha,
             beta: c.beta as f32,
         };
-        kind.targets(&self.targets, &ws.xn, &ws.rows, p, &mut self.rng, &mut ws.critic)?;
+        let drop = self.dropout_key(Site::Targets, 0);
+        kind.targets(&self.targets, &ws.xn, &ws.rows, p, &mut self.rng, drop, &mut ws.critic)?;
         let actor_due = self.updates % c.policy_delay as u64 == 0;
         // DSAC-T: the actor's gradient on the critics as they are before this step.
         let early = if actor_due && c.actor_first {
-            Some(self.actor_gradient(c, ws)?)
+            Some(self.actor_gradient(c, ws, 0)?)
         } else {
             None
         };
@@ -828,11 +877,13 @@ impl Sac {
             g.clear();
             g.resize(q.num_params(), 0.0);
         }
+        let drop = self.dropout_key(Site::CriticLoss, 0);
         let each = kind.losses(
             &self.critics,
             &ws.x,
             n,
             &mut self.sigma_ema,
+            drop,
             &mut ws.critic,
             &mut ws.grads,
         )?;
@@ -849,22 +900,22 @@ impl Sac {
         if let Some(mean_logp) = early {
             self.actor_opt
                 .step(&mut [(self.actor.net.params_mut(), &ws.actor_grads[..])])?;
-            self.alpha_step(c, mean_logp, ws)?;
+            self.alpha_step(c, mean_logp, ws, 0)?;
         } else if actor_due {
-            for _ in 0..c.policy_repeats {
-                let mean_logp = self.actor_gradient(c, ws)?;
+            for rep in 0..c.policy_repeats {
+                let mean_logp = self.actor_gradient(c, ws, rep)?;
                 self.actor_opt
                     .step(&mut [(self.actor.net.params_mut(), &ws.actor_grads[..])])?;
-                self.alpha_step(c, mean_logp, ws)?;
+                self.alpha_step(c, mean_logp, ws, rep)?;
             }
         }
         if self.updates % c.target_delay as u64 == 0 {
             let tau = c.tau as f32;
             for (t, o) in self.targets.iter_mut().zip(&self.critics) {
-                polyak(t, o, tau);
+                polyak_params(t.params_mut(), o.params(), tau);
             }
             if let Some(ta) = &mut self.target_actor {
-                polyak(&mut ta.net, &self.actor.net, tau);
+                polyak_params(ta.net.params_mut(), self.actor.net.params(), tau);
             }
         }
         Ok(())
@@ -872,14 +923,17 @@ impl Sac {
 
     /// The actor loss `mean(α·log π(ã|s) − V(s, ã))` on the batch's states with a fresh
     /// reparameterised sample, its gradient into `ws.actor_grads`; returns the mean `log π`.
-    fn actor_gradient(&mut self, c: &SacConfig, ws: &mut UpdateWs) -> Result<f64> {
+    fn actor_gradient(&mut self, c: &SacConfig, ws: &mut UpdateWs, rep: usize) -> Result<f64> {
         let (od, ad, n) = (self.actor.obs_dim(), self.actor.action_dim(), c.batch_size);
         let alpha = self.log_alpha.exp();
-        self.actor.sample(&ws.obs, n, &mut self.rng, &mut ws.pi)?;
+        let mut drop = self.dropout_key(Site::ActorSample, rep).map(|k| k.rng(0));
+        self.actor
+            .sample(&ws.obs, n, &mut self.rng, dyn_rng(&mut drop), &mut ws.pi)?;
         let mut xpi = Vec::with_capacity(n * (od + ad));
         join(&ws.obs, &ws.pi.actions, n, od, ad, &mut xpi);
+        let drop = self.dropout_key(Site::ActorValue, rep);
         c.critic
-            .actor_value(&self.critics, &xpi, n, ad, c.beta as f32, &mut ws.critic)?;
+            .actor_value(&self.critics, &xpi, n, ad, c.beta as f32, drop, &mut ws.critic)?;
         let inv = 1.0 / n as f32;
         ws.dl_da.clear();
         ws.dl_da.extend(ws.critic.dv_da.iter().map(|g| -g * inv));
@@ -908,14 +962,16 @@ impl Sac {
     }
 
     /// One step of α.
-    fn alpha_step(&mut self, c: &SacConfig, mean_logp: f64, ws: &mut UpdateWs) -> Result<()> {
+    fn alpha_step(&mut self, c: &SacConfig, mean_logp: f64, ws: &mut UpdateWs, rep: usize) -> Result<()> {
         let h = self.target_entropy() as f64;
         match c.alpha_update {
             AlphaUpdate::Fixed => {}
             AlphaUpdate::Dual => {
                 // CleanRL: a fresh sample after the actor's step; d/d log α of −α(log π + H̄).
                 let n = c.batch_size;
-                self.actor.sample(&ws.obs, n, &mut self.rng, &mut ws.pi)?;
+                let mut drop = self.dropout_key(Site::AlphaSample, rep).map(|k| k.rng(0));
+                self.actor
+                    .sample(&ws.obs, n, &mut self.rng, dyn_rng(&mut drop), &mut ws.pi)?;
                 let lp = ws.pi.logp.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
                 let g = -(self.log_alpha.exp() as f64) * (lp + h);
                 let mut la = [self.log_alpha];
@@ -936,6 +992,41 @@ impl Sac {
         }
         Ok(())
     }
+}
+
+/// Where a training-mode forward pass happens within a gradient step (its dropout masks'
+/// stream).
+#[derive(Debug, Clone, Copy)]
+enum Site {
+    Act = 0,
+    NextActions = 1,
+    Targets = 2,
+    CriticLoss = 3,
+    ActorSample = 4,
+    ActorValue = 5,
+    AlphaSample = 6,
+}
+
+impl Sac {
+    /// The dropout stream of a site in this gradient step (or, acting, this env step); `None`
+    /// when no network has dropout.
+    fn dropout_key(&self, site: Site, rep: usize) -> Option<DropoutKey> {
+        let c = &self.config;
+        if !(c.layer_norm && (c.actor_dropout > 0.0 || c.critic_dropout > 0.0)) {
+            return None;
+        }
+        let step = if matches!(site, Site::Act) {
+            self.global_step
+        } else {
+            self.updates
+        };
+        let index = ((step * 8 + site as u64) * 64 + rep as u64) * 4;
+        Some(DropoutKey { seed: self.seed, index })
+    }
+}
+
+fn dyn_rng(r: &mut Option<ChaCha8Rng>) -> Option<&mut dyn rand::RngCore> {
+    r.as_mut().map(|r| r as &mut dyn rand::RngCore)
 }
 
 /// `[o, a]` rows from `n` observations `[n, od]` and actions `[n, ad]`, into `out`.
@@ -1130,10 +1221,10 @@ impl Learner for Sac {
         }
         let mut out = vec![0f32; ad];
         if deterministic {
-            self.actor.mode(obs, 1, &mut MlpCache::default(), &mut out)?;
+            self.actor.mode(obs, 1, &mut NetCache::default(), &mut out)?;
         } else {
             let mut s = ActorSamples::default();
-            self.actor.sample(obs, 1, &mut self.predict_rng, &mut s)?;
+            self.actor.sample(obs, 1, &mut self.predict_rng, None, &mut s)?;
             out.copy_from_slice(&s.actions);
         }
         Ok(out)

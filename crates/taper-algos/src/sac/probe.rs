@@ -1,7 +1,7 @@
 //! How far a critic's estimates sit above or below the returns they estimate
 //! ([`value_bias`]): the measurement behind the overestimation claims of TD3, DSAC-T and STAC.
 //!
-//! The current stochastic policy runs `episodes` fresh episodes for `horizon` steps. At each of
+//! The current stochastic policy (in evaluation mode: no dropout) runs `episodes` fresh episodes for `horizon` steps. At each of
 //! the first `probe_len` states it visits, the critic's estimate of the action taken (the
 //! value the actor climbs: `min(Q₁, Q₂)`, the smaller mean, or `μ − βσ`) is compared with the
 //! soft Monte-Carlo return that followed, the quantity the soft Bellman target estimates:
@@ -12,10 +12,10 @@
 
 use super::actor::{ActorSamples, SquashedActor};
 use super::critic::{CriticKind, CriticWs};
+use super::net::Net;
 use crate::error::{AlgoError, Result};
 use serde::{Deserialize, Serialize};
 use taper_envs::{Action, Env};
-use taper_tensor::mlp::Mlp;
 use taper_tensor::rng::{stream, Purpose};
 
 /// A critic's bias on the states its policy visits.
@@ -39,7 +39,7 @@ pub struct ValueBias {
 pub fn value_bias(
     actor: &SquashedActor,
     kind: CriticKind,
-    critics: &[Mlp],
+    critics: &[Net],
     beta: f32,
     alpha: f32,
     gamma: f32,
@@ -68,7 +68,7 @@ pub fn value_bias(
         env.reset_into(Some(seed.wrapping_add(k as u64)), &mut obs)?;
         let (mut x, mut rew, mut logp) = (Vec::new(), Vec::new(), Vec::new());
         for t in 0..horizon {
-            actor.sample(&obs, 1, &mut rng, &mut s)?;
+            actor.sample(&obs, 1, &mut rng, None, &mut s)?;
             x.extend_from_slice(&obs);
             x.extend_from_slice(&s.actions);
             logp.push(s.logp[0]);
