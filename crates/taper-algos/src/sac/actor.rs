@@ -189,7 +189,7 @@ impl SquashedActor {
             }
         }
         let ActorSamples { cache, dout, .. } = s;
-        Ok(self.net.backward(obs, cache, dout, grads)?)
+        self.net.backward(obs, cache, dout, grads)
     }
 }
 

@@ -336,7 +336,7 @@ impl CriticKind {
         }
         each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
             p.dx.resize(n * xw, 0.0);
-            Ok(net.backward_input(x, &mut p.cache, &p.dout, &mut p.dx)?)
+            net.backward_input(x, &mut p.cache, &p.dout, &mut p.dx)
         })?;
         for r in 0..n {
             for a in 0..ad {
