@@ -28,7 +28,7 @@ def main() -> None:
     out = Path(sys.argv[1])
     print("| configuration | env steps | final eval return | mean of last 5 evals | first eval ≥ −200 (per seed) | critic bias, 2nd half |")
     print("|---|---|---|---|---|---|")
-    for name in ["dsac-t", "sac-sched", "stac-sched", "sac"]:
+    for name in ["dsac-t", "sac-sched", "stac-sched", "sac", "sac-hl"]:
         seeds = sorted((out / name).glob("s*"))
         if not seeds:
             continue

@@ -455,7 +455,6 @@ struct UpdateWs {
     dq: Vec<f32>,
     dx: Vec<f32>,
     g: Vec<f32>,
-    gscratch: Vec<f32>,
     logits: Vec<f32>,
     ta: Vec<f32>,
     soft: Vec<f32>,
@@ -890,11 +889,9 @@ impl Maddpg {
             critic.forward(&ws.x, rows, &mut ws.c2)?;
             ws.dq.clear();
             ws.dq.resize(rows, -1.0 / rows as f32);
-            ws.gscratch.resize(critic.net.num_params(), 0.0);
             ws.dx.resize(rows * xw, 0.0);
-            critic
-                .net
-                .backward_full(&ws.x, &mut ws.c2, &ws.dq, &mut ws.gscratch, Some(&mut ws.dx))?;
+            // The critic is frozen for the actor's step: its input gradient only.
+            critic.net.backward_input(&ws.x, &mut ws.c2, &ws.dq, &mut ws.dx)?;
             ws.dl.resize(rows * aw1, 0.0);
             let reg = 2.0 * c.logit_reg as f32 / (rows * aw1) as f32;
             for r in 0..rows {

@@ -9,6 +9,10 @@
 //!   the mean target and a sampled one ([`gaussian::dsac_t_targets`]); each critic learns by
 //!   DSAC-T's clipped, variance-weighted loss ([`gaussian::dsac_t_loss`]) with its own moving
 //!   `σ̂`; the actor climbs the smaller mean.
+//! - `categorical`: SAC's twin critics with categorical heads ([`Categorical`], HL-Gauss or
+//!   two-hot on a fixed support), each learned by cross-entropy against the encoded soft target
+//!   ("Stop Regressing"'s classification loss); the value is the softmax mean, and the actor
+//!   climbs `min(Q₁, Q₂)` through `∂Q/∂z_i = p_i(c_i − Q)`.
 //! - `stac`: one Gaussian critic of the one-step return, the pessimistic target
 //!   `r + γ(1 − d)(μ̄ − βσ̄ − α log π')` ([`gaussian::stac_target`]) and the Gaussian NLL; the
 //!   actor climbs `μ − βσ`.
@@ -20,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use taper_critics::gaussian::{self, GaussianHead, SigmaEma};
-use taper_critics::{soft_td_target, td_loss};
+use taper_critics::{soft_td_target, td_loss, Categorical};
 use taper_tensor::rng::{stream, Purpose};
 
 /// Where a training-mode forward pass draws its dropout masks: critic `k` uses
@@ -55,20 +59,23 @@ pub enum CriticKind {
     DsacT,
     /// One Gaussian critic with STAC's pessimistic target.
     Stac,
+    /// Twin categorical critics (HL-Gauss or two-hot) with SAC's soft target.
+    Categorical,
 }
 
 impl CriticKind {
     /// Critic networks.
     pub fn count(self) -> usize {
         match self {
-            CriticKind::Twin | CriticKind::DsacT => 2,
+            CriticKind::Twin | CriticKind::DsacT | CriticKind::Categorical => 2,
             CriticKind::Stac => 1,
         }
     }
-    /// Outputs per row: `Q`, or `(μ, raw σ)`.
-    pub fn outputs(self) -> usize {
+    /// Outputs per row: `Q`, `(μ, raw σ)`, or one logit per bin of `support`.
+    pub fn outputs(self, support: Option<&Categorical>) -> usize {
         match self {
             CriticKind::Twin => 1,
+            CriticKind::Categorical => support.map(|s| s.bins()).unwrap_or(0),
             _ => 2,
         }
     }
@@ -168,15 +175,16 @@ impl CriticKind {
         p: TargetParams,
         rng: &mut R,
         drop: Option<DropoutKey>,
+        support: Option<&Categorical>,
         ws: &mut CriticWs,
     ) -> Result<()> {
         let n = rows.len();
-        self.split_all(targets, xn, n, drop, ws)?;
+        self.split_all(targets, xn, n, drop, support, ws)?;
         ws.y_q.resize(n, 0.0);
         ws.y_z.resize(n, 0.0);
         let (mu, sigma) = (|k: usize| &ws.per[k].mu, |k: usize| &ws.per[k].sigma);
         match self {
-            CriticKind::Twin => {
+            CriticKind::Twin | CriticKind::Categorical => {
                 for (r, t) in rows.iter().enumerate() {
                     ws.y_q[r] = soft_td_target(t.reward, p.gamma, t.done, mu(0)[r], mu(1)[r], p.alpha, t.logp);
                 }
@@ -227,9 +235,11 @@ impl CriticKind {
         n: usize,
         emas: &mut [SigmaEma],
         drop: Option<DropoutKey>,
+        support: Option<&Categorical>,
         ws: &mut CriticWs,
         grads: &mut [Vec<f32>],
     ) -> Result<Vec<(f64, f64, f64)>> {
+        let support = self.support(support)?;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
         if emas.len() != c || grads.len() != c {
@@ -258,6 +268,14 @@ impl CriticKind {
                     p.dout.clear();
                     p.dout.extend_from_slice(&p.dmu);
                     (loss, mean(raw), f64::NAN)
+                }
+                CriticKind::Categorical => {
+                    let c = support.ok_or_else(no_support)?;
+                    p.dout.resize(n * c.bins(), 0.0);
+                    let loss = c.loss(raw, y_q, n, &mut p.dout)?;
+                    p.mu.resize(n, 0.0);
+                    c.values(raw, n, &mut p.mu)?;
+                    (loss as f64, mean(&p.mu), f64::NAN)
                 }
                 _ => {
                     let head = self.head();
@@ -301,27 +319,40 @@ impl CriticKind {
         ad: usize,
         beta: f32,
         drop: Option<DropoutKey>,
+        support: Option<&Categorical>,
         ws: &mut CriticWs,
     ) -> Result<()> {
+        let support = self.support(support)?;
         let xw = nets[0].input_dim();
         let od = xw - ad;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
-        let outs = self.outputs();
+        let outs = self.outputs(support);
         // Each critic's forward pass; then, per row, the minimum's gradient goes to the
         // critic with the smaller value (the first on a tie).
-        self.split_all(nets, x, n, drop, ws)?;
+        self.split_all(nets, x, n, drop, support, ws)?;
         ws.v.resize(n, 0.0);
         ws.dv_da.resize(n * ad, 0.0);
         if c == 2 {
+            for (k, p) in ws.per.iter_mut().enumerate() {
+                p.dout.resize(n * outs, 0.0);
+                if let (CriticKind::Categorical, Some(cat)) = (self, support) {
+                    let raw = nets[k].output(&p.cache).to_vec();
+                    cat.value_grads(&raw, n, &mut p.dout)?;
+                }
+            }
             for r in 0..n {
                 let (a, b) = (ws.per[0].mu[r], ws.per[1].mu[r]);
                 ws.v[r] = a.min(b);
                 let first = a <= b;
                 for (k, p) in ws.per.iter_mut().enumerate() {
-                    p.dout.resize(n * outs, 0.0);
-                    p.dout[r * outs..(r + 1) * outs].fill(0.0);
-                    p.dout[r * outs] = if (k == 0) == first { 1.0 } else { 0.0 };
+                    let row = &mut p.dout[r * outs..(r + 1) * outs];
+                    if (k == 0) != first {
+                        row.fill(0.0);
+                    } else if self != CriticKind::Categorical {
+                        row.fill(0.0);
+                        row[0] = 1.0;
+                    }
                 }
             }
         } else {
@@ -347,7 +378,16 @@ impl CriticKind {
     }
 
     /// Every critic's forward pass at `x`, split into means (`Q` for `twin`) and scales.
-    fn split_all(self, nets: &[Net], x: &[f32], n: usize, drop: Option<DropoutKey>, ws: &mut CriticWs) -> Result<()> {
+    fn split_all(
+        self,
+        nets: &[Net],
+        x: &[f32],
+        n: usize,
+        drop: Option<DropoutKey>,
+        support: Option<&Categorical>,
+        ws: &mut CriticWs,
+    ) -> Result<()> {
+        let support = self.support(support)?;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
         each(nets, &mut ws.per, &mut vec![(); c], |k, net, p, _| {
@@ -355,10 +395,11 @@ impl CriticKind {
             let out = net.forward(x, n, &mut p.cache, r.as_mut().map(|r| r as &mut dyn rand::RngCore))?;
             p.mu.resize(n, 0.0);
             p.sigma.resize(n, 0.0);
-            if self == CriticKind::Twin {
-                p.mu.copy_from_slice(out);
-            } else {
-                self.head().split(out, n, &mut p.mu, &mut p.sigma)?;
+            match (self, support) {
+                (CriticKind::Twin, _) => p.mu.copy_from_slice(out),
+                (CriticKind::Categorical, Some(cat)) => cat.values(out, n, &mut p.mu)?,
+                (CriticKind::Categorical, None) => return Err(no_support()),
+                _ => self.head().split(out, n, &mut p.mu, &mut p.sigma)?,
             }
             Ok(())
         })
@@ -366,8 +407,16 @@ impl CriticKind {
 
     /// The estimates the actor would climb, for `n` rows of `x` (a probe's read-out, in
     /// evaluation mode).
-    pub fn estimates(self, nets: &[Net], x: &[f32], n: usize, beta: f32, ws: &mut CriticWs) -> Result<Vec<f32>> {
-        self.split_all(nets, x, n, None, ws)?;
+    pub fn estimates(
+        self,
+        nets: &[Net],
+        x: &[f32],
+        n: usize,
+        beta: f32,
+        support: Option<&Categorical>,
+        ws: &mut CriticWs,
+    ) -> Result<Vec<f32>> {
+        self.split_all(nets, x, n, None, support, ws)?;
         let p = &ws.per;
         Ok((0..n)
             .map(|r| match self {
@@ -375,6 +424,24 @@ impl CriticKind {
                 _ => p[0].mu[r].min(p[1].mu[r]),
             })
             .collect())
+    }
+}
+
+impl CriticKind {
+    /// The support a categorical critic needs (an error without one); `None` for the others.
+    fn support(self, support: Option<&Categorical>) -> Result<Option<&Categorical>> {
+        match (self, support) {
+            (CriticKind::Categorical, None) => Err(no_support()),
+            (CriticKind::Categorical, s) => Ok(s),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn no_support() -> AlgoError {
+    AlgoError::Config {
+        field: "q_support",
+        reason: "the categorical critic needs a support (`[sac.q_support]` with min, max, bins, encoding)".into(),
     }
 }
 
@@ -388,13 +455,24 @@ mod tests {
     use taper_tensor::mlp::{Activation, Mlp, MlpInit};
     use taper_tensor::rng::{stream, Purpose};
 
+    fn support() -> Categorical {
+        Categorical::hl_gauss(-3.0, 3.0, 21).unwrap()
+    }
+
+    const KINDS: [CriticKind; 4] = [
+        CriticKind::Twin,
+        CriticKind::DsacT,
+        CriticKind::Stac,
+        CriticKind::Categorical,
+    ];
+
     fn nets(kind: CriticKind) -> Vec<Net> {
         (0..kind.count())
             .map(|k| {
                 // Smooth networks, so that central differences are accurate (STAC's
                 // LayerNorm blocks are checked against candle in taper-tensor).
                 let mut rng = stream(5, Purpose::Init, k as u64);
-                let sizes = [3 + 2, 12, 12, kind.outputs()];
+                let sizes = [3 + 2, 12, 12, kind.outputs(Some(&support()))];
                 Net::Plain(Mlp::new(&sizes, Activation::Gelu, MlpInit::TorchDefault, &mut rng).unwrap())
             })
             .collect()
@@ -404,14 +482,16 @@ mod tests {
     /// critic kind (rows away from a twin tie).
     #[test]
     fn actor_value_gradient_matches_finite_differences() {
-        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+        for kind in KINDS {
+            let sup = support();
+            let sup = Some(&sup);
             let nets = nets(kind);
             let n = 5;
             let x: Vec<f32> = (0..n * 5).map(|i| ((i * 11 % 7) as f32 - 3.0) * 0.3).collect();
             let mut ws = CriticWs::default();
-            kind.actor_value(&nets, &x, n, 2, 0.5, None, &mut ws).unwrap();
+            kind.actor_value(&nets, &x, n, 2, 0.5, None, sup, &mut ws).unwrap();
             let (v, g) = (ws.v.clone(), ws.dv_da.clone());
-            let est = kind.estimates(&nets, &x, n, 0.5, &mut ws).unwrap();
+            let est = kind.estimates(&nets, &x, n, 0.5, sup, &mut ws).unwrap();
             assert_eq!(est, v);
             let h = 1e-3f32;
             for r in 0..n {
@@ -419,8 +499,8 @@ mod tests {
                     let (mut xp, mut xm) = (x.clone(), x.clone());
                     xp[r * 5 + 3 + a] += h;
                     xm[r * 5 + 3 + a] -= h;
-                    let fp = kind.estimates(&nets, &xp, n, 0.5, &mut ws).unwrap()[r];
-                    let fm = kind.estimates(&nets, &xm, n, 0.5, &mut ws).unwrap()[r];
+                    let fp = kind.estimates(&nets, &xp, n, 0.5, sup, &mut ws).unwrap()[r];
+                    let fm = kind.estimates(&nets, &xm, n, 0.5, sup, &mut ws).unwrap()[r];
                     let fd = (fp - fm) / (2.0 * h);
                     assert!(
                         (fd - g[r * 2 + a]).abs() < 2e-3,
@@ -438,7 +518,9 @@ mod tests {
     /// point (those are checked against the reference's formulas in `taper_critics`).
     #[test]
     fn loss_gradient_matches_finite_differences() {
-        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+        for kind in KINDS {
+            let sup = support();
+            let sup = Some(&sup);
             let mut nets = nets(kind);
             let n = 6;
             let x: Vec<f32> = (0..n * 5).map(|i| ((i * 13 % 9) as f32 - 4.0) * 0.25).collect();
@@ -453,7 +535,8 @@ mod tests {
             };
             let mut gs: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
             let mut emas = vec![ema; kind.count()];
-            kind.losses(&nets, &x, n, &mut emas, None, &mut ws, &mut gs).unwrap();
+            kind.losses(&nets, &x, n, &mut emas, None, sup, &mut ws, &mut gs)
+                .unwrap();
             let g = gs[0].clone();
             // DSAC-T's fixed output gradients at the current point.
             let fixed = if kind != CriticKind::DsacT {
@@ -479,7 +562,9 @@ mod tests {
                 } else {
                     let mut scratch: Vec<Vec<f32>> = nets.iter().map(|q| vec![0f32; q.num_params()]).collect();
                     let mut emas = vec![ema; kind.count()];
-                    kind.losses(nets, &x, n, &mut emas, None, ws, &mut scratch).unwrap()[0].0
+                    kind.losses(nets, &x, n, &mut emas, None, sup, ws, &mut scratch)
+                        .unwrap()[0]
+                        .0
                 }
             };
             let h = 1e-2f32;
@@ -504,7 +589,9 @@ mod tests {
     /// critic, STAC's subtracts β·σ̄.
     #[test]
     fn targets_follow_the_formulas() {
-        for kind in [CriticKind::Twin, CriticKind::DsacT, CriticKind::Stac] {
+        for kind in KINDS {
+            let sup = support();
+            let sup = Some(&sup);
             let nets = nets(kind);
             let xn: Vec<f32> = (0..2 * 5).map(|i| i as f32 * 0.1).collect();
             let rows = [
@@ -525,14 +612,32 @@ mod tests {
                 beta: 0.5,
             };
             let mut ws = CriticWs::default();
-            kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), None, &mut ws)
-                .unwrap();
+            kind.targets(
+                &nets,
+                &xn,
+                &rows,
+                p,
+                &mut stream(1, Purpose::Action, 0),
+                None,
+                sup,
+                &mut ws,
+            )
+            .unwrap();
             assert_eq!(ws.y_q[1], -2.0, "{kind:?}: a terminal keeps only the reward");
-            let est = kind.estimates(&nets, &xn, 2, 0.5, &mut ws).unwrap();
+            let est = kind.estimates(&nets, &xn, 2, 0.5, sup, &mut ws).unwrap();
             let want = 1.0 + 0.9 * (est[0] + 0.2 * 0.5);
             let yq = {
-                kind.targets(&nets, &xn, &rows, p, &mut stream(1, Purpose::Action, 0), None, &mut ws)
-                    .unwrap();
+                kind.targets(
+                    &nets,
+                    &xn,
+                    &rows,
+                    p,
+                    &mut stream(1, Purpose::Action, 0),
+                    None,
+                    sup,
+                    &mut ws,
+                )
+                .unwrap();
                 ws.y_q[0]
             };
             assert!((yq - want).abs() < 1e-5, "{kind:?}: {yq} vs {want}");

@@ -42,6 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use taper_critics::gaussian::SigmaEma;
+use taper_critics::Categorical;
 use taper_envs::wrappers::EpisodeRecord;
 use taper_envs::{Env, Kwargs, Space, VecAction, VecEnv};
 use taper_tensor::mlp::{Activation, Mlp, MlpInit};
@@ -73,8 +74,11 @@ pub enum AlphaUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SacConfig {
-    /// The critic (`twin`, `dsac-t`, `stac`).
+    /// The critic (`twin`, `dsac-t`, `stac`, `categorical`).
     pub critic: CriticKind,
+    /// The categorical critic's support and target encoding (`[sac.q_support]`: `min`, `max`,
+    /// `bins`, `encoding`), needed by `critic = "categorical"` only.
+    pub q_support: Option<Categorical>,
     /// Adam learning rate of the actor (SAC 3e-4, DSAC-T 1e-4, STAC 3e-4).
     pub actor_lr: f64,
     /// Adam learning rate of the critics (SAC 1e-3, DSAC-T 1e-4, STAC 3e-4).
@@ -152,6 +156,7 @@ impl SacConfig {
     pub fn sac() -> Self {
         SacConfig {
             critic: CriticKind::Twin,
+            q_support: None,
             actor_lr: 3e-4,
             critic_lr: 1e-3,
             alpha_lr: 1e-3,
@@ -320,7 +325,20 @@ impl SacConfig {
         if self.layer_norm && self.activation != Activation::Relu {
             return bad("activation", "STAC's blocks end in relu".into());
         }
-        if self.critic == CriticKind::Twin && self.beta != 0.0 {
+        if (self.critic == CriticKind::Categorical) != self.q_support.is_some() {
+            return bad(
+                "q_support",
+                "is the categorical critic's support: give it with critic = \"categorical\" and only then".into(),
+            );
+        }
+        if let Some(q) = &self.q_support {
+            let (lo, hi) = q.range();
+            Categorical::new(lo, hi, q.bins(), q.encoding()).map_err(|e| AlgoError::Config {
+                field: "q_support",
+                reason: e.to_string(),
+            })?;
+        }
+        if matches!(self.critic, CriticKind::Twin | CriticKind::Categorical) && self.beta != 0.0 {
             return bad(
                 "beta",
                 "is STAC's pessimism; the twin critic has none (set it to 0)".into(),
@@ -530,14 +548,14 @@ impl Sac {
         )?;
         let mut sizes = vec![od + ad];
         sizes.extend_from_slice(&config.hidden);
-        sizes.push(config.critic.outputs());
+        sizes.push(config.critic.outputs(config.q_support.as_ref()));
         let mut critics = Vec::with_capacity(config.critic.count());
         for _ in 0..config.critic.count() {
             critics.push(match norm(config.critic_dropout) {
                 None => Net::Plain(Mlp::new(&sizes, config.activation, MlpInit::TorchDefault, &mut init)?),
                 Some(p) => {
                     let mut q = NormMlp::new(&sizes, p, &mut init)?;
-                    if config.critic.outputs() == 2 {
+                    if config.critic == CriticKind::Stac || config.critic == CriticKind::DsacT {
                         // STAC starts the σ output's bias at 0.
                         q.set_output_bias(1, 0.0)?;
                     }
@@ -692,6 +710,7 @@ impl Sac {
             &self.actor,
             self.config.critic,
             &self.critics,
+            self.config.q_support.as_ref(),
             self.config.beta as f32,
             self.alpha(),
             self.config.gamma as f32,
@@ -864,7 +883,17 @@ impl Sac {
             beta: c.beta as f32,
         };
         let drop = self.dropout_key(Site::Targets, 0);
-        kind.targets(&self.targets, &ws.xn, &ws.rows, p, &mut self.rng, drop, &mut ws.critic)?;
+        let support = c.q_support.as_ref();
+        kind.targets(
+            &self.targets,
+            &ws.xn,
+            &ws.rows,
+            p,
+            &mut self.rng,
+            drop,
+            support,
+            &mut ws.critic,
+        )?;
         let actor_due = self.updates % c.policy_delay as u64 == 0;
         // DSAC-T: the actor's gradient on the critics as they are before this step.
         let early = if actor_due && c.actor_first {
@@ -884,6 +913,7 @@ impl Sac {
             n,
             &mut self.sigma_ema,
             drop,
+            support,
             &mut ws.critic,
             &mut ws.grads,
         )?;
@@ -932,8 +962,16 @@ impl Sac {
         let mut xpi = Vec::with_capacity(n * (od + ad));
         join(&ws.obs, &ws.pi.actions, n, od, ad, &mut xpi);
         let drop = self.dropout_key(Site::ActorValue, rep);
-        c.critic
-            .actor_value(&self.critics, &xpi, n, ad, c.beta as f32, drop, &mut ws.critic)?;
+        c.critic.actor_value(
+            &self.critics,
+            &xpi,
+            n,
+            ad,
+            c.beta as f32,
+            drop,
+            c.q_support.as_ref(),
+            &mut ws.critic,
+        )?;
         let inv = 1.0 / n as f32;
         ws.dl_da.clear();
         ws.dl_da.extend(ws.critic.dv_da.iter().map(|g| -g * inv));

@@ -40,6 +40,7 @@ pub fn value_bias(
     actor: &SquashedActor,
     kind: CriticKind,
     critics: &[Net],
+    support: Option<&taper_critics::Categorical>,
     beta: f32,
     alpha: f32,
     gamma: f32,
@@ -105,7 +106,7 @@ pub fn value_bias(
             g[t] = next;
         }
         let m = probe_len.min(len);
-        let est = kind.estimates(critics, &x[..m * (od + ad)], m, beta, &mut ws)?;
+        let est = kind.estimates(critics, &x[..m * (od + ad)], m, beta, support, &mut ws)?;
         let mut b = 0f64;
         for t in 0..m {
             est_sum += est[t] as f64;

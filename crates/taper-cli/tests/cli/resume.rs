@@ -228,15 +228,23 @@ fn hl_gauss_value_head_resumes_exactly_and_evaluates() {
 #[test]
 fn sac_family_resumes_exactly_and_evaluates() {
     let d = tempfile::tempdir().unwrap();
-    for algo in ["sac", "dsac-t", "stac"] {
-        let cfg = d.path().join(format!("{algo}.toml"));
+    // SAC with twin HL-Gauss critics: the same learner with `critic = "categorical"`.
+    let hl = "critic = \"categorical\"\n[sac.q_support]\nmin = -1700.0\nmax = 200.0\nbins = 51\nencoding = { hl_gauss = { sigma_ratio = 0.75 } }\n";
+    for (name, algo, extra) in [
+        ("sac", "sac", ""),
+        ("dsac-t", "dsac-t", ""),
+        ("stac", "stac", ""),
+        ("sac-hl", "sac", hl),
+    ] {
+        let cfg = d.path().join(format!("{name}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "algo = \"{algo}\"\nenv = \"Pendulum-v1\"\n\n[{algo}]\nbatch_size = 32\nlearning_starts = 200\nhidden = [32, 32]\nlog_every = 250\n"
+                "algo = \"{algo}\"\nenv = \"Pendulum-v1\"\n\n[{algo}]\nbatch_size = 32\nlearning_starts = 200\nhidden = [32, 32]\nlog_every = 250\n{extra}"
             ),
         )
         .unwrap();
+        let algo = name;
         let (a, b) = (d.path().join(format!("{algo}-a")), d.path().join(format!("{algo}-b")));
         let base = [
             "--config",
@@ -282,5 +290,11 @@ fn sac_family_resumes_exactly_and_evaluates() {
     bad("algo = \"dsac-t\"\n[dsac-t]\ntau = 0.0\n", "tau");
     bad("algo = \"sac\"\n[sac]\nbuffer_size = 10\n", "buffer_size");
     bad("algo = \"stac\"\n[stac]\nbeta = -1.0\n", "beta");
+    bad("algo = \"sac\"\n[sac]\ncritic = \"categorical\"\n", "q_support");
+    bad(
+        "algo = \"sac\"\n[sac]\ncritic = \"categorical\"\n[sac.q_support]\nmin = 1.0\nmax = 0.0\nbins = 51\nencoding = \"two_hot\"\n",
+        "q_support",
+    );
+    bad("algo = \"stac\"\n[stac]\ncritic_dropout = 1.0\n", "critic_dropout");
     bad("algo = \"sac\"\nenv = \"CartPole-v1\"\n", "Box");
 }
