@@ -52,7 +52,7 @@ def main() -> None:
             closest.append(statistics.mean(min(e) for e in d))
             paths.extend(eps[:10])
         rows.append((b.name[4:], ms(rets, ".1f"), ms(pen), ms(inside), ms(closest, ".3f")))
-        panels.append((b.name[4:], paths))
+        panels.append((b.name[4:], paths, pen))
     print("| β | eval return | penalties per 100 steps | steps inside the circle | closest approach to its centre |")
     print("|---|---|---|---|---|")
     for r in rows:
@@ -62,11 +62,11 @@ def main() -> None:
 
 def svg(panels, path: Path) -> None:
     size, pad = 260, 30
-    w = len(panels) * (size + pad) + pad
+    w = (len(panels) + 1) * (size + pad) + pad
     h = size + 2 * pad
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="13">',
              f'<rect width="{w}" height="{h}" fill="white"/>']
-    for i, (beta, paths) in enumerate(panels):
+    for i, (beta, paths, _) in enumerate(panels):
         x0, y0 = pad + i * (size + pad), pad
         X = lambda x: x0 + x * size
         Y = lambda y: y0 + (1 - y) * size
@@ -78,6 +78,25 @@ def svg(panels, path: Path) -> None:
             parts.append(f'<polyline points="{pts}" fill="none" stroke="#1f4e9c" stroke-opacity="0.55" stroke-width="1.2"/>')
             parts.append(f'<circle cx="{X(p[0][0]):.1f}" cy="{Y(p[0][1]):.1f}" r="2.5" fill="#1f4e9c"/>')
         parts.append(f'<text x="{x0 + size / 2}" y="{y0 - 10}" text-anchor="middle">STAC, β = {beta}</text>')
+    # The penalty rate per β: one bar each (mean over seeds), each seed's value as a dot.
+    x0, y0 = pad + len(panels) * (size + pad) + 20, pad
+    top = max(max(p) for _, _, p in panels) * 1.2 or 1.0
+    bw = (size - 40) / len(panels)
+    parts.append(f'<line x1="{x0}" y1="{y0 + size}" x2="{x0 + size - 20}" y2="{y0 + size}" stroke="#444"/>')
+    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y0 + size}" stroke="#444"/>')
+    for t in range(5):
+        v = top * t / 4
+        y = y0 + size - size * v / top
+        parts.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{v:.2f}</text>')
+    for i, (beta, _, pen) in enumerate(panels):
+        m = statistics.mean(pen)
+        bx = x0 + 10 + i * bw
+        bh = size * m / top
+        parts.append(f'<rect x="{bx:.1f}" y="{y0 + size - bh:.1f}" width="{bw - 12:.1f}" height="{bh:.1f}" fill="#c66"/>')
+        for v in pen:
+            parts.append(f'<circle cx="{bx + (bw - 12) / 2:.1f}" cy="{y0 + size - size * v / top:.1f}" r="3" fill="#333"/>')
+        parts.append(f'<text x="{bx + (bw - 12) / 2:.1f}" y="{y0 + size + 16}" text-anchor="middle">β = {beta}</text>')
+    parts.append(f'<text x="{x0 + (size - 20) / 2}" y="{y0 - 10}" text-anchor="middle">penalties per 100 steps</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n")
     print(f"\nwrote {path}")

@@ -955,18 +955,7 @@ impl Learner for Maddpg {
     }
     /// The plan ends at the first whole vector step at or past `total_steps`.
     fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
-        let m = self.config.num_envs as u64;
-        let end = total_steps.div_ceil(m) * m;
-        if total_steps == 0 || self.global_step >= end {
-            return Err(AlgoError::Config {
-                field: "total_steps",
-                reason: format!(
-                    "the run is already at step {} of a {total_steps}-step plan; give a larger budget to continue",
-                    self.global_step
-                ),
-            }
-            .into());
-        }
+        let end = crate::offpolicy::plan_end(total_steps, self.config.num_envs, self.global_step)?;
         if !self.env_started {
             self.envs.reset(self.seed)?;
             self.env_started = true;

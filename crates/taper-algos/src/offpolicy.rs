@@ -200,6 +200,23 @@ impl ReplayBuffer {
     }
 }
 
+/// Where a plan of `total_steps` env steps ends when `num_envs` envs step together: the first
+/// whole vector step at or past it. An error when it is 0 or the run, at `global_step`, is
+/// already there.
+pub fn plan_end(total_steps: u64, num_envs: usize, global_step: u64) -> Result<u64> {
+    let m = num_envs.max(1) as u64;
+    let end = total_steps.div_ceil(m) * m;
+    if total_steps == 0 || global_step >= end {
+        return Err(AlgoError::Config {
+            field: "total_steps",
+            reason: format!(
+                "the run is already at step {global_step} of a {total_steps}-step plan; give a larger budget to continue"
+            ),
+        });
+    }
+    Ok(end)
+}
+
 /// Polyak averaging of a target network towards its online network:
 /// `θ' ← (1 − τ)·θ' + τ·θ`.
 pub fn polyak(target: &mut Mlp, online: &Mlp, tau: f32) {
@@ -241,5 +258,13 @@ mod tests {
         assert!(c.load(&t, ReplayPosition { len: 5, next: 0 }).is_err());
         assert!(ReplayBuffer::new(0, 3, 2, 2).is_err());
         assert!(ReplayBuffer::new(usize::MAX / 8, 3, 2, 2).is_err());
+    }
+
+    #[test]
+    fn plans_end_on_whole_vector_steps() {
+        assert_eq!(plan_end(10, 4, 0).unwrap(), 12);
+        assert_eq!(plan_end(12, 4, 8).unwrap(), 12);
+        assert!(plan_end(12, 4, 12).is_err());
+        assert!(plan_end(0, 1, 0).is_err());
     }
 }

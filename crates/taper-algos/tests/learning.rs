@@ -141,20 +141,22 @@ fn callback_can_stop_training() {
 
 /// DSAC-T as its official code runs it (`SacConfig::dsac_t`) on Pendulum-v1. The official
 /// stored run (`Jingliang-Duan/DSAC-v2`, `results/DSAC_V2_gym_pendulum`) averages −176 to −147
-/// over each 1000-iteration window from iteration 6000 (≈ 130k env steps) to 12 000 (≈ 250k).
-/// At 180k env steps the mean return of 10 deterministic evaluation episodes must be ≥ −200.
+/// over each 1000-iteration window (5 evaluation episodes every 100 iterations) from iteration
+/// 6000 (≈ 130k env steps) to 12 000 (≈ 250k). At 250k env steps the mean return of 100
+/// deterministic evaluation episodes (standard error about 9; 10 would leave about 26) must be
+/// ≥ −200.
 #[test]
 fn dsac_t_pendulum_matches_the_official_run() {
     let mut l = Sac::new(SacConfig::dsac_t(), "Pendulum-v1", &Kwargs::new(), 1).unwrap();
-    l.learn(180_000).unwrap();
+    l.learn(250_000).unwrap();
     let opts = EvalOptions {
-        episodes: 10,
+        episodes: 100,
         seed: 1_000_000,
         deterministic: true,
         max_steps: 1000,
         warmup: None,
     };
     let r = l.evaluate(&opts, &mut |_, _| {}).unwrap().summary().mean_return;
-    eprintln!("DSAC-T Pendulum-v1 180k seed 1: deterministic evaluation {r:.1}");
+    eprintln!("DSAC-T Pendulum-v1 250k seed 1: deterministic evaluation {r:.1} over 100 episodes");
     assert!(r >= -200.0, "{r}");
 }

@@ -244,8 +244,7 @@ fn sac_family_resumes_exactly_and_evaluates() {
             ),
         )
         .unwrap();
-        let algo = name;
-        let (a, b) = (d.path().join(format!("{algo}-a")), d.path().join(format!("{algo}-b")));
+        let (a, b) = (d.path().join(format!("{name}-a")), d.path().join(format!("{name}-b")));
         let base = [
             "--config",
             cfg.to_str().unwrap(),
@@ -263,13 +262,13 @@ fn sac_family_resumes_exactly_and_evaluates() {
         train_ok(&["train", "--resume", b.to_str().unwrap(), "--quiet"]);
         same_run(&a, &b);
         let evals = |p: &std::path::Path| std::fs::read_to_string(p.join("evaluations.jsonl")).unwrap();
-        assert_eq!(evals(&a), evals(&b), "{algo}");
-        assert_eq!(evals(&a).lines().count(), 2, "{algo}");
-        assert!(b.join("checkpoint/replay.safetensors").exists(), "{algo}");
+        assert_eq!(evals(&a), evals(&b), "{name}");
+        assert_eq!(evals(&a).lines().count(), 2, "{name}");
+        assert!(b.join("checkpoint/replay.safetensors").exists(), "{name}");
         let o = taper(&["eval", a.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
-        assert!(o.status.success(), "{algo}: {}", stderr(&o));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!(j["mean_return"].as_f64().is_some(), "{algo}: {j}");
+        assert!(j["mean_return"].as_f64().is_some(), "{name}: {j}");
     }
     let bad = |text: &str, field: &str| {
         let cfg = d.path().join("bad.toml");
