@@ -134,13 +134,13 @@ fn bad_checkpoints() {
         &taper(&["eval", a.to_str().unwrap()], &[]),
         "weights do not match env `Pendulum-v1`",
     );
-    // A checkpoint of another algorithm.
+    // A checkpoint of an algorithm this taper does not have.
     std::fs::write(
         ck.join("state.json"),
-        state.replace("\"algo\": \"ppo\"", "\"algo\": \"sac\""),
+        state.replace("\"algo\": \"ppo\"", "\"algo\": \"dqn\""),
     )
     .unwrap();
-    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "is a `sac` checkpoint");
+    assert_clean_error(&taper(&["eval", a.to_str().unwrap()], &[]), "is a `dqn` checkpoint");
     // Weights with other shapes (a 32-32 network) under a 64-64 state.
     std::fs::write(ck.join("state.json"), &state).unwrap();
     let cfg = d.path().join("small.toml");
