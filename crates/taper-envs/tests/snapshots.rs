@@ -12,6 +12,7 @@ fn documented_keys(id: &str) -> &'static [&'static str] {
         "CartPole-v1" => &["state", "rng", "done", "started"],
         "Pendulum-v1" => &["th", "thdot", "last_u", "rng", "started"],
         "MountainCarContinuous-v0" => &["pos", "vel", "single", "rng", "started"],
+        "RiskyPointMass-v0" => &["pos", "penalised", "rng", "started"],
         "FrozenLake-v1" | "FrozenLake8x8-v1" | "CliffWalking-v1" => {
             &["state", "last_success", "done", "started", "rng"]
         }
