@@ -200,6 +200,23 @@ impl ReplayBuffer {
     }
 }
 
+/// The file of a checkpoint that holds an off-policy learner's replay buffer.
+pub const REPLAY_FILE: &str = "replay.safetensors";
+
+/// An off-policy learner's checkpoint state: its small state as JSON, its weights, its envs'
+/// snapshot where they can save one, and the replay buffer in [`REPLAY_FILE`].
+pub fn learner_state(
+    algo_state: serde_json::Value,
+    tensors: NamedTensors,
+    env_state: Option<serde_json::Value>,
+    buffer: &ReplayBuffer,
+) -> Result<taper_train::LearnerState> {
+    let mut s = taper_train::LearnerState::new(algo_state, tensors);
+    s.env_state = env_state;
+    s.files = vec![(REPLAY_FILE.to_string(), buffer.to_tensors()?)];
+    Ok(s)
+}
+
 /// Where a plan of `total_steps` env steps ends when `num_envs` envs step together: the first
 /// whole vector step at or past it. An error when it is 0 or the run, at `global_step`, is
 /// already there.

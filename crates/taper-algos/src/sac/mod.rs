@@ -391,8 +391,7 @@ pub struct SacState {
     pub replay: ReplayPosition,
 }
 
-/// The file of a checkpoint that holds the replay buffer.
-pub const REPLAY_FILE: &str = "replay.safetensors";
+pub use crate::offpolicy::REPLAY_FILE;
 
 #[derive(Debug, Default)]
 struct UpdateWs {
@@ -1149,13 +1148,12 @@ impl Learner for Sac {
             env_started: self.env_started,
             replay: self.buffer.position(),
         };
-        let mut s = LearnerState::new(
+        Ok(crate::offpolicy::learner_state(
             serde_json::to_value(st).map_err(taper_train::TrainError::learner)?,
             self.tensors()?,
-        );
-        s.env_state = self.envs.snapshot().ok().and_then(|v| serde_json::to_value(v).ok());
-        s.files = vec![(REPLAY_FILE.to_string(), self.buffer.to_tensors()?)];
-        Ok(s)
+            self.envs.snapshot().ok().and_then(|v| serde_json::to_value(v).ok()),
+            &self.buffer,
+        )?)
     }
     fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
         let t = &ckpt.tensors;
