@@ -15,7 +15,9 @@
 //!   loss;
 //! - [`q`]: [`MlpQ`], an MLP `Q(o, a)` on concatenated observations and actions with its action
 //!   gradient, and the squared TD loss ([`td_loss`]);
-//! - [`twin`]: [`TwinQ`], clipped double Q, and SAC's soft TD target.
+//! - [`twin`]: [`TwinQ`], clipped double Q, and SAC's soft TD target;
+//! - [`flow`]: [`FlowQ`], a flow-matching critic (floq): `Q` as the end point of `K` Euler
+//!   steps of a learned velocity field, trained by flow matching toward the TD target.
 //!
 //! Code that needs only these traits (evaluation, diagnostics) works with every algorithm whose
 //! networks implement them: PPO's actor-critic, MAPPO's centralized `V`, MADDPG's actors and
@@ -40,6 +42,7 @@
 pub mod categorical;
 pub mod categorical_q;
 mod error;
+pub mod flow;
 pub mod gaussian;
 pub mod q;
 pub mod traits;
@@ -49,6 +52,7 @@ pub mod value;
 pub use categorical::{Categorical, Encoding};
 pub use categorical_q::CategoricalQ;
 pub use error::{CriticError, Result};
+pub use flow::{Flow, FlowCache, FlowQ};
 pub use q::{td_loss, MlpQ};
 pub use traits::{Actor, Critic, QCritic};
 pub use twin::{soft_td_target, TwinQ};
