@@ -4,7 +4,8 @@ five (the last 20% of a 250k run's evaluations...), the first evaluation step at
 per seed, and the critic's bias against Monte-Carlo returns (mean over the probes of the run's
 second half).
 
-Usage: python3 scripts/sac_pendulum_table.py OUT_DIR
+Usage: python3 scripts/sac_pendulum_table.py OUT_DIR [NAME ...]   (default: scripts/sac_pendulum.sh's
+configurations; scripts/flow_pendulum.sh names its own)
 """
 
 import json
@@ -28,7 +29,8 @@ def main() -> None:
     out = Path(sys.argv[1])
     print("| configuration | env steps | final eval return | mean of last 5 evals | first eval ≥ −200 (per seed) | critic bias, 2nd half |")
     print("|---|---|---|---|---|---|")
-    for name in ["dsac-t", "sac-sched", "stac-sched", "sac", "sac-hl"]:
+    names = sys.argv[2:] or ["dsac-t", "sac-sched", "stac-sched", "sac", "sac-hl"]
+    for name in names:
         seeds = sorted((out / name).glob("s*"))
         if not seeds:
             continue

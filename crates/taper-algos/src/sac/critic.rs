@@ -16,6 +16,12 @@
 //! - `stac`: one Gaussian critic of the one-step return, the pessimistic target
 //!   `r + γ(1 − d)(μ̄ − βσ̄ − α log π')` ([`gaussian::stac_target`]) and the Gaussian NLL; the
 //!   actor climbs `μ − βσ`.
+//! - `flow`: SAC's twin critics as flow-matching critics ([`Flow`], floq): each `Q` is the
+//!   end point of `K` Euler steps of a learned velocity field, learned by flow matching toward
+//!   SAC's soft target; the actor climbs `min(Q₁, Q₂)` with the gradient through every step.
+//!
+//! What a read-out needs besides the networks (a categorical support, a flow's settings)
+//! travels in a [`Readout`].
 
 use super::net::{Net, NetCache};
 use crate::error::{AlgoError, Result};
@@ -24,7 +30,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use taper_critics::gaussian::{self, GaussianHead, SigmaEma};
-use taper_critics::{soft_td_target, td_loss, Categorical};
+use taper_critics::{soft_td_target, td_loss, Categorical, Flow, FlowCache};
+use taper_tensor::mlp::Mlp;
 use taper_tensor::rng::{stream, Purpose};
 
 /// Where a training-mode forward pass draws its dropout masks: critic `k` uses
@@ -61,20 +68,60 @@ pub enum CriticKind {
     Stac,
     /// Twin categorical critics (HL-Gauss or two-hot) with SAC's soft target.
     Categorical,
+    /// Twin flow-matching critics (floq) with SAC's soft target.
+    Flow,
+}
+
+/// What a critic's read-out needs besides its networks: the categorical critic's support,
+/// the flow critic's settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Readout<'a> {
+    /// The support of `categorical`.
+    pub support: Option<&'a Categorical>,
+    /// The settings of `flow`.
+    pub flow: Option<&'a Flow>,
+}
+
+impl<'a> Readout<'a> {
+    /// A categorical critic's.
+    pub fn categorical(support: &'a Categorical) -> Self {
+        Readout {
+            support: Some(support),
+            flow: None,
+        }
+    }
+    /// A flow critic's.
+    pub fn flow(flow: &'a Flow) -> Self {
+        Readout {
+            support: None,
+            flow: Some(flow),
+        }
+    }
+}
+
+/// The plain MLP under a flow critic (STAC's blocks are not offered there).
+fn plain(net: &Net) -> Result<&Mlp> {
+    match net {
+        Net::Plain(m) => Ok(m),
+        Net::Norm(_) => Err(AlgoError::Config {
+            field: "layer_norm",
+            reason: "the flow critic's field is a plain MLP".into(),
+        }),
+    }
 }
 
 impl CriticKind {
     /// Critic networks.
     pub fn count(self) -> usize {
         match self {
-            CriticKind::Twin | CriticKind::DsacT | CriticKind::Categorical => 2,
+            CriticKind::Twin | CriticKind::DsacT | CriticKind::Categorical | CriticKind::Flow => 2,
             CriticKind::Stac => 1,
         }
     }
-    /// Outputs per row: `Q`, `(μ, raw σ)`, or one logit per bin of `support`.
+    /// Outputs per row: `Q`, a velocity, `(μ, raw σ)`, or one logit per bin of `support`.
     pub fn outputs(self, support: Option<&Categorical>) -> usize {
         match self {
-            CriticKind::Twin => 1,
+            CriticKind::Twin | CriticKind::Flow => 1,
             CriticKind::Categorical => support.map(|s| s.bins()).unwrap_or(0),
             _ => 2,
         }
@@ -99,6 +146,7 @@ pub struct PerCritic {
     dsigma: Vec<f32>,
     dout: Vec<f32>,
     dx: Vec<f32>,
+    flow: FlowCache,
 }
 
 /// Reused buffers of the critic computations.
@@ -114,6 +162,11 @@ pub struct CriticWs {
     pub v: Vec<f32>,
     /// Its action gradient `[n, action_dim]`.
     pub dv_da: Vec<f32>,
+    /// The flow loss's times `t`, critic after critic, `[critics, n·samples]` (the caller
+    /// draws them, uniform in `[0, 1]`).
+    pub flow_t: Vec<f32>,
+    /// The flow loss's noise `z_0`, laid out as `flow_t` (uniform in the noise interval).
+    pub flow_z0: Vec<f32>,
 }
 
 /// One critic's scale average, gradient buffer and (loss, mean estimate, mean σ).
@@ -175,16 +228,16 @@ impl CriticKind {
         p: TargetParams,
         rng: &mut R,
         drop: Option<DropoutKey>,
-        support: Option<&Categorical>,
+        readout: Readout<'_>,
         ws: &mut CriticWs,
     ) -> Result<()> {
         let n = rows.len();
-        self.split_all(targets, xn, n, drop, support, ws)?;
+        self.split_all(targets, xn, n, drop, readout, false, ws)?;
         ws.y_q.resize(n, 0.0);
         ws.y_z.resize(n, 0.0);
         let (mu, sigma) = (|k: usize| &ws.per[k].mu, |k: usize| &ws.per[k].sigma);
         match self {
-            CriticKind::Twin | CriticKind::Categorical => {
+            CriticKind::Twin | CriticKind::Categorical | CriticKind::Flow => {
                 for (r, t) in rows.iter().enumerate() {
                     ws.y_q[r] = soft_td_target(t.reward, p.gamma, t.done, mu(0)[r], mu(1)[r], p.alpha, t.logp);
                 }
@@ -225,7 +278,8 @@ impl CriticKind {
 
     /// Every critic's loss at `x = [o, a]` against the targets in `ws`, its gradient added to
     /// its buffer in `grads`; returns each critic's loss, mean estimate and mean `σ` (NaN for
-    /// `twin`). DSAC-T folds the batch's `σ` into each critic's `emas` entry first, as the
+    /// `twin`; the flow critic's loss computes no read-out, its mean estimate is NaN too; its
+    /// draws come from `ws.flow_t`, `ws.flow_z0`). DSAC-T folds the batch's `σ` into each critic's `emas` entry first, as the
     /// reference does.
     #[allow(clippy::too_many_arguments)]
     pub fn losses(
@@ -235,11 +289,12 @@ impl CriticKind {
         n: usize,
         emas: &mut [SigmaEma],
         drop: Option<DropoutKey>,
-        support: Option<&Categorical>,
+        readout: Readout<'_>,
         ws: &mut CriticWs,
         grads: &mut [Vec<f32>],
     ) -> Result<Vec<(f64, f64, f64)>> {
-        let support = self.support(support)?;
+        let readout = self.check(readout)?;
+        let support = readout.support;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
         if emas.len() != c || grads.len() != c {
@@ -252,13 +307,37 @@ impl CriticKind {
                 ),
             });
         }
-        let (y_q, y_z) = (&ws.y_q, &ws.y_z);
+        let nm = readout.flow.map_or(0, |f| n * f.samples);
+        if self == CriticKind::Flow && (ws.flow_t.len() != c * nm || ws.flow_z0.len() != c * nm) {
+            return Err(AlgoError::Config {
+                field: "flow",
+                reason: format!(
+                    "the flow loss needs {} draws of t and of z_0, got {} and {}",
+                    c * nm,
+                    ws.flow_t.len(),
+                    ws.flow_z0.len()
+                ),
+            });
+        }
+        let (y_q, y_z, flow_t, flow_z0) = (&ws.y_q, &ws.y_z, &ws.flow_t, &ws.flow_z0);
         let mut items: Vec<LossItem<'_>> = emas
             .iter_mut()
             .zip(grads.iter_mut())
             .map(|(e, g)| (e, g, (0.0, 0.0, 0.0)))
             .collect();
         each(nets, &mut ws.per, &mut items, |k, net, p, (ema, grads, out)| {
+            if let (CriticKind::Flow, Some(f)) = (self, readout.flow) {
+                let (t, z0) = (&flow_t[k * nm..(k + 1) * nm], &flow_z0[k * nm..(k + 1) * nm]);
+                let loss = f.loss(plain(net)?, x, x.len() / n.max(1), n, y_q, t, z0, &mut p.flow, grads)?;
+                if !loss.is_finite() {
+                    return Err(AlgoError::NonFinite {
+                        update: 0,
+                        term: "critic loss",
+                    });
+                }
+                *out = (loss, f64::NAN, f64::NAN);
+                return Ok(());
+            }
             let mut r = drop_rng(drop, k);
             let raw = net.forward(x, n, &mut p.cache, r.as_mut().map(|r| r as &mut dyn rand::RngCore))?;
             p.dmu.resize(n, 0.0);
@@ -319,23 +398,25 @@ impl CriticKind {
         ad: usize,
         beta: f32,
         drop: Option<DropoutKey>,
-        support: Option<&Categorical>,
+        readout: Readout<'_>,
         ws: &mut CriticWs,
     ) -> Result<()> {
-        let support = self.support(support)?;
-        let xw = nets[0].input_dim();
+        let readout = self.check(readout)?;
+        let support = readout.support;
+        let xw = self.x_width(&nets[0], readout);
         let od = xw - ad;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
         let outs = self.outputs(support);
         // Each critic's forward pass; then, per row, the minimum's gradient goes to the
         // critic with the smaller value (the first on a tie).
-        self.split_all(nets, x, n, drop, support, ws)?;
+        self.split_all(nets, x, n, drop, readout, true, ws)?;
         ws.v.resize(n, 0.0);
         ws.dv_da.resize(n * ad, 0.0);
         if c == 2 {
             for (k, p) in ws.per.iter_mut().enumerate() {
                 p.dout.resize(n * outs, 0.0);
+                p.dmu.resize(n, 0.0);
                 if let (CriticKind::Categorical, Some(cat)) = (self, support) {
                     let raw = nets[k].output(&p.cache).to_vec();
                     cat.value_grads(&raw, n, &mut p.dout)?;
@@ -346,6 +427,8 @@ impl CriticKind {
                 ws.v[r] = a.min(b);
                 let first = a <= b;
                 for (k, p) in ws.per.iter_mut().enumerate() {
+                    // The flow critic's read-out gradient starts from ∂V/∂Q_k.
+                    p.dmu[r] = if (k == 0) == first { 1.0 } else { 0.0 };
                     let row = &mut p.dout[r * outs..(r + 1) * outs];
                     if (k == 0) != first {
                         row.fill(0.0);
@@ -367,7 +450,10 @@ impl CriticKind {
         }
         each(nets, &mut ws.per, &mut vec![(); c], |_, net, p, _| {
             p.dx.resize(n * xw, 0.0);
-            net.backward_input(x, &mut p.cache, &p.dout, &mut p.dx)
+            match readout.flow {
+                Some(f) => Ok(f.readout_backward(plain(net)?, x, xw, &mut p.flow, &p.dmu, &mut p.dx)?),
+                None => net.backward_input(x, &mut p.cache, &p.dout, &mut p.dx),
+            }
         })?;
         for r in 0..n {
             for a in 0..ad {
@@ -377,20 +463,29 @@ impl CriticKind {
         Ok(())
     }
 
-    /// Every critic's forward pass at `x`, split into means (`Q` for `twin`) and scales.
+    /// Every critic's forward pass at `x`, split into means (`Q` for `twin`, the read-out for
+    /// `flow`, which keeps its steps' activations when `keep`) and scales.
+    #[allow(clippy::too_many_arguments)]
     fn split_all(
         self,
         nets: &[Net],
         x: &[f32],
         n: usize,
         drop: Option<DropoutKey>,
-        support: Option<&Categorical>,
+        readout: Readout<'_>,
+        keep: bool,
         ws: &mut CriticWs,
     ) -> Result<()> {
-        let support = self.support(support)?;
+        let readout = self.check(readout)?;
+        let support = readout.support;
         let c = self.count();
         ws.per.resize_with(c, PerCritic::default);
         each(nets, &mut ws.per, &mut vec![(); c], |k, net, p, _| {
+            if let Some(f) = readout.flow {
+                p.mu.resize(n, 0.0);
+                p.flow.keep = keep;
+                return Ok(f.readout(plain(net)?, x, x.len() / n.max(1), n, &mut p.flow, &mut p.mu)?);
+            }
             let mut r = drop_rng(drop, k);
             let out = net.forward(x, n, &mut p.cache, r.as_mut().map(|r| r as &mut dyn rand::RngCore))?;
             p.mu.resize(n, 0.0);
@@ -413,10 +508,10 @@ impl CriticKind {
         x: &[f32],
         n: usize,
         beta: f32,
-        support: Option<&Categorical>,
+        readout: Readout<'_>,
         ws: &mut CriticWs,
     ) -> Result<Vec<f32>> {
-        self.split_all(nets, x, n, None, support, ws)?;
+        self.split_all(nets, x, n, None, readout, false, ws)?;
         let p = &ws.per;
         Ok((0..n)
             .map(|r| match self {
@@ -428,13 +523,24 @@ impl CriticKind {
 }
 
 impl CriticKind {
-    /// The support a categorical critic needs (an error without one); `None` for the others.
-    fn support(self, support: Option<&Categorical>) -> Result<Option<&Categorical>> {
-        match (self, support) {
-            (CriticKind::Categorical, None) => Err(no_support()),
-            (CriticKind::Categorical, s) => Ok(s),
-            _ => Ok(None),
+    /// What this critic's read-out uses of `r`: the categorical critic's support, the flow
+    /// critic's settings (an error without them), nothing for the others.
+    fn check(self, r: Readout<'_>) -> Result<Readout<'_>> {
+        match (self, r.support, r.flow) {
+            (CriticKind::Categorical, None, _) => Err(no_support()),
+            (CriticKind::Categorical, s, _) => Ok(Readout { support: s, flow: None }),
+            (CriticKind::Flow, _, None) => Err(AlgoError::Config {
+                field: "flow",
+                reason: "the flow critic needs its settings (`[sac.flow]` with noise and support)".into(),
+            }),
+            (CriticKind::Flow, _, f) => Ok(Readout { support: None, flow: f }),
+            _ => Ok(Readout::default()),
         }
+    }
+
+    /// The width of a row `[o, a]` that `net` reads (the flow field reads features besides).
+    fn x_width(self, net: &Net, r: Readout<'_>) -> usize {
+        net.input_dim() - r.flow.map_or(0, |f| f.feature_dim())
     }
 }
 
@@ -459,12 +565,32 @@ mod tests {
         Categorical::hl_gauss(-3.0, 3.0, 21).unwrap()
     }
 
-    const KINDS: [CriticKind; 4] = [
+    fn flow() -> Flow {
+        Flow {
+            steps: 3,
+            samples: 2,
+            noise: [-0.5, 0.0],
+            support: [-4.0, 1.0],
+            z_bins: 9,
+            z_sigma: 2.0,
+            time_features: 4,
+        }
+    }
+
+    const KINDS: [CriticKind; 5] = [
         CriticKind::Twin,
         CriticKind::DsacT,
         CriticKind::Stac,
         CriticKind::Categorical,
+        CriticKind::Flow,
     ];
+
+    /// Draws for the flow loss, `[critics, n·samples]` each.
+    fn flow_draws(n: usize, ws: &mut CriticWs) {
+        let nm = 2 * n * flow().samples;
+        ws.flow_t = (0..nm).map(|i| ((i * 7 % 11) as f32 + 0.5) / 11.0).collect();
+        ws.flow_z0 = (0..nm).map(|i| -0.5 * ((i * 5 % 9) as f32 + 0.5) / 9.0).collect();
+    }
 
     fn nets(kind: CriticKind) -> Vec<Net> {
         (0..kind.count())
@@ -472,7 +598,12 @@ mod tests {
                 // Smooth networks, so that central differences are accurate (STAC's
                 // LayerNorm blocks are checked against candle in taper-tensor).
                 let mut rng = stream(5, Purpose::Init, k as u64);
-                let sizes = [3 + 2, 12, 12, kind.outputs(Some(&support()))];
+                let extra = if kind == CriticKind::Flow {
+                    flow().feature_dim()
+                } else {
+                    0
+                };
+                let sizes = [3 + 2 + extra, 12, 12, kind.outputs(Some(&support()))];
                 Net::Plain(Mlp::new(&sizes, Activation::Gelu, MlpInit::TorchDefault, &mut rng).unwrap())
             })
             .collect()
@@ -483,8 +614,11 @@ mod tests {
     #[test]
     fn actor_value_gradient_matches_finite_differences() {
         for kind in KINDS {
-            let sup = support();
-            let sup = Some(&sup);
+            let (sup, fl) = (support(), flow());
+            let sup = Readout {
+                support: Some(&sup),
+                flow: Some(&fl),
+            };
             let nets = nets(kind);
             let n = 5;
             let x: Vec<f32> = (0..n * 5).map(|i| ((i * 11 % 7) as f32 - 3.0) * 0.3).collect();
@@ -519,8 +653,11 @@ mod tests {
     #[test]
     fn loss_gradient_matches_finite_differences() {
         for kind in KINDS {
-            let sup = support();
-            let sup = Some(&sup);
+            let (sup, fl) = (support(), flow());
+            let sup = Readout {
+                support: Some(&sup),
+                flow: Some(&fl),
+            };
             let mut nets = nets(kind);
             let n = 6;
             let x: Vec<f32> = (0..n * 5).map(|i| ((i * 13 % 9) as f32 - 4.0) * 0.25).collect();
@@ -529,6 +666,7 @@ mod tests {
                 y_z: (0..n).map(|r| r as f32 * 0.5 - 1.0).collect(),
                 ..CriticWs::default()
             };
+            flow_draws(n, &mut ws);
             let ema = SigmaEma {
                 value: Some(0.6),
                 rate: 0.0,
@@ -590,8 +728,11 @@ mod tests {
     #[test]
     fn targets_follow_the_formulas() {
         for kind in KINDS {
-            let sup = support();
-            let sup = Some(&sup);
+            let (sup, fl) = (support(), flow());
+            let sup = Readout {
+                support: Some(&sup),
+                flow: Some(&fl),
+            };
             let nets = nets(kind);
             let xn: Vec<f32> = (0..2 * 5).map(|i| i as f32 * 0.1).collect();
             let rows = [

@@ -30,7 +30,7 @@ mod net;
 mod probe;
 
 pub use actor::{ActorSamples, SquashedActor};
-pub use critic::{CriticKind, CriticWs, DropoutKey, NextRow, TargetParams};
+pub use critic::{CriticKind, CriticWs, DropoutKey, NextRow, Readout, TargetParams};
 pub use net::{Net, NetCache};
 pub use probe::{value_bias, ValueBias};
 
@@ -42,7 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use taper_critics::gaussian::SigmaEma;
-use taper_critics::Categorical;
+use taper_critics::{Categorical, Flow};
 use taper_envs::wrappers::EpisodeRecord;
 use taper_envs::{Env, Kwargs, Space, VecAction, VecEnv};
 use taper_tensor::mlp::{Activation, Mlp, MlpInit};
@@ -74,11 +74,15 @@ pub enum AlphaUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SacConfig {
-    /// The critic (`twin`, `dsac-t`, `stac`, `categorical`).
+    /// The critic (`twin`, `dsac-t`, `stac`, `categorical`, `flow`).
     pub critic: CriticKind,
     /// The categorical critic's support and target encoding (`[sac.q_support]`: `min`, `max`,
     /// `bins`, `encoding`), needed by `critic = "categorical"` only.
     pub q_support: Option<Categorical>,
+    /// The flow critic's settings (`[sac.flow]`: `noise` and `support` required; `steps`,
+    /// `samples`, `z_bins`, `z_sigma`, `time_features` default to floq's), needed by
+    /// `critic = "flow"` only.
+    pub flow: Option<Flow>,
     /// Adam learning rate of the actor (SAC 3e-4, DSAC-T 1e-4, STAC 3e-4).
     pub actor_lr: f64,
     /// Adam learning rate of the critics (SAC 1e-3, DSAC-T 1e-4, STAC 3e-4).
@@ -157,6 +161,7 @@ impl SacConfig {
         SacConfig {
             critic: CriticKind::Twin,
             q_support: None,
+            flow: None,
             actor_lr: 3e-4,
             critic_lr: 1e-3,
             alpha_lr: 1e-3,
@@ -232,6 +237,14 @@ impl SacConfig {
             alpha_update: AlphaUpdate::Multiplicative,
             beta: 0.25,
             ..Self::sac()
+        }
+    }
+
+    /// What the critic's read-out needs besides its networks.
+    pub fn readout(&self) -> Readout<'_> {
+        Readout {
+            support: self.q_support.as_ref(),
+            flow: self.flow.as_ref(),
         }
     }
 
@@ -338,7 +351,26 @@ impl SacConfig {
                 reason: e.to_string(),
             })?;
         }
-        if matches!(self.critic, CriticKind::Twin | CriticKind::Categorical) && self.beta != 0.0 {
+        if (self.critic == CriticKind::Flow) != self.flow.is_some() {
+            return bad(
+                "flow",
+                "is the flow critic's settings: give `[sac.flow]` with critic = \"flow\" and only then".into(),
+            );
+        }
+        if let Some(f) = &self.flow {
+            f.validate().map_err(|e| AlgoError::Config {
+                field: "flow",
+                reason: e.to_string(),
+            })?;
+            if self.layer_norm {
+                return bad("layer_norm", "the flow critic's field is a plain MLP".into());
+            }
+        }
+        if matches!(
+            self.critic,
+            CriticKind::Twin | CriticKind::Categorical | CriticKind::Flow
+        ) && self.beta != 0.0
+        {
             return bad(
                 "beta",
                 "is STAC's pessimism; the twin critic has none (set it to 0)".into(),
@@ -545,7 +577,7 @@ impl Sac {
             config.log_std,
             &mut init,
         )?;
-        let mut sizes = vec![od + ad];
+        let mut sizes = vec![od + ad + config.flow.as_ref().map_or(0, |f| f.feature_dim())];
         sizes.extend_from_slice(&config.hidden);
         sizes.push(config.critic.outputs(config.q_support.as_ref()));
         let mut critics = Vec::with_capacity(config.critic.count());
@@ -709,7 +741,7 @@ impl Sac {
             &self.actor,
             self.config.critic,
             &self.critics,
-            self.config.q_support.as_ref(),
+            self.config.readout(),
             self.config.beta as f32,
             self.alpha(),
             self.config.gamma as f32,
@@ -746,7 +778,7 @@ impl Sac {
         self.recent.write_metrics(&[], &mut row);
         let per = |s: f64, k: usize| if k == 0 { f64::NAN } else { s / k as f64 };
         row.push("q_mean", per(a.q, a.updates));
-        if self.config.critic != CriticKind::Twin {
+        if !matches!(self.config.critic, CriticKind::Twin | CriticKind::Flow) {
             row.push("sigma_mean", per(a.sigma, a.updates));
         }
         row.push("critic_loss", per(a.critic_loss, a.updates));
@@ -882,7 +914,7 @@ impl Sac {
             beta: c.beta as f32,
         };
         let drop = self.dropout_key(Site::Targets, 0);
-        let support = c.q_support.as_ref();
+        let support = c.readout();
         kind.targets(
             &self.targets,
             &ws.xn,
@@ -904,6 +936,18 @@ impl Sac {
         for (g, q) in ws.grads.iter_mut().zip(&self.critics) {
             g.clear();
             g.resize(q.num_params(), 0.0);
+        }
+        if let Some(f) = &c.flow {
+            // The flow loss's draws, critic after critic: t ~ U[0, 1), z_0 ~ U[l, u).
+            let nm = self.critics.len() * n * f.samples;
+            let [l, u] = f.noise;
+            let cw = &mut ws.critic;
+            cw.flow_t.clear();
+            cw.flow_z0.clear();
+            for _ in 0..nm {
+                cw.flow_t.push(self.rng.random::<f32>());
+                cw.flow_z0.push(l + (u - l) * self.rng.random::<f32>());
+            }
         }
         let drop = self.dropout_key(Site::CriticLoss, 0);
         let each = kind.losses(
@@ -968,7 +1012,7 @@ impl Sac {
             ad,
             c.beta as f32,
             drop,
-            c.q_support.as_ref(),
+            c.readout(),
             &mut ws.critic,
         )?;
         let inv = 1.0 / n as f32;

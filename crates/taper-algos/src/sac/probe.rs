@@ -11,7 +11,7 @@
 //! tail's value, so the env must not truncate before `horizon` (an error names the step).
 
 use super::actor::{ActorSamples, SquashedActor};
-use super::critic::{CriticKind, CriticWs};
+use super::critic::{CriticKind, CriticWs, Readout};
 use super::net::Net;
 use crate::error::{AlgoError, Result};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub fn value_bias(
     actor: &SquashedActor,
     kind: CriticKind,
     critics: &[Net],
-    support: Option<&taper_critics::Categorical>,
+    readout: Readout<'_>,
     beta: f32,
     alpha: f32,
     gamma: f32,
@@ -106,7 +106,7 @@ pub fn value_bias(
             g[t] = next;
         }
         let m = probe_len.min(len);
-        let est = kind.estimates(critics, &x[..m * (od + ad)], m, beta, support, &mut ws)?;
+        let est = kind.estimates(critics, &x[..m * (od + ad)], m, beta, readout, &mut ws)?;
         let mut b = 0f64;
         for t in 0..m {
             est_sum += est[t] as f64;

@@ -221,7 +221,8 @@ fn hl_gauss_value_head_resumes_exactly_and_evaluates() {
     assert_clean_error(&o, "value_head");
 }
 
-/// The SAC family through the CLI: for each of `sac`, `dsac-t` and `stac`, a run interrupted
+/// The SAC family through the CLI: for each of `sac`, `dsac-t` and `stac`, and SAC with the
+/// categorical and the flow critics, a run interrupted
 /// and resumed (replay buffer, target networks, α and the random streams from the checkpoint)
 /// equals the straight run, with periodic evaluations; `eval --json` reads it back; bad
 /// settings and a discrete env are clean errors.
@@ -230,11 +231,15 @@ fn sac_family_resumes_exactly_and_evaluates() {
     let d = tempfile::tempdir().unwrap();
     // SAC with twin HL-Gauss critics: the same learner with `critic = "categorical"`.
     let hl = "critic = \"categorical\"\n[sac.q_support]\nmin = -1700.0\nmax = 200.0\nbins = 51\nencoding = { hl_gauss = { sigma_ratio = 0.75 } }\n";
+    // SAC with twin flow-matching critics, floq's settings but for fewer samples and steps.
+    let flow =
+        "critic = \"flow\"\n[sac.flow]\nsteps = 2\nsamples = 2\nnoise = [-163.0, 0.0]\nsupport = [-1631.0, 1.0]\n";
     for (name, algo, extra) in [
         ("sac", "sac", ""),
         ("dsac-t", "dsac-t", ""),
         ("stac", "stac", ""),
         ("sac-hl", "sac", hl),
+        ("sac-flow", "sac", flow),
     ] {
         let cfg = d.path().join(format!("{name}.toml"));
         std::fs::write(
@@ -295,5 +300,18 @@ fn sac_family_resumes_exactly_and_evaluates() {
         "q_support",
     );
     bad("algo = \"stac\"\n[stac]\ncritic_dropout = 1.0\n", "critic_dropout");
+    bad("algo = \"sac\"\n[sac]\ncritic = \"flow\"\n", "flow");
+    bad(
+        "algo = \"sac\"\n[sac]\ncritic = \"flow\"\n[sac.flow]\nnoise = [0.0, -1.0]\nsupport = [-10.0, 1.0]\n",
+        "noise",
+    );
+    bad(
+        "algo = \"sac\"\n[sac]\ncritic = \"flow\"\n[sac.flow]\nsteps = 0\nnoise = [-1.0, 0.0]\nsupport = [-10.0, 1.0]\n",
+        "steps",
+    );
+    bad(
+        "algo = \"sac\"\n[sac]\n[sac.flow]\nnoise = [-1.0, 0.0]\nsupport = [-10.0, 1.0]\n",
+        "flow",
+    );
     bad("algo = \"sac\"\nenv = \"CartPole-v1\"\n", "Box");
 }
