@@ -778,7 +778,7 @@ impl Sac {
         self.recent.write_metrics(&[], &mut row);
         let per = |s: f64, k: usize| if k == 0 { f64::NAN } else { s / k as f64 };
         row.push("q_mean", per(a.q, a.updates));
-        if !matches!(self.config.critic, CriticKind::Twin | CriticKind::Flow) {
+        if matches!(self.config.critic, CriticKind::DsacT | CriticKind::Stac) {
             row.push("sigma_mean", per(a.sigma, a.updates));
         }
         row.push("critic_loss", per(a.critic_loss, a.updates));

@@ -206,6 +206,8 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<Stri
         .iter()
         .filter(|(k, _)| k != "env" && k != "algo")
         .filter(|(k, common)| departs(k, common))
+        // A key this group lacks (a table it has not) says nothing about it.
+        .filter(|(k, _)| group.contains_key(k))
         .filter(|(k, _)| k.ends_with(".kind") || !named_by_kind.iter().any(|t| k.starts_with(t)))
         .take(4)
         .map(|(k, _)| {
@@ -214,7 +216,7 @@ fn label_for(group: &BTreeMap<String, String>, differing: &[(String, Option<Stri
                 Some((_, rest)) => rest,
                 None => k.as_str(),
             };
-            format!("{short}={}", group.get(k).map(|s| s.as_str()).unwrap_or("-"))
+            format!("{short}={}", group[k])
         })
         .collect();
     if settings.is_empty() {
