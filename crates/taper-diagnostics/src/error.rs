@@ -24,6 +24,12 @@ pub enum DiagnosticsError {
         /// Why.
         reason: String,
     },
+    /// From a critic or an actor.
+    #[error(transparent)]
+    Critic(#[from] taper_critics::CriticError),
+    /// From an env.
+    #[error(transparent)]
+    Env(#[from] taper_envs::EnvError),
 }
 
 /// `Result` with [`DiagnosticsError`].

@@ -5,7 +5,13 @@
 //! - [`safe_step`]: the softmax safe-step radius of "Ghosts of Softmax" (`ρ_a = π / Δ_a`, the
 //!   distance along an update direction within which every softmax output stays analytic),
 //!   the normalised step `r = ‖p‖ / ρ_a` of an actual update, and the radius clip that scales
-//!   an update to a target `r`.
+//!   an update to a target `r`;
+//! - Patient-0 attribution in cooperative multi-agent runs: [`taylor`] (Stage 1, each
+//!   agent's Taylor remainder against a calibration band), [`influence`] (each step's critic
+//!   sensitivity `G` and curvature `D` between agents), [`traceback`] (the causal window, the
+//!   traceback and the contagion graph, as DOT and SVG), and [`patient0`] (reference episodes,
+//!   fault injection, detection and scoring on any `ParallelEnv` with `Actor`s and
+//!   `QCritic`s).
 //!
 //! ```
 //! use taper_diagnostics::safe_step::{logit_spread, radius, StepRadius};
@@ -21,6 +27,10 @@
 #![allow(clippy::needless_range_loop)]
 
 mod error;
+pub mod influence;
+pub mod patient0;
 pub mod safe_step;
+pub mod taylor;
+pub mod traceback;
 
 pub use error::{DiagnosticsError, Result};
