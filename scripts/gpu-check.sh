@@ -25,7 +25,7 @@ if [[ "${1:-}" != "--bench-only" ]]; then
     cargo build --release -p taper-cli --features cuda
     echo "== CUDA-gated tests"
     cargo test --release -p taper-tensor --features cuda --lib -- cuda
-    cargo test --release -p taper-algos --features cuda --test backends
+    cargo test --release -p taper-algos --features cuda --test algos -- backends::
     cargo test --release -p taper-cli --features cuda --test cli -- backend::
     echo "== a short GRPO run on cuda:0"
     ./target/release/taper train --algo grpo --env SeqCopy-v0 --device cuda:0 --total-steps 2560 \

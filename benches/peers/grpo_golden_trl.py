@@ -4,7 +4,7 @@ Calls `trl.GRPOTrainer._compute_loss` (TRL 0.24.0) on fixed tensors: a stand-in 
 only the attributes that method reads, and its per-token log-probabilities come from a fixed
 leaf tensor instead of a model, so the loss and its gradient with respect to each token's
 log-probability are TRL's, bit for bit. Writes crates/taper-algos/tests/data/trl_grpo_golden.json,
-which `crates/taper-algos/tests/trl_golden.rs` replays.
+which `crates/taper-algos/tests/algos/trl_golden.rs` replays.
 
 Install: bash benches/peers/setup_venvs.sh main, then /tmp/peers-venv/bin/pip install trl==0.24.0
 Run:     /tmp/peers-venv/bin/python benches/peers/grpo_golden_trl.py

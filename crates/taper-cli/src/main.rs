@@ -6,6 +6,7 @@
 //! taper eval DIR [--episodes N] [--seed N] [--deterministic] [--json] [--render ansi] [--record FILE]
 //! taper plot DIR... [--out FILE] [--metric NAME] [--smooth K]
 //! taper solve --env ID [env flags] [--json]
+//! taper diagnose DIR [--episodes N] [--k-sigma K,...] [--json]
 //! taper envs | taper algos
 //! ```
 //!
@@ -55,6 +56,9 @@ enum Command {
     Plot(PlotArgs),
     /// Print the exact or heuristic optimum of an env, where a solver exists.
     Solve(SolveArgs),
+    /// Patient-0 attribution on a multi-agent run with centralized Q critics (MADDPG):
+    /// fault injection, detection, traceback, contagion graphs.
+    Diagnose(DiagnoseArgs),
     /// List the env ids.
     Envs,
     /// List the algorithms.
@@ -194,6 +198,41 @@ pub struct EvalArgs {
     pub exact: bool,
 }
 
+/// The flags of `taper diagnose`.
+#[derive(clap::Args, Debug)]
+pub struct DiagnoseArgs {
+    /// A multi-agent run folder whose algorithm has a centralized Q critic per agent (maddpg).
+    pub dir: PathBuf,
+    /// Reset seeds to diagnose (the paper's 500 "episodes"), each with its reference
+    /// episodes and up to 2·N·(N − 1) attacked episodes.
+    #[arg(long, default_value_t = 500)]
+    pub episodes: usize,
+    /// The first seed (seeds `first_seed .. first_seed + episodes`).
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Flag thresholds K_σ, comma-separated; every one is scored on the same episodes.
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub k_sigma: Vec<f64>,
+    /// Reference episodes per seed for the calibration bands.
+    #[arg(long, default_value_t = 100)]
+    pub references: usize,
+    /// Only attacks by this agent.
+    #[arg(long, value_name = "I")]
+    pub attacker: Option<usize>,
+    /// Write the contagion graphs (DOT and SVG) of the attacked episodes of the first K seeds.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub graphs: usize,
+    /// Where to write report.json, summary.md and graphs/ [default: DIR/diagnosis].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 /// The flags of `taper solve`.
 #[derive(clap::Args, Debug)]
 pub struct SolveArgs {
@@ -248,6 +287,7 @@ fn main() {
         Command::Eval(a) => commands::eval::run(a),
         Command::Plot(a) => commands::plot::run(a),
         Command::Solve(a) => commands::solve::run(a),
+        Command::Diagnose(a) => commands::diagnose::run(a),
         Command::Envs => commands::envs::run(),
         Command::Algos => commands::algos::run(),
     };

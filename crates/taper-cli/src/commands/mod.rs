@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod algos;
+pub mod diagnose;
 pub mod envs;
 pub mod eval;
 pub mod plot;

@@ -3,6 +3,7 @@
 
 mod backend;
 mod common;
+mod diagnose;
 mod docs;
 mod eval;
 mod examples;

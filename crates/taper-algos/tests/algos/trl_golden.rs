@@ -31,7 +31,7 @@ struct Golden {
 
 #[test]
 fn losses_and_gradients_equal_trls() {
-    let g: Golden = serde_json::from_str(include_str!("data/trl_grpo_golden.json")).unwrap();
+    let g: Golden = serde_json::from_str(include_str!("../data/trl_grpo_golden.json")).unwrap();
     assert_eq!(g.trl_version, "0.24.0");
     assert_eq!(g.cases.len(), 8, "every loss type, with and without clip-higher and KL");
     for c in &g.cases {
