@@ -43,6 +43,7 @@ pub mod grpo;
 pub mod hdpo;
 pub mod kind;
 pub mod loss;
+pub mod lr_spike;
 pub mod maddpg;
 pub mod mappo;
 pub mod offpolicy;

@@ -86,6 +86,9 @@ pub struct MappoConfig {
     /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_radius_target: Option<f64>,
+    /// A learning-rate spike (see [`PpoConfig::lr_spike`]); off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_spike: Option<crate::lr_spike::LrSpike>,
 }
 
 impl Default for MappoConfig {
@@ -118,6 +121,7 @@ impl MappoConfig {
             bootstrap_truncated: false,
             adam_eps: 1e-5,
             step_radius_target: None,
+            lr_spike: None,
         }
     }
     /// IPPO: JaxMARL's `ippo_ff_mpe.yaml`, decentralised critics, no value normalisation.
@@ -158,6 +162,7 @@ impl MappoConfig {
             // IPPO and MAPPO keep CleanRL's scalar value head.
             value_head: crate::value_head::ValueHead::Mse,
             step_radius_target: self.step_radius_target,
+            lr_spike: self.lr_spike,
         }
     }
     /// Checks the ranges (through the PPO config's checks).

@@ -578,10 +578,14 @@ impl<R: RolloutEnv> OnPolicy<R> {
     pub fn iteration(&mut self) -> Result<Metrics> {
         let c = self.config.clone();
         let it = self.updates + 1;
-        if c.anneal_lr {
-            self.update
-                .opt
-                .set_lr(linear_anneal(c.learning_rate as f32, it, self.iters));
+        if c.anneal_lr || c.lr_spike.is_some() {
+            let base = if c.anneal_lr {
+                linear_anneal(c.learning_rate as f32, it, self.iters)
+            } else {
+                c.learning_rate as f32
+            };
+            let spike = c.lr_spike.map_or(1.0, |s| s.factor_at(it));
+            self.update.opt.set_lr((base as f64 * spike) as f32);
         }
         self.this_iter.clear();
         let (this_iter, recent, episodes) = (&mut self.this_iter, &mut self.recent, &mut self.episodes);

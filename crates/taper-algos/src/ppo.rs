@@ -95,6 +95,10 @@ pub struct PpoConfig {
     /// (0.5 is the paper's recommended start). Off by default; `step_r` is logged either way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_radius_target: Option<f64>,
+    /// A learning-rate spike (`[ppo.lr_spike]`: `start`, `updates`, `factor`), for stress
+    /// tests of the safeguards. Off by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_spike: Option<crate::lr_spike::LrSpike>,
     /// Scale rewards by the std of the discounted return (continuous: true, with clip 10).
     pub normalize_reward: bool,
 }
@@ -125,6 +129,7 @@ impl Default for PpoConfig {
             normalize_reward: false,
             value_head: ValueHead::Mse,
             step_radius_target: None,
+            lr_spike: None,
         }
     }
 }
@@ -217,6 +222,9 @@ impl PpoConfig {
                     format!("must be a positive number when set, got {t}"),
                 );
             }
+        }
+        if let Some(spike) = &self.lr_spike {
+            spike.validate()?;
         }
         Ok(())
     }
