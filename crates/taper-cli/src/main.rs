@@ -219,8 +219,8 @@ pub struct DiagnoseArgs {
     /// Only attacks by this agent.
     #[arg(long, value_name = "I")]
     pub attacker: Option<usize>,
-    /// Write the contagion graphs (DOT and SVG) of the attacked episodes of the first K seeds.
-    #[arg(long, value_name = "K", default_value_t = 1)]
+    /// Write the contagion graphs (DOT and SVG) of the first K attacked episodes.
+    #[arg(long, value_name = "K", default_value_t = 4)]
     pub graphs: usize,
     /// Where to write report.json, summary.md and graphs/ [default: DIR/diagnosis].
     #[arg(long, value_name = "DIR")]

@@ -514,14 +514,28 @@ pub struct Scores {
     pub false_alarm_rate: f64,
     /// `no_detection / cases`.
     pub no_detection_rate: f64,
+    /// Cases whose single Stage-1 candidate (after the tie-break) is the attacker, at or after
+    /// the attack's start: a stricter reading than "the attacker among the first flagged".
+    pub candidate_correct: usize,
+    /// `candidate_correct / cases`.
+    pub candidate_accuracy: f64,
+    /// The mean number of agents flagged at the first flag, over the cases with a detection.
+    pub mean_flagged: f64,
 }
 
 impl Scores {
     /// The scores of `cases`.
     pub fn of<'a>(cases: impl IntoIterator<Item = &'a Case>) -> Self {
         let mut s = Scores::default();
+        let mut flagged = 0usize;
         for c in cases {
             s.cases += 1;
+            if let Some(d) = &c.detection {
+                flagged += d.flagged.len();
+                if d.step >= c.start && d.candidate == c.attacker {
+                    s.candidate_correct += 1;
+                }
+            }
             match c.outcome {
                 Outcome::NoDetection => s.no_detection += 1,
                 Outcome::FalseAlarm => s.false_alarm += 1,
@@ -535,6 +549,8 @@ impl Scores {
         s.stage1_accuracy = rate(s.stage1_correct, s.cases - s.no_detection);
         s.false_alarm_rate = rate(s.false_alarm, s.cases);
         s.no_detection_rate = rate(s.no_detection, s.cases);
+        s.candidate_accuracy = rate(s.candidate_correct, s.cases);
+        s.mean_flagged = rate(flagged, s.cases - s.no_detection);
         s
     }
 }

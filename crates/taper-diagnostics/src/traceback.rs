@@ -200,10 +200,11 @@ impl ContagionGraph {
         s
     }
 
-    /// A standalone SVG of the same picture: agents on a circle, arrows from infector to
-    /// infected with width by weight and labels `R`, `Ḡ`, the traceback in red, and a legend.
-    pub fn to_svg(&self) -> String {
-        let (w, h) = (640.0f64, 560.0f64);
+    /// The picture's geometry, shared by [`ContagionGraph::to_svg`] and any raster backend:
+    /// agents on a circle, each edge a curve bent to its left (so that `k → c` and `c → k`
+    /// do not overlap) with its width by weight, the traceback in red.
+    pub fn layout(&self) -> Drawing {
+        let (w, h) = (760.0f64, 560.0f64);
         let (cx, cy, radius, node) = (w / 2.0, 290.0, 170.0, 34.0);
         let n = self.agents.max(1);
         let pos = |i: usize| {
@@ -212,6 +213,79 @@ impl ContagionGraph {
         };
         let max_w = self.edges.iter().map(|e| e.weight()).fold(0.0, f64::max).max(1e-12);
         let p0 = self.chain.last().copied();
+        let edges = self
+            .edges
+            .iter()
+            .map(|e| {
+                let (x0, y0) = pos(e.from);
+                let (x1, y1) = pos(e.to);
+                let (dx, dy) = (x1 - x0, y1 - y0);
+                let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+                let (ux, uy) = (dx / len, dy / len);
+                let (nx, ny) = (-uy, ux);
+                let start = (x0 + ux * node, y0 + uy * node);
+                let end = (x1 - ux * (node + 2.0), y1 - uy * (node + 2.0));
+                let mid = ((start.0 + end.0) / 2.0 + nx * 30.0, (start.1 + end.1) / 2.0 + ny * 30.0);
+                // The label sits a third of the way along, on the outer side of the bend, so
+                // that the labels of k → c and c → k land apart.
+                let at = |t: f64| {
+                    let u = 1.0 - t;
+                    (
+                        u * u * start.0 + 2.0 * u * t * mid.0 + t * t * end.0,
+                        u * u * start.1 + 2.0 * u * t * mid.1 + t * t * end.1,
+                    )
+                };
+                let third = at(1.0 / 3.0);
+                DrawEdge {
+                    start,
+                    control: mid,
+                    end,
+                    width: 1.0 + 7.0 * e.weight() / max_w,
+                    color: if self.on_chain(e) { RED } else { GREY },
+                    label: format!("R={:.2} Ḡ={:.3}", e.rate, e.mean_g),
+                    label_at: (third.0 + nx * 16.0, third.1 + ny * 16.0),
+                }
+            })
+            .collect();
+        let nodes = (0..self.agents)
+            .map(|i| {
+                let (x, y) = pos(i);
+                DrawNode {
+                    at: (x, y),
+                    radius: node,
+                    fill: if Some(i) == p0 {
+                        RED
+                    } else if self.first_flag[i].is_some() {
+                        ORANGE
+                    } else {
+                        LIGHT
+                    },
+                    label: format!("agent {i}"),
+                    sub: self.first_flag[i].map_or("—".to_string(), |t| format!("t={t}")),
+                    attacked: Some(i) == self.attacked,
+                }
+            })
+            .collect();
+        Drawing {
+            size: (w, h),
+            title: self.title.clone(),
+            nodes,
+            edges,
+            legend: vec![
+                (RED, "final Patient 0 (end of the red traceback)".into()),
+                (ORANGE, "flagged (t = first flag)".into()),
+                (LIGHT, "not flagged".into()),
+            ],
+            note: "arrow k → c: k's actions accelerate c's critic drop; width ∝ R·Ḡ; dashed ring: attacked agent"
+                .into(),
+        }
+    }
+
+    /// A standalone SVG of the same picture ([`ContagionGraph::layout`]), with a legend.
+    pub fn to_svg(&self) -> String {
+        let d = self.layout();
+        let (w, h) = d.size;
+        let hex = |c: (u8, u8, u8)| format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2);
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -224,84 +298,144 @@ impl ContagionGraph {
             s,
             r#"<text x="{}" y="28" text-anchor="middle" font-size="16">{}</text>"#,
             w / 2.0,
-            xml(&self.title)
+            xml(&d.title)
         );
-        for e in &self.edges {
-            let (x0, y0) = pos(e.from);
-            let (x1, y1) = pos(e.to);
-            let (dx, dy) = (x1 - x0, y1 - y0);
-            let len = (dx * dx + dy * dy).sqrt().max(1e-9);
-            let (ux, uy) = (dx / len, dy / len);
-            // Bend each edge to its left, so that k → c and c → k do not overlap.
-            let (nx, ny) = (-uy, ux);
-            let (sx, sy) = (x0 + ux * node, y0 + uy * node);
-            let (ex, ey) = (x1 - ux * (node + 2.0), y1 - uy * (node + 2.0));
-            let (mx, my) = ((sx + ex) / 2.0 + nx * 30.0, (sy + ey) / 2.0 + ny * 30.0);
-            let width = 1.0 + 7.0 * e.weight() / max_w;
-            let color = if self.on_chain(e) { "#d62728" } else { "#555555" };
+        for e in &d.edges {
+            let c = hex(e.color);
             let _ = writeln!(
                 s,
-                r#"<path d="M {sx:.1} {sy:.1} Q {mx:.1} {my:.1} {ex:.1} {ey:.1}" fill="none" stroke="{color}" stroke-width="{width:.2}" marker-end="url(#arrow)"/>"#
+                r#"<path d="M {:.1} {:.1} Q {:.1} {:.1} {:.1} {:.1}" fill="none" stroke="{c}" stroke-width="{:.2}" marker-end="url(#arrow)"/>"#,
+                e.start.0, e.start.1, e.control.0, e.control.1, e.end.0, e.end.1, e.width
             );
             let _ = writeln!(
                 s,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" fill="{color}">R={:.2} Ḡ={:.3}</text>"#,
-                (sx + ex) / 2.0 + nx * 40.0,
-                (sy + ey) / 2.0 + ny * 40.0 + 4.0,
-                e.rate,
-                e.mean_g
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12" fill="{c}">{}</text>"#,
+                e.label_at.0,
+                e.label_at.1,
+                xml(&e.label)
             );
         }
-        for i in 0..self.agents {
-            let (x, y) = pos(i);
-            let fill = if Some(i) == p0 {
-                "#d62728"
-            } else if self.first_flag[i].is_some() {
-                "#ff9f40"
-            } else {
-                "#dddddd"
-            };
-            if Some(i) == self.attacked {
+        for v in &d.nodes {
+            let (x, y) = v.at;
+            if v.attacked {
                 let _ = writeln!(
                     s,
                     r#"<circle cx="{x:.1}" cy="{y:.1}" r="{:.1}" fill="none" stroke="black" stroke-width="2" stroke-dasharray="5,3"/>"#,
-                    node + 6.0
+                    v.radius + 6.0
                 );
             }
             let _ = writeln!(
                 s,
-                r#"<circle cx="{x:.1}" cy="{y:.1}" r="{node}" fill="{fill}" stroke="black"/>"#
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="{}" fill="{}" stroke="black"/>"#,
+                v.radius,
+                hex(v.fill)
             );
             let _ = writeln!(
                 s,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="14">agent {i}</text>"#,
-                y - 2.0
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="14">{}</text>"#,
+                y - 2.0,
+                v.label
             );
-            let flag = self.first_flag[i].map_or("—".to_string(), |t| format!("t={t}"));
             let _ = writeln!(
                 s,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="11">{flag}</text>"#,
-                y + 14.0
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
+                y + 14.0,
+                v.sub
             );
         }
-        let legend = [
-            ("#d62728", "final Patient 0 (end of the red traceback)"),
-            ("#ff9f40", "flagged (t = first flag)"),
-            ("#dddddd", "not flagged"),
-        ];
-        for (k, (c, text)) in legend.iter().enumerate() {
+        for (k, (c, text)) in d.legend.iter().enumerate() {
             let y = h - 70.0 + 18.0 * k as f64;
-            let _ = writeln!(s, r#"<circle cx="24" cy="{y}" r="6" fill="{c}" stroke="black"/>"#);
+            let _ = writeln!(
+                s,
+                r#"<circle cx="24" cy="{y}" r="6" fill="{}" stroke="black"/>"#,
+                hex(*c)
+            );
             let _ = writeln!(s, r#"<text x="36" y="{}" font-size="12">{text}</text>"#, y + 4.0);
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="end" font-size="12">arrow k → c: k's actions accelerate c's critic drop; width ∝ R·Ḡ; dashed ring: attacked agent</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text>"#,
             w - 12.0,
-            h - 12.0
+            h - 12.0,
+            d.note
         );
         s.push_str("</svg>\n");
         s
+    }
+}
+
+const RED: (u8, u8, u8) = (0xd6, 0x27, 0x28);
+const ORANGE: (u8, u8, u8) = (0xff, 0x9f, 0x40);
+const LIGHT: (u8, u8, u8) = (0xdd, 0xdd, 0xdd);
+const GREY: (u8, u8, u8) = (0x55, 0x55, 0x55);
+
+/// A contagion graph's geometry in pixels ([`ContagionGraph::layout`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawing {
+    /// Width and height.
+    pub size: (f64, f64),
+    /// The caption.
+    pub title: String,
+    /// The agents.
+    pub nodes: Vec<DrawNode>,
+    /// The edges.
+    pub edges: Vec<DrawEdge>,
+    /// Legend entries: a fill colour and its meaning.
+    pub legend: Vec<((u8, u8, u8), String)>,
+    /// A line explaining the arrows.
+    pub note: String,
+}
+
+/// An agent's disc.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawNode {
+    /// Centre.
+    pub at: (f64, f64),
+    /// Radius.
+    pub radius: f64,
+    /// Fill colour (RGB).
+    pub fill: (u8, u8, u8),
+    /// The agent's name.
+    pub label: String,
+    /// Its first flag.
+    pub sub: String,
+    /// Whether it was the attacked agent (a dashed ring).
+    pub attacked: bool,
+}
+
+/// An edge: a quadratic Bézier curve from `start` to `end` bent through `control`, with an
+/// arrowhead at `end`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawEdge {
+    /// Where it leaves the infector's disc.
+    pub start: (f64, f64),
+    /// The control point.
+    pub control: (f64, f64),
+    /// Where it meets the infected agent's disc.
+    pub end: (f64, f64),
+    /// Stroke width, by weight.
+    pub width: f64,
+    /// Colour (RGB): red on the traceback.
+    pub color: (u8, u8, u8),
+    /// `R` and `Ḡ`.
+    pub label: String,
+    /// Where the label goes.
+    pub label_at: (f64, f64),
+}
+
+impl DrawEdge {
+    /// `k + 1` points along the curve.
+    pub fn points(&self, k: usize) -> Vec<(f64, f64)> {
+        (0..=k)
+            .map(|i| {
+                let t = i as f64 / k.max(1) as f64;
+                let u = 1.0 - t;
+                (
+                    u * u * self.start.0 + 2.0 * u * t * self.control.0 + t * t * self.end.0,
+                    u * u * self.start.1 + 2.0 * u * t * self.control.1 + t * t * self.end.1,
+                )
+            })
+            .collect()
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! It writes `report.json` (the settings, the scores per `K_σ` overall and split by influence,
 //! the runtime and every case), `summary.md` (the table it also prints) and, for the first
-//! `--graphs` seeds, each attacked episode's contagion graph as `graphs/*.dot` and `*.svg`,
+//! `--graphs` attacked episodes, their contagion graphs as `graphs/*.dot` and `*.svg`,
 //! into `RUN_DIR/diagnosis` or `--out`.
 
 use crate::error::{CliError, Result};
@@ -86,6 +86,8 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         );
         b
     });
+    // PNG copies of the graphs need a font for their labels; without one, DOT and SVG only.
+    let fonts = crate::commands::plot::ensure_font().is_ok();
     let started = Instant::now();
     let mut cases: Vec<Vec<Case>> = vec![Vec::new(); a.k_sigma.len()];
     let mut graphs = 0usize;
@@ -98,16 +100,16 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         for (k, list) in d.cases.into_iter().enumerate() {
             cases[k].extend(list.into_iter().filter(|c| a.attacker.is_none_or(|i| c.attacker == i)));
         }
-        if s < a.graphs as u64 {
-            for (att, g) in &d.graphs {
-                if a.attacker.is_some_and(|i| att.agent != i) {
-                    continue;
-                }
+        for (att, g) in &d.graphs {
+            if graphs < a.graphs && a.attacker.is_none_or(|i| att.agent == i) {
                 let stem = out_dir
                     .join("graphs")
                     .join(format!("seed{seed}_agent{}_t{}", att.agent, att.start));
                 write_atomic(&stem.with_extension("dot"), &g.to_dot())?;
                 write_atomic(&stem.with_extension("svg"), &g.to_svg())?;
+                if fonts {
+                    draw_png(&g.layout(), &stem.with_extension("png"))?;
+                }
                 graphs += 1;
             }
         }
@@ -128,9 +130,9 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
     );
     let _ = writeln!(
         table,
-        "| K_σ | attacks | cases | final accuracy | Stage 1 accuracy (detections) | false alarms | no detection | Stage 1 correct | traceback correct | traceback wrong |"
+        "| K_σ | attacks | cases | final accuracy | Stage 1 accuracy (detections) | candidate = attacker | mean agents flagged first | false alarms | no detection | Stage 1 correct | traceback correct | traceback wrong |"
     );
-    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (k, &ks) in a.k_sigma.iter().enumerate() {
         let all = Scores::of(&cases[k]);
         let high = Scores::of(cases[k].iter().filter(|c| c.influence == Influence::High));
@@ -138,10 +140,12 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         for (name, sc) in [("all", all), ("high", high), ("low", low)] {
             let _ = writeln!(
                 table,
-                "| {ks} | {name} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} | {} |",
+                "| {ks} | {name} | {} | {:.1}% | {:.1}% | {:.1}% | {:.2} | {:.1}% | {:.1}% | {} | {} | {} |",
                 sc.cases,
                 100.0 * sc.final_accuracy,
                 100.0 * sc.stage1_accuracy,
+                100.0 * sc.candidate_accuracy,
+                sc.mean_flagged,
                 100.0 * sc.false_alarm_rate,
                 100.0 * sc.no_detection_rate,
                 sc.stage1_correct,
@@ -181,6 +185,102 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Draws a contagion graph's layout as a PNG (written to a temporary file, then renamed).
+fn draw_png(d: &taper::diagnostics::traceback::Drawing, path: &std::path::Path) -> Result<()> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let tmp = std::path::PathBuf::from(format!("{}.tmp.png", path.display()));
+    let err = |e: String| CliError::Arg {
+        arg: "--graphs",
+        reason: format!("drawing {}: {e}", path.display()),
+    };
+    {
+        let (w, h) = (d.size.0 as u32, d.size.1 as u32);
+        let area = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        let e = |x: DrawingAreaErrorKind<_>| err(x.to_string());
+        area.fill(&WHITE).map_err(e)?;
+        let px = |p: (f64, f64)| (p.0.round() as i32, p.1.round() as i32);
+        let rgb = |c: (u8, u8, u8)| RGBColor(c.0, c.1, c.2);
+        let centred = |size: u32| {
+            ("sans-serif", size)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Center))
+        };
+        area.draw(&Text::new(d.title.clone(), (w as i32 / 2, 24), centred(15)))
+            .map_err(e)?;
+        for edge in &d.edges {
+            let pts: Vec<(i32, i32)> = edge.points(24).into_iter().map(px).collect();
+            let c = rgb(edge.color);
+            area.draw(&PathElement::new(
+                pts.clone(),
+                c.stroke_width(edge.width.round() as u32),
+            ))
+            .map_err(e)?;
+            // The arrowhead along the curve's last segment.
+            let (a, b) = (edge.points(24)[23], edge.end);
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+            let (ux, uy) = (dx / len, dy / len);
+            let size = 10.0 + edge.width;
+            let head = vec![
+                px(b),
+                px((b.0 - ux * size - uy * size * 0.5, b.1 - uy * size + ux * size * 0.5)),
+                px((b.0 - ux * size + uy * size * 0.5, b.1 - uy * size - ux * size * 0.5)),
+            ];
+            area.draw(&Polygon::new(head, c.filled())).map_err(e)?;
+            area.draw(&Text::new(
+                edge.label.clone(),
+                px(edge.label_at),
+                ("sans-serif", 13)
+                    .into_font()
+                    .color(&c)
+                    .pos(Pos::new(HPos::Center, VPos::Center)),
+            ))
+            .map_err(e)?;
+        }
+        for v in &d.nodes {
+            let (r, at) = (v.radius.round() as i32, px(v.at));
+            if v.attacked {
+                area.draw(&Circle::new(at, r + 6, BLACK.stroke_width(2))).map_err(e)?;
+            }
+            area.draw(&Circle::new(at, r, rgb(v.fill).filled())).map_err(e)?;
+            area.draw(&Circle::new(at, r, BLACK.stroke_width(1))).map_err(e)?;
+            area.draw(&Text::new(v.label.clone(), (at.0, at.1 - 6), centred(14)))
+                .map_err(e)?;
+            area.draw(&Text::new(v.sub.clone(), (at.0, at.1 + 12), centred(12)))
+                .map_err(e)?;
+        }
+        for (k, (c, text)) in d.legend.iter().enumerate() {
+            let y = h as i32 - 70 + 18 * k as i32;
+            area.draw(&Circle::new((24, y), 6, rgb(*c).filled())).map_err(e)?;
+            area.draw(&Text::new(
+                text.clone(),
+                (36, y),
+                ("sans-serif", 13)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(e)?;
+        }
+        area.draw(&Text::new(
+            format!(
+                "{} (solid ring: attacked agent)",
+                d.note.replace("; dashed ring: attacked agent", "")
+            ),
+            (w as i32 - 12, h as i32 - 14),
+            ("sans-serif", 12)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .map_err(e)?;
+        area.present().map_err(e)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| CliError::io(path, e))
 }
 
 /// Writes through a temporary file renamed into place.
