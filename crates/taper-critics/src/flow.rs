@@ -712,19 +712,7 @@ mod tests {
         .unwrap();
         assert_eq!((q.obs_dim(), q.action_dim()), (2, 1));
         let (obs, act) = ([0.1f32, -0.2, 0.5, 0.3], [0.4f32, -0.7]);
-        let mut g = [0f32; 2];
-        q.action_gradient(&obs, &act, 2, &mut g).unwrap();
-        for r in 0..2 {
-            let h = 1e-2f32;
-            let (mut p, mut m) = (act, act);
-            p[r] += h;
-            m[r] -= h;
-            let (mut qp, mut qm) = ([0f32; 2], [0f32; 2]);
-            q.q_values(&obs, &p, 2, &mut qp).unwrap();
-            q.q_values(&obs, &m, 2, &mut qm).unwrap();
-            let fd = (qp[r] - qm[r]) / (2.0 * h);
-            assert!((fd - g[r]).abs() < 2e-3, "row {r}: {fd} vs {}", g[r]);
-        }
+        crate::traits::assert_action_gradient_matches_fd(&q, &obs, &act, 2, 1e-2, 2e-3);
         assert!(q.q_values(&obs[..3], &act, 2, &mut [0.0; 2]).is_err());
         for bad in [
             Flow { steps: 0, ..f.clone() },

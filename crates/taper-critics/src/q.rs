@@ -139,19 +139,7 @@ mod tests {
         let q = MlpQ::new(3, 2, &[16, 16], Activation::Tanh, MlpInit::TorchDefault, &mut rng).unwrap();
         let obs = [0.2f32, -0.4, 0.9, 1.1, 0.3, -0.7];
         let act = [0.5f32, -0.25, -0.6, 0.8];
-        let mut g = [0f32; 4];
-        q.action_gradient(&obs, &act, 2, &mut g).unwrap();
-        for j in 0..4 {
-            let e = 1e-2f32;
-            let (mut p, mut m) = (act, act);
-            p[j] += e;
-            m[j] -= e;
-            let (mut qp, mut qm) = ([0f32; 2], [0f32; 2]);
-            q.q_values(&obs, &p, 2, &mut qp).unwrap();
-            q.q_values(&obs, &m, 2, &mut qm).unwrap();
-            let fd = (qp[j / 2] - qm[j / 2]) / (2.0 * e);
-            assert!((fd - g[j]).abs() < 1e-3, "a{j}: fd {fd} vs {}", g[j]);
-        }
+        crate::traits::assert_action_gradient_matches_fd(&q, &obs, &act, 2, 1e-2, 1e-3);
         let (u, v) = ([1.0f32, 0.0, 0.3, -1.0], [0.0f32, 1.0, 0.8, 0.2]);
         let (mut hu, mut hv) = ([0f32; 4], [0f32; 4]);
         q.action_hvp(&obs, &act, &u, 2, 1e-2, &mut hu).unwrap();

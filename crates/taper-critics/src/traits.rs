@@ -118,6 +118,25 @@ pub trait QCritic {
     }
 }
 
+/// Test support: asserts that a critic's action gradient at `n` rows equals central
+/// differences of its `Q` (step `h`) within `tol`.
+#[cfg(test)]
+pub(crate) fn assert_action_gradient_matches_fd(q: &dyn QCritic, obs: &[f32], act: &[f32], n: usize, h: f32, tol: f32) {
+    let w = q.action_dim();
+    let mut g = vec![0f32; n * w];
+    q.action_gradient(obs, act, n, &mut g).unwrap();
+    for j in 0..n * w {
+        let (mut p, mut m) = (act.to_vec(), act.to_vec());
+        p[j] += h;
+        m[j] -= h;
+        let (mut qp, mut qm) = (vec![0f32; n], vec![0f32; n]);
+        q.q_values(obs, &p, n, &mut qp).unwrap();
+        q.q_values(obs, &m, n, &mut qm).unwrap();
+        let fd = (qp[j / w] - qm[j / w]) / (2.0 * h);
+        assert!((fd - g[j]).abs() < tol, "action {j}: fd {fd} vs {}", g[j]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

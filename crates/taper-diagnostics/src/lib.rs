@@ -9,7 +9,7 @@
 //! - Patient-0 attribution in cooperative multi-agent runs: [`taylor`] (Stage 1, each
 //!   agent's Taylor remainder against a calibration band), [`influence`] (each step's critic
 //!   sensitivity `G` and curvature `D` between agents), [`traceback`] (the causal window, the
-//!   traceback and the contagion graph, as DOT and SVG), and [`patient0`] (reference episodes,
+//!   traceback and the contagion graph, its geometry and SVG), and [`patient0`] (reference episodes,
 //!   fault injection, detection and scoring on any `ParallelEnv` with `Actor`s and
 //!   `QCritic`s).
 //!

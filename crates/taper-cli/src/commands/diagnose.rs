@@ -5,7 +5,7 @@
 //!
 //! It writes `report.json` (the settings, the scores per `K_σ` overall and split by influence,
 //! the runtime and every case), `summary.md` (the table it also prints) and, for the first
-//! `--graphs` attacked episodes, their contagion graphs as `graphs/*.dot` and `*.svg`,
+//! `--graphs` attacked episodes, their contagion graphs as `graphs/*.dot`, `*.svg` and `*.png`,
 //! into `RUN_DIR/diagnosis` or `--out`.
 
 use crate::error::{CliError, Result};
