@@ -420,8 +420,7 @@ impl Mlp {
     pub fn input_gradient(&self, x: &[f32], batch: usize, dout: &[f32], dx: &mut [f32]) -> Result<()> {
         let mut cache = MlpCache::default();
         self.forward(x, batch, &mut cache)?;
-        let mut scratch = vec![0f32; self.params.len()];
-        self.backward_full(x, &mut cache, dout, &mut scratch, Some(dx))
+        self.backward_input(x, &mut cache, dout, dx)
     }
 
     /// Forward pass into `out` without keeping activations for a backward pass.
