@@ -4,6 +4,7 @@
 //! the first quarter of the episode, so every ordered pair gets a high- and a low-influence
 //! attack. Every one of the 12 attacks per seed must be caught at Stage 1, the attacker alone
 //! flagged first, while the attack lasts.
+#![allow(clippy::needless_range_loop)] // per-agent index loops over parallel arrays read best
 
 use taper_critics::{Actor, QCritic};
 use taper_diagnostics::patient0::{diagnose_seed, Outcome, Patient0Config, Scores, Team};
