@@ -18,6 +18,11 @@ use taper::algos::Algorithm;
 use taper::diagnostics::patient0::{diagnose_seed, Case, Influence, Patient0Config, Scores, Team};
 use taper::train::checkpoint::Checkpoint;
 
+/// Writes `text` through a temporary file renamed into place (the trainer's helper).
+fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
+    Ok(taper::train::checkpoint::write_atomic(path, text.as_bytes())?)
+}
+
 /// Runs `taper diagnose`.
 pub fn run(a: DiagnoseArgs) -> Result<()> {
     if a.episodes == 0 {
@@ -280,12 +285,5 @@ fn draw_png(d: &taper::diagnostics::traceback::Drawing, path: &std::path::Path) 
         .map_err(e)?;
         area.present().map_err(e)?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| CliError::io(path, e))
-}
-
-/// Writes through a temporary file renamed into place.
-fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
-    let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
-    std::fs::write(&tmp, text).map_err(|e| CliError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| CliError::io(path, e))
 }
