@@ -85,18 +85,37 @@ pub fn taylor_remainder(actor: &dyn Actor, obs: &[f32], eps: f32) -> Result<Rema
         .collect();
     let mut g = vec![0f32; od];
     actor.obs_gradient(obs, 1, &dlogits, &mut g)?;
+    let value = first_order_miss(
+        |moved| {
+            actor.logits(moved, 1, &mut logits)?;
+            Ok(log_softmax_at(&logits, a))
+        },
+        obs,
+        logp,
+        &g,
+        eps,
+    )?;
+    Ok(Remainder { action: a, value })
+}
+
+/// How far a scalar function `f` with value `f0` and gradient `g` at `obs` misses its
+/// first-order expansion under the step `η = ε·sign(g)/max(‖g‖, 1e-6)`:
+/// `|f(obs + η) − f0 − gᵀη|` (for a quadratic `f`, exactly `½ηᵀ∇²f η`).
+pub fn first_order_miss(
+    mut f: impl FnMut(&[f32]) -> Result<f64>,
+    obs: &[f32],
+    f0: f64,
+    g: &[f32],
+    eps: f32,
+) -> Result<f64> {
+    check_len("gradient", obs.len(), g.len())?;
     let norm = (g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())
         .sqrt()
         .max(1e-6);
     let eta: Vec<f32> = g.iter().map(|&x| (eps as f64 * sign(x) / norm) as f32).collect();
     let moved: Vec<f32> = obs.iter().zip(&eta).map(|(o, e)| o + e).collect();
-    actor.logits(&moved, 1, &mut logits)?;
-    let logp_moved = log_softmax_at(&logits, a);
     let linear: f64 = g.iter().zip(&eta).map(|(&g, &e)| g as f64 * e as f64).sum();
-    Ok(Remainder {
-        action: a,
-        value: (logp_moved - (logp + linear)).abs(),
-    })
+    Ok((f(&moved)? - (f0 + linear)).abs())
 }
 
 /// PyTorch's `sign`: 0 at 0.
@@ -314,6 +333,40 @@ mod tests {
         );
         assert!(taylor_remainder(&p, &o[..1], 0.01).is_err());
         assert!(taylor_remainder(&p, &o, 0.0).is_err());
+    }
+
+    /// On a quadratic `f(o) = ½oᵀAo + bᵀo` the miss is known exactly: `½ηᵀAη`, with `η` the
+    /// step the method takes.
+    #[test]
+    fn the_miss_of_a_quadratic_is_half_eta_a_eta() {
+        let a = [[2.0f64, 0.5, 0.0], [0.5, -1.0, 0.3], [0.0, 0.3, 4.0]];
+        let b = [0.7f64, -0.2, 0.1];
+        let f = |o: &[f32]| -> f64 {
+            (0..3)
+                .map(|i| 0.5 * (0..3).map(|j| o[i] as f64 * a[i][j] * o[j] as f64).sum::<f64>() + b[i] * o[i] as f64)
+                .sum()
+        };
+        let o = [0.4f32, -0.3, 0.25];
+        let g: Vec<f32> = (0..3)
+            .map(|i| ((0..3).map(|j| a[i][j] * o[j] as f64).sum::<f64>() + b[i]) as f32)
+            .collect();
+        for eps in [0.01f32, 0.1] {
+            let miss = first_order_miss(|m| Ok(f(m)), &o, f(&o), &g, eps).unwrap();
+            let norm = g.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            let eta: Vec<f64> = g
+                .iter()
+                .map(|&x| (eps as f64 * (x as f64).signum() / norm) as f32 as f64)
+                .collect();
+            let want = 0.5
+                * (0..3)
+                    .map(|i| (0..3).map(|j| eta[i] * a[i][j] * eta[j]).sum::<f64>())
+                    .sum::<f64>();
+            assert!(
+                (miss - want.abs()).abs() < 1e-6 * (1.0 + want.abs()),
+                "ε {eps}: {miss} vs {want}"
+            );
+        }
+        assert!(first_order_miss(|m| Ok(f(m)), &o, 0.0, &g[..2], 0.01).is_err());
     }
 
     #[test]
