@@ -54,6 +54,7 @@ pub mod recent;
 pub mod rollout;
 pub mod run_config;
 pub mod sac;
+mod safe_step;
 pub mod value_head;
 
 pub use error::{AlgoError, Result};

@@ -33,6 +33,7 @@
 use crate::error::{AlgoError, Result};
 use crate::offpolicy::{polyak, td_target, ReplayBuffer, ReplayPosition};
 use crate::recent::RecentEpisodes;
+use crate::safe_step::{limit_step, StepScratch};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,11 @@ use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
 
 /// Finished episodes between metrics rows.
 pub const ROW_EPISODES: u64 = 100;
+
+/// Without a safe-step target, the actors' normalised step is measured on every this-many-th
+/// update (the probe is an extra actor forward pass, about 7% of an update at the tuned
+/// setting); with one, on every update.
+pub const STEP_R_EVERY: u64 = 10;
 
 /// MADDPG hyperparameters (`openai/maddpg` `experiments/train.py` defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +94,12 @@ pub struct MaddpgConfig {
     /// (its own observation and action first), and every sampled transition trains it, and the
     /// actor, from every agent's side.
     pub share_params: bool,
+    /// The safe-step controller of the softmax actors ("Ghosts of Softmax"): scale each actor
+    /// update so that its normalised step `r = ‖p‖/ρ_a` over the update's observations is at
+    /// most this (0.5 is the paper's recommended start). Off by default; `step_r` is logged
+    /// either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_radius_target: Option<f64>,
 }
 
 impl Default for MaddpgConfig {
@@ -106,6 +118,7 @@ impl Default for MaddpgConfig {
             num_envs: 1,
             straight_through: true,
             share_params: false,
+            step_radius_target: None,
         }
     }
 }
@@ -155,6 +168,14 @@ impl MaddpgConfig {
         widths("hidden", &self.hidden)?;
         if !(self.max_grad_norm > 0.0) {
             return bad("max_grad_norm", format!("must be > 0, got {}", self.max_grad_norm));
+        }
+        if let Some(t) = self.step_radius_target {
+            if !(t > 0.0 && t.is_finite()) {
+                return bad(
+                    "step_radius_target",
+                    format!("must be a positive number when set, got {t}"),
+                );
+            }
         }
         Ok(())
     }
@@ -462,6 +483,7 @@ struct UpdateWs {
     obs_i: Vec<f32>,
     c1: MlpCache,
     c2: MlpCache,
+    step: StepScratch,
 }
 
 pub use crate::offpolicy::REPLAY_FILE;
@@ -490,6 +512,8 @@ pub struct Maddpg {
     total: u64,
     next_row: u64,
     acc: (f64, f64, usize),
+    /// The largest measured normalised actor step of the row's updates (NaN before the first).
+    step_r: f32,
     started_at: Instant,
     start_step: u64,
     scratch: (Vec<f32>, Vec<i64>, Vec<f32>, MlpCache),
@@ -586,6 +610,7 @@ impl Maddpg {
             total: 0,
             next_row: ROW_EPISODES,
             acc: (0.0, 0.0, 0),
+            step_r: f32::NAN,
             started_at: Instant::now(),
             start_step: 0,
             scratch: (
@@ -700,6 +725,7 @@ impl Maddpg {
         let k = usum.max(1) as f64;
         row.push("q_mean", if usum == 0 { f64::NAN } else { qsum / k });
         row.push("critic_loss", if usum == 0 { f64::NAN } else { lsum / k });
+        row.push_f32("step_r", std::mem::replace(&mut self.step_r, f32::NAN));
         row.push("sps", (self.global_step - self.start_step) as f64 / elapsed.max(1e-9));
         row.push("time_elapsed", elapsed);
         row
@@ -752,10 +778,13 @@ impl Maddpg {
         self.since_update += m;
         if self.buffer.len() >= c.learning_starts.max(c.batch_size) && self.since_update >= c.train_every {
             self.since_update = 0;
-            let (q, l) = self.update()?;
+            let (q, l, r) = self.update()?;
             self.acc.0 += q;
             self.acc.1 += l;
             self.acc.2 += 1;
+            if !r.is_nan() {
+                self.step_r = if self.step_r.is_nan() { r } else { self.step_r.max(r) };
+            }
         }
         Ok(())
     }
@@ -763,9 +792,12 @@ impl Maddpg {
     /// One update of every critic and actor, then the targets. Without parameter sharing each
     /// agent's critic and actor learn from their own minibatch of `batch_size` transitions;
     /// with it, the shared critic and actor learn from one minibatch of `batch_size`
-    /// transitions seen from every agent's side (`N · batch_size` rows). Returns the mean Q and
-    /// critic loss over the updates.
-    fn update(&mut self) -> Result<(f64, f64)> {
+    /// transitions seen from every agent's side (`N · batch_size` rows). An actor's step is
+    /// measured against the softmax radius over its rows' observations (every
+    /// [`STEP_R_EVERY`]-th update), and with `step_radius_target` scaled on every update to at
+    /// most that normalised step. Returns the mean Q and critic loss over the updates, and the
+    /// largest actor step `r` (NaN when not measured).
+    fn update(&mut self) -> Result<(f64, f64, f32)> {
         let mut c = self.config.clone();
         // With soft actions (a continuous env) the actions are the soft samples themselves.
         c.straight_through &= self.hard;
@@ -782,7 +814,9 @@ impl Maddpg {
         // Where the ego's own observation and action sit in its critic rows.
         let own_slot = |ego: usize| if shared { 0 } else { ego };
         let mut ws = std::mem::take(&mut self.ws);
-        let (mut qm, mut lm) = (0f64, 0f64);
+        let (mut qm, mut lm, mut step_r) = (0f64, 0f64, f32::NAN);
+        let target = c.step_radius_target.map(|t| t as f32);
+        let measure = target.is_some() || self.updates % STEP_R_EVERY == 0;
         for gi in 0..groups {
             let egos = egos_of(gi);
             let rows = egos.len() * bsz;
@@ -906,7 +940,21 @@ impl Maddpg {
             ws.g.resize(actor.num_params(), 0.0);
             actor.backward(&ws.obs_i, &mut ws.c1, &ws.dl, &mut ws.g)?;
             clip_grad_norm(&mut [&mut ws.g[..]], c.max_grad_norm as f32);
+            if measure {
+                ws.step.remember(&self.nets.actors[gi]);
+            }
             self.actor_opt[gi].step(&mut [(self.nets.actors[gi].params_mut(), &ws.g[..])])?;
+            if measure {
+                let r = limit_step(
+                    &mut self.nets.actors[gi],
+                    &mut ws.step,
+                    &ws.logits,
+                    &ws.obs_i,
+                    rows,
+                    target,
+                )?;
+                step_r = step_r.max(r);
+            }
         }
         let tau = c.tau as f32;
         for (t, o) in self.targets.actors.iter_mut().zip(&self.nets.actors) {
@@ -918,7 +966,7 @@ impl Maddpg {
         self.updates += 1;
         self.ws = ws;
         let g = groups as f64;
-        Ok((qm / g, lm / g))
+        Ok((qm / g, lm / g, step_r))
     }
 }
 
@@ -962,6 +1010,7 @@ impl Learner for Maddpg {
         self.total = end;
         self.next_row = self.episodes + ROW_EPISODES;
         self.acc = (0.0, 0.0, 0);
+        self.step_r = f32::NAN;
         self.started_at = Instant::now();
         self.start_step = self.global_step;
         Ok(end)
@@ -1256,6 +1305,46 @@ mod tests {
         assert!(r > -22.0, "recent return {r}");
     }
 
+    /// The largest logged `step_r` of a short run at a learning rate high enough to step past
+    /// the safe radius, with and without the controller.
+    fn max_step_r(target: Option<f64>, continuous: bool) -> f64 {
+        let cfg = MaddpgConfig {
+            learning_rate: 0.05,
+            batch_size: 64,
+            buffer_size: 5000,
+            learning_starts: 256,
+            train_every: 10,
+            step_radius_target: target,
+            ..Default::default()
+        };
+        let mut m = Maddpg::new(cfg, "SimpleSpread-v3", &spread(continuous), 2).unwrap();
+        m.plan(10_000).unwrap();
+        let mut max = 0f64;
+        while !m.is_done() {
+            if let Some(r) = m.step().unwrap().get("step_r").filter(|r| r.is_finite()) {
+                max = max.max(r);
+            }
+        }
+        max
+    }
+
+    /// Without the controller a large learning rate steps past the radius (r > 1); with a
+    /// target of 0.5 every applied actor step stays within it, for one-hot and for soft
+    /// actions.
+    #[test]
+    fn safe_step_controller_bounds_the_actor_steps() {
+        for continuous in [false, true] {
+            let free = max_step_r(None, continuous);
+            assert!(free > 1.0, "the unbounded steps should pass the radius: {free}");
+            let bounded = max_step_r(Some(0.5), continuous);
+            assert!(bounded <= 0.5 + 1e-4, "{bounded}");
+            assert!(
+                bounded > 0.1,
+                "the controller should bind, not stop learning: {bounded}"
+            );
+        }
+    }
+
     #[test]
     fn bad_configs() {
         let bad = [
@@ -1270,6 +1359,10 @@ mod tests {
             },
             MaddpgConfig {
                 learning_rate: f64::NAN,
+                ..Default::default()
+            },
+            MaddpgConfig {
+                step_radius_target: Some(0.0),
                 ..Default::default()
             },
         ];

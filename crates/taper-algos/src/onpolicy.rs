@@ -12,6 +12,7 @@ use crate::policy::ActorCritic;
 use crate::ppo::PpoConfig;
 use crate::recent::{LoggedEpisode, RecentEpisodes};
 use crate::rollout::{collect, CollectOptions, CollectWorkspace, RolloutBuffer, RolloutEnv};
+use crate::safe_step::{limit_step, StepScratch};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -50,10 +51,6 @@ pub struct UpdateStats {
     pub step_r: f32,
 }
 
-/// The finite-difference step of the directional logit derivatives (f32 logits of order 1
-/// keep about three digits at this step).
-const RADIUS_EPS: f32 = 1e-3;
-
 #[derive(Default, Debug)]
 struct UpdateWorkspace {
     perm: Vec<usize>,
@@ -77,12 +74,9 @@ struct UpdateWorkspace {
     actor_cache: MlpCache,
     critic_cache: MlpCache,
     cat: Option<Categorical>,
-    /// The minibatch's logits before the step, the actor's parameters before and after it,
-    /// and the probe's cache (the safe-step radius).
+    /// The minibatch's logits before the step and the safe-step scratch.
     z0: Vec<f32>,
-    theta0: Vec<f32>,
-    theta1: Vec<f32>,
-    probe_cache: MlpCache,
+    step: StepScratch,
 }
 
 /// The PPO update stage: Adam, the shuffling stream and the scratch space.
@@ -202,8 +196,7 @@ impl PpoUpdate {
                 if measure {
                     w.z0.clear();
                     w.z0.extend_from_slice(out);
-                    w.theta0.clear();
-                    w.theta0.extend_from_slice(model.actor.params());
+                    w.step.remember(&model.actor);
                 }
                 let inv = 1.0 / m as f32;
                 w.new_logp.resize(m, 0.0);
@@ -325,7 +318,8 @@ impl PpoUpdate {
                     (model.critic.net.params_mut(), gc),
                 ])?;
                 if measure {
-                    let r = limit_step(model, w, m, c.step_radius_target.map(|t| t as f32))?;
+                    let target = c.step_radius_target.map(|t| t as f32);
+                    let r = limit_step(&mut model.actor, &mut w.step, &w.z0, &w.obs, m, target)?;
                     st.step_r = if st.step_r.is_nan() { r } else { st.step_r.max(r) };
                 }
                 clipfrac_sum += cs.clipped as f64 / m as f64;
@@ -346,45 +340,6 @@ impl PpoUpdate {
         st.grad_norm = (gn_sum / gn_n.max(1) as f64) as f32;
         Ok(st)
     }
-}
-
-/// Measures the normalised step of the actor's last update (its parameters before it in
-/// `w.theta0`, its logits there in `w.z0`) on the minibatch `w.obs` of `m` rows, and with a
-/// target scales the update down so that the step is at most the target; returns the applied
-/// step's `r`. The logits' directional derivatives come from a probe at
-/// `θ₀ + RADIUS_EPS·p/‖p‖`; the parameters are restored bit for bit when nothing is scaled.
-fn limit_step(model: &mut ActorCritic, w: &mut UpdateWorkspace, m: usize, target: Option<f32>) -> Result<f32> {
-    w.theta1.clear();
-    w.theta1.extend_from_slice(model.actor.params());
-    let norm = w
-        .theta1
-        .iter()
-        .zip(&w.theta0)
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum::<f64>()
-        .sqrt() as f32;
-    if norm == 0.0 {
-        return Ok(0.0);
-    }
-    let h = RADIUS_EPS / norm;
-    for ((p, &a), &b) in model.actor.params_mut().iter_mut().zip(&w.theta0).zip(&w.theta1) {
-        *p = a + h * (b - a);
-    }
-    let z1 = model.actor.forward(&w.obs, m, &mut w.probe_cache)?;
-    let (s, applied) =
-        taper_diagnostics::safe_step::limit(&w.z0, z1, model.actor.output_dim(), RADIUS_EPS, None, norm, target)
-            .map_err(|e| AlgoError::Config {
-                field: "step_radius_target",
-                reason: e.to_string(),
-            })?;
-    if s < 1.0 {
-        for ((p, &a), &b) in model.actor.params_mut().iter_mut().zip(&w.theta0).zip(&w.theta1) {
-            *p = a + s * (b - a);
-        }
-    } else {
-        model.actor.params_mut().copy_from_slice(&w.theta1);
-    }
-    Ok(applied.r)
 }
 
 /// Everything an on-policy learner holds besides its config, weights and envs: with them it

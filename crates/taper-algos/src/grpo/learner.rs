@@ -8,6 +8,7 @@ use crate::group::advantage::group_advantages;
 use crate::group::d3s::{select_cross_group, select_intra_group, token_mask};
 use crate::group::dapo::{informative_groups, overlong_penalty, Overlong};
 use crate::group::token_loss::{aggregation_weights, token_loss, TokenLossConfig};
+use crate::safe_step::RADIUS_EPS;
 use candle_core::Device;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -79,9 +80,6 @@ struct IterStats {
 /// Rows of a batch on which the normalised step is measured (the radius over their scored
 /// tokens; a subset gives a radius at least the whole batch's).
 const STEP_R_ROWS: usize = 32;
-
-/// The finite-difference step of the directional logit derivatives.
-const RADIUS_EPS: f32 = 1e-3;
 
 /// Measures the update the optimizer just applied (the variables were `theta0` before it,
 /// the first rows' scored logits there `z0`) against the softmax safe-step radius over the
