@@ -15,52 +15,16 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PJX_DIR = os.environ.get("PJX_DIR", os.path.join(HERE, "..", "vendor", "purejaxrl"))
-sys.path[:0] = [os.path.join(HERE, "stubs"), PJX_DIR]  # stubs first
-
-import gymnax
-
-_gymnax_make = gymnax.make
-
-
-class FiveTupleStep:
-    """gymnax 1.x steps return (obs, state, reward, terminated, truncated, info); ppo.py and
-    wrappers.py expect the older (obs, state, reward, done, info) with done = either."""
-
-    def __init__(self, env):
-        self._env = env
-
-    def __getattr__(self, name):
-        return getattr(self._env, name)
-
-    def reset(self, key, params=None):
-        return self._env.reset(key, params)
-
-    def step(self, key, state, action, params=None):
-        obs, state, reward, terminated, truncated, info = self._env.step(key, state, action, params)
-        return obs, state, reward, jnp.logical_or(terminated, truncated), info
-
-
-def _make(name, **kwargs):
-    env, params = _gymnax_make(name, **kwargs)
-    return FiveTupleStep(env), params
-
-
-gymnax.make = _make  # ppo.py calls gymnax.make inside make_train
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pjx_shim  # noqa: E402  (PureJaxRL on sys.path, the gymnax 1.x shim, the config)
 from ppo import make_train  # noqa: E402  (PureJaxRL)
 
 T_IMPORT = time.perf_counter() - T0
 
 total_timesteps, seed = int(float(sys.argv[1])), int(sys.argv[2])
-config = {"LR": 2.5e-4, "NUM_ENVS": 4, "NUM_STEPS": 128, "TOTAL_TIMESTEPS": total_timesteps,
-          "UPDATE_EPOCHS": 4, "NUM_MINIBATCHES": 4, "GAMMA": 0.99, "GAE_LAMBDA": 0.95,
-          "CLIP_EPS": 0.2, "ENT_COEF": 0.01, "VF_COEF": 0.5, "MAX_GRAD_NORM": 0.5,
-          "ACTIVATION": "tanh", "ENV_NAME": "CartPole-v1", "ANNEAL_LR": True, "DEBUG": False}
+config = dict(pjx_shim.CONFIG, TOTAL_TIMESTEPS=total_timesteps)
 train = jax.jit(make_train(config))  # make_train adds NUM_UPDATES to config
 
 
