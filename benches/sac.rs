@@ -5,6 +5,9 @@
 //! (256 × 3 GELU, twin Gaussian critics, the actor every second step). The PyTorch peer of the
 //! SAC step is `benches/peers/bench_sac_torch.py`.
 //!
+//! Each measured call runs on a thread of rayon's pool, as `taper train` runs a learner, so the
+//! networks' fork-joins hand their second halves to the other thread cheaply.
+//!
 //! Run: `cargo bench --bench sac`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -23,10 +26,12 @@ fn bench_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("sac");
     // Pairs of steps, so that each figure carries its share of actor updates.
     let mut sac = filled(SacConfig::sac());
-    g.bench_function("sac_2steps_b256_256x256", |b| b.iter(|| sac.gradient_steps(2).unwrap()));
+    g.bench_function("sac_2steps_b256_256x256", |b| {
+        b.iter(|| rayon::scope(|_| sac.gradient_steps(2).unwrap()))
+    });
     let mut dsac = filled(SacConfig::dsac_t());
     g.bench_function("dsac_t_2steps_b256_3x256_gelu", |b| {
-        b.iter(|| dsac.gradient_steps(2).unwrap())
+        b.iter(|| rayon::scope(|_| dsac.gradient_steps(2).unwrap()))
     });
     g.finish();
 }

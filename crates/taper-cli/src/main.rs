@@ -282,7 +282,10 @@ fn parse_range(s: &str) -> std::result::Result<(f64, f64), String> {
 
 fn main() {
     let cli = Cli::parse();
-    let r = match cli.command {
+    // The command runs on a thread of rayon's pool, so that the networks' fork-joins (the two
+    // halves of a large pass) hand work to the other thread without waking this one from
+    // outside the pool each time.
+    let r = rayon::scope(|_| match cli.command {
         Command::Train(a) => commands::train::run(*a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Plot(a) => commands::plot::run(a),
@@ -290,7 +293,7 @@ fn main() {
         Command::Diagnose(a) => commands::diagnose::run(a),
         Command::Envs => commands::envs::run(),
         Command::Algos => commands::algos::run(),
-    };
+    });
     if let Err(e) = r {
         eprintln!("error: {e}");
         // A run stopped by a signal exits as shells expect of SIGINT.

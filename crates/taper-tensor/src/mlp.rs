@@ -270,14 +270,80 @@ impl Mlp {
         cache.outs.resize_with(layers, Vec::new);
         cache.pre.resize_with(layers, Vec::new);
         for l in 0..layers {
+            let o = self.sizes[l + 1];
+            cache.outs[l].resize(batch * o, 0.0);
+            if self.act_for(l) == Activation::Gelu {
+                cache.pre[l].resize(batch * o, 0.0);
+            }
+        }
+        let MlpCache { outs, pre, .. } = cache;
+        let split = self.split_rows(batch);
+        if split == 0 {
+            let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
+            self.forward_block(x, batch, 0, &mut o, &mut p);
+        } else {
+            // Rows are independent: the two blocks give the bits of one pass (tested).
+            let (mut o0, mut o1) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
+            let (mut p0, mut p1) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
+            for (l, (ov, pv)) in outs.iter_mut().zip(pre.iter_mut()).enumerate() {
+                let w = self.sizes[l + 1];
+                let (a, b) = ov.split_at_mut(split * w);
+                o0.push(a);
+                o1.push(b);
+                let cut = if pv.is_empty() { 0 } else { split * w };
+                let (a, b) = pv.split_at_mut(cut);
+                p0.push(a);
+                p1.push(b);
+            }
+            let (x0, x1) = x.split_at(split * self.input_dim());
+            // The wide layers run as two blocks; the narrow ones after them (an output of a few
+            // values), where `gemm` sums in another order for fewer rows, run whole.
+            let wide = self.wide_layers();
+            rayon::join(
+                || self.forward_block(x0, split, 0, &mut o0[..wide], &mut p0[..wide]),
+                || self.forward_block(x1, batch - split, 0, &mut o1[..wide], &mut p1[..wide]),
+            );
+            if wide < layers {
+                let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+                let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
+                self.forward_block(x, batch, wide, &mut o, &mut p);
+            }
+        }
+        Ok(&cache.outs[layers - 1])
+    }
+
+    /// The leading layers at least [`Mlp::SPLIT_MIN_WIDTH`] wide.
+    fn wide_layers(&self) -> usize {
+        self.sizes[1..]
+            .iter()
+            .take_while(|&&w| w >= Self::SPLIT_MIN_WIDTH)
+            .count()
+    }
+
+    /// Rows of the first block when a pass of `batch` rows runs as two blocks on rayon's pool,
+    /// or 0 for one block: from [`Mlp::SPLIT_MACS`] multiply-adds per pass, at a multiple of 64
+    /// rows (the matrix kernel's tile). The split depends on the shapes only, never on the
+    /// thread count.
+    fn split_rows(&self, batch: usize) -> usize {
+        let per_row: usize = self.sizes.windows(2).map(|w| w[0] * w[1]).sum();
+        if batch < 128 || batch.saturating_mul(per_row) < Self::SPLIT_MACS {
+            return 0;
+        }
+        (batch / 2).div_ceil(64) * 64
+    }
+
+    /// Layers `from..` of the forward pass of `rows` rows of `x` into per-layer outputs (and
+    /// GELU pre-activations, empty for other layers) of exactly those rows; the layers before
+    /// `from` are already in `outs`.
+    fn forward_block(&self, x: &[f32], rows: usize, from: usize, outs: &mut [&mut [f32]], pre: &mut [&mut [f32]]) {
+        for l in from..outs.len() {
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
             let (wo, bo) = self.offsets(l);
-            let pre = &mut cache.pre[l];
-            let (prev, rest) = cache.outs.split_at_mut(l);
-            let input: &[f32] = if l == 0 { x } else { &prev[l - 1] };
-            let out = &mut rest[0];
-            out.resize(batch * o, 0.0);
-            matmul_nt(batch, o, i, input, &self.params[wo..bo], out, false);
+            let (prev, rest) = outs.split_at_mut(l);
+            let input: &[f32] = if l == 0 { x } else { &*prev[l - 1] };
+            let out = &mut *rest[0];
+            matmul_nt(rows, o, i, input, &self.params[wo..bo], out, false);
             let b = &self.params[bo..bo + o];
             match self.act_for(l) {
                 Activation::Tanh => fastmath::bias_tanh_inplace(out, b),
@@ -295,14 +361,12 @@ impl Mlp {
                 }
                 Activation::Gelu => {
                     fastmath::bias_add_inplace(out, b);
-                    pre.clear();
-                    pre.extend_from_slice(out);
-                    fastmath::gelu_slice(pre, out);
+                    pre[l].copy_from_slice(out);
+                    fastmath::gelu_slice(pre[l], out);
                 }
                 Activation::Identity => fastmath::bias_add_inplace(out, b),
             }
         }
-        Ok(&cache.outs[layers - 1])
     }
 
     /// The output of the last [`Mlp::forward`] held in `cache`.
@@ -396,18 +460,35 @@ impl Mlp {
                 Activation::Identity => {}
             }
             let input: &[f32] = if l == 0 { x } else { &outs[l - 1] };
-            if let Some(g) = grads.as_deref_mut() {
-                matmul_tn(o, i, batch, cur, input, &mut g[wo..bo], true);
-                fastmath::col_sum_acc(cur, &mut g[bo..bo + o]);
-            }
-            if l == 0 {
-                if let Some(d) = dx.as_deref_mut() {
-                    matmul_nn(batch, i, o, cur, &self.params[wo..bo], d, false);
+            // The weight gradient and the input gradient are independent products of the same
+            // delta: large ones run side by side, each exactly as alone.
+            let down: Option<&mut [f32]> = if l > 0 {
+                next.resize(batch * i, 0.0);
+                Some(&mut next[..])
+            } else {
+                dx.as_deref_mut()
+            };
+            let w = &self.params[wo..bo];
+            let cur_ref: &[f32] = cur;
+            let weight_grad = |g: &mut [f32]| {
+                matmul_tn(o, i, batch, cur_ref, input, &mut g[wo..bo], true);
+                fastmath::col_sum_acc(cur_ref, &mut g[bo..bo + o]);
+            };
+            let input_grad = |d: &mut [f32]| matmul_nn(batch, i, o, cur_ref, w, d, false);
+            match (grads.as_deref_mut(), down) {
+                (Some(g), Some(d)) if batch * i * o >= Self::SPLIT_MACS => {
+                    rayon::join(|| weight_grad(g), || input_grad(d));
+                }
+                (g, d) => {
+                    if let Some(g) = g {
+                        weight_grad(g);
+                    }
+                    if let Some(d) = d {
+                        input_grad(d);
+                    }
                 }
             }
             if l > 0 {
-                next.resize(batch * i, 0.0);
-                matmul_nn(batch, i, o, cur, &self.params[wo..bo], next, false);
                 std::mem::swap(&mut cur, &mut next);
             }
         }
@@ -580,6 +661,15 @@ pub struct ChunkedGrad {
 }
 
 impl Mlp {
+    /// Multiply-adds from which a pass runs as two blocks of rows on rayon's pool (see
+    /// [`Mlp::forward`]; a layer's weight and input gradients run side by side from a quarter
+    /// of this per layer).
+    pub const SPLIT_MACS: usize = 1 << 21;
+
+    /// Layers from this many outputs wide run as two blocks of rows; `gemm` gives narrower
+    /// products (1 to 3 columns) other bits when their rows are split.
+    pub const SPLIT_MIN_WIDTH: usize = 16;
+
     /// Rows per chunk in [`Mlp::grad_chunked`]. The chunking depends on the batch size only,
     /// never on the thread count, so results are the same at any `RAYON_NUM_THREADS`.
     pub const CHUNK_ROWS: usize = 1024;
@@ -663,10 +753,15 @@ mod tests {
     /// The hand-written backward pass against candle's autodiff on the same weights.
     #[test]
     fn gradients_match_candle_autodiff() -> Result<()> {
-        for act in [Activation::Tanh, Activation::Relu, Activation::Elu, Activation::Gelu] {
+        // The second case is large enough to run as two blocks of rows, with each layer's
+        // weight and input gradients side by side.
+        let cases = [Activation::Tanh, Activation::Relu, Activation::Elu, Activation::Gelu]
+            .into_iter()
+            .flat_map(|a| [(a, 7usize, 13usize), (a, 64, 600)]);
+        for (act, hidden, batch) in cases {
             let mut rng = stream(11, Purpose::Init, 0);
-            let net = Mlp::new(&[5, 7, 6, 3], act, MlpInit::TorchDefault, &mut rng)?;
-            let batch = 13;
+            let net = Mlp::new(&[5, hidden, hidden, 3], act, MlpInit::TorchDefault, &mut rng)?;
+            assert_eq!(net.split_rows(batch) > 0, batch == 600);
             let x = crate::init::normal(&mut rng, batch * 5, 0.0, 1.0);
             let target = crate::init::normal(&mut rng, batch * 3, 0.0, 1.0);
             // loss = 0.5 * sum((y - t)^2)
@@ -716,6 +811,48 @@ mod tests {
             for (a, b) in dx.iter().zip(&gx) {
                 assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{act:?} input grad: {a} vs {b}");
             }
+        }
+        Ok(())
+    }
+
+    /// A pass split into two blocks of rows gives the bits of one block, at the shapes
+    /// taper's learners use (MADDPG's critic and actor, SAC's actor, IPPO's minibatch, a GELU
+    /// critic) and with narrow output layers.
+    #[test]
+    fn split_forward_equals_one_block_to_the_bit() -> Result<()> {
+        let cases: [(&[usize], Activation, usize); 6] = [
+            (&[69, 128, 128, 1], Activation::Tanh, 768),
+            (&[18, 128, 128, 5], Activation::Relu, 768),
+            (&[3, 256, 256, 2], Activation::Relu, 256),
+            (&[18, 64, 64, 5], Activation::Tanh, 1536),
+            (&[4, 256, 256, 256, 1], Activation::Gelu, 256),
+            (&[54, 128, 128, 1], Activation::Tanh, 192),
+        ];
+        for (sizes, act, batch) in cases {
+            let mut rng = stream(3, Purpose::Init, 0);
+            let net = Mlp::new(sizes, act, MlpInit::TorchDefault, &mut rng)?;
+            assert!(net.split_rows(batch) > 0, "{sizes:?} at {batch} rows should split");
+            let x = crate::init::normal(&mut rng, batch * sizes[0], 0.0, 1.0);
+            let mut cache = MlpCache::default();
+            let split = net.forward(&x, batch, &mut cache)?.to_vec();
+            let mut outs: Vec<Vec<f32>> = sizes[1..].iter().map(|&w| vec![0f32; batch * w]).collect();
+            let mut pre: Vec<Vec<f32>> = (0..sizes.len() - 1)
+                .map(|l| {
+                    if net.act_for(l) == Activation::Gelu {
+                        vec![0f32; batch * sizes[l + 1]]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect();
+            let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
+            net.forward_block(&x, batch, 0, &mut o, &mut p);
+            let whole = outs.last().unwrap();
+            assert!(
+                split.iter().zip(whole).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{sizes:?} at {batch} rows"
+            );
         }
         Ok(())
     }
