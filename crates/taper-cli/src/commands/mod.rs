@@ -47,9 +47,9 @@ mod tests {
         /// Arbitrary config text never panics the resolver: it resolves or returns an error.
         #[test]
         fn config_parser_never_panics(text in "(\\[ppo\\]\n|\\[env_kwargs\\]\n|[a-z_]{1,16} = (-?[0-9.e]{1,8}|\"[A-Za-z0-9-]{0,12}\"|true|\\[[0-9, ]{0,8}\\])\n|.{0,20}\n){0,8}") {
-            let dir = std::env::temp_dir().join(format!("taper-fuzz-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let p = dir.join("c.toml");
+            // Removed with the case, so that the run leaves nothing in the temp folder.
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("c.toml");
             std::fs::write(&p, &text).unwrap();
             let _ = taper::algos::run_config::RunConfig::resolve(Some(&p), &Default::default());
         }
