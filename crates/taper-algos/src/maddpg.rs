@@ -170,12 +170,7 @@ impl MaddpgConfig {
             return bad("max_grad_norm", format!("must be > 0, got {}", self.max_grad_norm));
         }
         if let Some(t) = self.step_radius_target {
-            if !(t > 0.0 && t.is_finite()) {
-                return bad(
-                    "step_radius_target",
-                    format!("must be a positive number when set, got {t}"),
-                );
-            }
+            positive("step_radius_target", t)?;
         }
         Ok(())
     }
@@ -782,9 +777,8 @@ impl Maddpg {
             self.acc.0 += q;
             self.acc.1 += l;
             self.acc.2 += 1;
-            if !r.is_nan() {
-                self.step_r = if self.step_r.is_nan() { r } else { self.step_r.max(r) };
-            }
+            // `max` keeps the number when one side is NaN (not measured yet, or this update).
+            self.step_r = self.step_r.max(r);
         }
         Ok(())
     }

@@ -320,7 +320,7 @@ impl PpoUpdate {
                 if measure {
                     let target = c.step_radius_target.map(|t| t as f32);
                     let r = limit_step(&mut model.actor, &mut w.step, &w.z0, &w.obs, m, target)?;
-                    st.step_r = if st.step_r.is_nan() { r } else { st.step_r.max(r) };
+                    st.step_r = st.step_r.max(r); // NaN until the first measure
                 }
                 clipfrac_sum += cs.clipped as f64 / m as f64;
                 clipfrac_n += 1;

@@ -216,12 +216,7 @@ impl PpoConfig {
         }
         self.value_head.categorical()?;
         if let Some(t) = self.step_radius_target {
-            if !(t > 0.0 && t.is_finite()) {
-                return bad(
-                    "step_radius_target",
-                    format!("must be a positive number when set, got {t}"),
-                );
-            }
+            positive("step_radius_target", t)?;
         }
         if let Some(spike) = &self.lr_spike {
             spike.validate()?;
