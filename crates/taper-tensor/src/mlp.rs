@@ -279,9 +279,7 @@ impl Mlp {
         let MlpCache { outs, pre, .. } = cache;
         let split = self.split_rows(batch);
         if split == 0 {
-            let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
-            let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
-            self.forward_block(x, batch, 0, &mut o, &mut p);
+            self.forward_block(x, batch, 0, outs, pre);
         } else {
             // Rows are independent: the two blocks give the bits of one pass (tested).
             let (mut o0, mut o1) = (Vec::with_capacity(layers), Vec::with_capacity(layers));
@@ -305,9 +303,7 @@ impl Mlp {
                 || self.forward_block(x1, batch - split, 0, &mut o1[..wide], &mut p1[..wide]),
             );
             if wide < layers {
-                let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
-                let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
-                self.forward_block(x, batch, wide, &mut o, &mut p);
+                self.forward_block(x, batch, wide, outs, pre);
             }
         }
         Ok(&cache.outs[layers - 1])
@@ -336,13 +332,18 @@ impl Mlp {
     /// Layers `from..` of the forward pass of `rows` rows of `x` into per-layer outputs (and
     /// GELU pre-activations, empty for other layers) of exactly those rows; the layers before
     /// `from` are already in `outs`.
-    fn forward_block(&self, x: &[f32], rows: usize, from: usize, outs: &mut [&mut [f32]], pre: &mut [&mut [f32]]) {
+    /// Generic over the buffers, so that one block writes the cache's own vectors (no
+    /// allocation per pass) and two blocks write row ranges of them.
+    fn forward_block<B>(&self, x: &[f32], rows: usize, from: usize, outs: &mut [B], pre: &mut [B])
+    where
+        B: AsRef<[f32]> + AsMut<[f32]>,
+    {
         for l in from..outs.len() {
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
             let (wo, bo) = self.offsets(l);
             let (prev, rest) = outs.split_at_mut(l);
-            let input: &[f32] = if l == 0 { x } else { &*prev[l - 1] };
-            let out = &mut *rest[0];
+            let input: &[f32] = if l == 0 { x } else { prev[l - 1].as_ref() };
+            let out = rest[0].as_mut();
             matmul_nt(rows, o, i, input, &self.params[wo..bo], out, false);
             let b = &self.params[bo..bo + o];
             match self.act_for(l) {
@@ -361,8 +362,9 @@ impl Mlp {
                 }
                 Activation::Gelu => {
                     fastmath::bias_add_inplace(out, b);
-                    pre[l].copy_from_slice(out);
-                    fastmath::gelu_slice(pre[l], out);
+                    let pre = pre[l].as_mut();
+                    pre.copy_from_slice(out);
+                    fastmath::gelu_slice(pre, out);
                 }
                 Activation::Identity => fastmath::bias_add_inplace(out, b),
             }
@@ -845,9 +847,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
-            let mut p: Vec<&mut [f32]> = pre.iter_mut().map(|v| v.as_mut_slice()).collect();
-            net.forward_block(&x, batch, 0, &mut o, &mut p);
+            net.forward_block(&x, batch, 0, &mut outs, &mut pre);
             let whole = outs.last().unwrap();
             assert!(
                 split.iter().zip(whole).all(|(a, b)| a.to_bits() == b.to_bits()),
