@@ -7,6 +7,8 @@
 //! - [`linalg`]: row-major matrix products on slices (single-threaded `gemm`);
 //! - [`mlp`]: a fast MLP with a hand-written backward pass (and input gradients), checked
 //!   against candle autodiff;
+//! - [`gru`]: a GRU cell over whole sequences with backpropagation through time, and
+//!   [`gru_net`]: the recurrent actor or critic built on it (dense, GRU, MLP head);
 //! - [`fastmath`]: a vectorised `tanh` (also as a candle op);
 //! - [`distributions`]: categorical (with masks) and diagonal Gaussian; [`squashed`]: the
 //!   tanh-squashed Gaussian of SAC and its relatives, with its reparameterised derivatives;
@@ -76,6 +78,8 @@ pub mod device;
 pub mod distributions;
 mod error;
 pub mod fastmath;
+pub mod gru;
+pub mod gru_net;
 pub mod init;
 pub mod linalg;
 pub mod mlp;
