@@ -7,7 +7,8 @@
 //!   envs), [`advantage`] (estimate → weight → select), [`loss`] (the PPO clip with its
 //!   gradient), [`onpolicy`] (the PPO update and the on-policy learner core), [`offpolicy`]
 //!   (replay buffer, Polyak targets, TD targets), [`recent`] (the recent-episode window);
-//! - models: [`policy`] (the actor-critic of PPO, IPPO and MAPPO);
+//! - models: [`policy`] (the actor-critic of PPO, IPPO and MAPPO), [`recurrent`] (its GRU
+//!   form for IPPO and MAPPO), both behind [`policy_model::OnPolicyModel`];
 //! - learners: [`ppo`] (CleanRL-faithful PPO), [`mappo`] (IPPO and MAPPO), [`maddpg`],
 //!   [`hdpo`] (one store and inventory networks), [`grpo`] (GRPO and its variants on sequence
 //!   tasks); each implements [`taper_train::Learner`]
@@ -49,8 +50,10 @@ pub mod mappo;
 pub mod offpolicy;
 pub mod onpolicy;
 pub mod policy;
+pub mod policy_model;
 pub mod ppo;
 pub mod recent;
+pub mod recurrent;
 pub mod rollout;
 pub mod run_config;
 pub mod sac;

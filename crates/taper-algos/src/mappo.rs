@@ -14,7 +14,8 @@
 //!   de-normalised for GAE).
 //!
 //! Defaults follow JaxMARL's MPE configs ([`MappoConfig::mappo`], [`MappoConfig::ippo`]); see
-//! each field.
+//! each field. The networks are feed-forward by default; `network = "gru"` gives both the
+//! actor and the critic JaxMARL's recurrent shape ([`crate::recurrent`]).
 //!
 //! ```no_run
 //! use taper_algos::mappo::{MaPpo, MappoConfig};
@@ -27,7 +28,9 @@
 use crate::error::{AlgoError, Result};
 use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
+use crate::policy_model::OnPolicyModel;
 use crate::ppo::PpoConfig;
+use crate::recurrent::{GruActWorkspace, GruActorCritic};
 use crate::rollout::{parallel_envs, AgentRows, RolloutEnv};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -38,6 +41,26 @@ use taper_tensor::rng::{stream, Purpose};
 use taper_train::checkpoint::Checkpoint;
 use taper_train::eval::{parallel_evaluation, run_parallel_episodes, EnvView, EvalOptions, Evaluation};
 use taper_train::{Learner, LearnerState, Metrics, Progress, RunInfo};
+
+/// The networks of IPPO and MAPPO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Feed-forward tanh MLPs of the `hidden` and `critic_hidden` widths.
+    #[default]
+    Mlp,
+    /// JaxMARL's recurrent networks (`mappo_rnn_mpe.py`): with `hidden = [F, H]`, a dense
+    /// layer of F (ReLU), a GRU of H, a dense layer of H (ReLU), then the output; the critic
+    /// likewise with `critic_hidden`. JaxMARL: F = H = 128.
+    Gru,
+}
+
+impl Network {
+    /// Whether this is the feed-forward default (then it is left out of written configs).
+    pub fn is_mlp(&self) -> bool {
+        *self == Network::Mlp
+    }
+}
 
 /// IPPO/MAPPO hyperparameters. See [`MappoConfig::mappo`] and [`MappoConfig::ippo`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +96,9 @@ pub struct MappoConfig {
     pub hidden: Vec<usize>,
     /// Critic hidden widths, tanh (as the actor's).
     pub critic_hidden: Vec<usize>,
+    /// Feed-forward (`"mlp"`, the default) or recurrent (`"gru"`) networks; see [`Network`].
+    #[serde(default, skip_serializing_if = "Network::is_mlp")]
+    pub network: Network,
     /// The critic reads the global state (MAPPO) or the agent's observation (IPPO).
     pub centralized_critic: bool,
     /// MAPPO's value normalisation (on-policy codebase: on).
@@ -116,6 +142,7 @@ impl MappoConfig {
             max_grad_norm: 0.5,
             hidden: vec![128, 128],
             critic_hidden: vec![128, 128],
+            network: Network::Mlp,
             centralized_critic: true,
             value_norm: true,
             bootstrap_truncated: false,
@@ -132,6 +159,14 @@ impl MappoConfig {
             critic_hidden: vec![64, 64],
             centralized_critic: false,
             value_norm: false,
+            ..Self::mappo()
+        }
+    }
+    /// MAPPO with JaxMARL's recurrent networks (`mappo_homogenous_rnn_mpe.yaml`: FC 128,
+    /// GRU 128), the other keys as [`MappoConfig::mappo`].
+    pub fn mappo_gru() -> Self {
+        MappoConfig {
+            network: Network::Gru,
             ..Self::mappo()
         }
     }
@@ -170,6 +205,22 @@ impl MappoConfig {
         crate::checks::at_least_one(&[("num_envs", self.num_envs)])?;
         crate::checks::at_most("num_envs", "num_envs", self.num_envs, crate::checks::MAX_ENVS)?;
         crate::checks::widths("critic_hidden", &self.critic_hidden)?;
+        if self.network == Network::Gru {
+            for (field, w) in [("hidden", &self.hidden), ("critic_hidden", &self.critic_hidden)] {
+                if w.len() != 2 {
+                    return crate::checks::bad(
+                        field,
+                        format!("the GRU network takes two widths [dense, memory], got {w:?}"),
+                    );
+                }
+            }
+            if self.step_radius_target.is_some() {
+                return crate::checks::bad(
+                    "step_radius_target",
+                    "the safe-step controller needs network = \"mlp\"".into(),
+                );
+            }
+        }
         self.core(1).validate()
     }
     /// Env steps per update, `num_envs · num_steps`.
@@ -178,14 +229,35 @@ impl MappoConfig {
     }
 }
 
+/// The on-policy core with either network.
+#[derive(Debug)]
+enum Core {
+    Mlp(Box<OnPolicy<AgentRows>>),
+    Gru(Box<OnPolicy<AgentRows, GruActorCritic>>),
+}
+
+/// Runs `$body` with `$c` bound to the core, whichever network it has.
+macro_rules! on_core {
+    ($core:expr, $c:ident => $body:expr) => {
+        match $core {
+            Core::Mlp($c) => $body,
+            Core::Gru($c) => $body,
+        }
+    };
+}
+
 /// An IPPO or MAPPO learner. It owns its envs: `config.num_envs` copies of a multi-agent env.
 #[derive(Debug)]
 pub struct MaPpo {
-    core: OnPolicy<AgentRows>,
+    core: Core,
     config: MappoConfig,
     run: RunInfo,
     predict_rng: ChaCha8Rng,
     predict_ws: ActWorkspace,
+    /// The GRU policy's memory across [`Learner::predict`] calls (empty: zeros), and its
+    /// scratch space.
+    predict_memory: Vec<f32>,
+    predict_gru_ws: GruActWorkspace,
 }
 
 impl MaPpo {
@@ -221,25 +293,51 @@ impl MaPpo {
         } else {
             rows.obs_space().encoded_dim()
         };
-        let model = ActorCritic::centralized(
-            rows.obs_space(),
-            rows.act_space(),
-            &config.hidden,
-            critic_dim,
-            &config.critic_hidden,
-            0.0,
-            &mut ra,
-            &mut rc,
-        )?;
-        let mut core = OnPolicy::new(
-            config.core(n),
-            model,
-            rows,
-            seed,
-            config.centralized_critic,
-            config.value_norm,
-        )?;
-        core.log_old_approx_kl = false;
+        let core = match config.network {
+            Network::Mlp => {
+                let model = ActorCritic::centralized(
+                    rows.obs_space(),
+                    rows.act_space(),
+                    &config.hidden,
+                    critic_dim,
+                    &config.critic_hidden,
+                    0.0,
+                    &mut ra,
+                    &mut rc,
+                )?;
+                let mut core = OnPolicy::new(
+                    config.core(n),
+                    model,
+                    rows,
+                    seed,
+                    config.centralized_critic,
+                    config.value_norm,
+                )?;
+                core.log_old_approx_kl = false;
+                Core::Mlp(Box::new(core))
+            }
+            Network::Gru => {
+                let model = GruActorCritic::new(
+                    rows.obs_space(),
+                    rows.act_space(),
+                    (config.hidden[0], config.hidden[1]),
+                    critic_dim,
+                    (config.critic_hidden[0], config.critic_hidden[1]),
+                    &mut ra,
+                    &mut rc,
+                )?;
+                let mut core = OnPolicy::new(
+                    config.core(n),
+                    model,
+                    rows,
+                    seed,
+                    config.centralized_critic,
+                    config.value_norm,
+                )?;
+                core.log_old_approx_kl = false;
+                Core::Gru(Box::new(core))
+            }
+        };
         Ok(MaPpo {
             core,
             config,
@@ -251,6 +349,8 @@ impl MaPpo {
             },
             predict_rng: stream(seed, Purpose::Eval, 1),
             predict_ws: ActWorkspace::default(),
+            predict_memory: Vec::new(),
+            predict_gru_ws: GruActWorkspace::default(),
         })
     }
 
@@ -258,17 +358,43 @@ impl MaPpo {
     pub fn config(&self) -> &MappoConfig {
         &self.config
     }
-    /// The shared actor and the critic.
-    pub fn model(&self) -> &ActorCritic {
-        &self.core.model
+    /// The shared actor and the critic, feed-forward (`None` with the GRU network).
+    pub fn model(&self) -> Option<&ActorCritic> {
+        match &self.core {
+            Core::Mlp(c) => Some(&c.model),
+            Core::Gru(_) => None,
+        }
     }
-    /// The on-policy core.
-    pub fn core(&self) -> &OnPolicy<AgentRows> {
-        &self.core
+    /// The shared recurrent actor and critic (`None` with the feed-forward network).
+    pub fn gru_model(&self) -> Option<&GruActorCritic> {
+        match &self.core {
+            Core::Mlp(_) => None,
+            Core::Gru(c) => Some(&c.model),
+        }
+    }
+    /// The on-policy core of the feed-forward network (`None` with the GRU network).
+    pub fn core(&self) -> Option<&OnPolicy<AgentRows>> {
+        match &self.core {
+            Core::Mlp(c) => Some(c),
+            Core::Gru(_) => None,
+        }
     }
     /// The mean per-agent return of the last 100 training episodes (NaN before any).
     pub fn recent_return(&self) -> f64 {
-        self.core.recent().mean_return()
+        on_core!(&self.core, c => c.recent().mean_return())
+    }
+    /// Agents per env.
+    fn agents(&self) -> usize {
+        on_core!(&self.core, c => c.envs.group())
+    }
+    /// Env steps taken.
+    pub fn global_step(&self) -> u64 {
+        on_core!(&self.core, c => c.global_step())
+    }
+    /// Clears the GRU policy's memory that [`Learner::predict`] carries from call to call (do
+    /// so before a new episode); nothing to clear for the feed-forward network.
+    pub fn reset_memory(&mut self) {
+        self.predict_memory.clear();
     }
 
     /// Runs the shared policy on a multi-agent env built by hand.
@@ -278,37 +404,81 @@ impl MaPpo {
         opts: &EvalOptions,
         on_step: &mut dyn FnMut(usize, EnvView<'_>),
     ) -> Result<Evaluation> {
-        let model = &self.core.model;
         let n = env.num_agents();
-        let ok = env.num_agents() == self.core.envs.group()
-            && (0..n).all(|i| env.observation_space(i).encoded_dim() == model.obs_dim());
+        let (od, space) = match &self.core {
+            Core::Mlp(c) => (c.model.obs_dim(), c.model.obs_space.clone()),
+            Core::Gru(c) => (c.model.obs_dim(), c.model.obs_space.clone()),
+        };
+        let ok = n == self.agents() && (0..n).all(|i| env.observation_space(i).encoded_dim() == od);
         if !ok {
             return Err(AlgoError::Config {
                 field: "env",
                 reason: format!(
-                    "the policy reads observations of {} values for {} agents; this env has {n} agents reading {}",
-                    model.obs_dim(),
-                    self.core.envs.group(),
+                    "the policy reads observations of {od} values for {} agents; this env has {n} agents reading {}",
+                    self.agents(),
                     env.observation_space(0).encoded_dim()
                 ),
             });
         }
         let mut rng = stream(opts.seed, Purpose::Eval, 0);
-        let mut ws = ActWorkspace::default();
         let mut enc = Vec::new();
         let mut logp = vec![0f32; n];
-        let space = model.obs_space.clone();
-        let eps = run_parallel_episodes(
-            env,
-            opts,
-            &mut |obs, actions| {
-                encode_obs(&space, obs, n, &mut enc);
-                model
-                    .act(&enc, n, &mut rng, opts.deterministic, &mut ws, actions, &mut logp)
-                    .map_err(taper_train::TrainError::learner)
-            },
-            on_step,
-        )?;
+        let eps = match &self.core {
+            Core::Mlp(c) => {
+                let model = &c.model;
+                let mut ws = ActWorkspace::default();
+                run_parallel_episodes(
+                    env,
+                    opts,
+                    &mut |obs, actions| {
+                        encode_obs(&space, obs, n, &mut enc);
+                        model
+                            .act(&enc, n, &mut rng, opts.deterministic, &mut ws, actions, &mut logp)
+                            .map_err(taper_train::TrainError::learner)
+                    },
+                    on_step,
+                )?
+            }
+            Core::Gru(c) => {
+                // The memory restarts with each episode: `on_step` sees every reset first.
+                let model = &c.model;
+                let mut ws = GruActWorkspace::default();
+                let mut h = vec![0f32; n * model.actor.hidden_dim()];
+                let episode = std::cell::Cell::new(usize::MAX);
+                let fresh = std::cell::Cell::new(false);
+                let mut watch = |k: usize, view: EnvView<'_>| {
+                    if episode.get() != k {
+                        episode.set(k);
+                        fresh.set(true);
+                    }
+                    on_step(k, view)
+                };
+                run_parallel_episodes(
+                    env,
+                    opts,
+                    &mut |obs, actions| {
+                        if fresh.replace(false) {
+                            h.fill(0.0);
+                        }
+                        encode_obs(&space, obs, n, &mut enc);
+                        model
+                            .act_from(
+                                &mut h,
+                                None,
+                                &enc,
+                                n,
+                                &mut rng,
+                                opts.deterministic,
+                                &mut ws,
+                                actions,
+                                &mut logp,
+                            )
+                            .map_err(taper_train::TrainError::learner)
+                    },
+                    &mut watch,
+                )?
+            }
+        };
         Ok(parallel_evaluation(env, &eps))
     }
 }
@@ -318,29 +488,30 @@ impl Learner for MaPpo {
         self.run.clone()
     }
     fn set_placement(&mut self, placement: &Placement) -> taper_train::Result<()> {
-        self.core.model.set_placement(placement);
+        on_core!(&mut self.core, c => OnPolicyModel::set_placement(&mut c.model, placement))?;
         Ok(())
     }
     fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or_default()
     }
     fn progress(&self) -> Progress {
-        self.core.progress()
+        on_core!(&self.core, c => c.progress())
     }
     fn plan(&mut self, total_steps: u64) -> taper_train::Result<u64> {
-        Ok(self.core.plan(total_steps)?)
+        Ok(on_core!(&mut self.core, c => c.plan(total_steps))?)
     }
     fn step(&mut self) -> taper_train::Result<Metrics> {
-        Ok(self.core.iteration()?)
+        Ok(on_core!(&mut self.core, c => c.iteration())?)
     }
     fn is_done(&self) -> bool {
-        self.core.is_done()
+        on_core!(&self.core, c => c.is_done())
     }
     fn export(&self) -> taper_train::Result<LearnerState> {
-        self.core.export()
+        on_core!(&self.core, c => c.export())
     }
     fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
-        self.core.import(ckpt, resume, &self.run.env_id)
+        let env_id = &self.run.env_id;
+        on_core!(&mut self.core, c => c.import(ckpt, resume, env_id))
     }
     fn evaluate(
         &self,
@@ -351,9 +522,9 @@ impl Learner for MaPpo {
         Ok(self.evaluate_on(env.as_mut(), opts, on_step)?)
     }
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> taper_train::Result<Vec<f32>> {
-        let model = &self.core.model;
-        let n = self.core.envs.group();
-        let w = model.obs_space.flat_dim();
+        let n = self.agents();
+        let space = on_core!(&self.core, c => c.model.obs_space.clone());
+        let w = space.flat_dim();
         if obs.len() != n * w {
             return Err(AlgoError::Config {
                 field: "obs",
@@ -362,18 +533,41 @@ impl Learner for MaPpo {
             .into());
         }
         let mut enc = Vec::new();
-        encode_obs(&model.obs_space, obs, n, &mut enc);
-        let mut actions = vec![0f32; n * model.action_dim()];
-        model.act(
-            &enc,
-            n,
-            &mut self.predict_rng,
-            deterministic,
-            &mut self.predict_ws,
-            &mut actions,
-            &mut vec![0f32; n],
-        )?;
+        encode_obs(&space, obs, n, &mut enc);
+        let mut actions = vec![0f32; n];
+        let mut logp = vec![0f32; n];
+        match &self.core {
+            Core::Mlp(c) => c.model.act(
+                &enc,
+                n,
+                &mut self.predict_rng,
+                deterministic,
+                &mut self.predict_ws,
+                &mut actions,
+                &mut logp,
+            )?,
+            Core::Gru(c) => {
+                let h = c.model.actor.hidden_dim();
+                if self.predict_memory.len() != n * h {
+                    self.predict_memory = vec![0.0; n * h];
+                }
+                c.model.act_from(
+                    &mut self.predict_memory,
+                    None,
+                    &enc,
+                    n,
+                    &mut self.predict_rng,
+                    deterministic,
+                    &mut self.predict_gru_ws,
+                    &mut actions,
+                    &mut logp,
+                )?
+            }
+        }
         Ok(actions)
+    }
+    fn reset_memory(&mut self) {
+        MaPpo::reset_memory(self);
     }
     fn headline(&self) -> &'static [&'static str] {
         &["recent_return", "recent_min_distance", "recent_collisions"]
@@ -381,7 +575,7 @@ impl Learner for MaPpo {
     fn summary(&self) -> String {
         format!(
             "{} env steps; recent per-agent return {:.3} (last 100 episodes)",
-            self.core.global_step(),
+            self.global_step(),
             self.recent_return()
         )
     }

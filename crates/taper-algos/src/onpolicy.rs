@@ -9,12 +9,14 @@ use crate::advantage::{AdvantageInput, Pipeline};
 use crate::error::{AlgoError, Result};
 use crate::loss::ppo_clip_loss;
 use crate::policy::ActorCritic;
+use crate::policy_model::OnPolicyModel;
 use crate::ppo::PpoConfig;
 use crate::recent::{LoggedEpisode, RecentEpisodes};
 use crate::rollout::{collect, CollectOptions, CollectWorkspace, RolloutBuffer, RolloutEnv};
 use crate::safe_step::{limit_step, StepScratch};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use taper_critics::value_loss;
@@ -51,6 +53,63 @@ pub struct UpdateStats {
     pub step_r: f32,
 }
 
+/// The policy terms' scratch space: log-probabilities, entropies and their gradients.
+#[derive(Default, Debug)]
+pub(crate) struct PolicyScratch {
+    new_logp: Vec<f32>,
+    ent: Vec<f32>,
+    cat_logp: Vec<f32>,
+    cat_p: Vec<f32>,
+    dlogp: Vec<f32>,
+    cat: Option<Categorical>,
+}
+
+/// The clipped surrogate and the entropy bonus of a softmax policy over `m` samples: from
+/// the logits `out` (`[m, k]`), the actions taken, their (normalised) advantages and
+/// rollout log-probabilities, writes `∂(surrogate − ent_coef·mean H)/∂logits` into `dout`
+/// and returns the surrogate's statistics and the mean entropy. Shared by the feed-forward
+/// and the recurrent updates.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn categorical_terms(
+    ps: &mut PolicyScratch,
+    out: &[f32],
+    k: usize,
+    m: usize,
+    act: &[f32],
+    adv: &[f32],
+    old_logp: &[f32],
+    clip: f32,
+    ent_coef: f32,
+    dout: &mut Vec<f32>,
+) -> Result<(crate::loss::ClipStats, f32)> {
+    let inv = 1.0 / m as f32;
+    ps.new_logp.resize(m, 0.0);
+    ps.ent.resize(m, 0.0);
+    ps.dlogp.resize(m, 0.0);
+    ps.cat_logp.resize(m * k, 0.0);
+    ps.cat_p.resize(m * k, 0.0);
+    let cat = ps.cat.get_or_insert_with(|| Categorical::new(k));
+    for i in 0..m {
+        cat.set_logits(&out[i * k..(i + 1) * k], None);
+        // Kept for the gradient pass below.
+        ps.cat_logp[i * k..(i + 1) * k].copy_from_slice(cat.log_probs());
+        ps.cat_p[i * k..(i + 1) * k].copy_from_slice(cat.probs());
+        ps.new_logp[i] = cat.log_prob(act[i] as usize);
+        ps.ent[i] = cat.entropy();
+    }
+    let cs = ppo_clip_loss(&ps.new_logp, old_logp, adv, clip, &mut ps.dlogp)?;
+    let entropy = (ps.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
+    dout.clear();
+    dout.resize(m * k, 0.0);
+    for i in 0..m {
+        let r = i * k..(i + 1) * k;
+        cat.set_normalized(&ps.cat_logp[r.clone()], &ps.cat_p[r.clone()]);
+        cat.add_log_prob_grad(act[i] as usize, ps.dlogp[i], &mut dout[r]);
+        cat.add_entropy_grad(-ent_coef * inv, &mut dout[i * k..(i + 1) * k]);
+    }
+    Ok((cs, entropy))
+}
+
 #[derive(Default, Debug)]
 struct UpdateWorkspace {
     perm: Vec<usize>,
@@ -59,11 +118,7 @@ struct UpdateWorkspace {
     act: Vec<f32>,
     adv: Vec<f32>,
     old_logp: Vec<f32>,
-    new_logp: Vec<f32>,
-    ent: Vec<f32>,
-    cat_logp: Vec<f32>,
-    cat_p: Vec<f32>,
-    dlogp: Vec<f32>,
+    ps: PolicyScratch,
     old_v: Vec<f32>,
     ret: Vec<f32>,
     dout: Vec<f32>,
@@ -73,7 +128,6 @@ struct UpdateWorkspace {
     g_logstd: Vec<f32>,
     actor_cache: MlpCache,
     critic_cache: MlpCache,
-    cat: Option<Categorical>,
     /// The minibatch's logits before the step and the safe-step scratch.
     z0: Vec<f32>,
     step: StepScratch,
@@ -87,13 +141,19 @@ pub struct PpoUpdate {
     /// The minibatch-shuffling stream.
     pub shuffle_rng: ChaCha8Rng,
     w: UpdateWorkspace,
+    /// The recurrent update's scratch space.
+    pub(crate) seq: crate::recurrent::SeqWorkspace,
 }
 
 impl PpoUpdate {
     /// The stage for `model`: Adam with the config's learning rate and ε, shuffling from
     /// `seed`.
     pub fn new(config: &PpoConfig, model: &ActorCritic, seed: u64) -> Self {
-        let n = model.actor.num_params() + model.log_std.len() + model.critic.net.num_params();
+        Self::with_params(config, OnPolicyModel::num_params(model), seed)
+    }
+
+    /// The stage for a model of `n` parameters.
+    pub fn with_params(config: &PpoConfig, n: usize, seed: u64) -> Self {
         PpoUpdate {
             opt: Adam::new(
                 AdamConfig {
@@ -105,6 +165,7 @@ impl PpoUpdate {
             ),
             shuffle_rng: stream(seed, Purpose::Shuffle, 0),
             w: UpdateWorkspace::default(),
+            seq: Default::default(),
         }
     }
 
@@ -198,59 +259,46 @@ impl PpoUpdate {
                     w.z0.extend_from_slice(out);
                     w.step.remember(&model.actor);
                 }
-                let inv = 1.0 / m as f32;
-                w.new_logp.resize(m, 0.0);
-                w.ent.resize(m, 0.0);
-                w.dlogp.resize(m, 0.0);
-                let gauss = if model.is_discrete() {
-                    None
-                } else {
-                    Some(DiagGaussian::new(model.log_std.clone()))
-                };
-                if gauss.is_none() {
-                    w.cat_logp.resize(m * k_out, 0.0);
-                    w.cat_p.resize(m * k_out, 0.0);
-                }
-                for k in 0..m {
-                    let row = &out[k * k_out..(k + 1) * k_out];
-                    (w.new_logp[k], w.ent[k]) = match &gauss {
-                        None => {
-                            let cat = w.cat.get_or_insert_with(|| Categorical::new(k_out));
-                            cat.set_logits(row, None);
-                            // Kept for the gradient pass below.
-                            w.cat_logp[k * k_out..(k + 1) * k_out].copy_from_slice(cat.log_probs());
-                            w.cat_p[k * k_out..(k + 1) * k_out].copy_from_slice(cat.probs());
-                            (cat.log_prob(w.act[k] as usize), cat.entropy())
-                        }
-                        Some(g) => (g.log_prob(row, &w.act[k * ad..(k + 1) * ad]), g.entropy()),
-                    };
-                }
-                let cs = ppo_clip_loss(&w.new_logp, &w.old_logp, &w.adv, clip, &mut w.dlogp)?;
-                let entropy = (w.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
-                w.dout.clear();
-                w.dout.resize(m * k_out, 0.0);
                 w.g_logstd.iter_mut().for_each(|g| *g = 0.0);
-                for k in 0..m {
-                    let row = &out[k * k_out..(k + 1) * k_out];
-                    let drow = &mut w.dout[k * k_out..(k + 1) * k_out];
-                    match &gauss {
-                        None => {
-                            let cat = w.cat.as_mut().expect("set above");
-                            let r = k * k_out..(k + 1) * k_out;
-                            cat.set_normalized(&w.cat_logp[r.clone()], &w.cat_p[r]);
-                            cat.add_log_prob_grad(w.act[k] as usize, w.dlogp[k], drow);
-                            cat.add_entropy_grad(-ent_coef * inv, drow);
-                        }
-                        Some(g) => {
-                            g.add_log_prob_grad(row, &w.act[k * ad..(k + 1) * ad], w.dlogp[k], drow, &mut w.g_logstd);
-                        }
+                let (cs, entropy) = if model.is_discrete() {
+                    let (act, adv, old_logp) = (&w.act, &w.adv, &w.old_logp);
+                    categorical_terms(
+                        &mut w.ps,
+                        out,
+                        k_out,
+                        m,
+                        act,
+                        adv,
+                        old_logp,
+                        clip,
+                        ent_coef,
+                        &mut w.dout,
+                    )?
+                } else {
+                    let g = DiagGaussian::new(model.log_std.clone());
+                    let ps = &mut w.ps;
+                    ps.new_logp.resize(m, 0.0);
+                    ps.ent.resize(m, 0.0);
+                    ps.dlogp.resize(m, 0.0);
+                    for k in 0..m {
+                        let row = &out[k * k_out..(k + 1) * k_out];
+                        ps.new_logp[k] = g.log_prob(row, &w.act[k * ad..(k + 1) * ad]);
+                        ps.ent[k] = g.entropy();
                     }
-                }
-                if gauss.is_some() {
+                    let cs = ppo_clip_loss(&ps.new_logp, &w.old_logp, &w.adv, clip, &mut ps.dlogp)?;
+                    let entropy = (ps.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
+                    w.dout.clear();
+                    w.dout.resize(m * k_out, 0.0);
+                    for k in 0..m {
+                        let row = &out[k * k_out..(k + 1) * k_out];
+                        let drow = &mut w.dout[k * k_out..(k + 1) * k_out];
+                        g.add_log_prob_grad(row, &w.act[k * ad..(k + 1) * ad], ps.dlogp[k], drow, &mut w.g_logstd);
+                    }
                     for g in w.g_logstd.iter_mut() {
                         *g -= ent_coef; // ∂(−c·mean H)/∂ log σ_d = −c
                     }
-                }
+                    (cs, entropy)
+                };
                 w.g_actor.iter_mut().for_each(|g| *g = 0.0);
                 model
                     .actor
@@ -345,8 +393,8 @@ impl PpoUpdate {
 /// Everything an on-policy learner holds besides its config, weights and envs: with them it
 /// resumes exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(bound = "E: LoggedEpisode")]
-pub struct OnPolicyState<E> {
+#[serde(bound = "E: LoggedEpisode, C: Serialize + DeserializeOwned + Default + PartialEq")]
+pub struct OnPolicyState<E, C = ()> {
     /// The run's seed.
     pub seed: u64,
     /// Adam's moments and step count.
@@ -368,17 +416,24 @@ pub struct OnPolicyState<E> {
     /// The value normaliser (MAPPO).
     #[serde(default)]
     pub value_norm: Option<ValueNorm>,
+    /// The rows' memory (a recurrent model's; absent for a feed-forward one).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub carry: C,
+}
+
+fn is_default<C: Default + PartialEq>(c: &C) -> bool {
+    *c == C::default()
 }
 
 /// The on-policy learner core: see the module doc.
 #[derive(Debug)]
-pub struct OnPolicy<R: RolloutEnv> {
+pub struct OnPolicy<R: RolloutEnv, M: OnPolicyModel = ActorCritic> {
     /// The PPO config over rows (`num_envs` = rows per step).
     pub config: PpoConfig,
     /// The seed.
     pub seed: u64,
     /// The actor-critic.
-    pub model: ActorCritic,
+    pub model: M,
     /// The update stage.
     pub update: PpoUpdate,
     /// The advantage pipeline.
@@ -402,16 +457,19 @@ pub struct OnPolicy<R: RolloutEnv> {
     started_at: Instant,
     start_step: u64,
     buf: RolloutBuffer,
-    cw: CollectWorkspace,
+    cw: CollectWorkspace<M::Workspace>,
     this_iter: Vec<R::Episode>,
+    /// The rows' memory now, and at the start of the last rollout.
+    carry: M::Carry,
+    carry0: M::Carry,
 }
 
-impl<R: RolloutEnv> OnPolicy<R> {
+impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
     /// A core for `model` on `envs`; all randomness from `seed`. `config.num_envs` must be
     /// the envs' rows.
     pub fn new(
         config: PpoConfig,
-        model: ActorCritic,
+        model: M,
         envs: R,
         seed: u64,
         central_critic: bool,
@@ -424,7 +482,7 @@ impl<R: RolloutEnv> OnPolicy<R> {
                 reason: format!("config says {} rows but the envs have {}", config.num_envs, envs.rows()),
             });
         }
-        if envs.obs_space().encoded_dim() != model.obs_dim() || envs.act_space() != &model.act_space {
+        if envs.obs_space().encoded_dim() != model.obs_dim() || envs.act_space() != model.act_space() {
             return Err(AlgoError::Config {
                 field: "env",
                 reason: "the env's spaces differ from the model's".into(),
@@ -436,20 +494,27 @@ impl<R: RolloutEnv> OnPolicy<R> {
                 reason: "the safe-step radius is a softmax policy's; this action space is continuous".into(),
             });
         }
+        if config.step_radius_target.is_some() && !model.measures_step_radius() {
+            return Err(AlgoError::Config {
+                field: "step_radius_target",
+                reason: "the safe-step controller needs the feed-forward network".into(),
+            });
+        }
         let cd = central_critic.then(|| envs.state_dim());
-        if cd.unwrap_or(model.obs_dim()) != model.critic.net.input_dim() {
+        if cd.unwrap_or(model.obs_dim()) != model.critic_dim() {
             return Err(AlgoError::Config {
                 field: "critic",
                 reason: format!(
                     "the critic reads {} values, the envs give {}",
-                    model.critic.net.input_dim(),
+                    model.critic_dim(),
                     cd.unwrap_or(model.obs_dim())
                 ),
             });
         }
         let buf = RolloutBuffer::new(config.num_steps, envs.rows(), model.obs_dim(), model.action_dim(), cd);
+        let carry = model.new_carry(envs.rows());
         Ok(OnPolicy {
-            update: PpoUpdate::new(&config, &model, seed),
+            update: PpoUpdate::with_params(&config, model.num_params(), seed),
             pipeline: Pipeline::gae(config.gamma as f32, config.gae_lambda as f32),
             action_rng: stream(seed, Purpose::Action, 0),
             value_norm: value_norm.then(|| ValueNorm::new(0.99999)),
@@ -465,6 +530,8 @@ impl<R: RolloutEnv> OnPolicy<R> {
             buf,
             cw: CollectWorkspace::default(),
             this_iter: Vec::new(),
+            carry0: carry.clone(),
+            carry,
             config,
             seed,
             model,
@@ -516,6 +583,7 @@ impl<R: RolloutEnv> OnPolicy<R> {
         }
         if !self.env_started {
             self.envs.reset(self.seed)?;
+            self.carry = self.model.new_carry(self.envs.rows());
             self.env_started = true;
         }
         self.iters = iters;
@@ -544,9 +612,11 @@ impl<R: RolloutEnv> OnPolicy<R> {
         }
         self.this_iter.clear();
         let (this_iter, recent, episodes) = (&mut self.this_iter, &mut self.recent, &mut self.episodes);
+        self.carry0.clone_from(&self.carry);
         let steps = collect(
             &mut self.envs,
             &self.model,
+            &mut self.carry,
             &mut self.action_rng,
             self.value_norm.as_ref(),
             CollectOptions {
@@ -578,9 +648,14 @@ impl<R: RolloutEnv> OnPolicy<R> {
             &mut b.ret,
             &mut b.selected,
         )?;
-        let stats = self
-            .update
-            .update(&c, &mut self.model, self.value_norm.as_mut(), &self.buf, it)?;
+        let stats = self.model.update(
+            &mut self.update,
+            &c,
+            self.value_norm.as_mut(),
+            &self.buf,
+            &self.carry0,
+            it,
+        )?;
         self.updates += 1;
         let elapsed = self.started_at.elapsed().as_secs_f64();
         let mut m = Metrics::new();
@@ -600,7 +675,7 @@ impl<R: RolloutEnv> OnPolicy<R> {
             explained_variance(&self.buf.gae_values, &self.buf.ret) as f64,
         );
         m.push_f32("grad_norm", stats.grad_norm);
-        if self.model.is_discrete() {
+        if self.model.measures_step_radius() {
             m.push_f32("step_r", stats.step_r);
         }
         R::Episode::iteration_metrics(&self.this_iter, &mut m);
@@ -611,7 +686,7 @@ impl<R: RolloutEnv> OnPolicy<R> {
     }
 
     /// The state besides config, weights and envs.
-    pub fn state(&self) -> OnPolicyState<R::Episode> {
+    pub fn state(&self) -> OnPolicyState<R::Episode, M::Carry> {
         OnPolicyState {
             seed: self.seed,
             optimizer: self.update.opt.state().clone(),
@@ -623,11 +698,12 @@ impl<R: RolloutEnv> OnPolicy<R> {
             recent: self.recent.to_vec(),
             env_started: self.env_started,
             value_norm: self.value_norm.clone(),
+            carry: self.carry.clone(),
         }
     }
 
     /// Restores [`OnPolicy::state`] of a core built with the same config and model shape.
-    pub fn restore(&mut self, state: OnPolicyState<R::Episode>) -> Result<()> {
+    pub fn restore(&mut self, state: OnPolicyState<R::Episode, M::Carry>) -> Result<()> {
         let n = self.update.opt.state().m.len();
         if state.optimizer.m.len() != n {
             return Err(AlgoError::Checkpoint {
@@ -644,7 +720,20 @@ impl<R: RolloutEnv> OnPolicy<R> {
                 reason: "the value normaliser does not match the config's value_norm".into(),
             });
         }
+        // A feed-forward state has no memory; a recurrent one must fit the rows.
+        let carry = if state.carry == M::Carry::default() {
+            self.model.new_carry(self.envs.rows())
+        } else {
+            state.carry
+        };
+        if !self.model.carry_fits(&carry, self.envs.rows()) {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: "the saved memory does not fit this model and its envs".into(),
+            });
+        }
         self.update.opt = Adam::from_state(*self.update.opt.config(), state.optimizer)?;
+        self.carry = carry;
         self.update.shuffle_rng = state.shuffle_rng;
         self.action_rng = state.action_rng;
         self.global_step = state.global_step;
@@ -686,7 +775,7 @@ impl<R: RolloutEnv> OnPolicy<R> {
         })?;
         self.load_model(model)?;
         if resume {
-            let st: OnPolicyState<R::Episode> = ckpt.algo_state()?;
+            let st: OnPolicyState<R::Episode, M::Carry> = ckpt.algo_state()?;
             self.restore(st)?;
             match &ckpt.state.env_state {
                 Some(env) => self.envs.restore(env)?,
@@ -698,23 +787,10 @@ impl<R: RolloutEnv> OnPolicy<R> {
     }
 
     /// Replaces the model's weights by those of `model` (same shapes).
-    pub fn load_model(&mut self, model: ActorCritic) -> Result<()> {
-        if model.actor.sizes() != self.model.actor.sizes()
-            || model.critic.net.sizes() != self.model.critic.net.sizes()
-            || model.log_std.len() != self.model.log_std.len()
-        {
-            return Err(AlgoError::Checkpoint {
-                path: "model".into(),
-                reason: format!(
-                    "the model's layer sizes {:?} do not match the config's {:?}",
-                    model.actor.sizes(),
-                    self.model.actor.sizes()
-                ),
-            });
-        }
-        let placement = self.model.placement().clone();
+    pub fn load_model(&mut self, mut model: M) -> Result<()> {
+        self.model.check_same_shape(&model)?;
+        model.set_placement(&self.model.placement())?;
         self.model = model;
-        self.model.set_placement(&placement);
         Ok(())
     }
 }

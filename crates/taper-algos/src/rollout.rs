@@ -8,7 +8,8 @@
 //! of the row's env.
 
 use crate::error::{AlgoError, Result};
-use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
+use crate::policy::{encode_obs, ActWorkspace};
+use crate::policy_model::OnPolicyModel;
 use crate::recent::LoggedEpisode;
 use rand_chacha::ChaCha8Rng;
 use taper_envs::parallel::{homogeneous, MaEpisode, MultiAction, VecParallel};
@@ -373,10 +374,10 @@ pub struct CollectOptions {
     pub bootstrap_truncated: bool,
 }
 
-/// Scratch space of [`collect`], reused between rollouts.
+/// Scratch space of [`collect`], reused between rollouts; `W` is the model's acting scratch.
 #[derive(Debug, Default)]
-pub struct CollectWorkspace {
-    ws: ActWorkspace,
+pub struct CollectWorkspace<W = ActWorkspace> {
+    ws: W,
     enc: Vec<f32>,
     fin: Vec<f32>,
     fv: Vec<f32>,
@@ -384,19 +385,20 @@ pub struct CollectWorkspace {
 }
 
 /// Collects one rollout of `opts.steps` steps into `b`: acts with `model` (sampling from
-/// `rng`), records values (de-normalised by `value_norm` for the advantages), rewards and
+/// `rng`, carrying each row's memory in `carry` from step to step), records values (de-normalised by `value_norm` for the advantages), rewards and
 /// flags, the values of final observations where truncated episodes bootstrap (per env, for
 /// all its rows at once), and the values after the last step. `on_episode` sees each episode
 /// that ends. Returns the env steps taken (steps × envs).
 #[allow(clippy::too_many_arguments)]
-pub fn collect<R: RolloutEnv>(
+pub fn collect<R: RolloutEnv, M: OnPolicyModel>(
     envs: &mut R,
-    model: &ActorCritic,
+    model: &M,
+    carry: &mut M::Carry,
     rng: &mut ChaCha8Rng,
     value_norm: Option<&ValueNorm>,
     opts: CollectOptions,
     b: &mut RolloutBuffer,
-    w: &mut CollectWorkspace,
+    w: &mut CollectWorkspace<M::Workspace>,
     on_episode: &mut dyn FnMut(R::Episode),
 ) -> Result<u64> {
     let (n, g) = (envs.rows(), envs.group());
@@ -409,6 +411,7 @@ pub fn collect<R: RolloutEnv>(
         encode_obs(envs.obs_space(), envs.obs(), n, &mut w.enc);
         b.obs[r0 * od..(r0 + n) * od].copy_from_slice(&w.enc);
         model.act(
+            carry,
             &w.enc,
             n,
             rng,
@@ -424,7 +427,7 @@ pub fn collect<R: RolloutEnv>(
         } else {
             &w.enc
         };
-        model.critic_values(critic_in, n, &mut w.ws, &mut b.values[r0..r0 + n])?;
+        model.values(carry, critic_in, n, &mut w.ws, &mut b.values[r0..r0 + n])?;
         b.gae_values[r0..r0 + n].copy_from_slice(&b.values[r0..r0 + n]);
         if let Some(vn) = value_norm {
             vn.denormalize(&mut b.gae_values[r0..r0 + n]);
@@ -455,7 +458,7 @@ pub fn collect<R: RolloutEnv>(
                 );
             }
             w.fv.resize(g, 0.0);
-            model.critic_values(&w.fin, g, &mut w.ws, &mut w.fv)?;
+            model.final_values(carry, e * g..(e + 1) * g, &w.fin, &mut w.ws, &mut w.fv)?;
             if let Some(vn) = value_norm {
                 vn.denormalize(&mut w.fv);
             }
@@ -465,6 +468,7 @@ pub fn collect<R: RolloutEnv>(
                 }
             }
         }
+        model.end_step(carry, envs.terminated(), envs.truncated());
         envs.for_each_finished(on_episode);
     }
     encode_obs(envs.obs_space(), envs.obs(), n, &mut w.enc);
@@ -474,7 +478,7 @@ pub fn collect<R: RolloutEnv>(
     } else {
         &w.enc
     };
-    model.critic_values(critic_in, n, &mut w.ws, &mut b.last_values)?;
+    model.bootstrap_values(carry, critic_in, n, &mut w.ws, &mut b.last_values)?;
     if let Some(vn) = value_norm {
         vn.denormalize(&mut b.last_values);
     }

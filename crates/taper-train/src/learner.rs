@@ -104,6 +104,10 @@ pub trait Learner {
     /// The action(s) for one observation (multi-agent: all agents' observations, one action
     /// per agent), as a flat vector: a discrete action as its index.
     fn predict(&mut self, obs: &[f32], deterministic: bool) -> Result<Vec<f32>>;
+    /// Clears the memory a recurrent policy carries from one [`Learner::predict`] call to the
+    /// next; call it before each new episode. Feed-forward policies have none: the default
+    /// does nothing.
+    fn reset_memory(&mut self) {}
     /// Sets where the learner's networks compute (`--device`, `--backend`). The default
     /// accepts the fast path only: a learner with a candle path overrides it.
     fn set_placement(&mut self, placement: &taper_tensor::device::Placement) -> Result<()> {
