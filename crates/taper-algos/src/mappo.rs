@@ -604,6 +604,76 @@ mod tests {
         assert_eq!(a.get("value_loss"), b.get("value_loss"));
     }
 
+    fn small_gru() -> MappoConfig {
+        MappoConfig {
+            num_envs: 4,
+            num_steps: 32,
+            hidden: vec![16, 24],
+            critic_hidden: vec![16, 24],
+            ..MappoConfig::mappo_gru()
+        }
+    }
+
+    /// The GRU network: same seed, same numbers; bad widths and the safe-step controller are
+    /// config errors.
+    #[test]
+    fn gru_mappo_is_deterministic_and_checks_its_config() {
+        let cfg = small_gru();
+        let (a, b) = (run(&cfg, 512, 3), run(&cfg, 512, 3));
+        assert_eq!(a.get("recent_return"), b.get("recent_return"));
+        assert_eq!(a.get("value_loss"), b.get("value_loss"));
+        assert!(a.get("step_r").is_none(), "no safe-step radius for the GRU policy");
+        let three = MappoConfig {
+            hidden: vec![16, 16, 16],
+            ..small_gru()
+        };
+        assert!(three.validate().is_err());
+        let controlled = MappoConfig {
+            step_radius_target: Some(0.5),
+            ..small_gru()
+        };
+        assert!(controlled.validate().is_err());
+        let parsed: MappoConfig = toml::from_str("network = \"gru\"\n").unwrap();
+        assert_eq!(parsed, MappoConfig::mappo_gru());
+        assert!(toml::from_str::<MappoConfig>("network = \"lstm\"\n").is_err());
+    }
+
+    /// A GRU policy's memory restarts with each evaluation episode: the second of two
+    /// episodes returns what that episode returns alone. And `predict` carries the memory
+    /// from call to call until `reset_memory`.
+    #[test]
+    fn gru_memory_restarts_with_each_episode() {
+        let mut l = MaPpo::new(small_gru(), "SimpleSpread-v3", &Kwargs::new(), 2).unwrap();
+        Trainer::in_memory().fit(&mut l, 1024).unwrap();
+        let opts = |episodes, seed| EvalOptions {
+            episodes,
+            seed,
+            deterministic: true,
+            ..Default::default()
+        };
+        let two = l
+            .evaluate_on(
+                &mut *taper_envs::make_parallel("SimpleSpread-v3", &Kwargs::new()).unwrap(),
+                &opts(2, 40),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        let one = l
+            .evaluate_on(
+                &mut *taper_envs::make_parallel("SimpleSpread-v3", &Kwargs::new()).unwrap(),
+                &opts(1, 41),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(two.episodes[1].ret, one.episodes[0].ret);
+        let obs = vec![0.1f32; 3 * 18];
+        let first = l.predict(&obs, true).unwrap();
+        assert!(!l.predict_memory.is_empty());
+        l.reset_memory();
+        assert!(l.predict_memory.is_empty());
+        assert_eq!(l.predict(&obs, true).unwrap(), first);
+    }
+
     /// The first 80 updates (163 840 env steps, ~10 s) of the default MAPPO run (12M env steps,
     /// so the learning rate anneals over that plan) end clearly above the always-no-op policy:
     /// the mean per-agent return of the last 100 training episodes is above −22.0, against

@@ -98,7 +98,9 @@ fn multi_agent_train_eval_record() {
 /// A multi-agent run stopped half-way (`--stop-after`, with periodic checkpoints) and resumed
 /// equals the straight run: byte-identical checkpoints (for MADDPG these hold the target
 /// networks and the replay buffer too) and identical metrics rows, timing aside. MAPPO,
-/// MADDPG per agent, and MADDPG with shared networks on the continuous env.
+/// MADDPG per agent, MADDPG with shared networks on the continuous env, and MAPPO with the
+/// GRU network (whose rows' memory is part of the saved state); the resumed GRU run then
+/// evaluates.
 #[test]
 fn multi_agent_exact_resume() {
     let d = tempfile::tempdir().unwrap();
@@ -114,8 +116,15 @@ fn multi_agent_exact_resume() {
         "env_kwargs = { continuous = true }\n[maddpg]\nbatch_size = 32\nlearning_starts = 200\ntrain_every = 20\nshare_params = true\n",
     )
     .unwrap();
+    let gru = d.path().join("gru.toml");
+    std::fs::write(
+        &gru,
+        "[mappo]\nnetwork = \"gru\"\nnum_envs = 4\nnum_steps = 32\nhidden = [16, 24]\ncritic_hidden = [16, 24]\n",
+    )
+    .unwrap();
     for (name, algo, c, total, half) in [
         ("mappo", "mappo", &cfg, "1024", "512"),
+        ("mappo-gru", "mappo", &gru, "1024", "640"),
         ("maddpg", "maddpg", &cfg, "7500", "2500"),
         ("maddpg-shared", "maddpg", &shared, "7500", "2500"),
     ] {
@@ -161,6 +170,12 @@ fn multi_agent_exact_resume() {
         same_run(&a, &b);
         if algo == "maddpg" {
             assert!(b.join("checkpoint/replay.safetensors").exists());
+        }
+        if name == "mappo-gru" {
+            let state = std::fs::read_to_string(b.join("checkpoint/state.json")).unwrap();
+            assert!(state.contains("last_done"), "the GRU memory is saved");
+            let o = taper(&["eval", b.to_str().unwrap(), "--episodes", "2", "--json"], &[]);
+            assert!(o.status.success(), "{}", stderr(&o));
         }
     }
 }

@@ -41,12 +41,13 @@ fn train_then_eval_json() {
 }
 
 /// Learners whose passes are large enough to run as two blocks of rows on rayon's pool (SAC's
-/// 256-row batches, MADDPG's 192-row shared batches) learn the same bits at 1 and 2 threads:
+/// 256-row batches, MADDPG's 192-row shared batches), and MAPPO with the GRU network (whose
+/// actor and critic passes run side by side), learn the same bits at 1 and 2 threads:
 /// metrics and final weights.
 #[test]
 fn two_block_passes_same_bits_at_any_thread_count() {
     let d = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str], &str); 2] = [
+    let cases: [(&str, &[&str], &str); 3] = [
         (
             "sac",
             &["--algo", "sac", "--env", "Pendulum-v1", "--total-steps", "700"],
@@ -56,6 +57,11 @@ fn two_block_passes_same_bits_at_any_thread_count() {
             "maddpg",
             &["--algo", "maddpg", "--total-steps", "2600"],
             "[maddpg]\nbatch_size = 64\nbuffer_size = 5000\nlearning_starts = 256\ntrain_every = 20\n",
+        ),
+        (
+            "mappo-gru",
+            &["--algo", "mappo", "--total-steps", "512"],
+            "[mappo]\nnetwork = \"gru\"\nnum_envs = 4\nnum_steps = 64\n",
         ),
     ];
     for (name, args, config) in cases {
