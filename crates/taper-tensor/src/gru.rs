@@ -30,6 +30,9 @@
 //! # Ok::<(), taper_tensor::TensorError>(())
 //! ```
 
+// The gate kernels take each of the step's slices by name.
+#![allow(clippy::too_many_arguments)]
+
 use crate::error::{check_len, Result, TensorError};
 use crate::fastmath;
 use crate::linalg::{matmul_nn, matmul_nt, matmul_tn};
