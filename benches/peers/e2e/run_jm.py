@@ -7,6 +7,9 @@ The baselines call wandb.log once per update from an io_callback; it is replaced
 so the logged returns can be read back. Times the imports, lower + compile, and execution.
 The baseline files are read from $JM_DIR (default: benches/peers/vendor/jaxmarl).
 The logged return is the team's sum over agents; per_agent_* divides it by 3 (the default N).
+exec_s_to_per_agent gives the execution time to the first update whose logged per-agent return
+reaches -16, -14 and -12 (the compiled call's updates taken as equal in time), and
+per_agent_returns the logged curve, one value per update.
 """
 import time
 
@@ -63,10 +66,23 @@ t3 = time.perf_counter()
 steps = config["NUM_UPDATES"] * config["NUM_ENVS"] * config["NUM_STEPS"]
 returns = [d[return_key] for d in logged if return_key in d]
 last10 = float(np.mean(returns[-10:])) if returns else float("nan")
+
+
+def time_to(target):
+    """Execution seconds until the first update whose logged per-agent return reaches target,
+    taking the compiled call's updates as equal in time (None: never reached)."""
+    for u, r in enumerate(returns):
+        if r / NUM_AGENTS >= target:
+            return (t3 - t2) * (u + 1) / len(returns)
+    return None
+
+
 print("RESULT " + json.dumps({
     "algo": algo, "seed": seed, "num_envs": config["NUM_ENVS"], "num_steps": config["NUM_STEPS"],
     "env_steps": steps, "updates_logged": len(returns), "import_s": T_IMPORT,
     "compile_s": t2 - t1, "exec_s": t3 - t2, "sps_exec": steps / (t3 - t2),
     "sps_incl_compile": steps / (t3 - t1), "to_end_s": t3 - T0,
     "logged_return_last10_updates": last10, "per_agent_return_last10_updates": last10 / NUM_AGENTS,
+    "exec_s_to_per_agent": {str(t): time_to(t) for t in (-16, -14, -12)},
+    "per_agent_returns": [round(r / NUM_AGENTS, 3) for r in returns],
 }), flush=True)
