@@ -236,6 +236,27 @@ enum Core {
     Gru(Box<OnPolicy<AgentRows, GruActorCritic>>),
 }
 
+/// The on-policy core of `model` on `rows`: the PPO core over agent rows, with MAPPO's or
+/// IPPO's critic input and value normalisation, and without `old_approx_kl` in its rows.
+fn core_for<M: OnPolicyModel>(
+    config: &MappoConfig,
+    model: M,
+    rows: AgentRows,
+    seed: u64,
+) -> Result<Box<OnPolicy<AgentRows, M>>> {
+    let n = rows.group();
+    let mut core = OnPolicy::new(
+        config.core(n),
+        model,
+        rows,
+        seed,
+        config.centralized_critic,
+        config.value_norm,
+    )?;
+    core.log_old_approx_kl = false;
+    Ok(Box::new(core))
+}
+
 /// Runs `$body` with `$c` bound to the core, whichever network it has.
 macro_rules! on_core {
     ($core:expr, $c:ident => $body:expr) => {
@@ -285,7 +306,6 @@ impl MaPpo {
                 what: "continuous actions yet (use the discrete env)".into(),
             });
         }
-        let n = rows.group();
         let mut ra = stream(seed, Purpose::Init, 0);
         let mut rc = stream(seed, Purpose::Init, 1);
         let critic_dim = if config.centralized_critic {
@@ -305,16 +325,7 @@ impl MaPpo {
                     &mut ra,
                     &mut rc,
                 )?;
-                let mut core = OnPolicy::new(
-                    config.core(n),
-                    model,
-                    rows,
-                    seed,
-                    config.centralized_critic,
-                    config.value_norm,
-                )?;
-                core.log_old_approx_kl = false;
-                Core::Mlp(Box::new(core))
+                Core::Mlp(core_for(&config, model, rows, seed)?)
             }
             Network::Gru => {
                 let model = GruActorCritic::new(
@@ -326,16 +337,7 @@ impl MaPpo {
                     &mut ra,
                     &mut rc,
                 )?;
-                let mut core = OnPolicy::new(
-                    config.core(n),
-                    model,
-                    rows,
-                    seed,
-                    config.centralized_critic,
-                    config.value_norm,
-                )?;
-                core.log_old_approx_kl = false;
-                Core::Gru(Box::new(core))
+                Core::Gru(core_for(&config, model, rows, seed)?)
             }
         };
         Ok(MaPpo {

@@ -110,6 +110,92 @@ pub(crate) fn categorical_terms(
     Ok((cs, entropy))
 }
 
+/// The bookkeeping of one update's minibatches, shared by the feed-forward and the recurrent
+/// updates: the finiteness checks, global gradient-norm clipping, and the statistics.
+#[derive(Debug)]
+pub(crate) struct UpdateTally {
+    update_no: u64,
+    clipfrac_sum: f64,
+    clipfrac_n: usize,
+    gn_sum: f64,
+    gn_n: usize,
+    /// What the update reports so far.
+    pub(crate) stats: UpdateStats,
+}
+
+impl UpdateTally {
+    /// A tally for update `update_no` (1-based, named in errors).
+    pub(crate) fn new(update_no: u64) -> Self {
+        UpdateTally {
+            update_no,
+            clipfrac_sum: 0.0,
+            clipfrac_n: 0,
+            gn_sum: 0.0,
+            gn_n: 0,
+            stats: UpdateStats {
+                step_r: f32::NAN,
+                ..UpdateStats::default()
+            },
+        }
+    }
+
+    /// Checks a minibatch's losses, then clips the gradients' global norm to `max_norm`; an
+    /// error names the first term that is not finite.
+    pub(crate) fn check_and_clip(
+        &mut self,
+        cs: &crate::loss::ClipStats,
+        v_loss: f32,
+        entropy: f32,
+        grads: &mut [&mut [f32]],
+        max_norm: f32,
+    ) -> Result<()> {
+        for (term, val) in [("policy loss", cs.loss), ("value loss", v_loss), ("entropy", entropy)] {
+            if !val.is_finite() {
+                return Err(AlgoError::NonFinite {
+                    update: self.update_no,
+                    term,
+                });
+            }
+        }
+        let gn = clip_grad_norm(grads, max_norm);
+        if !gn.is_finite() {
+            return Err(AlgoError::NonFinite {
+                update: self.update_no,
+                term: "gradient norm",
+            });
+        }
+        self.gn_sum += gn as f64;
+        self.gn_n += 1;
+        Ok(())
+    }
+
+    /// Records a minibatch of `m` samples after its step (the losses are the last
+    /// minibatch's, as CleanRL logs).
+    pub(crate) fn record(&mut self, cs: &crate::loss::ClipStats, m: usize, v_loss: f32, entropy: f32) {
+        self.clipfrac_sum += cs.clipped as f64 / m as f64;
+        self.clipfrac_n += 1;
+        let st = &mut self.stats;
+        st.policy_loss = cs.loss;
+        st.value_loss = v_loss;
+        st.entropy = entropy;
+        st.approx_kl = cs.approx_kl;
+        st.old_approx_kl = cs.old_approx_kl;
+    }
+
+    /// Whether the last minibatch's KL estimate passed `target_kl` (the epochs stop).
+    pub(crate) fn kl_exceeded(&self, target_kl: Option<f64>) -> bool {
+        target_kl.is_some_and(|t| self.stats.approx_kl as f64 > t)
+    }
+
+    /// The update's statistics: the clip fraction and the gradient norm averaged over the
+    /// minibatches.
+    pub(crate) fn finish(mut self) -> UpdateStats {
+        self.stats.clipfrac = (self.clipfrac_sum / self.clipfrac_n.max(1) as f64) as f32;
+        self.stats.grad_norm = (self.gn_sum / self.gn_n.max(1) as f64) as f32;
+        self.stats
+    }
+}
+
 #[derive(Default, Debug)]
 struct UpdateWorkspace {
     perm: Vec<usize>,
@@ -216,10 +302,7 @@ impl PpoUpdate {
         w.g_actor.resize(na, 0.0);
         w.g_critic.resize(nc, 0.0);
         w.g_logstd.resize(nl, 0.0);
-        let mut st = UpdateStats::default();
-        let (mut clipfrac_sum, mut clipfrac_n) = (0f64, 0usize);
-        let (mut gn_sum, mut gn_n) = (0f64, 0usize);
-        st.step_r = f32::NAN;
+        let mut tally = UpdateTally::new(update_no);
         'epochs: for epoch in 0..c.update_epochs {
             // Fisher–Yates shuffle.
             for i in (1..bs).rev() {
@@ -339,26 +422,13 @@ impl PpoUpdate {
                     .critic
                     .net
                     .backward(cin, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
-                for (term, val) in [("policy loss", cs.loss), ("value loss", v_loss), ("entropy", entropy)] {
-                    if !val.is_finite() {
-                        return Err(AlgoError::NonFinite {
-                            update: update_no,
-                            term,
-                        });
-                    }
-                }
-                let gn = clip_grad_norm(
+                tally.check_and_clip(
+                    &cs,
+                    v_loss,
+                    entropy,
                     &mut [&mut w.g_actor[..], &mut w.g_logstd[..], &mut w.g_critic[..]],
                     c.max_grad_norm as f32,
-                );
-                if !gn.is_finite() {
-                    return Err(AlgoError::NonFinite {
-                        update: update_no,
-                        term: "gradient norm",
-                    });
-                }
-                gn_sum += gn as f64;
-                gn_n += 1;
+                )?;
                 let (ga, gl, gc) = (&w.g_actor[..], &w.g_logstd[..], &w.g_critic[..]);
                 self.opt.step(&mut [
                     (model.actor.params_mut(), ga),
@@ -368,25 +438,15 @@ impl PpoUpdate {
                 if measure {
                     let target = c.step_radius_target.map(|t| t as f32);
                     let r = limit_step(&mut model.actor, &mut w.step, &w.z0, &w.obs, m, target)?;
-                    st.step_r = st.step_r.max(r); // NaN until the first measure
+                    tally.stats.step_r = tally.stats.step_r.max(r); // NaN until the first measure
                 }
-                clipfrac_sum += cs.clipped as f64 / m as f64;
-                clipfrac_n += 1;
-                st.policy_loss = cs.loss;
-                st.value_loss = v_loss;
-                st.entropy = entropy;
-                st.approx_kl = cs.approx_kl;
-                st.old_approx_kl = cs.old_approx_kl;
+                tally.record(&cs, m, v_loss, entropy);
             }
-            if let Some(t) = c.target_kl {
-                if st.approx_kl as f64 > t {
-                    break 'epochs;
-                }
+            if tally.kl_exceeded(c.target_kl) {
+                break 'epochs;
             }
         }
-        st.clipfrac = (clipfrac_sum / clipfrac_n.max(1) as f64) as f32;
-        st.grad_norm = (gn_sum / gn_n.max(1) as f64) as f32;
-        Ok(st)
+        Ok(tally.finish())
     }
 }
 

@@ -13,7 +13,7 @@
 //!   normalisation, global gradient-norm clipping and Adam are the feed-forward update's.
 
 use crate::error::{AlgoError, Result};
-use crate::onpolicy::{categorical_terms, PolicyScratch, PpoUpdate, UpdateStats};
+use crate::onpolicy::{categorical_terms, PolicyScratch, PpoUpdate, UpdateStats, UpdateTally};
 use crate::policy_model::OnPolicyModel;
 use crate::ppo::PpoConfig;
 use crate::rollout::RolloutBuffer;
@@ -27,7 +27,6 @@ use taper_tensor::device::Placement;
 use taper_tensor::distributions::Categorical;
 use taper_tensor::gru_net::{GruNet, GruNetCache};
 use taper_tensor::normalize::ValueNorm;
-use taper_tensor::optim::clip_grad_norm;
 
 /// A recurrent softmax policy and value function. See the module doc.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,11 +361,7 @@ fn sequence_update(
     w.g_actor.resize(model.actor.num_params(), 0.0);
     w.g_critic.resize(model.critic.num_params(), 0.0);
     let per = (n / c.num_minibatches.max(1)).max(1);
-    let mut st = UpdateStats {
-        step_r: f32::NAN,
-        ..UpdateStats::default()
-    };
-    let (mut clipfrac_sum, mut clipfrac_n, mut gn_sum, mut gn_n) = (0f64, 0usize, 0f64, 0usize);
+    let mut tally = UpdateTally::new(update_no);
     'epochs: for _ in 0..c.update_epochs {
         for i in (1..n).rev() {
             let j = stage.shuffle_rng.random_range(0..=i);
@@ -462,23 +457,13 @@ fn sequence_update(
                 },
             );
             let ((cs, entropy), v_loss) = (policy?, value?);
-            for (term, val) in [("policy loss", cs.loss), ("value loss", v_loss), ("entropy", entropy)] {
-                if !val.is_finite() {
-                    return Err(AlgoError::NonFinite {
-                        update: update_no,
-                        term,
-                    });
-                }
-            }
-            let gn = clip_grad_norm(&mut [&mut w.g_actor[..], &mut w.g_critic[..]], c.max_grad_norm as f32);
-            if !gn.is_finite() {
-                return Err(AlgoError::NonFinite {
-                    update: update_no,
-                    term: "gradient norm",
-                });
-            }
-            gn_sum += gn as f64;
-            gn_n += 1;
+            tally.check_and_clip(
+                &cs,
+                v_loss,
+                entropy,
+                &mut [&mut w.g_actor[..], &mut w.g_critic[..]],
+                c.max_grad_norm as f32,
+            )?;
             let [ga0, ga1, ga2] = split3(&w.g_actor, model.actor.params().map(<[f32]>::len));
             let [gc0, gc1, gc2] = split3(&w.g_critic, model.critic.params().map(<[f32]>::len));
             let [pa0, pa1, pa2] = model.actor.params_mut();
@@ -486,21 +471,11 @@ fn sequence_update(
             stage
                 .opt
                 .step(&mut [(pa0, ga0), (pa1, ga1), (pa2, ga2), (pc0, gc0), (pc1, gc1), (pc2, gc2)])?;
-            clipfrac_sum += cs.clipped as f64 / m as f64;
-            clipfrac_n += 1;
-            st.policy_loss = cs.loss;
-            st.value_loss = v_loss;
-            st.entropy = entropy;
-            st.approx_kl = cs.approx_kl;
-            st.old_approx_kl = cs.old_approx_kl;
+            tally.record(&cs, m, v_loss, entropy);
         }
-        if let Some(t) = c.target_kl {
-            if st.approx_kl as f64 > t {
-                break 'epochs;
-            }
+        if tally.kl_exceeded(c.target_kl) {
+            break 'epochs;
         }
     }
-    st.clipfrac = (clipfrac_sum / clipfrac_n.max(1) as f64) as f32;
-    st.grad_norm = (gn_sum / gn_n.max(1) as f64) as f32;
-    Ok(st)
+    Ok(tally.finish())
 }

@@ -457,30 +457,7 @@ impl Gru {
         prefix: &str,
         tensors: &std::collections::HashMap<String, candle_core::Tensor>,
     ) -> Result<()> {
-        let (i, h) = (self.input, self.hidden);
-        let (bi, wh, bhn) = self.offsets();
-        let mut params = self.params.clone();
-        for (name, dims, range) in [
-            ("weight_ih", vec![3 * h, i], 0..bi),
-            ("bias_ih", vec![3 * h], bi..wh),
-            ("weight_hh", vec![3 * h, h], wh..bhn),
-            ("bias_hn", vec![h], bhn..params.len()),
-        ] {
-            let name = format!("{prefix}.{name}");
-            let t = tensors.get(&name).ok_or_else(|| TensorError::Invalid {
-                name: "tensors",
-                reason: format!("missing tensor `{name}`"),
-            })?;
-            if t.dims() != dims.as_slice() {
-                return Err(TensorError::Invalid {
-                    name: "tensors",
-                    reason: format!("tensor `{name}` has shape {:?}, expected {dims:?}", t.dims()),
-                });
-            }
-            let vals = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            params[range].copy_from_slice(&vals);
-        }
-        self.params = params;
+        self.params = crate::init::read_like(&self.to_tensors(prefix)?, tensors)?;
         Ok(())
     }
 }

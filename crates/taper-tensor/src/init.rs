@@ -70,6 +70,30 @@ pub fn to_tensor(values: Vec<f32>, shape: &[usize]) -> crate::Result<candle_core
     Ok(candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)?)
 }
 
+/// The values of `tensors` named and shaped as `expected` (a model's own `to_tensors`, in its
+/// parameter order), concatenated: what a model's `load_tensors` copies into its flat buffer.
+/// An error names a missing tensor or one whose shape differs.
+pub(crate) fn read_like(
+    expected: &[(String, candle_core::Tensor)],
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+) -> crate::Result<Vec<f32>> {
+    let mut flat = Vec::new();
+    for (name, want) in expected {
+        let got = tensors.get(name).ok_or_else(|| crate::TensorError::Invalid {
+            name: "tensors",
+            reason: format!("missing tensor `{name}`"),
+        })?;
+        if got.dims() != want.dims() {
+            return Err(crate::TensorError::Invalid {
+                name: "tensors",
+                reason: format!("tensor `{name}` has shape {:?}, expected {:?}", got.dims(), want.dims()),
+            });
+        }
+        flat.extend(got.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(flat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

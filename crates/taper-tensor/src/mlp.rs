@@ -539,28 +539,7 @@ impl Mlp {
         prefix: &str,
         tensors: &std::collections::HashMap<String, candle_core::Tensor>,
     ) -> Result<()> {
-        let mut params = self.params.clone();
-        for l in 0..self.sizes.len() - 1 {
-            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
-            let (wo, bo) = self.offsets(l);
-            for (name, dims, range) in [
-                (format!("{prefix}.{l}.weight"), vec![o, i], wo..bo),
-                (format!("{prefix}.{l}.bias"), vec![o], bo..bo + o),
-            ] {
-                let t = tensors.get(&name).ok_or_else(|| TensorError::Invalid {
-                    name: "tensors",
-                    reason: format!("missing tensor `{name}`"),
-                })?;
-                if t.dims() != dims.as_slice() {
-                    return Err(TensorError::Invalid {
-                        name: "tensors",
-                        reason: format!("tensor `{name}` has shape {:?}, expected {dims:?}", t.dims()),
-                    });
-                }
-                let vals = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                params[range].copy_from_slice(&vals);
-            }
-        }
+        let params = crate::init::read_like(&self.to_tensors(prefix)?, tensors)?;
         self.params = params;
         self.stamp = fresh_stamp();
         Ok(())

@@ -344,20 +344,7 @@ impl NormMlp {
         prefix: &str,
         tensors: &std::collections::HashMap<String, candle_core::Tensor>,
     ) -> Result<()> {
-        let mut flat = Vec::with_capacity(self.params.len());
-        for (name, t) in self.to_tensors(prefix)? {
-            let got = tensors.get(&name).ok_or_else(|| TensorError::Invalid {
-                name: "tensors",
-                reason: format!("missing `{name}`"),
-            })?;
-            if got.dims() != t.dims() {
-                return Err(TensorError::Invalid {
-                    name: "tensors",
-                    reason: format!("`{name}` has shape {:?}, expected {:?}", got.dims(), t.dims()),
-                });
-            }
-            flat.extend(got.flatten_all()?.to_vec1::<f32>()?);
-        }
+        let flat = crate::init::read_like(&self.to_tensors(prefix)?, tensors)?;
         self.params = flat;
         Ok(())
     }
