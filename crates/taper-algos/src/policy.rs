@@ -43,6 +43,26 @@ pub fn encode_obs(space: &Space, raw: &[f32], rows: usize, out: &mut Vec<f32>) {
     }
 }
 
+/// Samples (or, with `deterministic`, takes the mode of) one action per row of the logits
+/// `out` (`[n, k]`, the categorical's `k` classes); writes the actions and their
+/// log-probabilities. The softmax policies' acting, feed-forward and recurrent.
+pub(crate) fn sample_logits<R: Rng + ?Sized>(
+    cat: &mut Categorical,
+    out: &[f32],
+    (n, k): (usize, usize),
+    rng: &mut R,
+    deterministic: bool,
+    actions: &mut [f32],
+    logp: &mut [f32],
+) {
+    for i in 0..n {
+        cat.set_logits(&out[i * k..(i + 1) * k], None);
+        let a = if deterministic { cat.mode() } else { cat.sample(rng) };
+        actions[i] = a as f32;
+        logp[i] = cat.log_prob(a);
+    }
+}
+
 /// Policy and value networks for one observation and action space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActorCritic {
@@ -169,12 +189,7 @@ impl ActorCritic {
         match self.act_space {
             Space::Discrete { n: k } => {
                 let cat = ws.cat.get_or_insert_with(|| Categorical::new(k));
-                for i in 0..n {
-                    cat.set_logits(&out[i * k..(i + 1) * k], None);
-                    let a = if deterministic { cat.mode() } else { cat.sample(rng) };
-                    actions[i] = a as f32;
-                    logp[i] = cat.log_prob(a);
-                }
+                sample_logits(cat, out, (n, k), rng, deterministic, actions, logp);
             }
             _ => {
                 let d = self.log_std.len();

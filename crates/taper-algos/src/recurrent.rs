@@ -14,6 +14,7 @@
 
 use crate::error::{AlgoError, Result};
 use crate::onpolicy::{categorical_terms, PolicyScratch, PpoUpdate, UpdateStats, UpdateTally};
+use crate::policy::sample_logits;
 use crate::policy_model::OnPolicyModel;
 use crate::ppo::PpoConfig;
 use crate::rollout::RolloutBuffer;
@@ -118,12 +119,7 @@ impl GruActorCritic {
         let k = self.actor.output_dim();
         let out = self.actor.forward_seq(obs, 1, n, h, resets, &mut ws.actor)?;
         let cat = ws.cat.get_or_insert_with(|| Categorical::new(k));
-        for i in 0..n {
-            cat.set_logits(&out[i * k..(i + 1) * k], None);
-            let a = if deterministic { cat.mode() } else { cat.sample(rng) };
-            actions[i] = a as f32;
-            logp[i] = cat.log_prob(a);
-        }
+        sample_logits(cat, out, (n, k), rng, deterministic, actions, logp);
         h.copy_from_slice(ws.actor.final_hidden());
         Ok(())
     }
@@ -301,13 +297,6 @@ pub(crate) struct SeqWorkspace {
     critic: GruNetCache,
 }
 
-/// A flat gradient cut like the network's three parameter buffers of lengths `len`.
-fn split3(g: &[f32], len: [usize; 3]) -> [&[f32]; 3] {
-    let (a, rest) = g.split_at(len[0]);
-    let (b, c) = rest.split_at(len[1]);
-    [a, b, c]
-}
-
 /// Copies row `r`'s `w` values of step `t` from a time-major `[T, N, w]` buffer.
 fn gather<T: Copy>(src: &[T], dst: &mut [T], t: usize, n: usize, rows: &[usize], w: usize) {
     let b = rows.len();
@@ -464,8 +453,8 @@ fn sequence_update(
                 &mut [&mut w.g_actor[..], &mut w.g_critic[..]],
                 c.max_grad_norm as f32,
             )?;
-            let [ga0, ga1, ga2] = split3(&w.g_actor, model.actor.params().map(<[f32]>::len));
-            let [gc0, gc1, gc2] = split3(&w.g_critic, model.critic.params().map(<[f32]>::len));
+            let [ga0, ga1, ga2] = model.actor.grad_parts(&w.g_actor);
+            let [gc0, gc1, gc2] = model.critic.grad_parts(&w.g_critic);
             let [pa0, pa1, pa2] = model.actor.params_mut();
             let [pc0, pc1, pc2] = model.critic.params_mut();
             stage
