@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use taper_critics::value_loss;
 use taper_tensor::distributions::{Categorical, DiagGaussian};
-use taper_tensor::mlp::MlpCache;
+use taper_tensor::mlp::{Mlp, MlpCache};
 use taper_tensor::normalize::{explained_variance, ValueNorm};
 use taper_tensor::optim::{clip_grad_norm, linear_anneal, Adam, AdamConfig, AdamState};
 use taper_tensor::rng::{stream, Purpose};
@@ -330,74 +330,12 @@ impl PpoUpdate {
                         *a = ((*a as f64 - mean) / (sd + 1e-8)) as f32;
                     }
                 }
-                // Policy: log-probabilities and entropies, the clipped surrogate, then the
-                // distribution's gradients and the actor's backward pass.
-                let out = model.actor.forward(&w.obs, m, &mut w.actor_cache)?;
-                let k_out = model.actor.output_dim();
-                // The safe-step radius: every step under the controller, else the update's last.
-                let measure = model.is_discrete()
-                    && (c.step_radius_target.is_some() || (epoch + 1 == c.update_epochs && start + m == bs));
-                if measure {
-                    w.z0.clear();
-                    w.z0.extend_from_slice(out);
-                    w.step.remember(&model.actor);
-                }
-                w.g_logstd.iter_mut().for_each(|g| *g = 0.0);
-                let (cs, entropy) = if model.is_discrete() {
-                    let (act, adv, old_logp) = (&w.act, &w.adv, &w.old_logp);
-                    categorical_terms(
-                        &mut w.ps,
-                        out,
-                        k_out,
-                        m,
-                        act,
-                        adv,
-                        old_logp,
-                        clip,
-                        ent_coef,
-                        &mut w.dout,
-                    )?
-                } else {
-                    let g = DiagGaussian::new(model.log_std.clone());
-                    let ps = &mut w.ps;
-                    ps.new_logp.resize(m, 0.0);
-                    ps.ent.resize(m, 0.0);
-                    ps.dlogp.resize(m, 0.0);
-                    for k in 0..m {
-                        let row = &out[k * k_out..(k + 1) * k_out];
-                        ps.new_logp[k] = g.log_prob(row, &w.act[k * ad..(k + 1) * ad]);
-                        ps.ent[k] = g.entropy();
-                    }
-                    let cs = ppo_clip_loss(&ps.new_logp, &w.old_logp, &w.adv, clip, &mut ps.dlogp)?;
-                    let entropy = (ps.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
-                    w.dout.clear();
-                    w.dout.resize(m * k_out, 0.0);
-                    for k in 0..m {
-                        let row = &out[k * k_out..(k + 1) * k_out];
-                        let drow = &mut w.dout[k * k_out..(k + 1) * k_out];
-                        g.add_log_prob_grad(row, &w.act[k * ad..(k + 1) * ad], ps.dlogp[k], drow, &mut w.g_logstd);
-                    }
-                    for g in w.g_logstd.iter_mut() {
-                        *g -= ent_coef; // ∂(−c·mean H)/∂ log σ_d = −c
-                    }
-                    (cs, entropy)
-                };
-                w.g_actor.iter_mut().for_each(|g| *g = 0.0);
-                model
-                    .actor
-                    .backward(&w.obs, &mut w.actor_cache, &w.dout, &mut w.g_actor)?;
-                // Value.
+                // Value targets and critic inputs, gathered before the two passes.
                 w.old_v.resize(m, 0.0);
                 w.ret.resize(m, 0.0);
                 for (k, &i) in idx.iter().enumerate() {
                     w.old_v[k] = b.values[i];
                     w.ret[k] = b.ret[i];
-                }
-                if let Some(vn) = value_norm.as_deref_mut() {
-                    // The on-policy codebase: fold the minibatch's returns into the statistics,
-                    // then learn them normalised (stored values are in normalised units).
-                    vn.update(&w.ret);
-                    vn.normalize(&mut w.ret);
                 }
                 if central {
                     w.cobs.resize(m * cd, 0.0);
@@ -405,31 +343,64 @@ impl PpoUpdate {
                         w.cobs[k * cd..(k + 1) * cd].copy_from_slice(&b.critic_obs[i * cd..(i + 1) * cd]);
                     }
                 }
-                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
-                let out = model.critic.forward(cin, m, &mut w.critic_cache)?;
-                w.dv.resize(out.len(), 0.0);
-                let v_loss = match &model.critic.head {
-                    None => value_loss(out, &w.old_v, &w.ret, c.clip_vloss.then_some(clip), &mut w.dv)?,
-                    // Cross-entropy against the returns' encodings, unclipped.
-                    Some(head) => head.loss(out, &w.ret, m, &mut w.dv)?,
+                // The safe-step radius: every step under the controller, else the update's last.
+                let measure = model.is_discrete()
+                    && (c.step_radius_target.is_some() || (epoch + 1 == c.update_epochs && start + m == bs));
+                // The policy's and the value's passes share nothing until the clipping, so
+                // they run side by side; each computes what it would alone.
+                let UpdateWorkspace {
+                    obs,
+                    cobs,
+                    act,
+                    adv,
+                    old_logp,
+                    ps,
+                    old_v,
+                    ret,
+                    dout,
+                    dv,
+                    g_actor,
+                    g_critic,
+                    g_logstd,
+                    actor_cache,
+                    critic_cache,
+                    z0,
+                    step,
+                    ..
+                } = w;
+                let (actor, log_std, critic) = (&model.actor, &model.log_std[..], &model.critic);
+                let vn = value_norm.as_deref_mut();
+                let (obs, cin): (&[f32], &[f32]) = (obs, if central { cobs } else { obs });
+                let pass = ActorPass {
+                    obs,
+                    act,
+                    adv,
+                    old_logp,
+                    cache: &mut *actor_cache,
+                    ps: &mut *ps,
+                    dout: &mut *dout,
+                    grad: &mut *g_actor,
+                    g_logstd: &mut *g_logstd,
                 };
-                for d in w.dv.iter_mut() {
-                    *d *= vf_coef;
-                }
-                w.g_critic.iter_mut().for_each(|g| *g = 0.0);
-                let cin: &[f32] = if central { &w.cobs } else { &w.obs };
-                model
-                    .critic
-                    .net
-                    .backward(cin, &mut w.critic_cache, &w.dv, &mut w.g_critic)?;
+                let remember = if measure { Some((&mut *z0, &mut *step)) } else { None };
+                let policy = move || pass.run(actor, log_std, m, clip, ent_coef, remember);
+                let (ret, cc, dv, gc) = (&mut *ret, &mut *critic_cache, &mut *dv, &mut *g_critic);
+                let value = move || critic_pass(critic, vn, cin, old_v, ret, cc, dv, gc, m, c, vf_coef);
+                let (pol, val) = if m >= PASS_JOIN_ROWS {
+                    rayon::join(policy, value)
+                } else {
+                    (policy(), value())
+                };
+                let (cs, entropy) = pol?;
+                let v_loss = val?;
                 tally.check_and_clip(
                     &cs,
                     v_loss,
                     entropy,
-                    &mut [&mut w.g_actor[..], &mut w.g_logstd[..], &mut w.g_critic[..]],
+                    &mut [&mut g_actor[..], &mut g_logstd[..], &mut g_critic[..]],
                     c.max_grad_norm as f32,
                 )?;
-                let (ga, gl, gc) = (&w.g_actor[..], &w.g_logstd[..], &w.g_critic[..]);
+                let (ga, gl, gc) = (&g_actor[..], &g_logstd[..], &g_critic[..]);
                 self.opt.step(&mut [
                     (model.actor.params_mut(), ga),
                     (&mut model.log_std[..], gl),
@@ -437,7 +408,7 @@ impl PpoUpdate {
                 ])?;
                 if measure {
                     let target = c.step_radius_target.map(|t| t as f32);
-                    let r = limit_step(&mut model.actor, &mut w.step, &w.z0, &w.obs, m, target)?;
+                    let r = limit_step(&mut model.actor, step, z0, obs, m, target)?;
                     tally.stats.step_r = tally.stats.step_r.max(r); // NaN until the first measure
                 }
                 tally.record(&cs, m, v_loss, entropy);
@@ -448,6 +419,127 @@ impl PpoUpdate {
         }
         Ok(tally.finish())
     }
+}
+
+/// From this many minibatch rows on, the policy's and the value's passes run side by side.
+/// Below it a fork-join costs more than it saves.
+const PASS_JOIN_ROWS: usize = 64;
+
+/// The policy's half of a minibatch: the surrogate's terms and the actor's gradients.
+struct ActorPass<'a> {
+    obs: &'a [f32],
+    act: &'a [f32],
+    adv: &'a [f32],
+    old_logp: &'a [f32],
+    cache: &'a mut MlpCache,
+    ps: &'a mut PolicyScratch,
+    dout: &'a mut Vec<f32>,
+    grad: &'a mut Vec<f32>,
+    g_logstd: &'a mut Vec<f32>,
+}
+
+impl ActorPass<'_> {
+    /// The forward pass, the clipped surrogate and entropy bonus, and the backward pass into
+    /// the (zeroed) gradients; with `remember`, the logits and parameters before the step are
+    /// kept for the safe-step radius. Returns the surrogate's statistics and the mean entropy.
+    fn run(
+        self,
+        actor: &Mlp,
+        log_std: &[f32],
+        m: usize,
+        clip: f32,
+        ent_coef: f32,
+        remember: Option<(&mut Vec<f32>, &mut StepScratch)>,
+    ) -> Result<(crate::loss::ClipStats, f32)> {
+        let out = actor.forward(self.obs, m, self.cache)?;
+        let k_out = actor.output_dim();
+        if let Some((z0, step)) = remember {
+            z0.clear();
+            z0.extend_from_slice(out);
+            step.remember(actor);
+        }
+        self.g_logstd.iter_mut().for_each(|g| *g = 0.0);
+        let ad = self.act.len() / m.max(1);
+        let (cs, entropy) = if log_std.is_empty() {
+            categorical_terms(
+                self.ps,
+                out,
+                k_out,
+                m,
+                self.act,
+                self.adv,
+                self.old_logp,
+                clip,
+                ent_coef,
+                self.dout,
+            )?
+        } else {
+            let g = DiagGaussian::new(log_std.to_vec());
+            let ps = &mut *self.ps;
+            ps.new_logp.resize(m, 0.0);
+            ps.ent.resize(m, 0.0);
+            ps.dlogp.resize(m, 0.0);
+            for k in 0..m {
+                let row = &out[k * k_out..(k + 1) * k_out];
+                ps.new_logp[k] = g.log_prob(row, &self.act[k * ad..(k + 1) * ad]);
+                ps.ent[k] = g.entropy();
+            }
+            let cs = ppo_clip_loss(&ps.new_logp, self.old_logp, self.adv, clip, &mut ps.dlogp)?;
+            let entropy = (ps.ent.iter().map(|&h| h as f64).sum::<f64>() / m as f64) as f32;
+            self.dout.clear();
+            self.dout.resize(m * k_out, 0.0);
+            for k in 0..m {
+                let row = &out[k * k_out..(k + 1) * k_out];
+                let drow = &mut self.dout[k * k_out..(k + 1) * k_out];
+                g.add_log_prob_grad(row, &self.act[k * ad..(k + 1) * ad], ps.dlogp[k], drow, self.g_logstd);
+            }
+            for g in self.g_logstd.iter_mut() {
+                *g -= ent_coef; // ∂(−c·mean H)/∂ log σ_d = −c
+            }
+            (cs, entropy)
+        };
+        self.grad.iter_mut().for_each(|g| *g = 0.0);
+        actor.backward(self.obs, self.cache, self.dout, self.grad)?;
+        Ok((cs, entropy))
+    }
+}
+
+/// The value's half of a minibatch: with a normaliser, the returns are folded into its
+/// statistics and learnt normalised (stored values are in normalised units, as in the
+/// on-policy codebase MAPPO comes from); then the value loss (clipped or not, or the
+/// categorical head's cross-entropy), scaled by `vf_coef`, and the critic's gradients.
+/// Returns the unscaled loss.
+#[allow(clippy::too_many_arguments)]
+fn critic_pass(
+    critic: &taper_critics::ValueCritic,
+    value_norm: Option<&mut ValueNorm>,
+    cin: &[f32],
+    old_v: &[f32],
+    ret: &mut [f32],
+    cache: &mut MlpCache,
+    dv: &mut Vec<f32>,
+    grad: &mut [f32],
+    m: usize,
+    c: &PpoConfig,
+    vf_coef: f32,
+) -> Result<f32> {
+    if let Some(vn) = value_norm {
+        vn.update(ret);
+        vn.normalize(ret);
+    }
+    let out = critic.forward(cin, m, cache)?;
+    dv.resize(out.len(), 0.0);
+    let v_loss = match &critic.head {
+        None => value_loss(out, old_v, ret, c.clip_vloss.then_some(c.clip_coef as f32), dv)?,
+        // Cross-entropy against the returns' encodings, unclipped.
+        Some(head) => head.loss(out, ret, m, dv)?,
+    };
+    for d in dv.iter_mut() {
+        *d *= vf_coef;
+    }
+    grad.iter_mut().for_each(|g| *g = 0.0);
+    critic.net.backward(cin, cache, dv, grad)?;
+    Ok(v_loss)
 }
 
 /// Everything an on-policy learner holds besides its config, weights and envs: with them it
