@@ -57,23 +57,41 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
 
 /// Runs `run(seed)` for every seed, `workers` at a time (at least one), and returns the first
 /// error (naming its seed) once all have ended; the other seeds' runs are kept.
+///
+/// Each worker runs its seeds inside its own rayon pool, with an equal share of rayon's
+/// threads (at least one), so that a run's fork-joins stay on its own threads instead of
+/// queueing on the shared pool behind the other workers' (measured: 16 PPO seeds on 2 cores
+/// took twice as long through the shared pool). Results do not depend on the share.
 pub fn run_seeds<F>(seeds: &[u64], workers: usize, run: F) -> Result<()>
 where
     F: Fn(u64) -> Result<()> + Sync,
 {
     let workers = workers.clamp(1, seeds.len().max(1));
+    let share = (rayon::current_num_threads() / workers).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let errors = std::sync::Mutex::new(Vec::new());
+    let record = |i: usize, e: String| {
+        errors.lock().unwrap_or_else(|p| p.into_inner()).push((i, e));
+    };
     std::thread::scope(|sc| {
-        for _ in 0..workers {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&seed) = seeds.get(i) else { break };
-                if let Err(e) = run(seed) {
-                    errors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((i, format!("seed {seed}: {e}")));
+        for w in 0..workers {
+            let (next, run, record) = (&next, &run, &record);
+            sc.spawn(move || {
+                let work = || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    if let Err(e) = run(seed) {
+                        record(i, format!("seed {seed}: {e}"));
+                    }
+                };
+                match rayon::ThreadPoolBuilder::new()
+                    .num_threads(share)
+                    .thread_name(move |t| format!("taper-seeds-{w}-{t}"))
+                    .build()
+                {
+                    Ok(pool) => pool.install(work),
+                    // Without a pool of its own the worker still runs, on the shared one.
+                    Err(_) => work(),
                 }
             });
         }
