@@ -60,7 +60,7 @@ fn bench_recurrent(c: &mut Criterion) {
     let net = GruNet::new(18, 128, 128, &[128], 5, 0.01, &mut rng).unwrap();
     let x = taper::tensor::init::normal(&mut rng, T * B * 18, 0.0, 1.0);
     let dout = taper::tensor::init::normal(&mut rng, T * B * 5, 0.0, 0.01);
-    let resets: Vec<bool> = (0..T * B).map(|i| (i / B) % 25 == 0).collect();
+    let resets: Vec<bool> = (0..T * B).map(|i| (i / B).is_multiple_of(25)).collect();
     let h0 = vec![0f32; B * 128];
     let mut cache = GruNetCache::default();
     let mut grads = vec![0f32; net.num_params()];

@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut l = MaPpo::new(cfg, "SimpleSpread-v3", &kw, seed)?;
     l.learn_with(steps, &mut |m: &Metrics| {
         let u = m.get("update").unwrap_or(0.0) as u64;
-        if u % 20 == 0 {
+        if u.is_multiple_of(20) {
             println!(
                 "update {u:>4} step {:>9} return {:8.3} dist {:6.3} coll {:5.2} vloss {:.4} ent {:.3} t {:.1}s",
                 m.get("global_step").unwrap_or(0.0),

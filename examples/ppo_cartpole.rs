@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Log every 50th update, like CleanRL's SPS line.
     let mut log = |m: &Metrics| {
         let update = m.get("update").unwrap_or(0.0) as u64;
-        if update % 50 == 0 {
+        if update.is_multiple_of(50) {
             println!(
                 "global_step={:>7} recent_return={:>6.1} approx_kl={:.4} clipfrac={:.3} SPS={:.0}",
                 m.get("global_step").unwrap_or(0.0),

@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut log = |m: &Metrics| {
         let update = m.get("update").unwrap_or(0.0) as u64;
-        if update % 10 == 0 {
+        if update.is_multiple_of(10) {
             println!(
                 "global_step={:>7} recent_return={:>8.1} entropy={:.3}",
                 m.get("global_step").unwrap_or(0.0),

@@ -810,7 +810,7 @@ impl Maddpg {
         let mut ws = std::mem::take(&mut self.ws);
         let (mut qm, mut lm, mut step_r) = (0f64, 0f64, f32::NAN);
         let target = c.step_radius_target.map(|t| t as f32);
-        let measure = target.is_some() || self.updates % STEP_R_EVERY == 0;
+        let measure = target.is_some() || self.updates.is_multiple_of(STEP_R_EVERY);
         for gi in 0..groups {
             let egos = egos_of(gi);
             let rows = egos.len() * bsz;

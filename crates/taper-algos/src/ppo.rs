@@ -183,7 +183,7 @@ impl PpoConfig {
         )?;
         unit_interval("gamma", self.gamma)?;
         unit_interval("gae_lambda", self.gae_lambda)?;
-        if self.num_minibatches == 0 || self.batch_size() % self.num_minibatches != 0 {
+        if self.num_minibatches == 0 || !self.batch_size().is_multiple_of(self.num_minibatches) {
             return bad(
                 "num_minibatches",
                 format!(

@@ -122,7 +122,7 @@ impl Flow {
                 format!("must be a positive number of bin widths, got {}", self.z_sigma),
             );
         }
-        if self.time_features % 2 != 0 {
+        if !self.time_features.is_multiple_of(2) {
             return bad(
                 "time_features",
                 format!("pairs sin and cos: must be even, got {}", self.time_features),

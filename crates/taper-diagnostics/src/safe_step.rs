@@ -25,7 +25,7 @@ pub const MIN_SPREAD: f32 = 1e-12;
 /// direction); `mask` (`[rows, n]`, true for an available action) leaves out the others, as
 /// they carry no probability.
 pub fn logit_spread(z0: &[f32], z1: &[f32], n: usize, eps: f32, mask: Option<&[bool]>) -> Result<Vec<f32>> {
-    if n == 0 || z0.len() % n != 0 {
+    if n == 0 || !z0.len().is_multiple_of(n) {
         return Err(DiagnosticsError::Invalid {
             name: "logits",
             reason: format!("{} values are not rows of {n} actions", z0.len()),

@@ -89,6 +89,7 @@ pub mod optim;
 pub mod returns;
 pub mod rng;
 mod scratch;
+mod small_gemm;
 pub mod squashed;
 pub mod transformer;
 mod transformer_host;

@@ -1,10 +1,14 @@
 //! Row-major matrix products on slices, through the `gemm` crate (single-threaded, so results
-//! do not depend on the thread count), with a dot-product path for very small batches.
+//! do not depend on the thread count), with a dot-product path for very small batches. Where
+//! `gemm` computes each element as one in-order chain of fused multiply-adds, an AVX-512
+//! kernel with the same bits takes the product instead (`small_gemm`).
+
+use crate::small_gemm::{self, Layout};
 
 /// `C[m,n] (+)= lhs · rhs` through `gemm`, single-threaded; `lhs` is `m × k` and `rhs` is
 /// `k × n`, each given with its (column, row) strides. Callers check the slice lengths.
 #[allow(clippy::too_many_arguments)]
-fn gemm_into(
+pub(crate) fn gemm_into(
     m: usize,
     n: usize,
     k: usize,
@@ -52,6 +56,9 @@ pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
         small_nt(m, n, k, a, b, c, acc);
         return;
     }
+    if small_gemm::product(Layout::Nt, m, n, k, a, b, c, acc) {
+        return;
+    }
     gemm_into(m, n, k, c, acc, a, (1, k as isize), b, (k as isize, 1));
 }
 
@@ -67,6 +74,9 @@ pub fn matmul_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
         }
         return;
     }
+    if small_gemm::product(Layout::Tn, m, n, k, a, b, c, acc) {
+        return;
+    }
     gemm_into(m, n, k, c, acc, a, (m as isize, 1), b, (1, n as isize));
 }
 
@@ -74,6 +84,9 @@ pub fn matmul_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f3
 pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     if m == 0 || n == 0 {
+        return;
+    }
+    if small_gemm::product(Layout::Nn, m, n, k, a, b, c, acc) {
         return;
     }
     gemm_into(m, n, k, c, acc, a, (1, k as isize), b, (1, n as isize));

@@ -65,7 +65,7 @@ pub fn gae_into(inp: &GaeInput<'_>, adv: &mut [f32], ret: &mut [f32]) -> Result<
         });
     }
     let len = inp.rewards.len();
-    if len % n != 0 {
+    if !len.is_multiple_of(n) {
         return Err(TensorError::Shape {
             what: "rewards (not a multiple of num_envs)",
             expected: (len / n + 1) * n,
@@ -115,7 +115,7 @@ pub fn discounted_returns(
     last_values: &[f32],
     gamma: f32,
 ) -> Result<Vec<f32>> {
-    if num_envs == 0 || rewards.len() % num_envs != 0 {
+    if num_envs == 0 || !rewards.len().is_multiple_of(num_envs) {
         return Err(TensorError::Invalid {
             name: "num_envs",
             reason: format!("{} rewards do not split into {num_envs} envs", rewards.len()),

@@ -58,7 +58,7 @@ impl TransformerConfig {
         if self.vocab < 2 || self.context == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
             return bad(format!("every size must be positive (vocab at least 2): {self:?}"));
         }
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!("{} heads do not divide d_model {}", self.n_heads, self.d_model));
         }
         if self.context > 4096 || self.d_model > 4096 || self.d_ff > 16384 || self.n_layers > 64 {
@@ -546,7 +546,7 @@ impl Transformer {
 
     /// Checks a left-padded batch `tokens` `[b, t]` with `mask`: returns `t` and the positions.
     fn check(&self, tokens: &[u32], mask: &[f32], b: usize) -> Result<(usize, Vec<u32>)> {
-        if b == 0 || tokens.len() % b != 0 || mask.len() != tokens.len() || tokens.is_empty() {
+        if b == 0 || !tokens.len().is_multiple_of(b) || mask.len() != tokens.len() || tokens.is_empty() {
             return Err(TensorError::Invalid {
                 name: "tokens",
                 reason: format!(

@@ -40,7 +40,7 @@ pub(crate) fn check_groups(n: usize, g: usize) -> Result<usize> {
             reason: format!("a group needs at least 2 completions to compare, got {g}"),
         });
     }
-    if n % g != 0 {
+    if !n.is_multiple_of(g) {
         return Err(AlgoError::Config {
             field: "num_generations",
             reason: format!("{n} completions do not split into groups of {g}"),

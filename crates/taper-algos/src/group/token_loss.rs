@@ -121,7 +121,7 @@ pub fn aggregation_weights(
     max_completion_length: usize,
     accumulated_tokens: Option<f64>,
 ) -> Result<Vec<f32>> {
-    if t == 0 || mask.len() % t != 0 {
+    if t == 0 || !mask.len().is_multiple_of(t) {
         return Err(AlgoError::Config {
             field: "mask",
             reason: format!("{} mask values are not rows of {t} tokens", mask.len()),

@@ -435,7 +435,7 @@ impl<P: Problem> HdpoLearner<P> {
                 });
             }
             P::adam_step(&mut self.policy, self.opt.as_mut().expect("made above"), &self.grads)?;
-            if self.step % c.eval_every == 0 || self.step == self.total {
+            if self.step.is_multiple_of(c.eval_every) || self.step == self.total {
                 break;
             }
         }

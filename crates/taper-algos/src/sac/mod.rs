@@ -311,7 +311,7 @@ impl SacConfig {
             );
         }
         if self.probe_every > 0 {
-            if self.probe_every % self.log_every != 0 || self.probe_episodes == 0 {
+            if !self.probe_every.is_multiple_of(self.log_every) || self.probe_episodes == 0 {
                 return bad(
                     "probe_every",
                     format!(
@@ -925,7 +925,7 @@ impl Sac {
             support,
             &mut ws.critic,
         )?;
-        let actor_due = self.updates % c.policy_delay as u64 == 0;
+        let actor_due = self.updates.is_multiple_of(c.policy_delay as u64);
         // DSAC-T: the actor's gradient on the critics as they are before this step.
         let early = if actor_due && c.actor_first {
             Some(self.actor_gradient(c, ws, 0)?)
@@ -982,7 +982,7 @@ impl Sac {
                 self.alpha_step(c, mean_logp, ws, rep)?;
             }
         }
-        if self.updates % c.target_delay as u64 == 0 {
+        if self.updates.is_multiple_of(c.target_delay as u64) {
             let tau = c.tau as f32;
             for (t, o) in self.targets.iter_mut().zip(&self.critics) {
                 polyak_params(t.params_mut(), o.params(), tau);
@@ -1156,7 +1156,7 @@ impl Learner for Sac {
         self.next_row = (self.global_step / every + 1) * every;
         let mut row = self.row();
         if self.config.probe_every > 0 {
-            let b = if self.global_step % self.config.probe_every as u64 == 0 {
+            let b = if self.global_step.is_multiple_of(self.config.probe_every as u64) {
                 Some(self.probe_now()?)
             } else {
                 None

@@ -137,7 +137,7 @@ fn warm_start_stops_at_its_target_accuracy() {
         let acc = last["warm_start_train_accuracy"].as_f64().unwrap();
         if target < 1.0 {
             assert!(
-                steps < max_steps && steps % 20 == 0 && steps > 0,
+                steps < max_steps && steps.is_multiple_of(20) && steps > 0,
                 "stopped after {steps} steps"
             );
             assert!(acc >= target, "stopped at train accuracy {acc}");

@@ -51,7 +51,7 @@ pub fn split_of(prompt: &[u32]) -> Split {
         }
     }
     // Mix the high bits in: FNV's low bits are weak for short inputs.
-    if (h ^ (h >> 29)) % 8 == 0 {
+    if (h ^ (h >> 29)).is_multiple_of(8) {
         Split::Test
     } else {
         Split::Train
