@@ -1,5 +1,7 @@
 //! taper-tensor benchmarks: the MLP update (18→64→64→5, tanh, batch 2048, forward + backward
-//! + Adam) against raw candle, the fast tanh against candle's, and the rollout forward pass.
+//! + Adam) against raw candle, the fast tanh against candle's, the rollout forward pass, and
+//! the small matrix products of PPO's networks through `taper_tensor::linalg` against `gemm`
+//! called directly (the AVX-512 kernel takes some of them with `gemm`'s bits).
 //!
 //! Run: `cargo bench --bench tensor`. Compare with `benches/peers/bench_mlp_update.py`
 //! (PyTorch) on the same machine: `scripts/bench_mlp_vs_torch.sh`.
@@ -159,5 +161,85 @@ fn bench_rollout_forward(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_mlp_update, bench_tanh, bench_rollout_forward);
+/// `C (+)= A·B` through `gemm`, single-threaded, with the strides of `layout` ("nt", "tn"
+/// or "nn", as in `taper_tensor::linalg`).
+fn by_gemm(layout: &str, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let (ka, nb) = (k as isize, n as isize);
+    let ((a_cs, a_rs), (b_cs, b_rs)) = match layout {
+        "nt" => ((1, ka), (ka, 1)),
+        "tn" => ((m as isize, 1), (1, nb)),
+        _ => ((1, ka), (1, nb)),
+    };
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    // SAFETY: the slices hold the m×k, k×n and m×n elements these strides reach (asserted).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            nb,
+            false,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+fn bench_small_products(c: &mut Criterion) {
+    use taper::tensor::linalg::{matmul_nn, matmul_nt, matmul_tn};
+    let mut g = c.benchmark_group("small_products");
+    // PPO's networks on CartPole (4 → 64 → 64 → 2, 128-row minibatches): forward products,
+    // weight gradients and input gradients.
+    for (layout, m, n, k) in [
+        ("nt", 128, 64, 4),
+        ("nt", 128, 64, 64),
+        ("tn", 64, 4, 128),
+        ("tn", 64, 64, 128),
+        ("tn", 2, 64, 128),
+        ("nn", 128, 64, 64),
+    ] {
+        let mut rng = rand::rng();
+        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let b: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut out = vec![0f32; m * n];
+        let name = format!("{layout}_{m}x{n}x{k}");
+        g.bench_function(format!("{name}/taper"), |bench| {
+            bench.iter(|| {
+                match layout {
+                    "nt" => matmul_nt(m, n, k, &a, &b, &mut out, false),
+                    "tn" => matmul_tn(m, n, k, &a, &b, &mut out, false),
+                    _ => matmul_nn(m, n, k, &a, &b, &mut out, false),
+                }
+                black_box(out[0])
+            })
+        });
+        g.bench_function(format!("{name}/gemm"), |bench| {
+            bench.iter(|| {
+                by_gemm(layout, m, n, k, &a, &b, &mut out);
+                black_box(out[0])
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_mlp_update,
+    bench_tanh,
+    bench_rollout_forward,
+    bench_small_products
+);
 criterion_main!(benches);
