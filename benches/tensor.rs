@@ -1,7 +1,7 @@
-//! taper-tensor benchmarks: the MLP update (18→64→64→5, tanh, batch 2048, forward + backward
-//! + Adam) against raw candle, the fast tanh against candle's, the rollout forward pass, and
-//! the small matrix products of PPO's networks through `taper_tensor::linalg` against `gemm`
-//! called directly (the AVX-512 kernel takes some of them with `gemm`'s bits).
+//! taper-tensor benchmarks: the MLP update (18→64→64→5, tanh, batch 2048, forward, backward
+//! and Adam) against raw candle, the fast tanh against candle's, the rollout forward pass,
+//! and the small matrix products of PPO's networks through `taper_tensor::linalg` against
+//! `gemm` called directly (the AVX-512 kernel takes some of them with `gemm`'s bits).
 //!
 //! Run: `cargo bench --bench tensor`. Compare with `benches/peers/bench_mlp_update.py`
 //! (PyTorch) on the same machine: `scripts/bench_mlp_vs_torch.sh`.
