@@ -31,6 +31,9 @@ pub enum CliError {
     /// From the envs.
     #[error(transparent)]
     Env(#[from] taper::envs::EnvError),
+    /// A launch over several processes (MPI) that this command cannot serve as asked.
+    #[error("MPI launch: {0}")]
+    Cluster(String),
 }
 
 /// `Result` with [`CliError`].

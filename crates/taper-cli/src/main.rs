@@ -14,6 +14,7 @@
 //! builds no checkpoint (the trainer does both), and dispatches algorithms through
 //! `taper::algos::AlgoKind`.
 
+mod cluster;
 mod commands;
 mod error;
 mod render;

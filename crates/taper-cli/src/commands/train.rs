@@ -1,6 +1,7 @@
 //! `taper train`: resolve the run's config and hand the learner to the trainer (a fresh run,
 //! several seeds, or `--resume`).
 
+use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
 use crate::TrainArgs;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         ..TrainOptions::default()
     };
     let kwargs = flag_kwargs(&a)?;
+    if a.seeds.is_none() {
+        if let Some(n) = crate::cluster::launched_size().filter(|&n| n > 1) {
+            return Err(CliError::Cluster(format!(
+                "launched as {n} processes, which would all write the same run; share a sweep \
+                 over them with --seeds (a single run or --resume runs as one process)"
+            )));
+        }
+    }
     if let Some(dir) = a.resume.clone() {
         return resume(&a, &dir, kwargs, options);
     }
@@ -59,11 +68,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
     if let Some(spec) = &a.seeds {
         let seeds = parse_seeds(spec)?;
+        let cluster = Cluster::start()?;
+        if cluster.size() > 1 && a.out.is_none() {
+            return Err(CliError::Cluster(
+                "the processes must agree on the sweep's folder: give --out".into(),
+            ));
+        }
         let base = match &a.out {
             Some(o) => o.clone(),
             None => new_default_dir(&cfg, "seeds")?,
         };
-        let r = train_seeds(&cfg, &seeds, &base, &options, a.out.is_none());
+        let r = train_seeds(&cfg, &seeds, &base, &options, a.out.is_none(), &cluster);
         remove_if_empty(&base, a.out.is_none());
         return r;
     }
@@ -188,44 +203,58 @@ fn flag_kwargs(a: &TrainArgs) -> Result<Option<Kwargs>> {
 }
 
 /// Trains one run per seed into `base/s<seed>`, as many at once as there are cores (each run
-/// is single-threaded; its numbers do not depend on what runs beside it).
-fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptions, fresh: bool) -> Result<()> {
-    // A seeds folder is replaced whole or not at all, so that plots never mix two sweeps.
-    if !fresh && base.is_dir() {
-        let old: Vec<PathBuf> = std::fs::read_dir(base)
-            .map_err(|e| CliError::Io {
-                path: base.display().to_string(),
-                source: e,
-            })?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| taper::train::run_dir::holds_run(p))
-            .collect();
-        if !old.is_empty() && !options.overwrite {
-            return Err(CliError::Arg {
-                arg: "--out",
-                reason: format!(
-                    "{} already holds {} runs; replace them all with --overwrite",
-                    base.display(),
-                    old.len()
-                ),
-            });
-        }
-        for p in &old {
-            std::fs::remove_dir_all(p).map_err(|e| CliError::Io {
-                path: p.display().to_string(),
-                source: e,
-            })?;
-        }
+/// is single-threaded; its numbers do not depend on what runs beside it). Under an MPI launch
+/// the seeds are shared out over the processes ([`Cluster::share`]); rank 0 prepares the
+/// folder and prints the summary.
+///
+/// Running the same sweep again into the same folder continues it: finished runs are kept,
+/// unfinished ones resume from their newest checkpoint, and runs never started (or stopped
+/// before their first checkpoint) start afresh.
+fn train_seeds(
+    cfg: &RunConfig,
+    seeds: &[u64],
+    base: &Path,
+    options: &TrainOptions,
+    fresh: bool,
+    cluster: &Cluster,
+) -> Result<()> {
+    if seeds.len() < cluster.size() {
+        return Err(CliError::Cluster(format!(
+            "{} seeds for {} processes: give at least one seed per process",
+            seeds.len(),
+            cluster.size()
+        )));
     }
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if !options.quiet {
+    let prepared = if cluster.is_root() {
+        prepare_sweep(cfg, seeds, base, options, fresh)
+    } else {
+        Ok(())
+    };
+    let everyone = cluster.all(prepared.is_ok());
+    prepared?;
+    if !everyone {
+        return Err(CliError::Cluster(
+            "rank 0 could not prepare the sweep's folder (its message says why)".into(),
+        ));
+    }
+    let mine = cluster.share(seeds);
+    // Processes on one machine split its cores.
+    let local = local_processes().clamp(1, cluster.size());
+    let threads = (rayon::current_num_threads() / local).max(1);
+    let workers = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / local).max(1);
+    let speak = !options.quiet && cluster.is_root();
+    if speak {
+        let over = if cluster.size() > 1 {
+            format!(" over {} processes,", cluster.size())
+        } else {
+            String::new()
+        };
         eprintln!(
-            "taper train: {} seeds of {} on {}, {} at a time -> {}/s<seed>",
+            "taper train: {} seeds of {} on {},{over} {} at a time -> {}/s<seed>",
             seeds.len(),
             cfg.algo.name(),
             cfg.env,
-            workers.min(seeds.len()),
+            (workers * cluster.size()).min(seeds.len()),
             base.display()
         );
     }
@@ -233,19 +262,160 @@ fn train_seeds(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptio
         quiet: true,
         ..options.clone()
     };
-    run_seeds(seeds, workers, |seed| {
+    let lines = std::sync::Mutex::new(Vec::new());
+    let one = |seed: u64| -> taper::train::Result<()> {
         let c = RunConfig { seed, ..cfg.clone() };
         let out = base.join(format!("s{seed}"));
         let mut learner = c.learner()?;
-        Trainer::new(&out)
-            .options(quiet.clone())
-            .fit(learner.as_mut(), c.total_steps)?;
-        if !options.quiet {
-            eprintln!("seed {seed} done -> {}", out.display());
+        let what = match sweep_state(&c, &out)? {
+            SeedState::Finished => "finished already",
+            SeedState::Unfinished => {
+                Trainer::new(&out)
+                    .options(quiet.clone())
+                    .resume(learner.as_mut(), c.total_steps)?;
+                "resumed and done"
+            }
+            SeedState::New => {
+                let opts = TrainOptions {
+                    overwrite: true,
+                    ..quiet.clone()
+                };
+                Trainer::new(&out).options(opts).fit(learner.as_mut(), c.total_steps)?;
+                "done"
+            }
+        };
+        if speak {
+            eprintln!("seed {seed} {what} -> {}", out.display());
         }
+        let line = match what {
+            "finished already" => format!("{seed}\tseed {seed}: {what}"),
+            _ => format!("{seed}\tseed {seed}: {what}; {}", learner.summary()),
+        };
+        lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
         Ok(())
-    })?;
+    };
+    let r = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| run_seeds(&mine, workers, one)),
+        Err(_) => run_seeds(&mine, workers, one),
+    };
+    // Each line is "seed<TAB>text"; rank 0 lists them in seed order.
+    let mut all: Vec<(u64, String)> = cluster
+        .gather(lines.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .into_iter()
+        .filter_map(|l| {
+            let (s, text) = l.split_once('\t')?;
+            Some((s.parse().ok()?, text.to_owned()))
+        })
+        .collect();
+    all.sort();
+    if speak && cluster.size() > 1 {
+        eprintln!("taper train: {} of {} seeds trained:", all.len(), seeds.len());
+        for (_, l) in &all {
+            eprintln!("  {l}");
+        }
+    }
+    let everyone = cluster.all(r.is_ok());
+    r?;
+    if !everyone {
+        return Err(CliError::Cluster(
+            "another process's seeds failed (rank 0 lists the runs that finished); run the same \
+             command again to continue the sweep"
+                .into(),
+        ));
+    }
     Ok(())
+}
+
+/// The processes of this launch on this machine, from the launcher's environment (Open
+/// MPI's, MPICH's); 1 when unknown.
+fn local_processes() -> usize {
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or(1)
+}
+
+/// Where one seed of a sweep stands in its folder.
+enum SeedState {
+    /// Trained to its end.
+    Finished,
+    /// Stopped after a checkpoint: resume from it.
+    Unfinished,
+    /// Not started, or stopped before its first checkpoint: start afresh.
+    New,
+}
+
+/// Reads `out`, the folder of the run `c`.
+fn sweep_state(c: &RunConfig, out: &Path) -> taper::train::Result<SeedState> {
+    if !taper::train::run_dir::holds_run(out) {
+        return Ok(SeedState::New);
+    }
+    let Ok((ckpt, _)) = taper::train::checkpoint::newest_intact(out) else {
+        return Ok(SeedState::New);
+    };
+    let end = c.learner()?.plan(c.total_steps)?;
+    Ok(if ckpt.state.global_step >= end {
+        SeedState::Finished
+    } else {
+        SeedState::Unfinished
+    })
+}
+
+/// Readies `base` for the sweep `seeds` of `cfg`. A seeds folder is replaced whole or not at
+/// all, so that plots never mix two sweeps: with `--overwrite` its runs are removed; without
+/// it, the folder may hold only runs of this same sweep (which then continues).
+fn prepare_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, options: &TrainOptions, fresh: bool) -> Result<()> {
+    if fresh || !base.is_dir() {
+        return Ok(());
+    }
+    let old: Vec<PathBuf> = std::fs::read_dir(base)
+        .map_err(|e| CliError::Io {
+            path: base.display().to_string(),
+            source: e,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| taper::train::run_dir::holds_run(p))
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    if !options.overwrite {
+        if old.iter().all(|p| same_sweep(cfg, seeds, base, p)) {
+            return Ok(());
+        }
+        return Err(CliError::Arg {
+            arg: "--out",
+            reason: format!(
+                "{} already holds {} runs of another sweep; replace them all with --overwrite",
+                base.display(),
+                old.len()
+            ),
+        });
+    }
+    for p in &old {
+        std::fs::remove_dir_all(p).map_err(|e| CliError::Io {
+            path: p.display().to_string(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether the run in `dir` is one of the sweep's: `base/s<seed>` for one of `seeds`, with
+/// the sweep's config for that seed (the device aside: checkpoints load on any).
+fn same_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, dir: &Path) -> bool {
+    let Some(seed) = seeds.iter().copied().find(|s| dir == base.join(format!("s{s}"))) else {
+        return false;
+    };
+    match RunConfig::from_run_dir(dir) {
+        Ok(mut old) => {
+            old.device = cfg.device;
+            old.backend = cfg.backend;
+            old == RunConfig { seed, ..cfg.clone() }
+        }
+        Err(_) => false,
+    }
 }
 
 /// Continues the run in `dir`; flags that would change the run are refused.

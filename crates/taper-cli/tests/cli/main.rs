@@ -15,4 +15,5 @@ mod multi_agent;
 mod plot;
 mod resume;
 mod safety;
+mod sweep;
 mod train;
