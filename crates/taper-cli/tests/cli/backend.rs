@@ -119,6 +119,27 @@ fn bad_devices_are_clean_errors() {
         ),
         "unknown device `gpu`",
     );
+    // The recurrent networks run on the fast path only.
+    std::fs::write(&cfg, "algo = \"mappo\"\n[mappo]\nnetwork = \"gru\"\n").unwrap();
+    assert_clean_error(
+        &taper(
+            &[
+                "train",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--backend",
+                "candle",
+                "--total-steps",
+                "512",
+                "--out",
+                o,
+                "--quiet",
+            ],
+            &[],
+        ),
+        "the candle backend or a device with the GRU network",
+    );
+    assert!(!out.exists(), "the GRU on candle left a folder");
 }
 
 /// A run trained on a CUDA device resumes and evaluates on the CPU, and the reverse. Built
