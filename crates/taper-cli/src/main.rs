@@ -18,6 +18,7 @@ mod cluster;
 mod commands;
 mod error;
 mod render;
+mod sweep_progress;
 
 use clap::{Parser, Subcommand};
 use commands::solve::InventoryFlags;

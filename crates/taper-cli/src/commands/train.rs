@@ -3,6 +3,7 @@
 
 use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
+use crate::sweep_progress::SweepProgress;
 use crate::TrainArgs;
 use std::path::{Path, PathBuf};
 use taper::algos::run_config::{Overrides, RunConfig};
@@ -294,10 +295,26 @@ fn train_seeds(
         lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
         Ok(())
     };
+    // Rank 0's one view of the whole sweep, from the runs' metrics files.
+    let view = if speak {
+        let first = RunConfig {
+            seed: seeds[0],
+            ..cfg.clone()
+        };
+        let planned = first.learner().and_then(|mut l| Ok(l.plan(first.total_steps)?));
+        planned
+            .ok()
+            .map(|p| SweepProgress::start(base.to_path_buf(), seeds.to_vec(), p))
+    } else {
+        None
+    };
     let r = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool.install(|| run_seeds(&mine, workers, one)),
         Err(_) => run_seeds(&mine, workers, one),
     };
+    if let Some(v) = view {
+        v.stop();
+    }
     // Each line is "seed<TAB>text"; rank 0 lists them in seed order.
     let mut all: Vec<(u64, String)> = cluster
         .gather(lines.into_inner().unwrap_or_else(|p| p.into_inner()))
