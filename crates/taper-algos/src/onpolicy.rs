@@ -288,7 +288,7 @@ impl PpoUpdate {
             }
         }
         let w = &mut self.w;
-        let (clip, ent_coef, vf_coef) = (c.clip_coef as f32, c.ent_coef as f32, c.vf_coef as f32);
+        let (clip, ent_coef) = (c.clip_coef as f32, c.ent_coef as f32);
         let bs = b.selected.len();
         let mb = (bs / c.num_minibatches.max(1)).max(1);
         let ad = model.action_dim();
@@ -322,13 +322,8 @@ impl PpoUpdate {
                     w.adv[k] = b.adv[i];
                     w.old_logp[k] = b.logp[i];
                 }
-                if c.norm_adv && m > 1 {
-                    let mean = w.adv.iter().map(|&x| x as f64).sum::<f64>() / m as f64;
-                    let var = w.adv.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
-                    let sd = var.sqrt();
-                    for a in w.adv.iter_mut() {
-                        *a = ((*a as f64 - mean) / (sd + 1e-8)) as f32;
-                    }
+                if c.norm_adv {
+                    normalize_advantages(&mut w.adv);
                 }
                 // Value targets and critic inputs, gathered before the two passes.
                 w.old_v.resize(m, 0.0);
@@ -385,7 +380,7 @@ impl PpoUpdate {
                 let remember = if measure { Some((&mut *z0, &mut *step)) } else { None };
                 let policy = move || pass.run(actor, log_std, m, clip, ent_coef, remember);
                 let (ret, cc, dv, gc) = (&mut *ret, &mut *critic_cache, &mut *dv, &mut *g_critic);
-                let value = move || critic_pass(critic, vn, cin, old_v, ret, cc, dv, gc, m, c, vf_coef);
+                let value = move || critic_pass(critic, vn, cin, old_v, ret, cc, dv, gc, c);
                 let (pol, val) = if m >= PASS_JOIN_ROWS {
                     rayon::join(policy, value)
                 } else {
@@ -504,11 +499,56 @@ impl ActorPass<'_> {
     }
 }
 
-/// The value's half of a minibatch: with a normaliser, the returns are folded into its
-/// statistics and learnt normalised (stored values are in normalised units, as in the
-/// on-policy codebase MAPPO comes from); then the value loss (clipped or not, or the
-/// categorical head's cross-entropy), scaled by `vf_coef`, and the critic's gradients.
-/// Returns the unscaled loss.
+/// Normalises a minibatch's advantages to zero mean and unit (sample) standard deviation, in
+/// f64, as CleanRL does; a single advantage is left as it is. Shared by the feed-forward and
+/// the recurrent updates.
+pub(crate) fn normalize_advantages(adv: &mut [f32]) {
+    let m = adv.len();
+    if m < 2 {
+        return;
+    }
+    let mean = adv.iter().map(|&x| x as f64).sum::<f64>() / m as f64;
+    let var = adv.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+    let sd = var.sqrt();
+    for a in adv.iter_mut() {
+        *a = ((*a as f64 - mean) / (sd + 1e-8)) as f32;
+    }
+}
+
+/// The value terms of a minibatch from the critic's outputs `out` (the values, or a
+/// categorical head's bin logits): with a normaliser, the returns `ret` are first folded into
+/// its statistics and learnt normalised (stored values are in normalised units, as in the
+/// on-policy codebase MAPPO comes from); then the value loss (clipped or not, or the head's
+/// cross-entropy, unclipped), whose gradient times `vf_coef` goes to `dv`. Returns the
+/// unscaled loss. Shared by the feed-forward and the recurrent updates.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn value_terms(
+    value_norm: Option<&mut ValueNorm>,
+    head: Option<&taper_critics::Categorical>,
+    out: &[f32],
+    old_v: &[f32],
+    ret: &mut [f32],
+    c: &PpoConfig,
+    dv: &mut Vec<f32>,
+) -> Result<f32> {
+    if let Some(vn) = value_norm {
+        vn.update(ret);
+        vn.normalize(ret);
+    }
+    dv.resize(out.len(), 0.0);
+    let v_loss = match head {
+        None => value_loss(out, old_v, ret, c.clip_vloss.then_some(c.clip_coef as f32), dv)?,
+        Some(head) => head.loss(out, ret, ret.len(), dv)?,
+    };
+    let vf_coef = c.vf_coef as f32;
+    for d in dv.iter_mut() {
+        *d *= vf_coef;
+    }
+    Ok(v_loss)
+}
+
+/// The value's half of a minibatch of `m` rows: the critic's forward pass, [`value_terms`],
+/// and its backward pass into the (zeroed) gradients. Returns the unscaled loss.
 #[allow(clippy::too_many_arguments)]
 fn critic_pass(
     critic: &taper_critics::ValueCritic,
@@ -519,24 +559,10 @@ fn critic_pass(
     cache: &mut MlpCache,
     dv: &mut Vec<f32>,
     grad: &mut [f32],
-    m: usize,
     c: &PpoConfig,
-    vf_coef: f32,
 ) -> Result<f32> {
-    if let Some(vn) = value_norm {
-        vn.update(ret);
-        vn.normalize(ret);
-    }
-    let out = critic.forward(cin, m, cache)?;
-    dv.resize(out.len(), 0.0);
-    let v_loss = match &critic.head {
-        None => value_loss(out, old_v, ret, c.clip_vloss.then_some(c.clip_coef as f32), dv)?,
-        // Cross-entropy against the returns' encodings, unclipped.
-        Some(head) => head.loss(out, ret, m, dv)?,
-    };
-    for d in dv.iter_mut() {
-        *d *= vf_coef;
-    }
+    let out = critic.forward(cin, ret.len(), cache)?;
+    let v_loss = value_terms(value_norm, critic.head.as_ref(), out, old_v, ret, c, dv)?;
     grad.iter_mut().for_each(|g| *g = 0.0);
     critic.net.backward(cin, cache, dv, grad)?;
     Ok(v_loss)

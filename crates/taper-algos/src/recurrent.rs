@@ -13,7 +13,9 @@
 //!   normalisation, global gradient-norm clipping and Adam are the feed-forward update's.
 
 use crate::error::{AlgoError, Result};
-use crate::onpolicy::{categorical_terms, PolicyScratch, PpoUpdate, UpdateStats, UpdateTally};
+use crate::onpolicy::{
+    categorical_terms, normalize_advantages, value_terms, PolicyScratch, PpoUpdate, UpdateStats, UpdateTally,
+};
 use crate::policy::sample_logits;
 use crate::policy_model::OnPolicyModel;
 use crate::ppo::PpoConfig;
@@ -22,7 +24,6 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use taper_critics::value_loss;
 use taper_envs::Space;
 use taper_tensor::device::Placement;
 use taper_tensor::distributions::Categorical;
@@ -334,7 +335,7 @@ fn sequence_update(
     let central = !bf.critic_obs.is_empty();
     let (ha, hc) = (model.actor.hidden_dim(), model.critic.hidden_dim());
     let k = model.actor.output_dim();
-    let (clip, ent_coef, vf_coef) = (c.clip_coef as f32, c.ent_coef as f32, c.vf_coef as f32);
+    let (clip, ent_coef) = (c.clip_coef as f32, c.ent_coef as f32);
     let w = &mut stage.seq;
     // Where each row's memory restarts: its last step's end, then the rollout's episode ends.
     w.resets_all.clear();
@@ -387,13 +388,8 @@ fn sequence_update(
                 w.h_actor[j * ha..(j + 1) * ha].copy_from_slice(&carry0.actor[r * ha..(r + 1) * ha]);
                 w.h_critic[j * hc..(j + 1) * hc].copy_from_slice(&carry0.critic[r * hc..(r + 1) * hc]);
             }
-            if c.norm_adv && m > 1 {
-                let mean = w.adv.iter().map(|&x| x as f64).sum::<f64>() / m as f64;
-                let var = w.adv.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
-                let sd = var.sqrt();
-                for a in w.adv.iter_mut() {
-                    *a = ((*a as f64 - mean) / (sd + 1e-8)) as f32;
-                }
+            if c.norm_adv {
+                normalize_advantages(&mut w.adv);
             }
             // The policy's and the value's passes are independent: they run side by side on
             // rayon's pool, each exactly as alone (the bits do not depend on the thread count).
@@ -429,17 +425,9 @@ fn sequence_update(
                     Ok((cs, entropy))
                 },
                 || -> Result<f32> {
-                    if let Some(vn) = vn {
-                        vn.update(ret);
-                        vn.normalize(ret);
-                    }
                     let cin: &[f32] = if central { cin } else { obs };
                     let v = critic_net.forward_seq(cin, steps, bsz, h_critic, resets, critic)?;
-                    dv.resize(m, 0.0);
-                    let v_loss = value_loss(v, old_v, ret, c.clip_vloss.then_some(clip), dv)?;
-                    for d in dv.iter_mut() {
-                        *d *= vf_coef;
-                    }
+                    let v_loss = value_terms(vn, None, v, old_v, ret, c, dv)?;
                     g_critic.fill(0.0);
                     critic_net.backward_seq(cin, resets, critic, dv, g_critic)?;
                     Ok(v_loss)
