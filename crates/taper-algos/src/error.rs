@@ -46,6 +46,9 @@ pub enum AlgoError {
         /// The loss term or quantity.
         term: &'static str,
     },
+    /// The processes of a data-parallel run could not exchange what they share.
+    #[error("data-parallel run: {0}")]
+    Link(String),
     /// A checkpoint is missing, corrupt, or does not fit.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

@@ -36,6 +36,7 @@
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod advantage;
+pub mod blocks;
 mod checks;
 mod error;
 pub mod exact;

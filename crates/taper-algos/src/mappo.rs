@@ -115,6 +115,17 @@ pub struct MappoConfig {
     /// A learning-rate spike (see [`PpoConfig::lr_spike`]); off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr_spike: Option<crate::lr_spike::LrSpike>,
+    /// Data blocks over the envs (see [`PpoConfig::data_blocks`]); 1 by default.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub data_blocks: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for MappoConfig {
@@ -149,6 +160,7 @@ impl MappoConfig {
             adam_eps: 1e-5,
             step_radius_target: None,
             lr_spike: None,
+            data_blocks: 1,
         }
     }
     /// IPPO: JaxMARL's `ippo_ff_mpe.yaml`, decentralised critics, no value normalisation.
@@ -198,6 +210,7 @@ impl MappoConfig {
             value_head: crate::value_head::ValueHead::Mse,
             step_radius_target: self.step_radius_target,
             lr_spike: self.lr_spike,
+            data_blocks: self.data_blocks,
         }
     }
     /// Checks the ranges (through the PPO config's checks).
@@ -220,6 +233,18 @@ impl MappoConfig {
                     "the safe-step controller needs network = \"mlp\"".into(),
                 );
             }
+        }
+        if self.data_blocks > 1 && self.network == Network::Gru {
+            return crate::checks::bad(
+                "data_blocks",
+                "data blocks need network = \"mlp\" (the recurrent update runs over whole sequences)".into(),
+            );
+        }
+        if self.data_blocks == 0 || !self.num_envs.is_multiple_of(self.data_blocks) {
+            return crate::checks::bad(
+                "data_blocks",
+                format!("must divide num_envs = {} (got {})", self.num_envs, self.data_blocks),
+            );
         }
         self.core(1).validate()
     }
@@ -387,7 +412,7 @@ impl MaPpo {
     }
     /// Agents per env.
     fn agents(&self) -> usize {
-        on_core!(&self.core, c => c.envs.group())
+        on_core!(&self.core, c => c.envs().group())
     }
     /// Env steps taken.
     pub fn global_step(&self) -> u64 {

@@ -6,6 +6,7 @@
 //! different envs.
 
 use crate::advantage::{AdvantageInput, Pipeline};
+use crate::blocks::{BlockState, Blocks};
 use crate::error::{AlgoError, Result};
 use crate::loss::ppo_clip_loss;
 use crate::policy::ActorCritic;
@@ -219,17 +220,28 @@ struct UpdateWorkspace {
     step: StepScratch,
 }
 
-/// The PPO update stage: Adam, the shuffling stream and the scratch space.
+/// The PPO update stage: Adam, the shuffling streams and the scratch space.
 #[derive(Debug)]
 pub struct PpoUpdate {
     /// Adam over the actor, the log-std and the critic, in that order.
     pub opt: Adam,
-    /// The minibatch-shuffling stream.
+    /// The minibatch-shuffling stream (of the first data block held here).
     pub shuffle_rng: ChaCha8Rng,
-    w: UpdateWorkspace,
+    /// The shuffling streams of the further data blocks held here.
+    pub(crate) more_shuffle: Vec<ChaCha8Rng>,
+    /// One workspace per data block held here.
+    w: Vec<UpdateWorkspace>,
+    /// The blocks' gradients summed: actor, log-std, critic.
+    sum: [Vec<f32>; 3],
+    /// The held blocks' gradients and statistics, packed to be gathered.
+    pack: Vec<f32>,
     /// The recurrent update's scratch space.
     pub(crate) seq: crate::recurrent::SeqWorkspace,
 }
+
+/// The statistics a block packs after its gradients: rows, the surrogate's loss, clipped
+/// count, KL estimates, the value loss and the entropy.
+const PACKED_STATS: usize = 7;
 
 impl PpoUpdate {
     /// The stage for `model`: Adam with the config's learning rate and ε, shuffling from
@@ -240,6 +252,12 @@ impl PpoUpdate {
 
     /// The stage for a model of `n` parameters.
     pub fn with_params(config: &PpoConfig, n: usize, seed: u64) -> Self {
+        Self::for_blocks(config, n, seed, 0..1)
+    }
+
+    /// The stage for a model of `n` parameters holding the data blocks `held` (block `b`
+    /// shuffles with stream `b` of `seed`).
+    pub(crate) fn for_blocks(config: &PpoConfig, n: usize, seed: u64, held: std::ops::Range<usize>) -> Self {
         PpoUpdate {
             opt: Adam::new(
                 AdamConfig {
@@ -249,8 +267,13 @@ impl PpoUpdate {
                 },
                 n,
             ),
-            shuffle_rng: stream(seed, Purpose::Shuffle, 0),
-            w: UpdateWorkspace::default(),
+            shuffle_rng: stream(seed, Purpose::Shuffle, held.start as u64),
+            more_shuffle: (held.start + 1..held.end)
+                .map(|b| stream(seed, Purpose::Shuffle, b as u64))
+                .collect(),
+            w: Vec::new(),
+            sum: Default::default(),
+            pack: Vec::new(),
             seq: Default::default(),
         }
     }
@@ -262,34 +285,71 @@ impl PpoUpdate {
         &mut self,
         c: &PpoConfig,
         model: &mut ActorCritic,
-        mut value_norm: Option<&mut ValueNorm>,
+        value_norm: Option<&mut ValueNorm>,
         b: &RolloutBuffer,
         update_no: u64,
     ) -> Result<UpdateStats> {
-        let total = b.len();
+        self.update_blocks(c, model, value_norm, &[b], &Blocks::local(1), update_no)
+    }
+
+    /// One update over data blocks (see [`crate::blocks`]): `bufs` are the rollouts of the
+    /// blocks held here, in block order. Each minibatch takes its share of every block; each
+    /// block's gradient is computed from its rows alone, and the blocks' gradients (gathered
+    /// from the other processes in a data-parallel run) are summed in block order, weighted by
+    /// their rows, before the clipping and Adam. With one block this is the ordinary update.
+    pub fn update_blocks(
+        &mut self,
+        c: &PpoConfig,
+        model: &mut ActorCritic,
+        mut value_norm: Option<&mut ValueNorm>,
+        bufs: &[&RolloutBuffer],
+        blocks: &Blocks,
+        update_no: u64,
+    ) -> Result<UpdateStats> {
         let od = model.obs_dim();
         let cd = model.critic.net.input_dim();
-        let central = !b.critic_obs.is_empty();
-        for (what, len, want) in [
-            ("rollout values", b.values.len(), total),
-            ("rollout advantages", b.adv.len(), total),
-            ("rollout observations", b.obs.len(), total * od),
-            (
-                "rollout critic inputs",
-                b.critic_obs.len(),
-                if central { total * cd } else { 0 },
-            ),
-        ] {
-            if len != want {
-                return Err(AlgoError::Config {
-                    field: "rollout",
-                    reason: format!("{what}: expected {want} values, got {len}"),
-                });
+        let held = bufs.len();
+        if held != blocks.held() || held != 1 + self.more_shuffle.len() {
+            return Err(AlgoError::Config {
+                field: "data_blocks",
+                reason: format!(
+                    "{held} rollouts for {} blocks held and {} shuffling streams",
+                    blocks.held(),
+                    1 + self.more_shuffle.len()
+                ),
+            });
+        }
+        let multi = blocks.total > 1;
+        for b in bufs {
+            let total = b.len();
+            let central = !b.critic_obs.is_empty();
+            for (what, len, want) in [
+                ("rollout values", b.values.len(), total),
+                ("rollout advantages", b.adv.len(), total),
+                ("rollout observations", b.obs.len(), total * od),
+                (
+                    "rollout critic inputs",
+                    b.critic_obs.len(),
+                    if central { total * cd } else { 0 },
+                ),
+                (
+                    "the selection of a data block's samples",
+                    b.selected.len(),
+                    if multi { total } else { b.selected.len() },
+                ),
+                ("rollout size", total, bufs[0].len()),
+            ] {
+                if len != want {
+                    return Err(AlgoError::Config {
+                        field: "rollout",
+                        reason: format!("{what}: expected {want} values, got {len}"),
+                    });
+                }
             }
         }
-        let w = &mut self.w;
+        let central = !bufs[0].critic_obs.is_empty();
         let (clip, ent_coef) = (c.clip_coef as f32, c.ent_coef as f32);
-        let bs = b.selected.len();
+        let bs = bufs[0].selected.len();
         let mb = (bs / c.num_minibatches.max(1)).max(1);
         let ad = model.action_dim();
         let (na, nc, nl) = (
@@ -297,116 +357,98 @@ impl PpoUpdate {
             model.critic.net.num_params(),
             model.log_std.len(),
         );
-        w.perm.clear();
-        w.perm.extend_from_slice(&b.selected);
-        w.g_actor.resize(na, 0.0);
-        w.g_critic.resize(nc, 0.0);
-        w.g_logstd.resize(nl, 0.0);
+        let PpoUpdate {
+            opt,
+            shuffle_rng,
+            more_shuffle,
+            w: ws,
+            sum,
+            pack,
+            ..
+        } = self;
+        ws.resize_with(held, UpdateWorkspace::default);
+        for (w, b) in ws.iter_mut().zip(bufs) {
+            w.perm.clear();
+            w.perm.extend_from_slice(&b.selected);
+            w.g_actor.resize(na, 0.0);
+            w.g_critic.resize(nc, 0.0);
+            w.g_logstd.resize(nl, 0.0);
+        }
         let mut tally = UpdateTally::new(update_no);
         'epochs: for epoch in 0..c.update_epochs {
-            // Fisher–Yates shuffle.
-            for i in (1..bs).rev() {
-                let j = self.shuffle_rng.random_range(0..=i);
-                w.perm.swap(i, j);
+            for (k, w) in ws.iter_mut().enumerate() {
+                let rng = if k == 0 {
+                    &mut *shuffle_rng
+                } else {
+                    &mut more_shuffle[k - 1]
+                };
+                // Fisher–Yates shuffle.
+                for i in (1..bs).rev() {
+                    let j = rng.random_range(0..=i);
+                    w.perm.swap(i, j);
+                }
             }
             for start in (0..bs).step_by(mb) {
                 let m = mb.min(bs - start);
-                let idx = &w.perm[start..start + m];
-                w.obs.resize(m * od, 0.0);
-                w.act.resize(m * ad, 0.0);
-                w.adv.resize(m, 0.0);
-                w.old_logp.resize(m, 0.0);
-                for (k, &i) in idx.iter().enumerate() {
-                    w.obs[k * od..(k + 1) * od].copy_from_slice(&b.obs[i * od..(i + 1) * od]);
-                    w.act[k * ad..(k + 1) * ad].copy_from_slice(&b.actions[i * ad..(i + 1) * ad]);
-                    w.adv[k] = b.adv[i];
-                    w.old_logp[k] = b.logp[i];
+                for (w, b) in ws.iter_mut().zip(bufs) {
+                    w.gather(b, start, m, od, ad, cd, central, c.norm_adv);
                 }
-                if c.norm_adv {
-                    normalize_advantages(&mut w.adv);
-                }
-                // Value targets and critic inputs, gathered before the two passes.
-                w.old_v.resize(m, 0.0);
-                w.ret.resize(m, 0.0);
-                for (k, &i) in idx.iter().enumerate() {
-                    w.old_v[k] = b.values[i];
-                    w.ret[k] = b.ret[i];
-                }
-                if central {
-                    w.cobs.resize(m * cd, 0.0);
-                    for (k, &i) in idx.iter().enumerate() {
-                        w.cobs[k * cd..(k + 1) * cd].copy_from_slice(&b.critic_obs[i * cd..(i + 1) * cd]);
+                // The value normaliser learns every block's returns, in block order, before any
+                // block's critic pass.
+                if let Some(vn) = value_norm.as_deref_mut() {
+                    if multi {
+                        let local: Vec<f32> = ws.iter().flat_map(|w| w.ret.iter().copied()).collect();
+                        vn.update(&blocks.all_gather(&local)?);
+                    } else {
+                        vn.update(&ws[0].ret);
+                    }
+                    for w in ws.iter_mut() {
+                        vn.normalize(&mut w.ret);
                     }
                 }
-                // The safe-step radius: every step under the controller, else the update's last.
-                let measure = model.is_discrete()
-                    && (c.step_radius_target.is_some() || (epoch + 1 == c.update_epochs && start + m == bs));
-                // The policy's and the value's passes share nothing until the clipping, so
-                // they run side by side; each computes what it would alone.
-                let UpdateWorkspace {
-                    obs,
-                    cobs,
-                    act,
-                    adv,
-                    old_logp,
-                    ps,
-                    old_v,
-                    ret,
-                    dout,
-                    dv,
-                    g_actor,
-                    g_critic,
-                    g_logstd,
-                    actor_cache,
-                    critic_cache,
-                    z0,
-                    step,
-                    ..
-                } = w;
-                let (actor, log_std, critic) = (&model.actor, &model.log_std[..], &model.critic);
-                let vn = value_norm.as_deref_mut();
-                let (obs, cin): (&[f32], &[f32]) = (obs, if central { cobs } else { obs });
-                let pass = ActorPass {
-                    obs,
-                    act,
-                    adv,
-                    old_logp,
-                    cache: &mut *actor_cache,
-                    ps: &mut *ps,
-                    dout: &mut *dout,
-                    grad: &mut *g_actor,
-                    g_logstd: &mut *g_logstd,
-                };
-                let remember = if measure { Some((&mut *z0, &mut *step)) } else { None };
-                let policy = move || pass.run(actor, log_std, m, clip, ent_coef, remember);
-                let (ret, cc, dv, gc) = (&mut *ret, &mut *critic_cache, &mut *dv, &mut *g_critic);
-                let value = move || critic_pass(critic, vn, cin, old_v, ret, cc, dv, gc, c);
-                let (pol, val) = if m >= PASS_JOIN_ROWS {
-                    rayon::join(policy, value)
+                // The safe-step radius: every step under the controller, else the update's last
+                // (with data blocks, over the first block's rows).
+                let last = epoch + 1 == c.update_epochs && start + m == bs;
+                let measure = model.is_discrete() && blocks.first == 0 && (c.step_radius_target.is_some() || last);
+                let mut terms = Vec::with_capacity(held);
+                for (k, w) in ws.iter_mut().enumerate() {
+                    terms.push(w.passes(model, m, clip, ent_coef, central, c, measure && k == 0)?);
+                }
+                let (cs, v_loss, entropy, rows, grads) = if multi {
+                    let (cs, v_loss, entropy, rows) = combine(ws, &terms, blocks, pack, sum, m)?;
+                    let [ga, gl, gc] = sum;
+                    (cs, v_loss, entropy, rows, [&mut ga[..], &mut gl[..], &mut gc[..]])
                 } else {
-                    (policy(), value())
+                    let (cs, v_loss, entropy) = terms[0];
+                    let w = &mut ws[0];
+                    (
+                        cs,
+                        v_loss,
+                        entropy,
+                        m,
+                        [&mut w.g_actor[..], &mut w.g_logstd[..], &mut w.g_critic[..]],
+                    )
                 };
-                let (cs, entropy) = pol?;
-                let v_loss = val?;
+                let [ga, gl, gc] = grads;
                 tally.check_and_clip(
                     &cs,
                     v_loss,
                     entropy,
-                    &mut [&mut g_actor[..], &mut g_logstd[..], &mut g_critic[..]],
+                    &mut [&mut *ga, &mut *gl, &mut *gc],
                     c.max_grad_norm as f32,
                 )?;
-                let (ga, gl, gc) = (&g_actor[..], &g_logstd[..], &g_critic[..]);
-                self.opt.step(&mut [
-                    (model.actor.params_mut(), ga),
-                    (&mut model.log_std[..], gl),
-                    (model.critic.net.params_mut(), gc),
+                opt.step(&mut [
+                    (model.actor.params_mut(), &*ga),
+                    (&mut model.log_std[..], &*gl),
+                    (model.critic.net.params_mut(), &*gc),
                 ])?;
                 if measure {
                     let target = c.step_radius_target.map(|t| t as f32);
-                    let r = limit_step(&mut model.actor, step, z0, obs, m, target)?;
+                    let w = &mut ws[0];
+                    let r = limit_step(&mut model.actor, &mut w.step, &w.z0, &w.obs, m, target)?;
                     tally.stats.step_r = tally.stats.step_r.max(r); // NaN until the first measure
                 }
-                tally.record(&cs, m, v_loss, entropy);
+                tally.record(&cs, rows, v_loss, entropy);
             }
             if tally.kl_exceeded(c.target_kl) {
                 break 'epochs;
@@ -414,6 +456,183 @@ impl PpoUpdate {
         }
         Ok(tally.finish())
     }
+}
+
+impl UpdateWorkspace {
+    /// Gathers the minibatch `perm[start..start + m]` of `b`: observations, actions,
+    /// advantages (normalised over these rows with `norm_adv`), rollout log-probabilities and
+    /// values, returns, and critic inputs where they differ from the observations.
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &mut self,
+        b: &RolloutBuffer,
+        start: usize,
+        m: usize,
+        od: usize,
+        ad: usize,
+        cd: usize,
+        central: bool,
+        norm_adv: bool,
+    ) {
+        let idx = &self.perm[start..start + m];
+        self.obs.resize(m * od, 0.0);
+        self.act.resize(m * ad, 0.0);
+        self.adv.resize(m, 0.0);
+        self.old_logp.resize(m, 0.0);
+        for (k, &i) in idx.iter().enumerate() {
+            self.obs[k * od..(k + 1) * od].copy_from_slice(&b.obs[i * od..(i + 1) * od]);
+            self.act[k * ad..(k + 1) * ad].copy_from_slice(&b.actions[i * ad..(i + 1) * ad]);
+            self.adv[k] = b.adv[i];
+            self.old_logp[k] = b.logp[i];
+        }
+        if norm_adv {
+            normalize_advantages(&mut self.adv);
+        }
+        self.old_v.resize(m, 0.0);
+        self.ret.resize(m, 0.0);
+        for (k, &i) in idx.iter().enumerate() {
+            self.old_v[k] = b.values[i];
+            self.ret[k] = b.ret[i];
+        }
+        if central {
+            self.cobs.resize(m * cd, 0.0);
+            for (k, &i) in idx.iter().enumerate() {
+                self.cobs[k * cd..(k + 1) * cd].copy_from_slice(&b.critic_obs[i * cd..(i + 1) * cd]);
+            }
+        }
+    }
+
+    /// The policy's and the value's passes over the gathered minibatch of `m` rows (the
+    /// returns already normalised where the run normalises values), leaving the gradients in
+    /// the workspace; with `measure`, the logits and parameters before the step are kept for
+    /// the safe-step radius. Returns the surrogate's statistics, the value loss and the
+    /// entropy.
+    #[allow(clippy::too_many_arguments)]
+    fn passes(
+        &mut self,
+        model: &ActorCritic,
+        m: usize,
+        clip: f32,
+        ent_coef: f32,
+        central: bool,
+        c: &PpoConfig,
+        measure: bool,
+    ) -> Result<(crate::loss::ClipStats, f32, f32)> {
+        // The policy's and the value's passes share nothing until the clipping, so they run
+        // side by side; each computes what it would alone.
+        let UpdateWorkspace {
+            obs,
+            cobs,
+            act,
+            adv,
+            old_logp,
+            ps,
+            old_v,
+            ret,
+            dout,
+            dv,
+            g_actor,
+            g_critic,
+            g_logstd,
+            actor_cache,
+            critic_cache,
+            z0,
+            step,
+            ..
+        } = self;
+        let (actor, log_std, critic) = (&model.actor, &model.log_std[..], &model.critic);
+        let (obs, cin): (&[f32], &[f32]) = (obs, if central { cobs } else { obs });
+        let pass = ActorPass {
+            obs,
+            act,
+            adv,
+            old_logp,
+            cache: actor_cache,
+            ps,
+            dout,
+            grad: g_actor,
+            g_logstd,
+        };
+        let remember = if measure { Some((z0, step)) } else { None };
+        let policy = move || pass.run(actor, log_std, m, clip, ent_coef, remember);
+        let mut value = move || critic_pass(critic, None, cin, old_v, ret, critic_cache, dv, g_critic, c);
+        let (pol, val) = if m >= PASS_JOIN_ROWS {
+            rayon::join(policy, value)
+        } else {
+            (policy(), value())
+        };
+        let (cs, entropy) = pol?;
+        Ok((cs, val?, entropy))
+    }
+}
+
+/// Sums the blocks' gradients of one minibatch (the held blocks' from `ws`, the others'
+/// gathered through `blocks`) in block order, each weighted by its share of the rows, into
+/// `sum`; and their statistics alike (the clipped count summed). Returns the minibatch's
+/// surrogate statistics, value loss, entropy and rows.
+fn combine(
+    ws: &[UpdateWorkspace],
+    terms: &[(crate::loss::ClipStats, f32, f32)],
+    blocks: &Blocks,
+    pack: &mut Vec<f32>,
+    sum: &mut [Vec<f32>; 3],
+    m: usize,
+) -> Result<(crate::loss::ClipStats, f32, f32, usize)> {
+    let sizes = [ws[0].g_actor.len(), ws[0].g_logstd.len(), ws[0].g_critic.len()];
+    let width = sizes.iter().sum::<usize>() + PACKED_STATS;
+    pack.clear();
+    for (w, (cs, v_loss, entropy)) in ws.iter().zip(terms) {
+        pack.extend_from_slice(&w.g_actor);
+        pack.extend_from_slice(&w.g_logstd);
+        pack.extend_from_slice(&w.g_critic);
+        pack.extend_from_slice(&[
+            m as f32,
+            cs.loss,
+            cs.clipped as f32,
+            cs.approx_kl,
+            cs.old_approx_kl,
+            *v_loss,
+            *entropy,
+        ]);
+    }
+    let all = blocks.all_gather(pack)?;
+    if all.len() != width * blocks.total {
+        return Err(AlgoError::Link(format!(
+            "gathered {} values for {} blocks of {width}",
+            all.len(),
+            blocks.total
+        )));
+    }
+    let parts: Vec<&[f32]> = all.chunks(width).collect();
+    let rows: Vec<usize> = parts.iter().map(|p| p[width - PACKED_STATS] as usize).collect();
+    let weights = crate::blocks::row_weights(&rows);
+    for (s, n) in sum.iter_mut().zip(sizes) {
+        s.clear();
+        s.resize(n, 0.0);
+    }
+    let mut st = [0f32; PACKED_STATS];
+    let mut clipped = 0usize;
+    for (p, &wt) in parts.iter().zip(&weights) {
+        let mut off = 0;
+        for (s, n) in sum.iter_mut().zip(sizes) {
+            for (acc, g) in s.iter_mut().zip(&p[off..off + n]) {
+                *acc += wt * g;
+            }
+            off += n;
+        }
+        let stats = &p[off..];
+        clipped += stats[2] as usize;
+        for (acc, v) in st.iter_mut().zip(stats).skip(1) {
+            *acc += wt * v;
+        }
+    }
+    let cs = crate::loss::ClipStats {
+        loss: st[1],
+        clipped,
+        approx_kl: st[3],
+        old_approx_kl: st[4],
+    };
+    Ok((cs, st[5], st[6], rows.iter().sum()))
 }
 
 /// From this many minibatch rows on, the policy's and the value's passes run side by side.
@@ -577,9 +796,9 @@ pub struct OnPolicyState<E, C = ()> {
     pub seed: u64,
     /// Adam's moments and step count.
     pub optimizer: AdamState,
-    /// The action-sampling stream.
+    /// The action-sampling stream (of the first data block).
     pub action_rng: ChaCha8Rng,
-    /// The minibatch-shuffling stream.
+    /// The minibatch-shuffling stream (of the first data block).
     pub shuffle_rng: ChaCha8Rng,
     /// Env steps taken.
     pub global_step: u64,
@@ -597,16 +816,34 @@ pub struct OnPolicyState<E, C = ()> {
     /// The rows' memory (a recurrent model's; absent for a feed-forward one).
     #[serde(default, skip_serializing_if = "is_default")]
     pub carry: C,
+    /// The further data blocks' streams and envs, blocks 1 onwards (none with one block; the
+    /// first block's envs are the checkpoint's env state).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<BlockState>,
 }
 
 fn is_default<C: Default + PartialEq>(c: &C) -> bool {
     *c == C::default()
 }
 
+/// A data block held by this process: its envs, action stream, rollout and memory.
+#[derive(Debug)]
+struct Block<R: RolloutEnv, M: OnPolicyModel> {
+    envs: R,
+    action_rng: ChaCha8Rng,
+    buf: RolloutBuffer,
+    cw: CollectWorkspace<M::Workspace>,
+    /// The rows' memory now, and at the start of the last rollout.
+    carry: M::Carry,
+    carry0: M::Carry,
+    /// The episodes that ended in the last rollout.
+    episodes: Vec<R::Episode>,
+}
+
 /// The on-policy learner core: see the module doc.
 #[derive(Debug)]
 pub struct OnPolicy<R: RolloutEnv, M: OnPolicyModel = ActorCritic> {
-    /// The PPO config over rows (`num_envs` = rows per step).
+    /// The PPO config over rows (`num_envs` = rows per step, of all data blocks).
     pub config: PpoConfig,
     /// The seed.
     pub seed: u64,
@@ -616,16 +853,16 @@ pub struct OnPolicy<R: RolloutEnv, M: OnPolicyModel = ActorCritic> {
     pub update: PpoUpdate,
     /// The advantage pipeline.
     pub pipeline: Pipeline,
-    /// The action-sampling stream.
-    pub action_rng: ChaCha8Rng,
     /// MAPPO's value normalisation: the critic learns normalised returns.
     pub value_norm: Option<ValueNorm>,
-    /// The envs.
-    pub envs: R,
     /// Whether the critic reads global states.
     pub central_critic: bool,
     /// Whether metrics rows carry `old_approx_kl` (PPO's rows do; IPPO's and MAPPO's do not).
     pub log_old_approx_kl: bool,
+    /// The data blocks held here, in block order.
+    blocks: Vec<Block<R, M>>,
+    /// Where the run's data blocks are.
+    place: Blocks,
     env_started: bool,
     global_step: u64,
     updates: u64,
@@ -634,17 +871,13 @@ pub struct OnPolicy<R: RolloutEnv, M: OnPolicyModel = ActorCritic> {
     iters: u64,
     started_at: Instant,
     start_step: u64,
-    buf: RolloutBuffer,
-    cw: CollectWorkspace<M::Workspace>,
     this_iter: Vec<R::Episode>,
-    /// The rows' memory now, and at the start of the last rollout.
-    carry: M::Carry,
-    carry0: M::Carry,
 }
 
 impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
     /// A core for `model` on `envs`; all randomness from `seed`. `config.num_envs` must be
-    /// the envs' rows.
+    /// the envs' rows, and the config must have one data block (see
+    /// [`OnPolicy::with_blocks`]).
     pub fn new(
         config: PpoConfig,
         model: M,
@@ -653,18 +886,50 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
         central_critic: bool,
         value_norm: bool,
     ) -> Result<Self> {
+        let place = Blocks::local(config.data_blocks);
+        Self::with_blocks(config, model, vec![envs], place, seed, central_critic, value_norm)
+    }
+
+    /// A core over data blocks (see [`crate::blocks`]): `envs` holds one env set per block
+    /// held here (in block order, each `config.num_envs / config.data_blocks` rows, reset so
+    /// that its envs get the seeds they have in the whole run), and `place` says where the
+    /// blocks are.
+    pub fn with_blocks(
+        config: PpoConfig,
+        model: M,
+        envs: Vec<R>,
+        place: Blocks,
+        seed: u64,
+        central_critic: bool,
+        value_norm: bool,
+    ) -> Result<Self> {
         config.validate()?;
-        if envs.rows() != config.num_envs {
+        if place.total != config.data_blocks || envs.len() != place.held() {
             return Err(AlgoError::Config {
-                field: "num_envs",
-                reason: format!("config says {} rows but the envs have {}", config.num_envs, envs.rows()),
+                field: "data_blocks",
+                reason: format!(
+                    "the config has {} data blocks; this core was given {} env sets for {} blocks held of {}",
+                    config.data_blocks,
+                    envs.len(),
+                    place.held(),
+                    place.total
+                ),
             });
         }
-        if envs.obs_space().encoded_dim() != model.obs_dim() || envs.act_space() != model.act_space() {
-            return Err(AlgoError::Config {
-                field: "env",
-                reason: "the env's spaces differ from the model's".into(),
-            });
+        let rows = config.num_envs / config.data_blocks;
+        for e in &envs {
+            if e.rows() != rows {
+                return Err(AlgoError::Config {
+                    field: "num_envs",
+                    reason: format!("config says {rows} rows per data block but the envs have {}", e.rows()),
+                });
+            }
+            if e.obs_space().encoded_dim() != model.obs_dim() || e.act_space() != model.act_space() {
+                return Err(AlgoError::Config {
+                    field: "env",
+                    reason: "the env's spaces differ from the model's".into(),
+                });
+            }
         }
         if config.step_radius_target.is_some() && !model.is_discrete() {
             return Err(AlgoError::Config {
@@ -678,7 +943,7 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
                 reason: "the safe-step controller needs the feed-forward network".into(),
             });
         }
-        let cd = central_critic.then(|| envs.state_dim());
+        let cd = central_critic.then(|| envs[0].state_dim());
         if cd.unwrap_or(model.obs_dim()) != model.critic_dim() {
             return Err(AlgoError::Config {
                 field: "critic",
@@ -689,14 +954,30 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
                 ),
             });
         }
-        let buf = RolloutBuffer::new(config.num_steps, envs.rows(), model.obs_dim(), model.action_dim(), cd);
-        let carry = model.new_carry(envs.rows());
+        let blocks = envs
+            .into_iter()
+            .enumerate()
+            .map(|(k, envs)| {
+                let carry = model.new_carry(rows);
+                Block {
+                    buf: RolloutBuffer::new(config.num_steps, rows, model.obs_dim(), model.action_dim(), cd),
+                    action_rng: stream(seed, Purpose::Action, (place.first + k) as u64),
+                    cw: CollectWorkspace::default(),
+                    carry0: carry.clone(),
+                    carry,
+                    episodes: Vec::new(),
+                    envs,
+                }
+            })
+            .collect();
+        let held = place.first..place.first + place.held();
         Ok(OnPolicy {
-            update: PpoUpdate::with_params(&config, model.num_params(), seed),
+            update: PpoUpdate::for_blocks(&config, model.num_params(), seed, held),
             pipeline: Pipeline::gae(config.gamma as f32, config.gae_lambda as f32),
-            action_rng: stream(seed, Purpose::Action, 0),
             value_norm: value_norm.then(|| ValueNorm::new(0.99999)),
             log_old_approx_kl: true,
+            blocks,
+            place,
             env_started: false,
             global_step: 0,
             updates: 0,
@@ -705,22 +986,29 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
             iters: 0,
             started_at: Instant::now(),
             start_step: 0,
-            buf,
-            cw: CollectWorkspace::default(),
             this_iter: Vec::new(),
-            carry0: carry.clone(),
-            carry,
             config,
             seed,
             model,
-            envs,
             central_critic,
         })
     }
 
-    /// Env steps per update.
+    /// The envs (of the first data block held here).
+    pub fn envs(&self) -> &R {
+        &self.blocks[0].envs
+    }
+    /// The envs (of the first data block held here), mutably.
+    pub fn envs_mut(&mut self) -> &mut R {
+        &mut self.blocks[0].envs
+    }
+    /// Where the run's data blocks are.
+    pub fn blocks(&self) -> &Blocks {
+        &self.place
+    }
+    /// Env steps per update (of all data blocks).
     pub fn env_batch(&self) -> u64 {
-        (self.config.num_steps * (self.envs.rows() / self.envs.group())) as u64
+        (self.config.num_steps * (self.config.num_envs / self.blocks[0].envs.group())) as u64
     }
     /// Env steps taken.
     pub fn global_step(&self) -> u64 {
@@ -740,7 +1028,8 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
     }
 
     /// Sets the plan `total_steps / env_batch` updates (see [`taper_train::Learner::plan`]);
-    /// resets the envs with the seed the first time.
+    /// resets the envs with the seed the first time (block `b`'s first env with
+    /// `seed + b·E/B`, so that every env has the seed it has in the whole run).
     pub fn plan(&mut self, total_steps: u64) -> Result<u64> {
         let batch = self.env_batch();
         let iters = total_steps / batch;
@@ -760,8 +1049,11 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
             });
         }
         if !self.env_started {
-            self.envs.reset(self.seed)?;
-            self.carry = self.model.new_carry(self.envs.rows());
+            let per_block = (self.config.num_envs / self.config.data_blocks / self.blocks[0].envs.group()) as u64;
+            for (k, b) in self.blocks.iter_mut().enumerate() {
+                b.envs.reset(self.seed + (self.place.first + k) as u64 * per_block)?;
+                b.carry = self.model.new_carry(b.envs.rows());
+            }
             self.env_started = true;
         }
         self.iters = iters;
@@ -788,52 +1080,66 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
             let spike = c.lr_spike.map_or(1.0, |s| s.factor_at(it));
             self.update.opt.set_lr((base as f64 * spike) as f32);
         }
-        self.this_iter.clear();
-        let (this_iter, recent, episodes) = (&mut self.this_iter, &mut self.recent, &mut self.episodes);
-        self.carry0.clone_from(&self.carry);
-        let steps = collect(
-            &mut self.envs,
-            &self.model,
-            &mut self.carry,
-            &mut self.action_rng,
-            self.value_norm.as_ref(),
-            CollectOptions {
-                steps: c.num_steps,
-                central_critic: self.central_critic,
-                bootstrap_truncated: c.bootstrap_truncated,
-            },
-            &mut self.buf,
-            &mut self.cw,
-            &mut |ep| {
-                this_iter.push(ep);
-                *episodes += 1;
-                recent.push(ep);
-            },
-        )?;
-        self.global_step += steps;
-        let b = &mut self.buf;
-        self.pipeline.run(
-            &AdvantageInput {
-                num_rows: b.rows,
-                rewards: &b.rewards,
-                values: &b.gae_values,
-                terminated: &b.terminated,
-                truncated: &b.truncated,
-                final_values: &b.final_values,
-                last_values: &b.last_values,
-            },
-            &mut b.adv,
-            &mut b.ret,
-            &mut b.selected,
-        )?;
-        let stats = self.model.update(
-            &mut self.update,
-            &c,
-            self.value_norm.as_mut(),
-            &self.buf,
-            &self.carry0,
-            it,
-        )?;
+        let opts = CollectOptions {
+            steps: c.num_steps,
+            central_critic: self.central_critic,
+            bootstrap_truncated: c.bootstrap_truncated,
+        };
+        let mut steps = 0;
+        for blk in self.blocks.iter_mut() {
+            blk.carry0.clone_from(&blk.carry);
+            let eps = &mut blk.episodes;
+            eps.clear();
+            steps += collect(
+                &mut blk.envs,
+                &self.model,
+                &mut blk.carry,
+                &mut blk.action_rng,
+                self.value_norm.as_ref(),
+                opts,
+                &mut blk.buf,
+                &mut blk.cw,
+                &mut |ep| eps.push(ep),
+            )?;
+            let b = &mut blk.buf;
+            self.pipeline.run(
+                &AdvantageInput {
+                    num_rows: b.rows,
+                    rewards: &b.rewards,
+                    values: &b.gae_values,
+                    terminated: &b.terminated,
+                    truncated: &b.truncated,
+                    final_values: &b.final_values,
+                    last_values: &b.last_values,
+                },
+                &mut b.adv,
+                &mut b.ret,
+                &mut b.selected,
+            )?;
+        }
+        self.global_step += steps / self.place.held() as u64 * self.place.total as u64;
+        // Every block's episodes, in block order.
+        let local: Vec<R::Episode> = self.blocks.iter_mut().flat_map(|b| b.episodes.drain(..)).collect();
+        self.this_iter = self.place.all_gather_items(local)?;
+        for &ep in &self.this_iter {
+            self.episodes += 1;
+            self.recent.push(ep);
+        }
+        let stats = if self.place.total == 1 {
+            let blk = &self.blocks[0];
+            self.model.update(
+                &mut self.update,
+                &c,
+                self.value_norm.as_mut(),
+                &blk.buf,
+                &blk.carry0,
+                it,
+            )?
+        } else {
+            let bufs: Vec<&RolloutBuffer> = self.blocks.iter().map(|b| &b.buf).collect();
+            self.model
+                .update_blocks(&mut self.update, &c, self.value_norm.as_mut(), &bufs, &self.place, it)?
+        };
         self.updates += 1;
         let elapsed = self.started_at.elapsed().as_secs_f64();
         let mut m = Metrics::new();
@@ -848,40 +1154,96 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
         }
         m.push_f32("approx_kl", stats.approx_kl);
         m.push_f32("clipfrac", stats.clipfrac);
-        m.push(
-            "explained_variance",
-            explained_variance(&self.buf.gae_values, &self.buf.ret) as f64,
-        );
+        m.push("explained_variance", self.explained_variance()? as f64);
         m.push_f32("grad_norm", stats.grad_norm);
         if self.model.measures_step_radius() {
             m.push_f32("step_r", stats.step_r);
         }
         R::Episode::iteration_metrics(&self.this_iter, &mut m);
-        self.recent.write_metrics(self.envs.episode_stats(), &mut m);
+        self.recent.write_metrics(self.blocks[0].envs.episode_stats(), &mut m);
         m.push("sps", (self.global_step - self.start_step) as f64 / elapsed.max(1e-9));
         m.push("time_elapsed", elapsed);
         Ok(m)
     }
 
-    /// The state besides config, weights and envs.
-    pub fn state(&self) -> OnPolicyState<R::Episode, M::Carry> {
-        OnPolicyState {
+    /// The explained variance of the rollout's values against its returns, over every data
+    /// block's samples (block after block).
+    fn explained_variance(&self) -> Result<f32> {
+        if self.place.total == 1 {
+            let b = &self.blocks[0].buf;
+            return Ok(explained_variance(&b.gae_values, &b.ret));
+        }
+        let local: Vec<f32> = self
+            .blocks
+            .iter()
+            .flat_map(|b| b.buf.gae_values.iter().chain(&b.buf.ret).copied())
+            .collect();
+        let all = self.place.all_gather(&local)?;
+        let n = self.blocks[0].buf.len();
+        let (mut values, mut returns) = (Vec::with_capacity(all.len() / 2), Vec::with_capacity(all.len() / 2));
+        for part in all.chunks(2 * n) {
+            values.extend_from_slice(&part[..n]);
+            returns.extend_from_slice(&part[n..]);
+        }
+        Ok(explained_variance(&values, &returns))
+    }
+
+    /// Every data block's streams and envs, in block order (gathered from the other
+    /// processes in a data-parallel run: collective).
+    fn block_states(&self) -> Result<Vec<BlockState>> {
+        let local = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(k, b)| BlockState {
+                action_rng: b.action_rng.clone(),
+                shuffle_rng: if k == 0 {
+                    self.update.shuffle_rng.clone()
+                } else {
+                    self.update.more_shuffle[k - 1].clone()
+                },
+                env_state: b.envs.snapshot(),
+            })
+            .collect();
+        self.place.all_gather_items(local)
+    }
+
+    /// The state besides config, weights and envs, with the first block's envs' snapshot
+    /// beside it. Collective in a data-parallel run.
+    fn gathered_state(&self) -> Result<(OnPolicyState<R::Episode, M::Carry>, Option<serde_json::Value>)> {
+        let mut blocks = self.block_states()?;
+        let first = blocks.remove(0);
+        let state = OnPolicyState {
             seed: self.seed,
             optimizer: self.update.opt.state().clone(),
-            action_rng: self.action_rng.clone(),
-            shuffle_rng: self.update.shuffle_rng.clone(),
+            action_rng: first.action_rng,
+            shuffle_rng: first.shuffle_rng,
             global_step: self.global_step,
             updates: self.updates,
             episodes: self.episodes,
             recent: self.recent.to_vec(),
             env_started: self.env_started,
             value_norm: self.value_norm.clone(),
-            carry: self.carry.clone(),
-        }
+            carry: self.blocks[0].carry.clone(),
+            blocks,
+        };
+        Ok((state, first.env_state))
     }
 
-    /// Restores [`OnPolicy::state`] of a core built with the same config and model shape.
-    pub fn restore(&mut self, state: OnPolicyState<R::Episode, M::Carry>) -> Result<()> {
+    /// The state besides config, weights and envs (every data block's streams included; the
+    /// further blocks' envs too). Collective in a data-parallel run: every process calls it.
+    pub fn state(&self) -> Result<OnPolicyState<R::Episode, M::Carry>> {
+        Ok(self.gathered_state()?.0)
+    }
+
+    /// Restores [`OnPolicy::state`] of a core built with the same config and model shape;
+    /// `env_state` is the first data block's envs' snapshot (none: the envs start anew from
+    /// the seed).
+    pub fn restore(
+        &mut self,
+        state: OnPolicyState<R::Episode, M::Carry>,
+        env_state: Option<&serde_json::Value>,
+    ) -> Result<()> {
         let n = self.update.opt.state().m.len();
         if state.optimizer.m.len() != n {
             return Err(AlgoError::Checkpoint {
@@ -898,27 +1260,58 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
                 reason: "the value normaliser does not match the config's value_norm".into(),
             });
         }
+        if state.blocks.len() + 1 != self.place.total {
+            return Err(AlgoError::Checkpoint {
+                path: "state".into(),
+                reason: format!(
+                    "it holds {} data blocks but the config has {}",
+                    state.blocks.len() + 1,
+                    self.place.total
+                ),
+            });
+        }
         // A feed-forward state has no memory; a recurrent one must fit the rows.
+        let rows = self.blocks[0].envs.rows();
         let carry = if state.carry == M::Carry::default() {
-            self.model.new_carry(self.envs.rows())
+            self.model.new_carry(rows)
         } else {
             state.carry
         };
-        if !self.model.carry_fits(&carry, self.envs.rows()) {
+        if !self.model.carry_fits(&carry, rows) {
             return Err(AlgoError::Checkpoint {
                 path: "state".into(),
                 reason: "the saved memory does not fit this model and its envs".into(),
             });
         }
+        let mut all = vec![BlockState {
+            action_rng: state.action_rng,
+            shuffle_rng: state.shuffle_rng,
+            env_state: env_state.cloned(),
+        }];
+        all.extend(state.blocks);
+        let first = self.place.first;
+        let mut env_started = state.env_started;
+        for (k, blk) in self.blocks.iter_mut().enumerate() {
+            let s = &all[first + k];
+            blk.action_rng = s.action_rng.clone();
+            if k == 0 {
+                self.update.shuffle_rng = s.shuffle_rng.clone();
+            } else {
+                self.update.more_shuffle[k - 1] = s.shuffle_rng.clone();
+            }
+            match &s.env_state {
+                Some(env) => blk.envs.restore(env)?,
+                // Envs that could not save their state start anew from the seed.
+                None => env_started = false,
+            }
+        }
         self.update.opt = Adam::from_state(*self.update.opt.config(), state.optimizer)?;
-        self.carry = carry;
-        self.update.shuffle_rng = state.shuffle_rng;
-        self.action_rng = state.action_rng;
+        self.blocks[0].carry = carry;
         self.global_step = state.global_step;
         self.updates = state.updates;
         self.episodes = state.episodes;
         self.recent = RecentEpisodes::from_vec(state.recent);
-        self.env_started = state.env_started;
+        self.env_started = env_started;
         self.value_norm = state.value_norm;
         self.seed = state.seed;
         Ok(())
@@ -934,13 +1327,14 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
     }
 
     /// The core's part of a checkpoint: its state, the model's tensors, the envs' snapshot
-    /// (where the envs can save it).
+    /// (where the envs can save it). Collective in a data-parallel run.
     pub fn export(&self) -> taper_train::Result<LearnerState> {
+        let (state, env_state) = self.gathered_state()?;
         let mut s = LearnerState::new(
-            serde_json::to_value(self.state()).map_err(taper_train::TrainError::learner)?,
+            serde_json::to_value(state).map_err(taper_train::TrainError::learner)?,
             self.model.to_tensors()?,
         );
-        s.env_state = self.envs.snapshot();
+        s.env_state = env_state;
         Ok(s)
     }
 
@@ -954,12 +1348,7 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
         self.load_model(model)?;
         if resume {
             let st: OnPolicyState<R::Episode, M::Carry> = ckpt.algo_state()?;
-            self.restore(st)?;
-            match &ckpt.state.env_state {
-                Some(env) => self.envs.restore(env)?,
-                // Envs that could not save their state start anew from the seed.
-                None => self.env_started = false,
-            }
+            self.restore(st, ckpt.state.env_state.as_ref())?;
         }
         Ok(())
     }

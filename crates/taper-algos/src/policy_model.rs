@@ -112,6 +112,23 @@ pub trait OnPolicyModel: Clone + std::fmt::Debug {
         update_no: u64,
     ) -> Result<UpdateStats>;
 
+    /// One update over data blocks (see [`PpoUpdate::update_blocks`]). A model whose update
+    /// cannot be split by rows refuses more than one block.
+    fn update_blocks(
+        &mut self,
+        _stage: &mut PpoUpdate,
+        _config: &PpoConfig,
+        _value_norm: Option<&mut ValueNorm>,
+        _bufs: &[&RolloutBuffer],
+        _blocks: &crate::blocks::Blocks,
+        _update_no: u64,
+    ) -> Result<UpdateStats> {
+        Err(AlgoError::Unsupported {
+            algo: "PPO",
+            what: "data blocks with this network (its update runs over whole sequences)".into(),
+        })
+    }
+
     /// The model's tensors, named for a checkpoint.
     fn to_tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>>;
     /// Loads [`OnPolicyModel::to_tensors`], checking every shape.
@@ -194,6 +211,17 @@ impl OnPolicyModel for ActorCritic {
         update_no: u64,
     ) -> Result<UpdateStats> {
         stage.update(config, self, value_norm, b, update_no)
+    }
+    fn update_blocks(
+        &mut self,
+        stage: &mut PpoUpdate,
+        config: &PpoConfig,
+        value_norm: Option<&mut ValueNorm>,
+        bufs: &[&RolloutBuffer],
+        blocks: &crate::blocks::Blocks,
+        update_no: u64,
+    ) -> Result<UpdateStats> {
+        stage.update_blocks(config, self, value_norm, bufs, blocks, update_no)
     }
     fn to_tensors(&self) -> Result<Vec<(String, candle_core::Tensor)>> {
         ActorCritic::to_tensors(self)

@@ -101,6 +101,16 @@ pub struct PpoConfig {
     pub lr_spike: Option<crate::lr_spike::LrSpike>,
     /// Scale rewards by the std of the discounted return (continuous: true, with clip 10).
     pub normalize_reward: bool,
+    /// Split the envs into this many data blocks, each with its own action and shuffling
+    /// streams, whose minibatch gradients are computed apart and summed in block order (see
+    /// [`crate::blocks`]): the run that a data-parallel launch over as many processes
+    /// reproduces bit for bit. 1 (the default) is the ordinary run.
+    #[serde(skip_serializing_if = "is_one")]
+    pub data_blocks: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for PpoConfig {
@@ -130,6 +140,7 @@ impl Default for PpoConfig {
             value_head: ValueHead::Mse,
             step_radius_target: None,
             lr_spike: None,
+            data_blocks: 1,
         }
     }
 }
@@ -220,6 +231,53 @@ impl PpoConfig {
         }
         if let Some(spike) = &self.lr_spike {
             spike.validate()?;
+        }
+        self.validate_blocks()
+    }
+
+    /// Checks `data_blocks` against the envs and the options a block cannot compute alone.
+    fn validate_blocks(&self) -> Result<()> {
+        use crate::checks::bad;
+        let b = self.data_blocks;
+        if b == 0 || !self.num_envs.is_multiple_of(b) {
+            return bad(
+                "data_blocks",
+                format!("must divide num_envs = {} (got {b})", self.num_envs),
+            );
+        }
+        if b == 1 {
+            return Ok(());
+        }
+        let block_batch = self.num_envs / b * self.num_steps;
+        if !block_batch.is_multiple_of(self.num_minibatches) {
+            return bad(
+                "data_blocks",
+                format!(
+                    "each of the {b} blocks holds {block_batch} samples, which num_minibatches = {} must divide",
+                    self.num_minibatches
+                ),
+            );
+        }
+        for (on, what) in [
+            (
+                self.normalize_obs,
+                "normalize_obs (each block's envs would keep their own statistics)",
+            ),
+            (
+                self.normalize_reward,
+                "normalize_reward (each block's envs would keep their own statistics)",
+            ),
+            (
+                self.step_radius_target.is_some(),
+                "step_radius_target (it measures the whole minibatch)",
+            ),
+        ] {
+            if on {
+                return bad(
+                    "data_blocks",
+                    format!("more than one block cannot be combined with {what}"),
+                );
+            }
         }
         Ok(())
     }
@@ -321,7 +379,7 @@ impl Ppo {
     }
     /// The training envs.
     pub fn envs(&self) -> &VecEnv {
-        &self.core.envs.envs
+        &self.core.envs().envs
     }
     /// The on-policy core (rollout, advantages, update, counters).
     pub fn core(&self) -> &OnPolicy<EnvRows> {
@@ -368,7 +426,7 @@ impl Ppo {
             });
         }
         let model = &self.core.model;
-        let norm = self.core.envs.envs.normalizer();
+        let norm = self.core.envs().envs.normalizer();
         let mut rng = stream(opts.seed, Purpose::Eval, 0);
         let mut ws = ActWorkspace::default();
         let mut o = Vec::new();
@@ -439,13 +497,13 @@ impl Learner for Ppo {
             act_space: m.act_space.clone(),
             hidden: sizes[1..sizes.len() - 1].to_vec(),
         });
-        s.normalizer = self.core.envs.envs.normalizer().cloned();
+        s.normalizer = self.core.envs().envs.normalizer().cloned();
         Ok(s)
     }
     fn import(&mut self, ckpt: &Checkpoint, resume: bool) -> taper_train::Result<()> {
         self.core.import(ckpt, resume, &self.run.env_id)?;
         if let (false, Some(n)) = (resume, &ckpt.state.normalizer) {
-            self.core.envs.envs.load_normalizer(n.clone())?;
+            self.core.envs_mut().envs.load_normalizer(n.clone())?;
         }
         Ok(())
     }
@@ -474,7 +532,7 @@ impl Learner for Ppo {
             .into());
         }
         let mut o = obs.to_vec();
-        if let Some(nrm) = self.core.envs.envs.normalizer() {
+        if let Some(nrm) = self.core.envs().envs.normalizer() {
             if nrm.config.obs {
                 nrm.obs_rms.normalize(&mut o, nrm.config.eps, nrm.config.clip_obs);
             }
