@@ -25,6 +25,7 @@
 //! # Ok::<(), taper_algos::AlgoError>(())
 //! ```
 
+use crate::blocks::{BlockLink, Blocks};
 use crate::error::{AlgoError, Result};
 use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
@@ -34,6 +35,7 @@ use crate::recurrent::{GruActWorkspace, GruActorCritic};
 use crate::rollout::{parallel_envs, AgentRows, RolloutEnv};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use taper_envs::parallel::VecParallel;
 use taper_envs::{Kwargs, ParallelEnv, Space};
 use taper_tensor::device::Placement;
@@ -266,14 +268,16 @@ enum Core {
 fn core_for<M: OnPolicyModel>(
     config: &MappoConfig,
     model: M,
-    rows: AgentRows,
+    rows: Vec<AgentRows>,
+    place: Blocks,
     seed: u64,
 ) -> Result<Box<OnPolicy<AgentRows, M>>> {
-    let n = rows.group();
-    let mut core = OnPolicy::new(
+    let n = rows[0].group();
+    let mut core = OnPolicy::with_blocks(
         config.core(n),
         model,
         rows,
+        place,
         seed,
         config.centralized_critic,
         config.value_norm,
@@ -311,9 +315,32 @@ impl MaPpo {
     /// `config.num_envs` copies of the registered multi-agent env `env_id`; all randomness from
     /// `seed`.
     pub fn new(config: MappoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
+        let place = Blocks::local(config.data_blocks);
+        Self::on_blocks(config, env_id, env_kwargs, seed, place)
+    }
+
+    /// One process of a data-parallel run (see [`crate::blocks`]): it steps data block
+    /// `link.rank()` of `config.data_blocks` (which must equal the processes), and learns with
+    /// the others through `link`.
+    pub fn data_parallel(
+        config: MappoConfig,
+        env_id: &str,
+        env_kwargs: &Kwargs,
+        seed: u64,
+        link: Arc<dyn BlockLink>,
+    ) -> Result<Self> {
+        let place = Blocks::linked(link, config.data_blocks)?;
+        Self::on_blocks(config, env_id, env_kwargs, seed, place)
+    }
+
+    /// The learner on the registered env `env_id`, one env set per data block held.
+    fn on_blocks(config: MappoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64, place: Blocks) -> Result<Self> {
         config.validate()?;
-        let envs = parallel_envs(env_id, env_kwargs, config.num_envs)?;
-        let mut l = Self::with_envs(config, envs, seed)?;
+        let per_block = config.num_envs / config.data_blocks;
+        let envs = (0..place.held())
+            .map(|_| parallel_envs(env_id, env_kwargs, per_block))
+            .collect::<Result<Vec<_>>>()?;
+        let mut l = Self::build(config, envs, place, seed)?;
         (l.run.env_id, l.run.env_kwargs) = (env_id.to_string(), env_kwargs.clone());
         Ok(l)
     }
@@ -321,11 +348,24 @@ impl MaPpo {
     /// The learner on multi-agent envs built by hand (`config.num_envs` of them), named
     /// `custom`.
     pub fn with_envs(config: MappoConfig, envs: VecParallel, seed: u64) -> Result<Self> {
+        let place = Blocks::local(config.data_blocks);
+        Self::build(config, vec![envs], place, seed)
+    }
+
+    /// The learner on one env set per data block held (`config.num_envs / data_blocks` envs
+    /// each).
+    fn build(config: MappoConfig, envs: Vec<VecParallel>, place: Blocks, seed: u64) -> Result<Self> {
         config.validate()?;
-        crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
+        for e in &envs {
+            crate::rollout::check_num_envs(config.num_envs / config.data_blocks, e.num_envs())?;
+        }
         let algo = if config.centralized_critic { "mappo" } else { "ippo" };
-        let rows = AgentRows::new(envs, "MAPPO/IPPO")?;
-        if matches!(rows.act_space(), Space::Box { .. }) {
+        let rows = envs
+            .into_iter()
+            .map(|e| AgentRows::new(e, "MAPPO/IPPO"))
+            .collect::<Result<Vec<_>>>()?;
+        let r0 = &rows[0];
+        if matches!(r0.act_space(), Space::Box { .. }) {
             return Err(AlgoError::Unsupported {
                 algo: "MAPPO/IPPO",
                 what: "continuous actions yet (use the discrete env)".into(),
@@ -334,15 +374,15 @@ impl MaPpo {
         let mut ra = stream(seed, Purpose::Init, 0);
         let mut rc = stream(seed, Purpose::Init, 1);
         let critic_dim = if config.centralized_critic {
-            rows.state_dim()
+            r0.state_dim()
         } else {
-            rows.obs_space().encoded_dim()
+            r0.obs_space().encoded_dim()
         };
         let core = match config.network {
             Network::Mlp => {
                 let model = ActorCritic::centralized(
-                    rows.obs_space(),
-                    rows.act_space(),
+                    r0.obs_space(),
+                    r0.act_space(),
                     &config.hidden,
                     critic_dim,
                     &config.critic_hidden,
@@ -350,19 +390,19 @@ impl MaPpo {
                     &mut ra,
                     &mut rc,
                 )?;
-                Core::Mlp(core_for(&config, model, rows, seed)?)
+                Core::Mlp(core_for(&config, model, rows, place, seed)?)
             }
             Network::Gru => {
                 let model = GruActorCritic::new(
-                    rows.obs_space(),
-                    rows.act_space(),
+                    r0.obs_space(),
+                    r0.act_space(),
                     (config.hidden[0], config.hidden[1]),
                     critic_dim,
                     (config.critic_hidden[0], config.critic_hidden[1]),
                     &mut ra,
                     &mut rc,
                 )?;
-                Core::Gru(core_for(&config, model, rows, seed)?)
+                Core::Gru(core_for(&config, model, rows, place, seed)?)
             }
         };
         Ok(MaPpo {

@@ -454,6 +454,11 @@ impl PpoUpdate {
                 break 'epochs;
             }
         }
+        if multi {
+            // The radius is measured on the first block's rows: every process reports that one.
+            let first = blocks.all_gather(&vec![tally.stats.step_r; held])?;
+            tally.stats.step_r = first[0];
+        }
         Ok(tally.finish())
     }
 }
@@ -825,6 +830,12 @@ pub struct OnPolicyState<E, C = ()> {
 fn is_default<C: Default + PartialEq>(c: &C) -> bool {
     *c == C::default()
 }
+
+/// A core's state and its first data block's envs' snapshot.
+type StateAndEnvs<R, M> = (
+    OnPolicyState<<R as RolloutEnv>::Episode, <M as OnPolicyModel>::Carry>,
+    Option<serde_json::Value>,
+);
 
 /// A data block held by this process: its envs, action stream, rollout and memory.
 #[derive(Debug)]
@@ -1210,7 +1221,7 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
 
     /// The state besides config, weights and envs, with the first block's envs' snapshot
     /// beside it. Collective in a data-parallel run.
-    fn gathered_state(&self) -> Result<(OnPolicyState<R::Episode, M::Carry>, Option<serde_json::Value>)> {
+    fn gathered_state(&self) -> Result<StateAndEnvs<R, M>> {
         let mut blocks = self.block_states()?;
         let first = blocks.remove(0);
         let state = OnPolicyState {

@@ -22,6 +22,7 @@
 //! # Ok::<(), taper_algos::AlgoError>(())
 //! ```
 
+use crate::blocks::{BlockLink, Blocks};
 use crate::error::{AlgoError, Result};
 use crate::onpolicy::OnPolicy;
 use crate::policy::{encode_obs, ActWorkspace, ActorCritic};
@@ -29,6 +30,7 @@ use crate::rollout::{EnvRows, RolloutBuffer};
 pub use crate::value_head::ValueHead;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use taper_critics::ValueCritic;
 use taper_envs::wrappers::{ClipAction, EpisodeRecord};
 use taper_envs::{Env, Kwargs, NormalizeConfig, Space, VecEnv};
@@ -325,16 +327,53 @@ impl Ppo {
     /// PPO on `config.num_envs` copies of the registered env `env_id` (built by [`make_env`]);
     /// all randomness from `seed`.
     pub fn new(config: PpoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64) -> Result<Self> {
-        let envs = make_env(env_id, env_kwargs, &config)?;
-        Self::with_envs(config, envs, seed)
+        let place = Blocks::local(config.data_blocks);
+        Self::on_blocks(config, env_id, env_kwargs, seed, place)
+    }
+
+    /// One process of a data-parallel run (see [`crate::blocks`]): it steps data block
+    /// `link.rank()` of `config.data_blocks` (which must equal the processes), and learns with
+    /// the others through `link`.
+    pub fn data_parallel(
+        config: PpoConfig,
+        env_id: &str,
+        env_kwargs: &Kwargs,
+        seed: u64,
+        link: Arc<dyn BlockLink>,
+    ) -> Result<Self> {
+        let place = Blocks::linked(link, config.data_blocks)?;
+        Self::on_blocks(config, env_id, env_kwargs, seed, place)
+    }
+
+    /// PPO on the registered env `env_id`, one env set per data block held.
+    fn on_blocks(config: PpoConfig, env_id: &str, env_kwargs: &Kwargs, seed: u64, place: Blocks) -> Result<Self> {
+        config.validate()?;
+        let block = PpoConfig {
+            num_envs: config.num_envs / config.data_blocks,
+            data_blocks: 1,
+            ..config.clone()
+        };
+        let envs = (0..place.held())
+            .map(|_| make_env(env_id, env_kwargs, &block))
+            .collect::<Result<Vec<_>>>()?;
+        Self::build(config, envs, place, seed)
     }
 
     /// PPO on envs built by hand (`config.num_envs` of them). Their registry id (see
     /// [`VecEnv::with_id`]) names the run; an env without one is named `custom`, and is
     /// evaluated with [`Ppo::evaluate_on`].
     pub fn with_envs(config: PpoConfig, envs: VecEnv, seed: u64) -> Result<Self> {
+        let place = Blocks::local(config.data_blocks);
+        Self::build(config, vec![envs], place, seed)
+    }
+
+    /// PPO on one env set per data block held (`config.num_envs / data_blocks` envs each).
+    fn build(config: PpoConfig, blocks: Vec<VecEnv>, place: Blocks, seed: u64) -> Result<Self> {
         config.validate()?;
-        crate::rollout::check_num_envs(config.num_envs, envs.num_envs())?;
+        for e in &blocks {
+            crate::rollout::check_num_envs(config.num_envs / config.data_blocks, e.num_envs())?;
+        }
+        let envs = &blocks[0];
         let (env_id, env_kwargs) = envs
             .id()
             .map(|(i, k)| (i.to_string(), k.clone()))
@@ -356,7 +395,15 @@ impl Ppo {
             model.critic = ValueCritic::categorical(dim, &config.hidden, head, &mut rc)?;
         }
         Ok(Ppo {
-            core: OnPolicy::new(config.clone(), model, EnvRows::new(envs), seed, false, false)?,
+            core: OnPolicy::with_blocks(
+                config.clone(),
+                model,
+                blocks.into_iter().map(EnvRows::new).collect(),
+                place,
+                seed,
+                false,
+                false,
+            )?,
             config,
             run: RunInfo {
                 algo: "ppo".into(),

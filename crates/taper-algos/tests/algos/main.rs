@@ -2,6 +2,7 @@
 //! build links once and the slow learning tests share the cores with the rest.
 
 mod backends;
+mod blocks;
 mod divergence;
 mod hdpo;
 mod learning;

@@ -1,0 +1,215 @@
+//! Data blocks: a run of `B` blocks in one process equals, bit for bit, the same run over `B`
+//! processes joined by a link. Here the processes are threads joined by an in-memory link, so
+//! that the exactness of the learner itself is tested without MPI (the CLI's tests run the
+//! same comparison under `mpirun`).
+
+use std::sync::{Arc, Barrier, Mutex};
+use taper_algos::blocks::BlockLink;
+use taper_algos::prelude::*;
+use taper_train::LearnerState;
+
+/// `size` threads as the processes of a run: each gather writes its part, waits for all,
+/// reads every part, and waits again before the slots are reused.
+#[derive(Debug)]
+struct ThreadLink {
+    rank: usize,
+    shared: Arc<(Barrier, Mutex<Vec<Vec<u8>>>)>,
+}
+
+fn links(size: usize) -> Vec<Arc<dyn BlockLink>> {
+    let shared = Arc::new((Barrier::new(size), Mutex::new(vec![Vec::new(); size])));
+    (0..size)
+        .map(|rank| {
+            Arc::new(ThreadLink {
+                rank,
+                shared: shared.clone(),
+            }) as Arc<dyn BlockLink>
+        })
+        .collect()
+}
+
+impl BlockLink for ThreadLink {
+    fn size(&self) -> usize {
+        self.shared.1.lock().unwrap().len()
+    }
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn all_gather(&self, local: &[f32]) -> taper_algos::Result<Vec<f32>> {
+        let bytes: Vec<u8> = local.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Ok(self
+            .all_gather_bytes(&bytes)?
+            .iter()
+            .flat_map(|p| p.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect())
+    }
+    fn all_gather_bytes(&self, local: &[u8]) -> taper_algos::Result<Vec<Vec<u8>>> {
+        let (barrier, slots) = &*self.shared;
+        slots.lock().unwrap()[self.rank] = local.to_vec();
+        barrier.wait();
+        let all = slots.lock().unwrap().clone();
+        barrier.wait();
+        Ok(all)
+    }
+}
+
+/// The metrics rows without their timing columns, and the learner's checkpoint state.
+fn train(learner: &mut dyn Learner, steps: u64) -> (Vec<Vec<(String, f64)>>, LearnerState) {
+    learner.plan(steps).unwrap();
+    let mut rows = Vec::new();
+    while !learner.is_done() {
+        let row = learner.step().unwrap();
+        rows.push(
+            row.entries()
+                .filter(|(k, _)| !matches!(*k, "sps" | "time_elapsed"))
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        );
+    }
+    (rows, learner.export().unwrap())
+}
+
+/// The weights as bits, by name.
+fn bits(s: &LearnerState) -> Vec<(String, Vec<u32>)> {
+    let mut out: Vec<(String, Vec<u32>)> = s
+        .tensors
+        .iter()
+        .map(|(name, t)| {
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            (name.clone(), v.iter().map(|x| x.to_bits()).collect())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Trains `make(None)` (every block in this process) and `make(Some(link))` on one thread per
+/// block, and checks that every thread ends with the single process's weights, rows and
+/// checkpoint state.
+fn same_as_one_process(
+    blocks: usize,
+    steps: u64,
+    make: impl Fn(Option<Arc<dyn BlockLink>>) -> Box<dyn Learner> + Sync,
+) {
+    let (rows, state) = train(&mut *make(None), steps);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = links(blocks)
+            .into_iter()
+            .map(|link| {
+                let make = &make;
+                s.spawn(move || train(&mut *make(Some(link)), steps))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (rank, (r, st)) in results.iter().enumerate() {
+        assert_eq!(bits(st), bits(&state), "process {rank}: weights");
+        assert_eq!(r, &rows, "process {rank}: metrics rows");
+        assert_eq!(
+            st.algo_state, state.algo_state,
+            "process {rank}: streams, counters, episodes"
+        );
+        assert_eq!(st.env_state, state.env_state, "process {rank}: the first block's envs");
+    }
+}
+
+#[test]
+fn ppo_two_blocks_over_two_processes_equal_one_process() {
+    let config = PpoConfig {
+        num_envs: 8,
+        data_blocks: 2,
+        ..PpoConfig::default()
+    };
+    same_as_one_process(2, 3 * 1024, |link| match link {
+        None => Box::new(Ppo::new(config.clone(), "CartPole-v1", &Kwargs::new(), 3).unwrap()),
+        Some(l) => Box::new(Ppo::data_parallel(config.clone(), "CartPole-v1", &Kwargs::new(), 3, l).unwrap()),
+    });
+}
+
+#[test]
+fn mappo_two_blocks_over_two_processes_equal_one_process() {
+    let config = MappoConfig {
+        num_envs: 8,
+        num_steps: 32,
+        data_blocks: 2,
+        ..MappoConfig::mappo()
+    };
+    same_as_one_process(2, 3 * 8 * 32, |link| match link {
+        None => Box::new(MaPpo::new(config.clone(), "SimpleSpread-v3", &Kwargs::new(), 5).unwrap()),
+        Some(l) => Box::new(MaPpo::data_parallel(config.clone(), "SimpleSpread-v3", &Kwargs::new(), 5, l).unwrap()),
+    });
+}
+
+#[test]
+fn one_block_is_the_ordinary_run_and_two_blocks_are_another() {
+    let run = |blocks| {
+        let config = PpoConfig {
+            num_envs: 8,
+            data_blocks: blocks,
+            ..PpoConfig::default()
+        };
+        let mut ppo = Ppo::new(config, "CartPole-v1", &Kwargs::new(), 3).unwrap();
+        bits(&train(&mut ppo, 2048).1)
+    };
+    let plain = {
+        let config = PpoConfig {
+            num_envs: 8,
+            ..PpoConfig::default()
+        };
+        let mut ppo = Ppo::new(config, "CartPole-v1", &Kwargs::new(), 3).unwrap();
+        bits(&train(&mut ppo, 2048).1)
+    };
+    assert_eq!(run(1), plain);
+    assert_ne!(run(2), plain, "two blocks draw other actions and minibatches");
+}
+
+#[test]
+fn data_blocks_are_checked() {
+    let bad = |config: PpoConfig| {
+        Ppo::new(config, "CartPole-v1", &Kwargs::new(), 0)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad(PpoConfig {
+        num_envs: 6,
+        data_blocks: 4,
+        ..PpoConfig::default()
+    });
+    assert!(
+        e.contains("data_blocks") && e.contains("must divide num_envs = 6"),
+        "{e}"
+    );
+    let e = bad(PpoConfig {
+        num_envs: 4,
+        data_blocks: 2,
+        step_radius_target: Some(0.5),
+        ..PpoConfig::default()
+    });
+    assert!(e.contains("step_radius_target"), "{e}");
+    let e = Ppo::data_parallel(
+        PpoConfig {
+            num_envs: 8,
+            data_blocks: 4,
+            ..PpoConfig::default()
+        },
+        "CartPole-v1",
+        &Kwargs::new(),
+        0,
+        links(2).remove(0),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("4 data blocks but 2 processes"), "{e}");
+    let gru = MaPpo::new(
+        MappoConfig {
+            data_blocks: 2,
+            ..MappoConfig::mappo_gru()
+        },
+        "SimpleSpread-v3",
+        &Kwargs::new(),
+        0,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(gru.contains("data blocks need network"), "{gru}");
+}
