@@ -316,6 +316,62 @@ impl RunConfig {
         l.set_placement(&placement)?;
         Ok(l)
     }
+
+    /// The run's data blocks (see [`crate::blocks`]): `Some` for the algorithms that learn
+    /// over them (PPO, IPPO and MAPPO), `None` for the others.
+    pub fn data_blocks(&self) -> Option<usize> {
+        match &self.config {
+            AlgoConfig::Ppo(c) => Some(c.data_blocks),
+            AlgoConfig::Mappo(c) => Some(c.data_blocks),
+            _ => None,
+        }
+    }
+
+    /// Sets the run's data blocks; an error for an algorithm that does not learn over them.
+    pub fn set_data_blocks(&mut self, blocks: usize) -> Result<()> {
+        match &mut self.config {
+            AlgoConfig::Ppo(c) => c.data_blocks = blocks,
+            AlgoConfig::Mappo(c) => c.data_blocks = blocks,
+            _ => return Err(not_data_parallel(self.algo)),
+        }
+        self.validate()
+    }
+
+    /// A fresh learner for one process of a data-parallel run over `link` (one data block per
+    /// process), its networks placed on the config's device.
+    pub fn data_parallel_learner(
+        &self,
+        link: std::sync::Arc<dyn crate::blocks::BlockLink>,
+    ) -> Result<Box<dyn Learner>> {
+        let placement = self.placement()?;
+        let mut l: Box<dyn Learner> = match &self.config {
+            AlgoConfig::Ppo(c) => Box::new(crate::ppo::Ppo::data_parallel(
+                c.clone(),
+                &self.env,
+                &self.env_kwargs,
+                self.seed,
+                link,
+            )?),
+            AlgoConfig::Mappo(c) => Box::new(crate::mappo::MaPpo::data_parallel(
+                c.clone(),
+                &self.env,
+                &self.env_kwargs,
+                self.seed,
+                link,
+            )?),
+            _ => return Err(not_data_parallel(self.algo)),
+        };
+        l.set_placement(&placement)?;
+        Ok(l)
+    }
+}
+
+/// The error for data-parallel learning of an algorithm that does not support it.
+fn not_data_parallel(algo: AlgoKind) -> AlgoError {
+    AlgoError::Unsupported {
+        algo: algo.name(),
+        what: "data-parallel learning (built for ppo, ippo and mappo)".into(),
+    }
 }
 
 #[cfg(test)]

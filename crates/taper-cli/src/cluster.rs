@@ -48,7 +48,9 @@ impl Cluster {
         {
             use mpi::traits::Communicator;
             let _ = size;
-            let universe = mpi::initialize()
+            // Any thread may call MPI, one at a time: a data-parallel learner's link takes a
+            // lock around every call.
+            let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Serialized)
                 .ok_or_else(|| CliError::Cluster("MPI was initialised already in this process".into()))?;
             let world = universe.world();
             let (rank, size) = (world.rank() as usize, world.size() as usize);
@@ -68,6 +70,11 @@ impl Cluster {
     /// The number of processes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
     }
 
     /// Whether this process speaks for the launch (rank 0).
@@ -93,6 +100,29 @@ impl Cluster {
         ok
     }
 
+    /// The link a data-parallel learner gathers through (a duplicate of the job's
+    /// communicator, so that its messages never meet the launch's own); `None` for a single
+    /// process. Collective.
+    pub fn link(&self) -> Option<std::sync::Arc<dyn taper::algos::blocks::BlockLink>> {
+        #[cfg(feature = "mpi")]
+        if let Some((_, world)) = &self.mpi {
+            use mpi::topology::Communicator;
+            return Some(std::sync::Arc::new(link::MpiLink::new(world.duplicate())));
+        }
+        None
+    }
+
+    /// Ends every process of the launch with `code`, from any one of them: what a
+    /// data-parallel run does when one process fails, since the others would wait for it.
+    pub fn abort(&self, code: i32) -> ! {
+        #[cfg(feature = "mpi")]
+        if let Some((_, world)) = &self.mpi {
+            use mpi::topology::Communicator;
+            world.abort(code);
+        }
+        std::process::exit(code)
+    }
+
     /// Every rank's `lines`, in rank order, on rank 0 (empty on the others; collective).
     pub fn gather(&self, lines: Vec<String>) -> Vec<String> {
         #[cfg(feature = "mpi")]
@@ -113,6 +143,106 @@ impl Cluster {
             return all;
         }
         lines
+    }
+}
+
+#[cfg(feature = "mpi")]
+mod link {
+    //! The data-parallel learner's link over MPI.
+
+    use mpi::collective::CommunicatorCollectives;
+    use mpi::datatype::PartitionMut;
+    use mpi::topology::{Communicator, SimpleCommunicator};
+    use std::sync::Mutex;
+    use taper::algos::blocks::BlockLink;
+    use taper::algos::{AlgoError, Result};
+
+    /// A communicator that may move between threads.
+    struct Comm(SimpleCommunicator);
+
+    // SAFETY: MPI is initialised at `Threading::Serialized`, under which any thread may make
+    // MPI calls as long as no two run at once; every use of the communicator goes through
+    // the link's mutex.
+    unsafe impl Send for Comm {}
+
+    /// The processes of an MPI job as a [`BlockLink`]: gathers are `MPI_Allgather(v)`, so
+    /// every process receives every block's part and sums them in the same order.
+    pub struct MpiLink {
+        comm: Mutex<Comm>,
+        rank: usize,
+        size: usize,
+    }
+
+    impl std::fmt::Debug for MpiLink {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "MpiLink {{ rank: {}, size: {} }}", self.rank, self.size)
+        }
+    }
+
+    impl MpiLink {
+        /// The link over `comm`.
+        pub fn new(comm: SimpleCommunicator) -> Self {
+            MpiLink {
+                rank: comm.rank() as usize,
+                size: comm.size() as usize,
+                comm: Mutex::new(Comm(comm)),
+            }
+        }
+    }
+
+    impl BlockLink for MpiLink {
+        fn size(&self) -> usize {
+            self.size
+        }
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn all_gather(&self, local: &[f32]) -> Result<Vec<f32>> {
+            let comm = self
+                .comm
+                .lock()
+                .map_err(|_| AlgoError::Link("the MPI link's lock is poisoned".into()))?;
+            // Every process must send as many values; check before the gather that assumes it.
+            let n = local.len() as u64;
+            let mut counts = vec![0u64; self.size];
+            comm.0.all_gather_into(&n, &mut counts[..]);
+            if counts.iter().any(|&c| c != n) {
+                return Err(AlgoError::Link(format!(
+                    "the processes gather different lengths {counts:?}; are they running the same config?"
+                )));
+            }
+            let mut out = vec![0f32; local.len() * self.size];
+            comm.0.all_gather_into(local, &mut out[..]);
+            Ok(out)
+        }
+        fn all_gather_bytes(&self, local: &[u8]) -> Result<Vec<Vec<u8>>> {
+            let comm = self
+                .comm
+                .lock()
+                .map_err(|_| AlgoError::Link("the MPI link's lock is poisoned".into()))?;
+            let n = i32::try_from(local.len()).map_err(|_| AlgoError::Link("a block's state exceeds 2 GiB".into()))?;
+            let mut counts = vec![0i32; self.size];
+            comm.0.all_gather_into(&n, &mut counts[..]);
+            let displs: Vec<i32> = counts
+                .iter()
+                .scan(0i32, |at, &c| {
+                    let d = *at;
+                    *at += c;
+                    Some(d)
+                })
+                .collect();
+            let total: i32 = counts.iter().sum();
+            let mut buf = vec![0u8; total as usize];
+            {
+                let mut part = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
+                comm.0.all_gather_varcount_into(local, &mut part);
+            }
+            Ok(counts
+                .iter()
+                .zip(&displs)
+                .map(|(&c, &d)| buf[d as usize..(d + c) as usize].to_vec())
+                .collect())
+        }
     }
 }
 

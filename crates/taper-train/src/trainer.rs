@@ -235,6 +235,10 @@ pub struct Trainer<'a> {
     dir: Option<PathBuf>,
     options: TrainOptions,
     callbacks: Vec<&'a mut dyn Callback>,
+    /// A process of a data-parallel run that follows the writer (see [`Trainer::follower`]).
+    follower: bool,
+    /// How the processes of a data-parallel run agree to stop (see [`Trainer::agreement`]).
+    agree: Option<&'a dyn Fn(bool) -> bool>,
 }
 
 impl<'a> Trainer<'a> {
@@ -244,6 +248,25 @@ impl<'a> Trainer<'a> {
             dir: Some(dir.into()),
             options: TrainOptions::default(),
             callbacks: Vec::new(),
+            follower: false,
+            agree: None,
+        }
+    }
+
+    /// A trainer for a process of a data-parallel run other than the one that writes the run
+    /// folder `dir`: it reads the folder to resume, but writes and prints nothing; it still
+    /// builds each checkpoint's state at the writer's steps, since gathering the processes'
+    /// state is collective. Evaluation is the writer's alone.
+    pub fn follower(dir: impl Into<PathBuf>) -> Self {
+        Trainer {
+            dir: Some(dir.into()),
+            options: TrainOptions {
+                quiet: true,
+                ..TrainOptions::default()
+            },
+            callbacks: Vec::new(),
+            follower: true,
+            agree: None,
         }
     }
     /// A trainer without a run folder: no files, no checkpoints; rows go to callbacks only.
@@ -255,11 +278,24 @@ impl<'a> Trainer<'a> {
                 ..TrainOptions::default()
             },
             callbacks: Vec::new(),
+            follower: false,
+            agree: None,
         }
     }
-    /// Sets the options.
+    /// Sets the options (a follower stays quiet and does not evaluate).
     pub fn options(mut self, options: TrainOptions) -> Self {
         self.options = options;
+        if self.follower {
+            self.options.quiet = true;
+            self.options.eval_every = 0;
+        }
+        self
+    }
+    /// For a data-parallel run: `any` combines every process's wish to stop after an update
+    /// (a signal reaches the processes at different times), so that all stop at the same
+    /// update. It is called after every update, on every process (collective).
+    pub fn agreement(mut self, any: &'a dyn Fn(bool) -> bool) -> Self {
+        self.agree = Some(any);
         self
     }
     /// Adds a callback (called in the order added).
@@ -281,6 +317,7 @@ impl<'a> Trainer<'a> {
         let end = learner.plan(total_steps)?;
         let mut _lock = None;
         let sinks = match self.dir.clone() {
+            _ if self.follower => None,
             None => None,
             Some(dir) => {
                 if run_dir::holds_run(&dir) && !self.options.overwrite {
@@ -338,6 +375,15 @@ impl<'a> Trainer<'a> {
             reason: "resuming needs a run folder".into(),
         })?;
         self.options.validate()?;
+        if self.follower {
+            // The writer's checkpoint schedule, so that both build each checkpoint together.
+            SavedOptions::fill(&dir, &mut self.options);
+            self.options.eval_every = 0;
+            let (ckpt, _) = checkpoint::newest_intact(&dir)?;
+            learner.import(&ckpt, true)?;
+            let end = learner.plan(total_steps)?;
+            return self.run(learner, end, None);
+        }
         let _lock = RunLock::acquire(&dir)?;
         for p in run_dir::clean_debris(&dir)? {
             if !self.options.quiet {
@@ -475,17 +521,23 @@ impl<'a> Trainer<'a> {
                         stop = true;
                     }
                 }
-                if let Some(s) = sinks.as_ref() {
-                    if step >= next_ckpt && step < end {
-                        next_ckpt = next(step, o.checkpoint_every);
+                if step >= next_ckpt && step < end {
+                    next_ckpt = next(step, o.checkpoint_every);
+                    if let Some(s) = sinks.as_ref() {
                         save_checkpoint(&*learner, &s.dir.join("checkpoints").join(format!("step_{step:010}")))?;
                         checkpoint::prune(&s.dir, o.keep_last)?;
+                    } else if self.follower {
+                        checkpoint_of(&*learner)?;
                     }
                 }
                 if o.stop_after.is_some_and(|s| step >= s) {
                     stop = true;
                 }
-                if crate::interrupt::requested() && !learner.is_done() {
+                let mut signal = crate::interrupt::requested();
+                if let Some(any) = self.agree {
+                    signal = any(signal);
+                }
+                if signal && !learner.is_done() {
                     stop = true;
                     summary.interrupted = true;
                 }
@@ -505,6 +557,8 @@ impl<'a> Trainer<'a> {
         if let Some(s) = sinks.as_ref() {
             save_checkpoint(&*learner, &s.dir.join("checkpoint"))?;
             summary.evaluations = s.evals.clone();
+        } else if self.follower {
+            checkpoint_of(&*learner)?;
         }
         summary.progress = learner.progress();
         if !o.quiet {
@@ -540,6 +594,7 @@ impl<'a> Trainer<'a> {
                         "a checkpoint is written; continue with: taper train --resume {}",
                         s.dir.display()
                     ),
+                    None if self.follower => "the writing process wrote a checkpoint".into(),
                     None => "the run had no folder, so nothing was saved".into(),
                 },
             });

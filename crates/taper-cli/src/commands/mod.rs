@@ -7,6 +7,7 @@ pub mod eval;
 pub mod plot;
 pub mod solve;
 pub mod train;
+pub mod train_parallel;
 
 use crate::error::{CliError, Result};
 use taper::envs::Kwargs;

@@ -33,40 +33,23 @@ pub fn run(a: TrainArgs) -> Result<()> {
             reason: "keeps periodic checkpoints, so it needs --checkpoint-every".into(),
         });
     }
-    let options = TrainOptions {
-        quiet: a.quiet,
-        checkpoint_every: a.checkpoint_every.unwrap_or(0),
-        keep_last: a.keep_last.unwrap_or(0),
-        stop_after: a.stop_after,
-        eval_every: a.eval_every.unwrap_or(0),
-        eval_episodes: a.eval_episodes,
-        overwrite: a.overwrite,
-        accept_config_edits: a.accept_config_edits,
-        ..TrainOptions::default()
-    };
+    if a.data_parallel {
+        return super::train_parallel::run(&a, flag_kwargs(&a)?);
+    }
+    let options = options_of(&a);
     let kwargs = flag_kwargs(&a)?;
     if a.seeds.is_none() {
         if let Some(n) = crate::cluster::launched_size().filter(|&n| n > 1) {
             return Err(CliError::Cluster(format!(
                 "launched as {n} processes, which would all write the same run; share a sweep \
-                 over them with --seeds (a single run or --resume runs as one process)"
+                 over them with --seeds, or train one run over them with --data-parallel"
             )));
         }
     }
     if let Some(dir) = a.resume.clone() {
         return resume(&a, &dir, kwargs, options);
     }
-    let ov = Overrides {
-        algo: a.algo.clone(),
-        env: a.env.clone(),
-        seed: a.seed,
-        total_steps: a.total_steps,
-        env_kwargs: kwargs.unwrap_or_default(),
-        device: a.device.clone(),
-        backend: a.backend.clone(),
-        algo_keys: grpo_keys(&a)?,
-    };
-    let cfg = RunConfig::resolve(a.config.as_deref(), &ov)?;
+    let cfg = fresh_config(&a, kwargs)?;
     if let Some(spec) = &a.seeds {
         let seeds = parse_seeds(spec)?;
         let cluster = Cluster::start()?;
@@ -94,6 +77,36 @@ pub fn run(a: TrainArgs) -> Result<()> {
     remove_if_empty(&out, made);
     r?;
     Ok(())
+}
+
+/// The trainer's options the flags give.
+pub(crate) fn options_of(a: &TrainArgs) -> TrainOptions {
+    TrainOptions {
+        quiet: a.quiet,
+        checkpoint_every: a.checkpoint_every.unwrap_or(0),
+        keep_last: a.keep_last.unwrap_or(0),
+        stop_after: a.stop_after,
+        eval_every: a.eval_every.unwrap_or(0),
+        eval_episodes: a.eval_episodes,
+        overwrite: a.overwrite,
+        accept_config_edits: a.accept_config_edits,
+        ..TrainOptions::default()
+    }
+}
+
+/// A fresh run's config: the algorithm's defaults for the env, the `--config` file, the flags.
+pub(crate) fn fresh_config(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<RunConfig> {
+    let ov = Overrides {
+        algo: a.algo.clone(),
+        env: a.env.clone(),
+        seed: a.seed,
+        total_steps: a.total_steps,
+        env_kwargs: kwargs.unwrap_or_default(),
+        device: a.device.clone(),
+        backend: a.backend.clone(),
+        algo_keys: grpo_keys(a)?,
+    };
+    Ok(RunConfig::resolve(a.config.as_deref(), &ov)?)
 }
 
 /// GRPO's flags as keys of its config section; an error when they are given to another
@@ -133,7 +146,7 @@ fn remove_if_empty(dir: &Path, made: bool) {
 /// Creates a fresh default run folder, `runs/ENV__ALGO__TAIL__UNIXTIME`, with `_2`, `_3`, …
 /// appended when the name is taken (creation is atomic, so runs started in the same second
 /// never share one).
-fn new_default_dir(cfg: &RunConfig, tail: &str) -> Result<PathBuf> {
+pub(crate) fn new_default_dir(cfg: &RunConfig, tail: &str) -> Result<PathBuf> {
     let base = default_out(cfg, &format!("{tail}__{}", unix_time()));
     if let Some(parent) = base.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError::Io {
@@ -437,6 +450,17 @@ fn same_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, dir: &Path) -> bool {
 
 /// Continues the run in `dir`; flags that would change the run are refused.
 fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptions) -> Result<()> {
+    let cfg = resume_config(a, dir, kwargs)?;
+    let mut learner = cfg.learner()?;
+    Trainer::new(dir)
+        .options(options)
+        .resume(learner.as_mut(), cfg.total_steps)?;
+    Ok(())
+}
+
+/// The config of the run in `dir` to resume, with the budget and device the flags give; flags
+/// that would change the run are refused.
+pub(crate) fn resume_config(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>) -> Result<RunConfig> {
     let mut cfg = RunConfig::from_run_dir(dir)?;
     let conflict = |flag: &str, given: String, run: String| CliError::Arg {
         arg: "--resume",
@@ -498,9 +522,5 @@ fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptio
     }
     // The device is not part of the run: a run trained on one resumes on any other.
     cfg.set_compute(a.device.as_deref(), a.backend.as_deref())?;
-    let mut learner = cfg.learner()?;
-    Trainer::new(dir)
-        .options(options)
-        .resume(learner.as_mut(), cfg.total_steps)?;
-    Ok(())
+    Ok(cfg)
 }

@@ -60,3 +60,20 @@ pub fn train_into(base: &[&str], out: &Path, extra: &[&str]) {
     v.extend(extra.iter().map(|s| s.to_string()));
     train_ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+/// `mpirun -np N taper ARGS` (Open MPI; as root too, and on fewer cores than ranks).
+#[cfg(feature = "mpi")]
+pub fn mpirun(np: usize, args: &[&str]) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", &np.to_string(), env!("CARGO_BIN_EXE_taper")])
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c
+}
+
+/// Runs [`mpirun`] to its end.
+#[cfg(feature = "mpi")]
+pub fn mpi_run(np: usize, args: &[&str]) -> Output {
+    mpirun(np, args).output().expect("run mpirun")
+}

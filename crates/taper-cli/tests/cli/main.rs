@@ -3,6 +3,7 @@
 
 mod backend;
 mod common;
+mod data_parallel;
 mod diagnose;
 mod docs;
 mod eval;

@@ -122,22 +122,8 @@ fn last_step(dir: &Path) -> Option<u64> {
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
-    use std::process::{Command, Output, Stdio};
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-
-    /// `mpirun -np N taper ARGS` (Open MPI; as root too, and on fewer cores than ranks).
-    fn mpirun(np: usize, args: &[&str]) -> Command {
-        let mut c = Command::new("mpirun");
-        c.args(["--oversubscribe", "-np", &np.to_string(), env!("CARGO_BIN_EXE_taper")])
-            .args(args)
-            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        c
-    }
-
-    fn run(np: usize, args: &[&str]) -> Output {
-        mpirun(np, args).output().expect("run mpirun")
-    }
 
     #[test]
     fn a_sweep_over_two_processes_equals_each_seed_alone() {
@@ -146,7 +132,7 @@ mod mpi {
         let args = ["train", "--seeds", "0..6", "--total-steps", "4096", "--out"];
         let mut a: Vec<&str> = args.to_vec();
         a.push(mpi.to_str().unwrap());
-        let o = run(2, &a);
+        let o = mpi_run(2, &a);
         assert!(o.status.success(), "{}", stderr(&o));
         let e = stderr(&o);
         assert!(
@@ -157,7 +143,7 @@ mod mpi {
         same_sweep(&mpi, &alone, 0..6);
         // Fewer seeds than processes: one line from each process, nothing written.
         let few = d.path().join("few");
-        let o = run(
+        let o = mpi_run(
             2,
             &[
                 "train",
@@ -221,7 +207,7 @@ mod mpi {
             .count();
         assert!(finished < 6, "the kill came after the sweep's end");
         // The same command again completes the sweep.
-        let o = run(2, &args);
+        let o = mpi_run(2, &args);
         assert!(o.status.success(), "{}", stderr(&o));
         train_into(&steps, &alone, &[]);
         same_sweep(&cut, &alone, 0..6);

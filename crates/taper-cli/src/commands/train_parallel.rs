@@ -1,0 +1,84 @@
+//! `taper train --data-parallel`: one run over the processes of an MPI launch, each stepping
+//! one data block of the envs (see `taper::algos::blocks`). Rank 0 writes the run folder; the
+//! others follow it.
+
+use crate::cluster::Cluster;
+use crate::error::{CliError, Result};
+use crate::TrainArgs;
+use taper::envs::Kwargs;
+use taper::train::Trainer;
+
+/// Runs `taper train --data-parallel`, fresh or with `--resume`.
+pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
+    let options = super::train::options_of(a);
+    let cluster = Cluster::start()?;
+    let p = cluster.size();
+    let resume = a.resume.clone();
+    let mut cfg = match &resume {
+        Some(dir) => super::train::resume_config(a, dir, kwargs)?,
+        None => super::train::fresh_config(a, kwargs)?,
+    };
+    let Some(blocks) = cfg.data_blocks() else {
+        return Err(CliError::Arg {
+            arg: "--data-parallel",
+            reason: format!(
+                "{} trains in one process; data-parallel learning is built for ppo, ippo and mappo",
+                cfg.algo.name()
+            ),
+        });
+    };
+    match &resume {
+        // A run's blocks are fixed: it resumes over as many processes, or in one.
+        Some(dir) if blocks != p && p > 1 => {
+            return Err(CliError::Cluster(format!(
+                "the run in {} has {blocks} data blocks, so it resumes over {blocks} processes \
+                 (mpirun -np {blocks}) or in one, not over {p}",
+                dir.display()
+            )));
+        }
+        Some(_) => {}
+        None if blocks == 1 => cfg.set_data_blocks(p)?,
+        None if blocks != p && p > 1 => {
+            return Err(CliError::Cluster(format!(
+                "the config sets data_blocks = {blocks} but the launch has {p} processes; \
+                 launch one process per block (mpirun -np {blocks})"
+            )));
+        }
+        None => {}
+    }
+    let out = match (&resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) if p == 1 => super::train::new_default_dir(&cfg, &cfg.seed.to_string())?,
+        (None, None) => {
+            return Err(CliError::Cluster(
+                "the processes must agree on the run's folder: give --out".into(),
+            ))
+        }
+    };
+    let mut learner = match cluster.link() {
+        Some(link) => cfg.data_parallel_learner(link)?,
+        None => cfg.learner()?,
+    };
+    // Stop together: a signal may reach the processes at different updates.
+    let any = |flag: bool| !cluster.all(!flag);
+    let trainer = if cluster.is_root() {
+        Trainer::new(&out)
+    } else {
+        Trainer::follower(&out)
+    };
+    let mut trainer = trainer.options(options).agreement(&any);
+    let r = match &resume {
+        Some(_) => trainer.resume(learner.as_mut(), cfg.total_steps),
+        None => trainer.fit(learner.as_mut(), cfg.total_steps),
+    };
+    match r {
+        Ok(_) => Ok(()),
+        // The other processes would wait for this one: end them all.
+        Err(e) if p > 1 => {
+            eprintln!("taper: process {} of the data-parallel run: {e}", cluster.rank());
+            cluster.abort(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
