@@ -410,10 +410,17 @@ impl PpoUpdate {
                 // (with data blocks, over the first block's rows).
                 let last = epoch + 1 == c.update_epochs && start + m == bs;
                 let measure = model.is_discrete() && blocks.first == 0 && (c.step_radius_target.is_some() || last);
-                let mut terms = Vec::with_capacity(held);
-                for (k, w) in ws.iter_mut().enumerate() {
-                    terms.push(w.passes(model, m, clip, ent_coef, central, c, measure && k == 0)?);
-                }
+                let pass = |(k, w): (usize, &mut UpdateWorkspace)| {
+                    w.passes(model, m, clip, ent_coef, central, c, measure && k == 0)
+                };
+                // The blocks held here compute their gradients side by side.
+                let terms: Vec<_> = if held > 1 {
+                    use rayon::prelude::*;
+                    let each: Vec<Result<_>> = ws.par_iter_mut().enumerate().map(pass).collect();
+                    each.into_iter().collect::<Result<_>>()?
+                } else {
+                    vec![pass((0, &mut ws[0]))?]
+                };
                 let (cs, v_loss, entropy, rows, grads) = if multi {
                     let (cs, v_loss, entropy, rows) = combine(ws, &terms, blocks, pack, sum, m)?;
                     let [ga, gl, gc] = sum;
@@ -1096,22 +1103,32 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
             central_critic: self.central_critic,
             bootstrap_truncated: c.bootstrap_truncated,
         };
-        let mut steps = 0;
-        for blk in self.blocks.iter_mut() {
+        let (model, value_norm) = (&self.model, self.value_norm.as_ref());
+        let rollout = |blk: &mut Block<R, M>| -> Result<u64> {
             blk.carry0.clone_from(&blk.carry);
             let eps = &mut blk.episodes;
             eps.clear();
-            steps += collect(
+            collect(
                 &mut blk.envs,
-                &self.model,
+                model,
                 &mut blk.carry,
                 &mut blk.action_rng,
-                self.value_norm.as_ref(),
+                value_norm,
                 opts,
                 &mut blk.buf,
                 &mut blk.cw,
                 &mut |ep| eps.push(ep),
-            )?;
+            )
+        };
+        // The blocks held here share nothing while they collect, so they do it side by side.
+        let steps: u64 = if self.blocks.len() > 1 {
+            use rayon::prelude::*;
+            let each: Vec<Result<u64>> = self.blocks.par_iter_mut().map(rollout).collect();
+            each.into_iter().sum::<Result<u64>>()?
+        } else {
+            rollout(&mut self.blocks[0])?
+        };
+        for blk in self.blocks.iter_mut() {
             let b = &mut blk.buf;
             self.pipeline.run(
                 &AdvantageInput {

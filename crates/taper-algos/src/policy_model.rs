@@ -19,12 +19,12 @@ use taper_tensor::device::Placement;
 use taper_tensor::normalize::ValueNorm;
 
 /// A model the on-policy core trains. See the module doc.
-pub trait OnPolicyModel: Clone + std::fmt::Debug {
+pub trait OnPolicyModel: Clone + std::fmt::Debug + Sync {
     /// The memory carried per row from step to step (and across rollouts), saved with the
     /// learner's state for an exact resume; `()` for a feed-forward model.
-    type Carry: Clone + std::fmt::Debug + Default + PartialEq + Serialize + DeserializeOwned;
+    type Carry: Clone + std::fmt::Debug + Default + PartialEq + Serialize + DeserializeOwned + Send;
     /// Scratch space for acting, reused between steps.
-    type Workspace: Default + std::fmt::Debug;
+    type Workspace: Default + std::fmt::Debug + Send;
 
     /// The observation space.
     fn obs_space(&self) -> &Space;

@@ -24,7 +24,7 @@ pub fn mean_of<'a, E: 'a>(eps: impl Iterator<Item = &'a E>, f: impl Fn(&E) -> f6
 }
 
 /// An episode kind the on-policy learners log.
-pub trait LoggedEpisode: Copy + std::fmt::Debug + Serialize + serde::de::DeserializeOwned {
+pub trait LoggedEpisode: Copy + std::fmt::Debug + Serialize + serde::de::DeserializeOwned + Send {
     /// How many recent episodes the `recent_*` metrics average.
     const WINDOW: usize;
     /// The metrics of the episodes finished in one update (`episodes`, `episodic_*`).

@@ -86,7 +86,7 @@ impl RolloutBuffer {
 }
 
 /// Envs as rows acting together, for [`collect`]. See the module doc.
-pub trait RolloutEnv {
+pub trait RolloutEnv: Send {
     /// The kind of episode the envs report.
     type Episode: LoggedEpisode;
     /// Rows per step (envs × agents).

@@ -358,7 +358,7 @@ fn train_seeds(
 
 /// The processes of this launch on this machine, from the launcher's environment (Open
 /// MPI's, MPICH's); 1 when unknown.
-fn local_processes() -> usize {
+pub(crate) fn local_processes() -> usize {
     ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
         .iter()
         .find_map(|v| std::env::var(v).ok().and_then(|s| s.trim().parse().ok()))
