@@ -290,6 +290,11 @@ fn parse_range(s: &str) -> std::result::Result<(f64, f64), String> {
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Train(a) = &cli.command {
+        if a.data_parallel {
+            commands::train_parallel::share_cores();
+        }
+    }
     // The command runs on a thread of rayon's pool, so that the networks' fork-joins (the two
     // halves of a large pass) hand work to the other thread without waking this one from
     // outside the pool each time.

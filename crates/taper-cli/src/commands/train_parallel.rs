@@ -13,13 +13,7 @@ pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
     let options = super::train::options_of(a);
     let cluster = Cluster::start()?;
     let p = cluster.size();
-    // Processes on one machine split its cores (the bits do not depend on the threads).
-    let local = super::train::local_processes().clamp(1, p);
-    if local > 1 {
-        let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / local).max(1);
-        // Fails only if the pool was built already, and then it keeps its size.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-    }
+
     let resume = a.resume.clone();
     let mut cfg = match &resume {
         Some(dir) => super::train::resume_config(a, dir, kwargs)?,
@@ -88,4 +82,17 @@ pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Before rayon's pool starts: the processes of a data-parallel launch on one machine split
+/// its cores, each pool taking its share (the bits do not depend on the threads). Does nothing
+/// when `RAYON_NUM_THREADS` is set or the launch has one process per machine.
+pub fn share_cores() {
+    let local = super::train::local_processes();
+    if local < 2 || std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let threads = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / local).max(1);
+    // Fails only if the pool was built already, and then it keeps its size.
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
 }
