@@ -120,6 +120,20 @@ pub struct BlockState {
     pub env_state: Option<serde_json::Value>,
 }
 
+/// An error for a learner built on one env set by hand with more than one data block (each
+/// block's envs are built by the learner from the env's id).
+pub(crate) fn one_env_set(data_blocks: usize) -> Result<()> {
+    if data_blocks > 1 {
+        return Err(AlgoError::Config {
+            field: "data_blocks",
+            reason: format!(
+                "{data_blocks} data blocks need one env set per block; build the learner from the env's id (`new`), which makes them"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The weights of the blocks' rows in a minibatch: `m_b / Σ m`.
 pub(crate) fn row_weights(rows: &[usize]) -> Vec<f32> {
     let total: usize = rows.iter().sum();

@@ -348,6 +348,7 @@ impl MaPpo {
     /// The learner on multi-agent envs built by hand (`config.num_envs` of them), named
     /// `custom`.
     pub fn with_envs(config: MappoConfig, envs: VecParallel, seed: u64) -> Result<Self> {
+        crate::blocks::one_env_set(config.data_blocks)?;
         let place = Blocks::local(config.data_blocks);
         Self::build(config, vec![envs], place, seed)
     }

@@ -909,9 +909,9 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
     }
 
     /// A core over data blocks (see [`crate::blocks`]): `envs` holds one env set per block
-    /// held here (in block order, each `config.num_envs / config.data_blocks` rows, reset so
-    /// that its envs get the seeds they have in the whole run), and `place` says where the
-    /// blocks are.
+    /// held here (in block order, each `config.num_envs / config.data_blocks` rows; the core
+    /// resets them so that every env gets the seed it has in the whole run), and `place` says
+    /// where the blocks are.
     pub fn with_blocks(
         config: PpoConfig,
         model: M,
@@ -1069,7 +1069,8 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
         if !self.env_started {
             let per_block = (self.config.num_envs / self.config.data_blocks / self.blocks[0].envs.group()) as u64;
             for (k, b) in self.blocks.iter_mut().enumerate() {
-                b.envs.reset(self.seed + (self.place.first + k) as u64 * per_block)?;
+                let first_env = ((self.place.first + k) as u64).wrapping_mul(per_block);
+                b.envs.reset(self.seed.wrapping_add(first_env))?;
                 b.carry = self.model.new_carry(b.envs.rows());
             }
             self.env_started = true;
@@ -1334,6 +1335,7 @@ impl<R: RolloutEnv, M: OnPolicyModel> OnPolicy<R, M> {
             }
         }
         self.update.opt = Adam::from_state(*self.update.opt.config(), state.optimizer)?;
+        // Only a single block carries memory: a recurrent model refuses more than one.
         self.blocks[0].carry = carry;
         self.global_step = state.global_step;
         self.updates = state.updates;

@@ -363,6 +363,7 @@ impl Ppo {
     /// [`VecEnv::with_id`]) names the run; an env without one is named `custom`, and is
     /// evaluated with [`Ppo::evaluate_on`].
     pub fn with_envs(config: PpoConfig, envs: VecEnv, seed: u64) -> Result<Self> {
+        crate::blocks::one_env_set(config.data_blocks)?;
         let place = Blocks::local(config.data_blocks);
         Self::build(config, vec![envs], place, seed)
     }

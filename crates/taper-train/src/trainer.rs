@@ -10,7 +10,7 @@
 use crate::callback::{Callback, Control, RowContext};
 use crate::checkpoint::{self, CheckpointState, NamedTensors};
 use crate::error::{Result, TrainError};
-use crate::eval::EvalOptions;
+use crate::eval::{EvalOptions, Evaluation};
 use crate::learner::{Learner, Progress};
 use crate::metrics::Metrics;
 use crate::progress::ProgressView;
@@ -239,6 +239,8 @@ pub struct Trainer<'a> {
     follower: bool,
     /// How the processes of a data-parallel run agree to stop (see [`Trainer::agreement`]).
     agree: Option<&'a dyn Fn(bool) -> bool>,
+    /// A follower's record of the best evaluation so far (the writer's is in its sinks).
+    follow_best: f64,
 }
 
 impl<'a> Trainer<'a> {
@@ -250,13 +252,14 @@ impl<'a> Trainer<'a> {
             callbacks: Vec::new(),
             follower: false,
             agree: None,
+            follow_best: f64::NEG_INFINITY,
         }
     }
 
     /// A trainer for a process of a data-parallel run other than the one that writes the run
     /// folder `dir`: it reads the folder to resume, but writes and prints nothing; it still
-    /// builds each checkpoint's state at the writer's steps, since gathering the processes'
-    /// state is collective. Evaluation is the writer's alone.
+    /// builds each checkpoint's state at the writer's steps (those of `best/` included: it
+    /// runs the same evaluations), since gathering the processes' state is collective.
     pub fn follower(dir: impl Into<PathBuf>) -> Self {
         Trainer {
             dir: Some(dir.into()),
@@ -267,6 +270,7 @@ impl<'a> Trainer<'a> {
             callbacks: Vec::new(),
             follower: true,
             agree: None,
+            follow_best: f64::NEG_INFINITY,
         }
     }
     /// A trainer without a run folder: no files, no checkpoints; rows go to callbacks only.
@@ -280,14 +284,14 @@ impl<'a> Trainer<'a> {
             callbacks: Vec::new(),
             follower: false,
             agree: None,
+            follow_best: f64::NEG_INFINITY,
         }
     }
-    /// Sets the options (a follower stays quiet and does not evaluate).
+    /// Sets the options (a follower stays quiet).
     pub fn options(mut self, options: TrainOptions) -> Self {
         self.options = options;
         if self.follower {
             self.options.quiet = true;
-            self.options.eval_every = 0;
         }
         self
     }
@@ -378,9 +382,12 @@ impl<'a> Trainer<'a> {
         if self.follower {
             // The writer's checkpoint schedule, so that both build each checkpoint together.
             SavedOptions::fill(&dir, &mut self.options);
-            self.options.eval_every = 0;
             let (ckpt, _) = checkpoint::newest_intact(&dir)?;
             learner.import(&ckpt, true)?;
+            self.follow_best = kept_evaluations(&dir, ckpt.state.global_step)
+                .iter()
+                .map(|r| r.mean_return)
+                .fold(f64::NEG_INFINITY, f64::max);
             let end = learner.plan(total_steps)?;
             return self.run(learner, end, None);
         }
@@ -509,7 +516,16 @@ impl<'a> Trainer<'a> {
                 view.row(&row);
                 if step >= next_eval {
                     next_eval = next(step, o.eval_every);
-                    evaluate_now(&*learner, &o, step, sinks.as_mut(), &mut summary)?;
+                    if self.follower {
+                        // The writer's evaluation, to build its `best/` checkpoint with it.
+                        let mean = evaluate(&*learner, &o)?.summary().mean_return;
+                        if mean > self.follow_best {
+                            self.follow_best = mean;
+                            checkpoint_of(&*learner)?;
+                        }
+                    } else {
+                        evaluate_now(&*learner, &o, step, sinks.as_mut(), &mut summary)?;
+                    }
                 }
                 let mut stop = false;
                 for cb in self.callbacks.iter_mut() {
@@ -624,14 +640,7 @@ fn evaluate_now(
     sinks: Option<&mut Sinks>,
     summary: &mut RunSummary,
 ) -> Result<()> {
-    let opts = EvalOptions {
-        episodes: o.eval_episodes,
-        seed: o.eval_seed,
-        deterministic: true,
-        ..EvalOptions::default()
-    };
-    let ev = learner.evaluate(&opts, &mut |_, _| {})?;
-    let s = ev.summary();
+    let s = evaluate(learner, o)?.summary();
     let rec = EvalRecord {
         global_step: step,
         episodes: s.episodes,
@@ -661,17 +670,35 @@ fn evaluate_now(
     Ok(())
 }
 
+/// One periodic evaluation of the policy, as the options say.
+fn evaluate(learner: &dyn Learner, o: &TrainOptions) -> Result<Evaluation> {
+    let opts = EvalOptions {
+        episodes: o.eval_episodes,
+        seed: o.eval_seed,
+        deterministic: true,
+        ..EvalOptions::default()
+    };
+    learner.evaluate(&opts, &mut |_, _| {})
+}
+
+/// The evaluations of a run folder up to `step`, read only.
+fn kept_evaluations(dir: &Path, step: u64) -> Vec<EvalRecord> {
+    let Ok(text) = std::fs::read_to_string(dir.join("evaluations.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<EvalRecord>(l).ok())
+        .filter(|r| r.global_step <= step)
+        .collect()
+}
+
 /// The evaluations of a run folder up to `step` (rewriting the file without later ones).
 fn read_evaluations(dir: &Path, step: u64) -> Result<Vec<EvalRecord>> {
     let p = dir.join("evaluations.jsonl");
-    let Ok(text) = std::fs::read_to_string(&p) else {
+    if !p.exists() {
         return Ok(Vec::new());
-    };
-    let kept: Vec<EvalRecord> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<EvalRecord>(l).ok())
-        .filter(|r| r.global_step <= step)
-        .collect();
+    }
+    let kept = kept_evaluations(dir, step);
     let body: String = kept
         .iter()
         .filter_map(|r| serde_json::to_string(r).ok())

@@ -5,15 +5,62 @@
 use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
 use crate::TrainArgs;
+use std::path::PathBuf;
+use taper::algos::blocks::BlockLink;
+use taper::algos::run_config::RunConfig;
 use taper::envs::Kwargs;
-use taper::train::Trainer;
+use taper::train::{TrainError, Trainer};
 
 /// Runs `taper train --data-parallel`, fresh or with `--resume`.
 pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
     let options = super::train::options_of(a);
     let cluster = Cluster::start()?;
     let p = cluster.size();
+    // Every process checks the run alone; all go on only if all can.
+    let prepared = prepare(a, kwargs, p);
+    agree(&cluster, prepared.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
+    let (cfg, out) = prepared?;
+    let built = match cluster.link() {
+        Some(link) => same_run_everywhere(&*link, &cfg).and_then(|()| Ok(cfg.data_parallel_learner(link)?)),
+        None => cfg.learner().map_err(CliError::from),
+    };
+    agree(&cluster, built.as_ref().map(|_| ()).map_err(|e| e.to_string()))?;
+    let mut learner = built?;
+    // Stop together: a signal may reach the processes at different updates.
+    let any = |flag: bool| !cluster.all(!flag);
+    let trainer = if cluster.is_root() {
+        Trainer::new(&out)
+    } else {
+        Trainer::follower(&out)
+    };
+    let mut trainer = trainer.options(options).agreement(&any);
+    let r = match &a.resume {
+        Some(_) => trainer.resume(learner.as_mut(), cfg.total_steps),
+        None => trainer.fit(learner.as_mut(), cfg.total_steps),
+    };
+    match r {
+        Ok(_) => {
+            // Leave together, once the writer has written everything.
+            cluster.all(true);
+            Ok(())
+        }
+        // A signal stopped every process at the same update, with a checkpoint.
+        Err(e @ TrainError::Interrupted { .. }) => {
+            cluster.all(true);
+            Err(e.into())
+        }
+        // The other processes would wait for this one: end them all.
+        Err(e) if p > 1 => {
+            eprintln!("taper: process {} of the data-parallel run: {e}", cluster.rank());
+            cluster.abort(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
+/// The run's config (its data blocks set to the processes `p` for a fresh run) and folder;
+/// errors for what a data-parallel run cannot do.
+fn prepare(a: &TrainArgs, kwargs: Option<Kwargs>, p: usize) -> Result<(RunConfig, PathBuf)> {
     let resume = a.resume.clone();
     let mut cfg = match &resume {
         Some(dir) => super::train::resume_config(a, dir, kwargs)?,
@@ -29,6 +76,12 @@ pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
         });
     };
     match &resume {
+        Some(dir) if blocks == 1 && p > 1 => {
+            return Err(CliError::Cluster(format!(
+                "the run in {} has one data block: resume it in one process (taper train --resume {0})",
+                dir.display()
+            )));
+        }
         // A run's blocks are fixed: it resumes over as many processes, or in one.
         Some(dir) if blocks != p && p > 1 => {
             return Err(CliError::Cluster(format!(
@@ -57,31 +110,34 @@ pub fn run(a: &TrainArgs, kwargs: Option<Kwargs>) -> Result<()> {
             ))
         }
     };
-    let mut learner = match cluster.link() {
-        Some(link) => cfg.data_parallel_learner(link)?,
-        None => cfg.learner()?,
-    };
-    // Stop together: a signal may reach the processes at different updates.
-    let any = |flag: bool| !cluster.all(!flag);
-    let trainer = if cluster.is_root() {
-        Trainer::new(&out)
-    } else {
-        Trainer::follower(&out)
-    };
-    let mut trainer = trainer.options(options).agreement(&any);
-    let r = match &resume {
-        Some(_) => trainer.resume(learner.as_mut(), cfg.total_steps),
-        None => trainer.fit(learner.as_mut(), cfg.total_steps),
-    };
-    match r {
-        Ok(_) => Ok(()),
-        // The other processes would wait for this one: end them all.
-        Err(e) if p > 1 => {
-            eprintln!("taper: process {} of the data-parallel run: {e}", cluster.rank());
-            cluster.abort(1)
-        }
-        Err(e) => Err(e.into()),
+    Ok((cfg, out))
+}
+
+/// Whether every process got on with `mine`; when another failed, an error saying so (its
+/// own message is its process's). Collective.
+fn agree(cluster: &Cluster, mine: std::result::Result<(), String>) -> Result<()> {
+    let everyone = cluster.all(mine.is_ok());
+    match mine {
+        Ok(()) if !everyone => Err(CliError::Cluster(
+            "another process could not start the run (its message says why)".into(),
+        )),
+        _ => Ok(()),
     }
+}
+
+/// An error unless every process resolved the same run (algorithm, env, seed, config): a
+/// process given another config file or seed would learn from other data.
+fn same_run_everywhere(link: &dyn BlockLink, cfg: &RunConfig) -> Result<()> {
+    let mine = cfg.to_run_file().to_toml()?;
+    let all = link.all_gather_bytes(mine.as_bytes())?;
+    if let Some(r) = all.iter().position(|other| *other != mine.as_bytes()) {
+        return Err(CliError::Cluster(format!(
+            "process {r} resolved another run than process {} (another config, env, seed or budget); \
+             give every process the same command and files",
+            link.rank()
+        )));
+    }
+    Ok(())
 }
 
 /// Before rayon's pool starts: the processes of a data-parallel launch on one machine split

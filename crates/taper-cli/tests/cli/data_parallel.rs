@@ -102,7 +102,17 @@ mod mpi {
         let two = config(d.path(), "two", PPO, "ppo", "num_envs = 8");
         let one = config(d.path(), "one", PPO, "ppo", "num_envs = 8\ndata_blocks = 2");
         let (mpi, alone) = (d.path().join("mpi"), d.path().join("alone"));
-        let steps = ["--total-steps", "8192", "--checkpoint-every", "4096"];
+        // Evaluations too: the writer's `best/` checkpoint is gathered from every process.
+        let steps = [
+            "--total-steps",
+            "8192",
+            "--checkpoint-every",
+            "4096",
+            "--eval-every",
+            "2048",
+            "--eval-episodes",
+            "2",
+        ];
         let mut args = vec!["--config", two.to_str().unwrap()];
         args.extend(steps);
         mpi_train(2, &args, &mpi);
@@ -111,8 +121,10 @@ mod mpi {
         train_into(&args, &alone, &[]);
         same_run(&mpi, &alone);
         same_state(&mpi, &alone);
-        let config = |d: &Path| std::fs::read_to_string(d.join("config.toml")).unwrap();
-        assert_eq!(config(&mpi), config(&alone));
+        let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+        for f in ["config.toml", "evaluations.jsonl", "best/model.safetensors"] {
+            assert!(read(&mpi, f) == read(&alone, f), "{f} differs");
+        }
     }
 
     #[test]
