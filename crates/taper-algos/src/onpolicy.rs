@@ -413,20 +413,20 @@ impl PpoUpdate {
                 let pass = |(k, w): (usize, &mut UpdateWorkspace)| {
                     w.passes(model, m, clip, ent_coef, central, c, measure && k == 0)
                 };
-                // The blocks held here compute their gradients side by side.
-                let terms: Vec<_> = if held > 1 {
-                    use rayon::prelude::*;
-                    let each: Vec<Result<_>> = ws.par_iter_mut().enumerate().map(pass).collect();
-                    each.into_iter().collect::<Result<_>>()?
-                } else {
-                    vec![pass((0, &mut ws[0]))?]
-                };
                 let (cs, v_loss, entropy, rows, grads) = if multi {
+                    // The blocks held here compute their gradients side by side.
+                    let terms: Vec<_> = if held > 1 {
+                        use rayon::prelude::*;
+                        let each: Vec<Result<_>> = ws.par_iter_mut().enumerate().map(pass).collect();
+                        each.into_iter().collect::<Result<_>>()?
+                    } else {
+                        vec![pass((0, &mut ws[0]))?]
+                    };
                     let (cs, v_loss, entropy, rows) = combine(ws, &terms, blocks, pack, sum, m)?;
                     let [ga, gl, gc] = sum;
                     (cs, v_loss, entropy, rows, [&mut ga[..], &mut gl[..], &mut gc[..]])
                 } else {
-                    let (cs, v_loss, entropy) = terms[0];
+                    let (cs, v_loss, entropy) = pass((0, &mut ws[0]))?;
                     let w = &mut ws[0];
                     (
                         cs,
