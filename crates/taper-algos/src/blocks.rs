@@ -134,6 +134,11 @@ pub(crate) fn one_env_set(data_blocks: usize) -> Result<()> {
     Ok(())
 }
 
+/// Whether a config's `data_blocks` is the default, one (left out when it is serialised).
+pub(crate) fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
 /// The weights of the blocks' rows in a minibatch: `m_b / Σ m`.
 pub(crate) fn row_weights(rows: &[usize]) -> Vec<f32> {
     let total: usize = rows.iter().sum();

@@ -118,16 +118,12 @@ pub struct MappoConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr_spike: Option<crate::lr_spike::LrSpike>,
     /// Data blocks over the envs (see [`PpoConfig::data_blocks`]); 1 by default.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one", skip_serializing_if = "crate::blocks::is_one")]
     pub data_blocks: usize,
 }
 
 fn one() -> usize {
     1
-}
-
-fn is_one(n: &usize) -> bool {
-    *n == 1
 }
 
 impl Default for MappoConfig {

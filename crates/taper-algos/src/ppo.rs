@@ -107,12 +107,8 @@ pub struct PpoConfig {
     /// streams, whose minibatch gradients are computed apart and summed in block order (see
     /// [`crate::blocks`]): the run that a data-parallel launch over as many processes
     /// reproduces bit for bit. 1 (the default) is the ordinary run.
-    #[serde(skip_serializing_if = "is_one")]
+    #[serde(skip_serializing_if = "crate::blocks::is_one")]
     pub data_blocks: usize,
-}
-
-fn is_one(n: &usize) -> bool {
-    *n == 1
 }
 
 impl Default for PpoConfig {

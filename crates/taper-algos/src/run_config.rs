@@ -318,11 +318,12 @@ impl RunConfig {
     }
 
     /// The run's data blocks (see [`crate::blocks`]): `Some` for the algorithms that learn
-    /// over them (PPO, IPPO and MAPPO), `None` for the others.
+    /// over them (PPO, IPPO, MAPPO and GRPO), `None` for the others.
     pub fn data_blocks(&self) -> Option<usize> {
         match &self.config {
             AlgoConfig::Ppo(c) => Some(c.data_blocks),
             AlgoConfig::Mappo(c) => Some(c.data_blocks),
+            AlgoConfig::Grpo(c) => Some(c.data_blocks),
             _ => None,
         }
     }
@@ -332,6 +333,7 @@ impl RunConfig {
         match &mut self.config {
             AlgoConfig::Ppo(c) => c.data_blocks = blocks,
             AlgoConfig::Mappo(c) => c.data_blocks = blocks,
+            AlgoConfig::Grpo(c) => c.data_blocks = blocks,
             _ => return Err(not_data_parallel(self.algo)),
         }
         self.validate()
@@ -359,6 +361,13 @@ impl RunConfig {
                 self.seed,
                 link,
             )?),
+            AlgoConfig::Grpo(c) => Box::new(crate::grpo::Grpo::data_parallel(
+                c.clone(),
+                &self.env,
+                &self.env_kwargs,
+                self.seed,
+                link,
+            )?),
             _ => return Err(not_data_parallel(self.algo)),
         };
         l.set_placement(&placement)?;
@@ -370,7 +379,7 @@ impl RunConfig {
 fn not_data_parallel(algo: AlgoKind) -> AlgoError {
     AlgoError::Unsupported {
         algo: algo.name(),
-        what: "data-parallel learning (built for ppo, ippo and mappo)".into(),
+        what: "data-parallel learning (built for ppo, ippo, mappo and grpo)".into(),
     }
 }
 

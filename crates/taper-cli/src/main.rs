@@ -87,9 +87,10 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "seed")]
     pub seeds: Option<String>,
     /// Train one run over the processes of an MPI launch (`mpirun -np P`, with the `mpi`
-    /// feature): each process steps its share of the envs (the config's `data_blocks` is P)
-    /// and the gradients are summed in process order, so the run equals, bit for bit, the
-    /// same config with `data_blocks = P` in one process. PPO, IPPO and MAPPO.
+    /// feature): each process steps its share of the envs, or samples its share of GRPO's
+    /// prompts (the config's `data_blocks` is P), and the gradients are summed in process
+    /// order, so the run equals, bit for bit, the same config with `data_blocks = P` in one
+    /// process. PPO, IPPO, MAPPO and GRPO.
     #[arg(long, conflicts_with = "seeds")]
     pub data_parallel: bool,
     /// Env steps to train for (HDPO: gradient steps) [default: the algorithm's budget for the

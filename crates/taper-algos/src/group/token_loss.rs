@@ -121,22 +121,57 @@ pub fn aggregation_weights(
     max_completion_length: usize,
     accumulated_tokens: Option<f64>,
 ) -> Result<Vec<f32>> {
+    let total = valid_tokens(mask);
+    let totals = BatchTotals {
+        // `aggregation_weights_over` checks the mask against `t`.
+        rows: mask.len().checked_div(t).unwrap_or(0),
+        tokens: match loss_type {
+            LossType::Dapo => accumulated_tokens.unwrap_or(total),
+            _ => total,
+        },
+    };
+    aggregation_weights_over(loss_type, mask, t, max_completion_length, totals)
+}
+
+/// The valid tokens of a mask (its sum), the `tokens` of [`BatchTotals`] for one batch.
+pub fn valid_tokens(mask: &[f32]) -> f64 {
+    mask.iter().map(|&m| m as f64).sum()
+}
+
+/// The whole batch's counts that normalise the aggregation: where a batch is split into parts
+/// whose gradients are summed (data blocks), each part's weights take the whole batch's counts,
+/// so that the sum is the gradient of the whole batch's loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchTotals {
+    /// The completions B of the whole batch (`grpo`, `dr_grpo`).
+    pub rows: usize,
+    /// The valid tokens of the whole batch (`bnpo`, `dapo`).
+    pub tokens: f64,
+}
+
+/// [`aggregation_weights`] of one part (`mask`, rows of `t` tokens) of a batch whose counts are
+/// `totals`: the part's rows keep their own lengths, and the normalisers are the batch's.
+pub fn aggregation_weights_over(
+    loss_type: LossType,
+    mask: &[f32],
+    t: usize,
+    max_completion_length: usize,
+    totals: BatchTotals,
+) -> Result<Vec<f32>> {
     if t == 0 || !mask.len().is_multiple_of(t) {
         return Err(AlgoError::Config {
             field: "mask",
             reason: format!("{} mask values are not rows of {t} tokens", mask.len()),
         });
     }
-    let b = mask.len() / t;
-    let total: f64 = mask.iter().map(|&m| m as f64).sum();
+    let b = totals.rows;
     let mut w = vec![0f32; mask.len()];
     for (row, wrow) in mask.chunks(t).zip(w.chunks_mut(t)) {
         let len: f64 = row.iter().map(|&m| m as f64).sum();
         let scale = match loss_type {
             LossType::Grpo => 1.0 / (b as f64 * len.max(1.0)),
-            LossType::Bnpo => 1.0 / total.max(1.0),
+            LossType::Bnpo | LossType::Dapo => 1.0 / totals.tokens.max(1.0),
             LossType::DrGrpo => 1.0 / (b * max_completion_length.max(1)) as f64,
-            LossType::Dapo => 1.0 / accumulated_tokens.unwrap_or(total).max(1.0),
         };
         for (x, &m) in wrow.iter_mut().zip(row) {
             *x = (m as f64 * scale) as f32;
@@ -221,6 +256,16 @@ mod tests {
         let d = aggregation_weights(LossType::Dapo, &mask, 4, 8, Some(10.0)).unwrap();
         assert_eq!(d, mask.map(|m| m * 0.1).to_vec());
         assert!(aggregation_weights(LossType::Grpo, &mask, 3, 8, None).is_err());
+        // Split into its two rows, with the batch's totals, the parts' weights are the batch's.
+        let totals = BatchTotals {
+            rows: 2,
+            tokens: valid_tokens(&mask),
+        };
+        for lt in [LossType::Grpo, LossType::Bnpo, LossType::DrGrpo, LossType::Dapo] {
+            let top = aggregation_weights_over(lt, &mask[..4], 4, 8, totals).unwrap();
+            let bottom = aggregation_weights_over(lt, &mask[4..], 4, 8, totals).unwrap();
+            assert_eq!([top, bottom].concat(), w(lt), "{lt:?}");
+        }
         assert!("dr_grpo".parse::<LossType>().is_ok() && "sum".parse::<LossType>().is_err());
     }
 }

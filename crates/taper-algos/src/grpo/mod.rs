@@ -21,7 +21,14 @@
 //! `sft_target_accuracy` (at most `sft_steps` steps), so that rewards start neither at 0 nor
 //! at 1;
 //! a frozen copy of the warm-started policy is the reference of the KL term (β > 0).
+//!
+//! With `data_blocks = B > 1` each iteration's prompts are split into B data blocks, each
+//! sampled from its own streams and run through the advantage stages on its own, and the
+//! blocks' gradients of the whole batch's loss are summed in block order: the run that
+//! `taper train --data-parallel` over B processes reproduces bit for bit (the warm start and
+//! the evaluations, the same on every process, run whole on each).
 
+mod blocks;
 mod learner;
 pub mod sampler;
 
@@ -107,6 +114,13 @@ pub struct GrpoConfig {
     /// is the paper's recommended start). Off by default; `step_r` is logged either way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_radius_target: Option<f64>,
+    /// Split each iteration's `prompts_per_step` prompts into this many data blocks, each
+    /// sampling its share from its own prompt and sampling streams, with its own dynamic
+    /// sampling refills and D³S selection, whose gradients of the whole batch's loss are
+    /// summed in block order (see [`crate::blocks`]): the run that a data-parallel launch over
+    /// as many processes reproduces bit for bit. 1 (the default) is the ordinary run.
+    #[serde(skip_serializing_if = "crate::blocks::is_one")]
+    pub data_blocks: usize,
 }
 
 impl Default for GrpoConfig {
@@ -141,6 +155,7 @@ impl Default for GrpoConfig {
             eval_every: 10,
             eval_prompts: 256,
             step_radius_target: None,
+            data_blocks: 1,
         }
     }
 }
@@ -205,6 +220,19 @@ impl GrpoConfig {
             return bad("beta", format!("must be >= 0, got {}", self.beta));
         }
         self.d3s_schedule.validate()?;
+        let b = self.data_blocks;
+        if b == 0 || !self.prompts_per_step.is_multiple_of(b) {
+            return bad(
+                "data_blocks",
+                format!("must divide prompts_per_step = {} (got {b})", self.prompts_per_step),
+            );
+        }
+        if b > 1 && self.step_radius_target.is_some() {
+            return bad(
+                "data_blocks",
+                "more than one block cannot be combined with step_radius_target (it scales the step from one block's rows)".into(),
+            );
+        }
         taper_tensor::transformer::TransformerConfig {
             vocab: taper_envs::seq::vocab::SIZE,
             context: 1,

@@ -213,3 +213,98 @@ fn data_blocks_are_checked() {
     .to_string();
     assert!(gru.contains("data blocks need network"), "{gru}");
 }
+
+/// A small GRPO config on SeqCopy-v0 at a learning rate that moves the policy within a few
+/// iterations, after a short warm start.
+fn small_grpo(data_blocks: usize) -> GrpoConfig {
+    GrpoConfig {
+        learning_rate: 1e-3,
+        sft_steps: 100,
+        sft_batch: 16,
+        sft_target_accuracy: 1.0,
+        prompts_per_step: 4,
+        num_generations: 8,
+        eval_every: 2,
+        eval_prompts: 16,
+        data_blocks,
+        ..GrpoConfig::default()
+    }
+}
+
+/// GRPO with a KL term to the reference, and DAPO with every stage (dynamic sampling, whose
+/// refills differ between the blocks, ADORA, and D³S's sample and token selection) over two
+/// processes equal two blocks in one process.
+#[test]
+fn grpo_two_blocks_over_two_processes_equal_one_process() {
+    use taper_algos::group::token_loss::LossType;
+    let variants = [
+        GrpoConfig {
+            beta: 0.04,
+            ..small_grpo(2)
+        },
+        GrpoConfig {
+            dapo: true,
+            adora: true,
+            d3s: true,
+            ..small_grpo(2)
+        },
+        GrpoConfig {
+            loss_type: LossType::DrGrpo,
+            d3s: true,
+            d3s_cross_group: false,
+            ..small_grpo(2)
+        },
+    ];
+    for config in variants {
+        same_as_one_process(2, 8 * 32, |link| match link {
+            None => Box::new(Grpo::new(config.clone(), "SeqCopy-v0", &Kwargs::new(), 7).unwrap()),
+            Some(l) => Box::new(Grpo::data_parallel(config.clone(), "SeqCopy-v0", &Kwargs::new(), 7, l).unwrap()),
+        });
+    }
+}
+
+/// A GRPO run of one block saves no block list (its state is the ordinary run's; the CLI
+/// fixture holds its numbers); two blocks sample other prompts, and count every block's
+/// completions.
+#[test]
+fn grpo_two_blocks_are_another_run_of_the_same_budget() {
+    let run = |config: GrpoConfig| {
+        let mut g = Grpo::new(config, "SeqCopy-v0", &Kwargs::new(), 7).unwrap();
+        train(&mut g, 8 * 32)
+    };
+    let (rows1, one) = run(small_grpo(1));
+    let (rows2, two) = run(small_grpo(2));
+    assert!(one.algo_state.get("blocks").is_none(), "{}", one.algo_state);
+    assert_eq!(two.algo_state["blocks"].as_array().map(Vec::len), Some(1));
+    assert_ne!(bits(&one), bits(&two), "two blocks sample other prompts");
+    let last = |rows: &[Vec<(String, f64)>], key: &str| rows.last().unwrap().iter().find(|(k, _)| k == key).unwrap().1;
+    for rows in [&rows1, &rows2] {
+        assert_eq!(last(rows, "global_step"), 256.0);
+        assert_eq!(last(rows, "update"), 8.0);
+    }
+}
+
+#[test]
+fn grpo_data_blocks_are_checked() {
+    let bad = |config: GrpoConfig| {
+        Grpo::new(config, "SeqCopy-v0", &Kwargs::new(), 0)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad(GrpoConfig {
+        prompts_per_step: 6,
+        data_blocks: 4,
+        ..GrpoConfig::default()
+    });
+    assert!(e.contains("must divide prompts_per_step = 6"), "{e}");
+    let e = bad(GrpoConfig {
+        data_blocks: 2,
+        step_radius_target: Some(0.5),
+        ..GrpoConfig::default()
+    });
+    assert!(e.contains("step_radius_target"), "{e}");
+    let e = Grpo::data_parallel(small_grpo(4), "SeqCopy-v0", &Kwargs::new(), 0, links(2).remove(0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("4 data blocks but 2 processes"), "{e}");
+}

@@ -70,7 +70,7 @@ fn prepare(a: &TrainArgs, kwargs: Option<Kwargs>, p: usize) -> Result<(RunConfig
         return Err(CliError::Arg {
             arg: "--data-parallel",
             reason: format!(
-                "{} trains in one process; data-parallel learning is built for ppo, ippo and mappo",
+                "{} trains in one process; data-parallel learning is built for ppo, ippo, mappo and grpo",
                 cfg.algo.name()
             ),
         });

@@ -66,7 +66,7 @@ fn data_parallel_learning_refuses_what_it_cannot_do() {
         ],
         &[],
     );
-    assert_clean_error(&o, "built for ppo, ippo and mappo");
+    assert_clean_error(&o, "built for ppo, ippo, mappo and grpo");
     let c = config(d.path(), "c", PPO, "ppo", "num_envs = 6\ndata_blocks = 4");
     let o = taper(
         &["train", "--config", c.to_str().unwrap(), "--out", out.to_str().unwrap()],
@@ -142,6 +142,38 @@ mod mpi {
         );
         same_run(&mpi, &alone);
         same_state(&mpi, &alone);
+    }
+
+    /// GRPO with DAPO's dynamic sampling (whose refills differ between the processes), cut
+    /// and resumed over two processes, and resumed in one, equals two blocks in one process.
+    #[test]
+    fn grpo_over_two_processes_equals_two_blocks_in_one() {
+        let d = tempfile::tempdir().unwrap();
+        let head = "algo = \"grpo\"\nenv = \"SeqCopy-v0\"\nseed = 7";
+        let keys = "learning_rate = 1e-3\nsft_steps = 100\nsft_batch = 16\nsft_target_accuracy = 1.0\n\
+                    prompts_per_step = 4\nnum_generations = 8\neval_every = 2\neval_prompts = 16\ndapo = true";
+        let two = config(d.path(), "two", head, "grpo", keys);
+        let one = config(d.path(), "one", head, "grpo", &format!("{keys}\ndata_blocks = 2"));
+        let (mpi, moved, alone) = (d.path().join("mpi"), d.path().join("moved"), d.path().join("alone"));
+        let steps = ["--total-steps", "256", "--checkpoint-every", "128"];
+        let mut cut = vec!["--config", two.to_str().unwrap()];
+        cut.extend(steps);
+        cut.extend(["--stop-after", "128"]);
+        mpi_train(2, &cut, &mpi);
+        mpi_train(2, &cut, &moved);
+        let o = mpi_run(
+            2,
+            &["train", "--data-parallel", "--resume", mpi.to_str().unwrap(), "--quiet"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        train_ok(&["train", "--resume", moved.to_str().unwrap(), "--quiet"]);
+        let mut args = vec!["--config", one.to_str().unwrap()];
+        args.extend(steps);
+        train_into(&args, &alone, &[]);
+        for run in [&mpi, &moved] {
+            same_run(run, &alone);
+            same_state(run, &alone);
+        }
     }
 
     #[test]
