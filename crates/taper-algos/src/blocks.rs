@@ -90,6 +90,21 @@ impl Blocks {
         }
     }
 
+    /// An error unless every process holds the same `bits` (a fingerprint of what each
+    /// computed alone but must share, such as weights): `what` names it. Collective.
+    pub fn check_same(&self, what: &str, bits: u64) -> Result<()> {
+        if self.link.is_none() {
+            return Ok(());
+        }
+        let all = self.all_gather_items(vec![bits])?;
+        if let Some(r) = all.iter().position(|&b| b != all[0]) {
+            return Err(AlgoError::Link(format!(
+                "process {r} computed other {what} than process 0; the processes must run one build on machines of one CPU class (the kernels choose their instructions at run time)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Every block's item, in block order, from the held blocks' `local` items (serialised to
     /// pass between processes).
     pub fn all_gather_items<T: Serialize + serde::de::DeserializeOwned>(&self, local: Vec<T>) -> Result<Vec<T>> {

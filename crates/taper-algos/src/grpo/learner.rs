@@ -648,6 +648,18 @@ impl Grpo {
         Ok(stats)
     }
 
+    /// A hash of the policy's weights' bits.
+    fn fingerprint(&self) -> Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for v in self.model.vars() {
+            for x in v.as_tensor().flatten_all()?.to_vec1::<f32>()? {
+                x.to_bits().hash(&mut h);
+            }
+        }
+        Ok(h.finish())
+    }
+
     /// Moves the model (and the reference and Adam's moments) to `device`, run by the host
     /// kernels where `host` (the CPU only) or by the candle graph.
     fn move_to(&mut self, device: &Device, host: bool) -> Result<()> {
@@ -748,6 +760,8 @@ impl Learner for Grpo {
         }
         if !self.st.sft_done {
             self.warm_start()?;
+            // Each process of a data-parallel run warm-starts alone: all must end alike.
+            self.place.check_same("warm-started weights", self.fingerprint()?)?;
         }
         self.total_updates = iters;
         self.started_at = Instant::now();

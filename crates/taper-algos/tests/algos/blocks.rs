@@ -308,3 +308,27 @@ fn grpo_data_blocks_are_checked() {
         .to_string();
     assert!(e.contains("4 data blocks but 2 processes"), "{e}");
 }
+
+/// What each process computes alone but must share is checked: a difference is an error on
+/// every process, naming the one that differs.
+#[test]
+fn processes_that_computed_other_weights_are_told() {
+    use taper_algos::blocks::Blocks;
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = links(3)
+            .into_iter()
+            .map(|link| {
+                s.spawn(move || {
+                    let bits = if link.rank() == 2 { 8 } else { 7 };
+                    let place = Blocks::linked(link, 3).unwrap();
+                    place.check_same("warm-started weights", 7).unwrap();
+                    place.check_same("warm-started weights", bits).unwrap_err().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for e in errors {
+        assert!(e.contains("process 2 computed other warm-started weights"), "{e}");
+    }
+}
