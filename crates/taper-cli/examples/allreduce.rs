@@ -39,13 +39,15 @@ fn main() {
     // Parameter counts (weights and biases, actor and critic together): PPO on CartPole
     // (4-64-64-2 and 4-64-64-1), IPPO on Simple Spread (18-64-64-5 and 18-64-64-1), MAPPO
     // (18-128-128-5, and a 54-wide critic input), the GRU MAPPO (FC 128, GRU 128, FC 128, both
-    // networks), SAC on Pendulum (3-256-256 with two 1-wide heads, and two 4-256-256-1 critics).
+    // networks), SAC on Pendulum (3-256-256 with two 1-wide heads, and two 4-256-256-1 critics),
+    // GRPO's default transformer on the sequence tasks (width 64, 2 blocks, MLP 256).
     let sizes = [
         ("ppo_cartpole", 9_155usize),
         ("ippo_spread", 11_142),
         ("mappo_spread", 43_270),
         ("mappo_gru", 240_902),
         ("sac_pendulum", 201_988),
+        ("grpo_transformer", 102_927),
     ];
     for (name, n) in sizes {
         let mine: Vec<f32> = (0..n).map(|i| (i + rank) as f32 * 1e-3).collect();

@@ -313,13 +313,47 @@ impl Grpo {
     /// The greedy accuracy and mean score on `prompts`.
     fn greedy_accuracy(&self, prompts: &[Vec<u32>], rng: &mut ChaCha8Rng) -> Result<(f64, f64)> {
         let n = prompts.len();
+        let (right, score) = self.greedy_sums(prompts, rng)?;
+        Ok((right as f64 / n as f64, score / n as f64))
+    }
+
+    /// The exact answers and the summed score of greedy answers to `prompts`.
+    fn greedy_sums(&self, prompts: &[Vec<u32>], rng: &mut ChaCha8Rng) -> Result<(u64, f64)> {
         let comp = sample(&self.model, prompts, self.task.max_new_tokens(), 1.0, true, rng)?;
-        let (mut right, mut score) = (0usize, 0f64);
+        let (mut right, mut score) = (0u64, 0f64);
         for (i, p) in prompts.iter().enumerate() {
             let s = self.task.score(p, comp.answer(i));
             score += s as f64;
-            right += (s == 1.0) as usize;
+            right += (s == 1.0) as u64;
         }
+        Ok((right, score))
+    }
+
+    /// [`Grpo::test_accuracy`] of the metrics rows, on `eval_prompts` test prompts: with
+    /// several data blocks each block answers its share of the prompts (block `b` of `B` the
+    /// `b·n/B ..` ones), and the counts are summed in block order (collective).
+    fn row_test_accuracy(&self) -> Result<(f64, f64)> {
+        let (n, seed) = (self.config.eval_prompts, self.st.seed);
+        if self.place.total == 1 {
+            return self.test_accuracy(n, seed);
+        }
+        let mut rng = stream(seed, Purpose::Other(EVAL), 0);
+        let prompts = (0..n)
+            .map(|_| self.task.sample_prompt(&mut rng, Split::Test))
+            .collect::<taper_envs::Result<Vec<_>>>()?;
+        let total = self.place.total;
+        let mut local = Vec::with_capacity(self.streams.len());
+        for b in self.place.first..self.place.first + self.place.held() {
+            let share = &prompts[b * n / total..(b + 1) * n / total];
+            local.push(if share.is_empty() {
+                (0, 0.0)
+            } else {
+                self.greedy_sums(share, &mut rng.clone())?
+            });
+        }
+        let (right, score) = gather_total(&self.place, local, |all: &[(u64, f64)]| {
+            all[1..].iter().fold(all[0], |(r, s), &(r2, s2)| (r + r2, s + s2))
+        })?;
         Ok((right as f64 / n as f64, score / n as f64))
     }
 
@@ -782,7 +816,7 @@ impl Learner for Grpo {
                 self.config.step_radius_target.is_some() || k + 1 == n || self.st.updates + 1 >= self.total_updates;
             last = self.iteration(measure)?;
         }
-        let (acc, score) = self.test_accuracy(self.config.eval_prompts, self.st.seed)?;
+        let (acc, score) = self.row_test_accuracy()?;
         let elapsed = self.started_at.elapsed().as_secs_f64();
         let mut m = Metrics::new();
         m.push("global_step", self.st.global_step as f64);

@@ -25,8 +25,9 @@
 //! With `data_blocks = B > 1` each iteration's prompts are split into B data blocks, each
 //! sampled from its own streams and run through the advantage stages on its own, and the
 //! blocks' gradients of the whole batch's loss are summed in block order: the run that
-//! `taper train --data-parallel` over B processes reproduces bit for bit (the warm start and
-//! the evaluations, the same on every process, run whole on each).
+//! `taper train --data-parallel` over B processes reproduces bit for bit. Each block answers
+//! its share of a metrics row's test prompts; the warm start, the same on every process, runs
+//! whole on each.
 
 mod blocks;
 mod learner;
