@@ -8,15 +8,56 @@
 
 use crate::error::{CliError, Result};
 
-/// The environment variables by which MPI launchers tell a process how many processes the
-/// job has: Open MPI's `mpirun`, and the PMI of MPICH's Hydra and of Slurm's `srun`.
-const SIZE_VARS: [&str; 2] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"];
-
 /// The number of processes an MPI launcher says this job has, if it was launched by one.
 pub fn launched_size() -> Option<usize> {
-    SIZE_VARS
-        .iter()
-        .find_map(|v| std::env::var(v).ok().and_then(|s| s.trim().parse().ok()))
+    launched_size_in(&|v| std::env::var(v).ok())
+}
+
+/// [`launched_size`] from the variables `get` reads: Open MPI's `mpirun`
+/// (`OMPI_COMM_WORLD_SIZE`), a PMI-1/2 launcher such as MPICH's Hydra or Slurm's
+/// `srun --mpi=pmi2` (`PMI_SIZE`), or Slurm's `srun --mpi=pmix` (a `PMIX_RANK`, and the step's
+/// `SLURM_STEP_NUM_TASKS`; Slurm's variables alone do not say that a process was launched as
+/// one of several, since a batch script's own commands see them too).
+fn launched_size_in(get: &dyn Fn(&str) -> Option<String>) -> Option<usize> {
+    let num = |v: &str| get(v).and_then(|s| s.trim().parse().ok());
+    num("OMPI_COMM_WORLD_SIZE")
+        .or_else(|| num("PMI_SIZE"))
+        .or_else(|| get("PMIX_RANK").and_then(|_| num("SLURM_STEP_NUM_TASKS")))
+}
+
+/// The processes of this launch on this machine, from the launcher's environment (Open MPI's,
+/// MPICH's, Slurm's `srun`); 1 when unknown.
+pub fn local_processes() -> usize {
+    local_processes_in(&|v| std::env::var(v).ok())
+}
+
+/// [`local_processes`] from the variables `get` reads.
+fn local_processes_in(get: &dyn Fn(&str) -> Option<String>) -> usize {
+    let num = |v: &str| get(v).and_then(|s| s.trim().parse::<usize>().ok());
+    num("OMPI_COMM_WORLD_LOCAL_SIZE")
+        .or_else(|| num("MPI_LOCALNRANKS"))
+        .or_else(|| {
+            get("PMIX_RANK")?;
+            slurm_tasks_on(&get("SLURM_STEP_TASKS_PER_NODE")?, num("SLURM_NODEID")?)
+        })
+        .unwrap_or(1)
+}
+
+/// The tasks on node `node` of a Slurm tasks-per-node list: `2(x3),1` is 2 tasks on each of
+/// the first three nodes and 1 on the fourth.
+fn slurm_tasks_on(spec: &str, node: usize) -> Option<usize> {
+    let mut first = 0;
+    for part in spec.split(',') {
+        let (n, times) = match part.split_once("(x") {
+            Some((n, rest)) => (n.trim().parse().ok()?, rest.strip_suffix(')')?.parse().ok()?),
+            None => (part.trim().parse().ok()?, 1usize),
+        };
+        if node < first + times {
+            return Some(n);
+        }
+        first += times;
+    }
+    None
 }
 
 /// This launch's processes, as seen from one of them.
@@ -266,5 +307,37 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, items);
         assert_eq!(Cluster::single().share(&items), items);
+    }
+
+    fn vars<'a>(set: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |v| set.iter().find(|(k, _)| *k == v).map(|(_, x)| x.to_string())
+    }
+
+    #[test]
+    fn launchers_are_recognised_by_their_variables() {
+        assert_eq!(launched_size_in(&vars(&[("OMPI_COMM_WORLD_SIZE", "4")])), Some(4));
+        assert_eq!(launched_size_in(&vars(&[("PMI_SIZE", "3")])), Some(3));
+        let srun = [
+            ("PMIX_RANK", "1"),
+            ("SLURM_STEP_NUM_TASKS", "6"),
+            ("SLURM_STEP_TASKS_PER_NODE", "2(x2),1,1"),
+            ("SLURM_NODEID", "1"),
+        ];
+        assert_eq!(launched_size_in(&vars(&srun)), Some(6));
+        assert_eq!(local_processes_in(&vars(&srun)), 2);
+        // A batch script's own command sees Slurm's variables but was not launched as a task.
+        let batch = [("SLURM_NTASKS", "2"), ("SLURM_STEP_NUM_TASKS", "1")];
+        assert_eq!(launched_size_in(&vars(&batch)), None);
+        assert_eq!(local_processes_in(&vars(&batch)), 1);
+        assert_eq!(local_processes_in(&vars(&[("OMPI_COMM_WORLD_LOCAL_SIZE", "2")])), 2);
+    }
+
+    #[test]
+    fn slurm_task_lists_are_read_per_node() {
+        let spec = "2(x3),1";
+        let per: Vec<Option<usize>> = (0..5).map(|n| slurm_tasks_on(spec, n)).collect();
+        assert_eq!(per, vec![Some(2), Some(2), Some(2), Some(1), None]);
+        assert_eq!(slurm_tasks_on("4", 0), Some(4));
+        assert_eq!(slurm_tasks_on("x", 0), None);
     }
 }

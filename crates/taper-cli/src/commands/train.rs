@@ -253,7 +253,7 @@ fn train_seeds(
     }
     let mine = cluster.share(seeds);
     // Processes on one machine split its cores.
-    let local = local_processes().clamp(1, cluster.size());
+    let local = crate::cluster::local_processes().clamp(1, cluster.size());
     let threads = (rayon::current_num_threads() / local).max(1);
     let workers = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) / local).max(1);
     let speak = !options.quiet && cluster.is_root();
@@ -354,15 +354,6 @@ fn train_seeds(
         ));
     }
     Ok(())
-}
-
-/// The processes of this launch on this machine, from the launcher's environment (Open
-/// MPI's, MPICH's); 1 when unknown.
-pub(crate) fn local_processes() -> usize {
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().and_then(|s| s.trim().parse().ok()))
-        .unwrap_or(1)
 }
 
 /// Where one seed of a sweep stands in its folder.

@@ -144,7 +144,7 @@ fn same_run_everywhere(link: &dyn BlockLink, cfg: &RunConfig) -> Result<()> {
 /// its cores, each pool taking its share (the bits do not depend on the threads). Does nothing
 /// when `RAYON_NUM_THREADS` is set or the launch has one process per machine.
 pub fn share_cores() {
-    let local = super::train::local_processes();
+    let local = crate::cluster::local_processes();
     if local < 2 || std::env::var_os("RAYON_NUM_THREADS").is_some() {
         return;
     }

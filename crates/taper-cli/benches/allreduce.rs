@@ -5,13 +5,47 @@
 //! `MPI_Allgather` followed by a sum in rank order on every process.
 //!
 //! ```bash
-//! cargo build --release -p taper-cli --features mpi --example allreduce
-//! mpirun -np 2 target/release/examples/allreduce
+//! cargo bench -p taper-cli --features mpi --bench allreduce
 //! ```
+//!
+//! Started alone (as `cargo bench` starts it), the bench starts itself again over
+//! `TAPER_BENCH_PROCESSES` processes (2 by default) with `mpirun --oversubscribe`; started by
+//! `mpirun` or `srun`, it measures over that launch's processes. One JSON line per gradient.
 
 use mpi::collective::{CommunicatorCollectives, SystemOperation};
 use mpi::topology::Communicator;
+use std::process::{exit, Command};
 use std::time::Instant;
+
+/// Whether this process was started by an MPI launcher (Open MPI's, or a PMI one).
+fn launched() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+}
+
+/// Runs this bench again over `mpirun`, and exits with its status.
+fn relaunch() -> ! {
+    let np = std::env::var("TAPER_BENCH_PROCESSES").unwrap_or_else(|_| "2".into());
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("allreduce: the bench cannot find its own path: {e}");
+            exit(1)
+        }
+    };
+    match Command::new("mpirun")
+        .args(["--oversubscribe", "-np", &np])
+        .arg(exe)
+        .status()
+    {
+        Ok(s) => exit(s.code().unwrap_or(1)),
+        Err(e) => {
+            eprintln!("allreduce: cannot start mpirun ({e}); install Open MPI (Debian: openmpi-bin)");
+            exit(1)
+        }
+    }
+}
 
 /// Median of `reps` timed calls of `f`, in microseconds, after `reps / 10` untimed ones.
 fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -30,6 +64,9 @@ fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    if !launched() {
+        relaunch();
+    }
     let Some(universe) = mpi::initialize() else {
         eprintln!("MPI was initialised already");
         std::process::exit(1);
