@@ -13,6 +13,10 @@
 //! streams, the minibatches, the per-block advantage normalisation, the order of the sums), so
 //! a run of `B` blocks is its own run: equal, bit for bit, to the same run over `B` processes,
 //! and statistically, not bitwise, equal to a run of one block.
+//!
+//! GRPO's blocks split each iteration's prompts instead of envs, and normalise their losses by
+//! the whole batch's gathered counts, so that their gradients sum unweighted (see
+//! `grpo::blocks`).
 
 use crate::error::{AlgoError, Result};
 use rand_chacha::ChaCha8Rng;
@@ -147,6 +151,22 @@ pub(crate) fn one_env_set(data_blocks: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A float sent between processes as its bits, so that a NaN or an infinity arrives as
+/// itself (JSON has no spelling for them): `#[serde(with = "crate::blocks::f64_bits")]`.
+pub(crate) mod f64_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `x`'s bits.
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(x.to_bits())
+    }
+
+    /// Reads a float from its bits.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
 }
 
 /// Whether a config's `data_blocks` is the default, one (left out when it is serialised).

@@ -17,9 +17,10 @@ use mpi::topology::Communicator;
 use std::process::{exit, Command};
 use std::time::Instant;
 
-/// Whether this process was started by an MPI launcher (Open MPI's, or a PMI one).
+/// Whether this process was started by an MPI launcher (Open MPI's `mpirun`, a PMI one, or
+/// Slurm's `srun --mpi=pmix`).
 fn launched() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
         .iter()
         .any(|v| std::env::var_os(v).is_some())
 }

@@ -46,16 +46,16 @@ fn local_processes_in(get: &dyn Fn(&str) -> Option<String>) -> usize {
 /// The tasks on node `node` of a Slurm tasks-per-node list: `2(x3),1` is 2 tasks on each of
 /// the first three nodes and 1 on the fourth.
 fn slurm_tasks_on(spec: &str, node: usize) -> Option<usize> {
-    let mut first = 0;
+    let mut first: usize = 0;
     for part in spec.split(',') {
         let (n, times) = match part.split_once("(x") {
             Some((n, rest)) => (n.trim().parse().ok()?, rest.strip_suffix(')')?.parse().ok()?),
             None => (part.trim().parse().ok()?, 1usize),
         };
-        if node < first + times {
+        first = first.checked_add(times)?;
+        if node < first {
             return Some(n);
         }
-        first += times;
     }
     None
 }

@@ -1,8 +1,9 @@
 //! GRPO over data blocks (see [`crate::blocks`]): each of `B` blocks samples its share
 //! (`prompts_per_step / B`) of every iteration's prompts from its own prompt stream, samples
 //! their completions from its own sampling stream, and runs the advantage stages on its own
-//! groups (group advantages and ADORA are per group anyway; DAPO's dynamic sampling refills the
-//! block's share; D³S selects samples and tokens within the block). The loss of every block's
+//! groups (group advantages and ADORA are per group anyway, though `scale_rewards = "batch"`
+//! scales by the block's standard deviation; DAPO's dynamic sampling refills the block's
+//! share; D³S selects samples and tokens within the block). The loss of every block's
 //! rows is normalised by the whole batch's counts ([`BatchTotals`]: completions for `grpo` and
 //! `dr_grpo`, valid tokens for `bnpo` and `dapo`), so that the blocks' gradients, summed in
 //! block order, are the gradient of the whole batch's loss; clipping and Adam then run once on
@@ -29,13 +30,20 @@ pub(super) struct Streams {
 pub(super) struct Tally {
     /// Completions sampled, refills included.
     pub sampled: u64,
-    /// Over the first sampling round's completions: their count, the sums of their shaped
-    /// rewards, exact answers, sampling entropies (over `entropy_tokens` tokens) and lengths.
+    /// The first sampling round's completions (the statistics below are over them).
     pub fresh: u64,
+    /// The sum of their shaped rewards.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub reward: f64,
+    /// The number of exact answers among them.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub accuracy: f64,
+    /// The sum of their sampling entropies, over `entropy_tokens` tokens.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub entropy: f64,
+    /// The tokens whose entropies `entropy` sums.
     pub entropy_tokens: u64,
+    /// The sum of their lengths.
     pub length: u64,
     /// Groups kept by dynamic sampling.
     pub kept_groups: u64,
@@ -43,8 +51,11 @@ pub(super) struct Tally {
     pub candidates: u64,
     /// Completions trained on.
     pub rows: u64,
-    /// Their valid tokens, and those the loss reads (after D³S's token selection).
+    /// Their valid tokens.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub target_tokens: f64,
+    /// The tokens the loss reads (after D³S's token selection).
+    #[serde(with = "crate::blocks::f64_bits")]
     pub tokens: f64,
 }
 
@@ -52,8 +63,10 @@ pub(super) struct Tally {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct LossTally {
     /// `Σ w·ℓ` over its tokens.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub loss: f64,
     /// The sum of the k3 KL over its tokens.
+    #[serde(with = "crate::blocks::f64_bits")]
     pub kl: f64,
     /// Tokens whose clipped branch was taken.
     pub clipped: u64,
@@ -193,6 +206,26 @@ mod tests {
         let t = Tally::total(&[a, b]);
         assert_eq!((t.sampled, t.reward, t.rows), (12, 1.5, 3));
         assert_eq!(t.batch_totals(), BatchTotals { rows: 3, tokens: 8.0 });
+    }
+
+    #[test]
+    fn tallies_cross_processes_with_every_float_intact() {
+        let l = LossTally {
+            loss: f64::NAN,
+            kl: -0.0,
+            clipped: 1,
+            active: 2,
+        };
+        let back: LossTally = serde_json::from_slice(&serde_json::to_vec(&l).unwrap()).unwrap();
+        assert!(back.loss.is_nan());
+        assert_eq!(back.kl.to_bits(), (-0.0f64).to_bits());
+        let t = Tally {
+            reward: f64::INFINITY,
+            tokens: 0.1 + 0.2,
+            ..Tally::default()
+        };
+        let back: Tally = serde_json::from_slice(&serde_json::to_vec(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
     }
 
     #[test]

@@ -667,7 +667,11 @@ impl Grpo {
             self.opt.step(self.model.vars(), &grads)?;
         }
         if measure_step && self.place.total > 1 {
-            stats.step_r = self.place.all_gather_items(vec![stats.step_r; self.streams.len()])?[0];
+            // As bits: a NaN (block 0 kept no rows) has no JSON spelling.
+            let bits = self
+                .place
+                .all_gather_items(vec![stats.step_r.to_bits(); self.streams.len()])?[0];
+            stats.step_r = f64::from_bits(bits);
         }
         self.st.opt_steps = self.opt.steps();
         self.st.updates += 1;

@@ -117,7 +117,8 @@ pub struct GrpoConfig {
     pub step_radius_target: Option<f64>,
     /// Split each iteration's `prompts_per_step` prompts into this many data blocks, each
     /// sampling its share from its own prompt and sampling streams, with its own dynamic
-    /// sampling refills and D³S selection, whose gradients of the whole batch's loss are
+    /// sampling refills, D³S selection and (`scale_rewards = "batch"`) reward scale, whose
+    /// gradients of the whole batch's loss are
     /// summed in block order (see [`crate::blocks`]): the run that a data-parallel launch over
     /// as many processes reproduces bit for bit. 1 (the default) is the ordinary run.
     #[serde(skip_serializing_if = "crate::blocks::is_one")]

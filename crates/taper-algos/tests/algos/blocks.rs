@@ -231,9 +231,10 @@ fn small_grpo(data_blocks: usize) -> GrpoConfig {
     }
 }
 
-/// GRPO with a KL term to the reference, and DAPO with every stage (dynamic sampling, whose
-/// refills differ between the blocks, ADORA, and D³S's sample and token selection) over two
-/// processes equal two blocks in one process.
+/// GRPO with a KL term to the reference, DAPO with every stage (dynamic sampling, whose
+/// refills differ between the blocks, ADORA, and D³S's sample and token selection), Dr. GRPO
+/// with per-group D³S, and BNPO with batch-scaled rewards, over two processes (threads here)
+/// equal two blocks in one process.
 #[test]
 fn grpo_two_blocks_over_two_processes_equal_one_process() {
     use taper_algos::group::token_loss::LossType;
@@ -252,6 +253,12 @@ fn grpo_two_blocks_over_two_processes_equal_one_process() {
             loss_type: LossType::DrGrpo,
             d3s: true,
             d3s_cross_group: false,
+            ..small_grpo(2)
+        },
+        // Token-normalised, with each block's rewards scaled by the block's deviation.
+        GrpoConfig {
+            loss_type: LossType::Bnpo,
+            scale_rewards: taper_algos::group::advantage::ScaleRewards::Batch,
             ..small_grpo(2)
         },
     ];
