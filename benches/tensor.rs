@@ -138,6 +138,68 @@ fn bench_tanh(c: &mut Criterion) {
         b.iter(|| black_box(taper::tensor::fastmath::fast_tanh(&xt).unwrap()))
     });
     g.finish();
+    // A PPO minibatch's hidden layer (128 rows of 64): the bias-add and tanh in chunks of
+    // values side by side, against the same arithmetic one value (one vector) at a time.
+    let mut g = c.benchmark_group("bias_tanh_128x64");
+    let bias = taper::tensor::init::normal(&mut rng, 64, 0.0, 0.1);
+    let mut h = x[..128 * 64].to_vec();
+    g.bench_function("chunked", |b| {
+        b.iter(|| {
+            h.copy_from_slice(&x[..128 * 64]);
+            taper::tensor::fastmath::bias_tanh_inplace(black_box(&mut h), &bias)
+        })
+    });
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+        g.bench_function("value_by_value", |b| {
+            b.iter(|| {
+                h.copy_from_slice(&x[..128 * 64]);
+                // SAFETY: the features it is compiled for were detected above.
+                unsafe { bias_tanh_value_by_value(black_box(&mut h), &bias) }
+            })
+        });
+    }
+    g.finish();
+    // GELU over a DSAC-T minibatch's hidden layer (256 rows of 256), likewise.
+    let mut g = c.benchmark_group("gelu_256x256");
+    let xg = taper::tensor::init::normal(&mut rng, 256 * 256, 0.0, 1.0);
+    let mut yg = vec![0f32; xg.len()];
+    g.bench_function("chunked", |b| {
+        b.iter(|| taper::tensor::fastmath::gelu_slice(black_box(&xg), &mut yg))
+    });
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+        g.bench_function("value_by_value", |b| {
+            // SAFETY: the features it is compiled for were detected above.
+            b.iter(|| unsafe { gelu_value_by_value(black_box(&xg), &mut yg) })
+        });
+    }
+    g.finish();
+}
+
+/// GELU with the fast tanh one value after another, compiled as
+/// [`bias_tanh_value_by_value`]: the form the chunked kernel replaced.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn gelu_value_by_value(x: &[f32], y: &mut [f32]) {
+    const C: f32 = 0.797_884_6;
+    const A: f32 = 0.044_715;
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        let th = taper::tensor::fastmath::tanh_fast(C * xi * (1.0 + A * xi * xi));
+        *yi = 0.5 * xi * (1.0 + th);
+    }
+}
+
+/// The bias-add and fast tanh one value after another, compiled for the instructions the
+/// library's AVX-512 kernel uses: the form the chunked kernel replaced.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn bias_tanh_value_by_value(h: &mut [f32], bias: &[f32]) {
+    for row in h.chunks_exact_mut(bias.len()) {
+        for (v, &bi) in row.iter_mut().zip(bias) {
+            *v = taper::tensor::fastmath::tanh_fast(*v + bi);
+        }
+    }
 }
 
 fn bench_rollout_forward(c: &mut Criterion) {
