@@ -170,6 +170,18 @@ fn gelu_arg(x: f32) -> f32 {
     GELU_C * x * (1.0 + GELU_A * x * x)
 }
 
+/// The tanh of [`gelu_arg`] over one chunk.
+#[inline(always)]
+fn gelu_tanh_chunk(x: &[f32; CHUNK]) -> [f32; CHUNK] {
+    let mut arg = [0f32; CHUNK];
+    for i in 0..CHUNK {
+        arg[i] = gelu_arg(x[i]);
+    }
+    let mut th = [0f32; CHUNK];
+    tanh_chunk(&arg, &mut th);
+    th
+}
+
 /// GELU's derivative at `x`, given `th`, the tanh of [`gelu_arg`]`(x)`.
 #[inline(always)]
 fn gelu_slope(x: f32, th: f32) -> f32 {
@@ -184,13 +196,9 @@ multiversion! {
         let (ychunks, yrest) = y.as_chunks_mut::<CHUNK>();
         let (xchunks, xrest) = x.as_chunks::<CHUNK>();
         for (yc, xc) in ychunks.iter_mut().zip(xchunks) {
-            let mut arg = [0f32; CHUNK];
+            let th = gelu_tanh_chunk(xc);
             for i in 0..CHUNK {
-                arg[i] = gelu_arg(xc[i]);
-            }
-            tanh_chunk(&arg, yc);
-            for i in 0..CHUNK {
-                yc[i] = 0.5 * xc[i] * (1.0 + yc[i]);
+                yc[i] = 0.5 * xc[i] * (1.0 + th[i]);
             }
         }
         for (yi, &xi) in yrest.iter_mut().zip(xrest) {
@@ -208,12 +216,7 @@ multiversion! {
         let (gchunks, grest) = g.as_chunks_mut::<CHUNK>();
         let (xchunks, xrest) = x.as_chunks::<CHUNK>();
         for (gc, xc) in gchunks.iter_mut().zip(xchunks) {
-            let mut arg = [0f32; CHUNK];
-            for i in 0..CHUNK {
-                arg[i] = gelu_arg(xc[i]);
-            }
-            let mut th = [0f32; CHUNK];
-            tanh_chunk(&arg, &mut th);
+            let th = gelu_tanh_chunk(xc);
             for i in 0..CHUNK {
                 gc[i] *= gelu_slope(xc[i], th[i]);
             }
