@@ -17,6 +17,7 @@
 mod cluster;
 mod commands;
 mod error;
+mod keep_awake;
 mod render;
 mod sweep_progress;
 

@@ -71,9 +71,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(o) => (o.clone(), false),
         None => (new_default_dir(&cfg, &cfg.seed.to_string())?, true),
     };
-    let r = Trainer::new(&out)
-        .options(options)
-        .fit(learner.as_mut(), cfg.total_steps);
+    let r = crate::keep_awake::keep_awake(|| {
+        Trainer::new(&out)
+            .options(options)
+            .fit(learner.as_mut(), cfg.total_steps)
+    });
     remove_if_empty(&out, made);
     r?;
     Ok(())
@@ -443,9 +445,11 @@ fn same_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, dir: &Path) -> bool {
 fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptions) -> Result<()> {
     let cfg = resume_config(a, dir, kwargs)?;
     let mut learner = cfg.learner()?;
-    Trainer::new(dir)
-        .options(options)
-        .resume(learner.as_mut(), cfg.total_steps)?;
+    crate::keep_awake::keep_awake(|| {
+        Trainer::new(dir)
+            .options(options)
+            .resume(learner.as_mut(), cfg.total_steps)
+    })?;
     Ok(())
 }
 

@@ -1,0 +1,96 @@
+//! One run keeps a second thread of rayon's pool awake while it trains.
+//!
+//! The networks' large passes split into two exact halves with `rayon::join`. Between passes
+//! the second thread finds no work and, after a short spin, sleeps; the next join must wake it
+//! through the kernel. Where a wake-up is dear (measured on a virtual machine: the default
+//! MADDPG run took 38 s on two threads against 34 s on one), that costs more than the split
+//! saves. So a single run lends a thread to a poller that takes the pool's pending work
+//! (`rayon::yield_now`) the moment it appears and otherwise spins, until the run ends. The
+//! threads that compute a pass do not change its numbers (the passes are exact at any thread
+//! count), so only the time changes. The price is a core kept runnable while the run lasts;
+//! after a few idle polls the poller offers it to any other thread at each poll, so runs side
+//! by side in other processes are not starved.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Polls without work before the poller starts offering its core to the system's other
+/// threads at each poll (`sched_yield`), so that processes side by side lose little to it.
+const SPINS: u32 = 256;
+
+/// Runs `f` on this thread while another thread of rayon's pool, if it has one, polls for the
+/// pool's work instead of sleeping. A sweep's runs share the cores and do not use it.
+pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
+    if rayon::current_num_threads() < 2 {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    let caller = rayon::current_thread_index();
+    rayon::in_place_scope(|s| {
+        let done = &done;
+        s.spawn(move |_| {
+            // Never on the run's own thread (which takes it back only when the run is over):
+            // there it would have nothing to wait for.
+            if rayon::current_thread_index() == caller {
+                return;
+            }
+            let mut idle = 0u32;
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                    idle = 0;
+                } else if idle < SPINS {
+                    idle += 1;
+                    std::hint::spin_loop();
+                } else {
+                    // Runnable, but ready to give the core to any other thread that wants it.
+                    std::thread::yield_now();
+                }
+            }
+        });
+        // Set on the way out, by return or by panic: the scope waits for the poller.
+        let _stop = Stop(done);
+        f()
+    })
+}
+
+/// Tells the poller to stop when dropped.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The poller runs the run's fork-joins and stops when the run ends, on a pool of two
+    /// threads and of one.
+    #[test]
+    fn a_run_keeps_a_thread_awake_and_ends() {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let sum = pool.install(|| {
+                keep_awake(|| {
+                    (0..200)
+                        .map(|i| {
+                            let (a, b) = rayon::join(|| i * 2, || i + 1);
+                            a + b
+                        })
+                        .sum::<u64>()
+                })
+            });
+            assert_eq!(sum, (0..200).map(|i| i * 3 + 1).sum::<u64>());
+        }
+    }
+
+    /// A run that panics still stops the poller, so the panic reaches the caller instead of
+    /// the scope waiting for ever.
+    #[test]
+    fn a_panicking_run_stops_the_poller() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let r = pool.install(|| std::panic::catch_unwind(|| keep_awake(|| panic!("the run failed"))));
+        assert!(r.is_err());
+    }
+}
