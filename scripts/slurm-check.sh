@@ -5,9 +5,11 @@
 # gives: the data-parallel runs with `data_blocks = 2` in one process, the sweep's runs with
 # each seed alone.
 #
-# With --setup (root, Debian or Ubuntu), it first installs Slurm and munge and starts a
-# single-node cluster of this machine (slurmctld and slurmd in the background; they stop when
-# the shell that started them ends). Needs Open MPI and a build with the `mpi` feature:
+# With --setup (root, Debian or Ubuntu; meant for a scratch machine, since it writes
+# /etc/slurm/slurm.conf), it first installs Slurm and munge and starts a single-node cluster of
+# this machine: munged, slurmctld and slurmd in the background, running until stopped
+# (`pkill -x slurmd; pkill -x slurmctld; pkill -x munged`). Needs Open MPI and a build with the
+# `mpi` feature:
 #
 #   cargo build --release -p taper-cli --features mpi
 #   bash scripts/slurm-check.sh [--setup]
