@@ -19,7 +19,7 @@ pub fn launched_size() -> Option<usize> {
 /// `SLURM_STEP_NUM_TASKS`; Slurm's variables alone do not say that a process was launched as
 /// one of several, since a batch script's own commands see them too).
 fn launched_size_in(get: &dyn Fn(&str) -> Option<String>) -> Option<usize> {
-    let num = |v: &str| get(v).and_then(|s| s.trim().parse().ok());
+    let num = |v: &str| count_in(get, v);
     num("OMPI_COMM_WORLD_SIZE")
         .or_else(|| num("PMI_SIZE"))
         .or_else(|| get("PMIX_RANK").and_then(|_| num("SLURM_STEP_NUM_TASKS")))
@@ -33,7 +33,7 @@ pub fn local_processes() -> usize {
 
 /// [`local_processes`] from the variables `get` reads.
 fn local_processes_in(get: &dyn Fn(&str) -> Option<String>) -> usize {
-    let num = |v: &str| get(v).and_then(|s| s.trim().parse::<usize>().ok());
+    let num = |v: &str| count_in(get, v);
     num("OMPI_COMM_WORLD_LOCAL_SIZE")
         .or_else(|| num("MPI_LOCALNRANKS"))
         .or_else(|| {
@@ -41,6 +41,11 @@ fn local_processes_in(get: &dyn Fn(&str) -> Option<String>) -> usize {
             slurm_tasks_on(&get("SLURM_STEP_TASKS_PER_NODE")?, num("SLURM_NODEID")?)
         })
         .unwrap_or(1)
+}
+
+/// The count that variable `v` holds, if `get` finds it and it parses.
+fn count_in(get: &dyn Fn(&str) -> Option<String>, v: &str) -> Option<usize> {
+    get(v).and_then(|s| s.trim().parse().ok())
 }
 
 /// The tasks on node `node` of a Slurm tasks-per-node list: `2(x3),1` is 2 tasks on each of

@@ -1,6 +1,6 @@
 //! `taper train --data-parallel`: one run over the processes of an MPI launch, each holding
-//! one data block (a share of the envs, or of GRPO's prompts; see `taper::algos::blocks`). Rank 0 writes the run folder; the
-//! others follow it.
+//! one data block (a share of the envs, or of GRPO's prompts; see `taper::algos::blocks`).
+//! Rank 0 writes the run folder; the others follow it.
 
 use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
