@@ -110,17 +110,15 @@ impl Blocks {
     }
 
     /// Every block's item, in block order, from the held blocks' `local` items (serialised to
-    /// pass between processes).
+    /// pass between processes, every float with its bits: [`crate::wire`]).
     pub fn all_gather_items<T: Serialize + serde::de::DeserializeOwned>(&self, local: Vec<T>) -> Result<Vec<T>> {
         let Some(link) = &self.link else {
             return Ok(local);
         };
-        let bytes =
-            serde_json::to_vec(&local).map_err(|e| AlgoError::Link(format!("encoding a block's state: {e}")))?;
+        let bytes = crate::wire::to_bytes(&local, "a block's state")?;
         let mut all = Vec::with_capacity(self.total);
         for part in link.all_gather_bytes(&bytes)? {
-            let items: Vec<T> =
-                serde_json::from_slice(&part).map_err(|e| AlgoError::Link(format!("decoding a block's state: {e}")))?;
+            let items: Vec<T> = crate::wire::from_bytes(&part, "a block's state")?;
             all.extend(items);
         }
         Ok(all)
@@ -151,22 +149,6 @@ pub(crate) fn one_env_set(data_blocks: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// A float sent between processes as its bits, so that a NaN or an infinity arrives as
-/// itself (JSON has no spelling for them): `#[serde(with = "crate::blocks::f64_bits")]`.
-pub(crate) mod f64_bits {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes `x`'s bits.
-    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(x.to_bits())
-    }
-
-    /// Reads a float from its bits.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        u64::deserialize(d).map(f64::from_bits)
-    }
 }
 
 /// Whether a config's `data_blocks` is the default, one (left out when it is serialised).

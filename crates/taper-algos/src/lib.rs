@@ -60,6 +60,7 @@ pub mod run_config;
 pub mod sac;
 mod safe_step;
 pub mod value_head;
+mod wire;
 
 pub use error::{AlgoError, Result};
 pub use kind::{AlgoConfig, AlgoKind};

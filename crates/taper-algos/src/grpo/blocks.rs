@@ -33,13 +33,10 @@ pub(super) struct Tally {
     /// The first sampling round's completions (the statistics below are over them).
     pub fresh: u64,
     /// The sum of their shaped rewards.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub reward: f64,
     /// The number of exact answers among them.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub accuracy: f64,
     /// The sum of their sampling entropies, over `entropy_tokens` tokens.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub entropy: f64,
     /// The tokens whose entropies `entropy` sums.
     pub entropy_tokens: u64,
@@ -52,10 +49,8 @@ pub(super) struct Tally {
     /// Completions trained on.
     pub rows: u64,
     /// Their valid tokens.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub target_tokens: f64,
     /// The tokens the loss reads (after D³S's token selection).
-    #[serde(with = "crate::blocks::f64_bits")]
     pub tokens: f64,
 }
 
@@ -63,10 +58,8 @@ pub(super) struct Tally {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct LossTally {
     /// `Σ w·ℓ` over its tokens.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub loss: f64,
     /// The sum of the k3 KL over its tokens.
-    #[serde(with = "crate::blocks::f64_bits")]
     pub kl: f64,
     /// Tokens whose clipped branch was taken.
     pub clipped: u64,
@@ -216,7 +209,7 @@ mod tests {
             clipped: 1,
             active: 2,
         };
-        let back: LossTally = serde_json::from_slice(&serde_json::to_vec(&l).unwrap()).unwrap();
+        let back: LossTally = crate::wire::from_bytes(&crate::wire::to_bytes(&l, "").unwrap(), "").unwrap();
         assert!(back.loss.is_nan());
         assert_eq!(back.kl.to_bits(), (-0.0f64).to_bits());
         let t = Tally {
@@ -224,7 +217,7 @@ mod tests {
             tokens: 0.1 + 0.2,
             ..Tally::default()
         };
-        let back: Tally = serde_json::from_slice(&serde_json::to_vec(&t).unwrap()).unwrap();
+        let back: Tally = crate::wire::from_bytes(&crate::wire::to_bytes(&t, "").unwrap(), "").unwrap();
         assert_eq!(back, t);
     }
 

@@ -667,11 +667,8 @@ impl Grpo {
             self.opt.step(self.model.vars(), &grads)?;
         }
         if measure_step && self.place.total > 1 {
-            // As bits: a NaN (block 0 kept no rows) has no JSON spelling.
-            let bits = self
-                .place
-                .all_gather_items(vec![stats.step_r.to_bits(); self.streams.len()])?[0];
-            stats.step_r = f64::from_bits(bits);
+            // Block 0's measurement (NaN when it kept no rows) for every process.
+            stats.step_r = self.place.all_gather_items(vec![stats.step_r; self.streams.len()])?[0];
         }
         self.st.opt_steps = self.opt.steps();
         self.st.updates += 1;
