@@ -17,7 +17,6 @@
 mod cluster;
 mod commands;
 mod error;
-mod keep_awake;
 mod render;
 mod sweep_progress;
 

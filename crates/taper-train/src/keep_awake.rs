@@ -1,4 +1,6 @@
-//! One run keeps a second thread of rayon's pool awake while it trains.
+//! One run keeps a second thread of rayon's pool awake while it trains
+//! ([`TrainOptions::keep_awake`](crate::TrainOptions::keep_awake), which `taper train` sets for
+//! a single run).
 //!
 //! The networks' large passes split into two exact halves with `rayon::join`. Between passes
 //! the second thread finds no work and, after a short spin, sleeps; the next join must wake it
@@ -18,7 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const SPINS: u32 = 256;
 
 /// Runs `f` on this thread while another thread of rayon's pool, if it has one, polls for the
-/// pool's work instead of sleeping. A sweep's runs share the cores and do not use it.
+/// pool's work instead of sleeping. Runs that share the cores with others (a sweep's) should
+/// not use it.
+///
+/// ```
+/// let (a, b) = taper_train::keep_awake::keep_awake(|| rayon::join(|| 1 + 1, || 2 + 2));
+/// assert_eq!((a, b), (2, 4));
+/// ```
 pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
     if rayon::current_num_threads() < 2 {
         return f();

@@ -15,7 +15,7 @@
 //! - [`seeds`]: several seeds in parallel;
 //! - [`run_dir`]: ownership of a run folder (a lock while writing, no silent overwrite, debris
 //!   of interrupted writes removed); [`interrupt`]: SIGINT/SIGTERM stop a run after a
-//!   checkpoint.
+//!   checkpoint; [`keep_awake`]: a second thread kept polling for the networks' split passes.
 //!
 //! ```no_run
 //! use taper_train::{Trainer, TrainOptions};
@@ -36,6 +36,7 @@ pub mod checkpoint;
 mod error;
 pub mod eval;
 pub mod interrupt;
+pub mod keep_awake;
 pub mod learner;
 pub mod metrics;
 pub mod progress;

@@ -49,6 +49,11 @@ pub struct TrainOptions {
     /// On resume, take a config that differs from the one the checkpoint was trained with
     /// (refused otherwise, so that an edited `config.toml` is never used silently).
     pub accept_config_edits: bool,
+    /// Keep a second thread of rayon's pool polling for work while the run trains, instead of
+    /// sleeping between the networks' split passes ([`crate::keep_awake`]): the same numbers,
+    /// faster where a thread's wake-up is dear, at the price of a core kept busy. For a run
+    /// that has the machine to itself (`taper train` sets it for a single run; off by default).
+    pub keep_awake: bool,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +69,7 @@ impl Default for TrainOptions {
             tensorboard: true,
             overwrite: false,
             accept_config_edits: false,
+            keep_awake: false,
         }
     }
 }
@@ -482,7 +488,16 @@ impl<'a> Trainer<'a> {
         self.run(learner, end, Some(sinks))
     }
 
-    fn run(&mut self, learner: &mut dyn Learner, end: u64, mut sinks: Option<Sinks>) -> Result<RunSummary> {
+    fn run(&mut self, learner: &mut dyn Learner, end: u64, sinks: Option<Sinks>) -> Result<RunSummary> {
+        if self.options.keep_awake {
+            crate::keep_awake::keep_awake(|| self.run_steps(learner, end, sinks))
+        } else {
+            self.run_steps(learner, end, sinks)
+        }
+    }
+
+    /// The training loop of [`Self::run`].
+    fn run_steps(&mut self, learner: &mut dyn Learner, end: u64, mut sinks: Option<Sinks>) -> Result<RunSummary> {
         let o = self.options.clone();
         let start = learner.progress().global_step;
         let mut view = ProgressView::new(o.quiet, start, end, learner.headline());

@@ -122,6 +122,42 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
     }
 }
 
+/// A second thread kept awake (`TrainOptions::keep_awake`) changes the time only: on a pool of
+/// two threads, where PPO's minibatch passes split in two, the run writes the same rows and
+/// weights with it and without it, fresh and resumed.
+#[test]
+fn a_kept_awake_thread_changes_no_number() {
+    let d = tempfile::tempdir().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let cfg = small(AlgoKind::Ppo, "CartPole-v1");
+    let total = 4096;
+    let run = |name: &str, keep_awake: bool| {
+        let dir = d.path().join(name);
+        let half = TrainOptions {
+            keep_awake,
+            stop_after: Some(total / 2),
+            ..quiet()
+        };
+        pool.install(|| {
+            let mut l = AlgoKind::Ppo.learner(&cfg, "CartPole-v1", &Kwargs::new(), 3).unwrap();
+            Trainer::new(&dir).options(half.clone()).fit(l.as_mut(), total).unwrap();
+            let mut l = AlgoKind::Ppo.learner(&cfg, "CartPole-v1", &Kwargs::new(), 3).unwrap();
+            let rest = TrainOptions {
+                stop_after: None,
+                ..half
+            };
+            Trainer::new(&dir).options(rest).resume(l.as_mut(), total).unwrap();
+        });
+        (
+            rows(&dir),
+            std::fs::read(dir.join("checkpoint/model.safetensors")).unwrap(),
+        )
+    };
+    let (asleep, awake) = (run("asleep", false), run("awake", true));
+    assert_eq!(asleep.0.len(), total as usize / 512);
+    assert_eq!(asleep, awake);
+}
+
 /// By type: `save`, `load` and `resume` of a PPO learner, and `learn` continuing after a
 /// resume.
 #[test]

@@ -71,11 +71,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(o) => (o.clone(), false),
         None => (new_default_dir(&cfg, &cfg.seed.to_string())?, true),
     };
-    let r = crate::keep_awake::keep_awake(|| {
-        Trainer::new(&out)
-            .options(options)
-            .fit(learner.as_mut(), cfg.total_steps)
-    });
+    // One run has the machine to itself: a second thread waits awake for its split passes.
+    let options = TrainOptions {
+        keep_awake: true,
+        ..options
+    };
+    let r = Trainer::new(&out)
+        .options(options)
+        .fit(learner.as_mut(), cfg.total_steps);
     remove_if_empty(&out, made);
     r?;
     Ok(())
@@ -445,11 +448,13 @@ fn same_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, dir: &Path) -> bool {
 fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptions) -> Result<()> {
     let cfg = resume_config(a, dir, kwargs)?;
     let mut learner = cfg.learner()?;
-    crate::keep_awake::keep_awake(|| {
-        Trainer::new(dir)
-            .options(options)
-            .resume(learner.as_mut(), cfg.total_steps)
-    })?;
+    let options = TrainOptions {
+        keep_awake: true,
+        ..options
+    };
+    Trainer::new(dir)
+        .options(options)
+        .resume(learner.as_mut(), cfg.total_steps)?;
     Ok(())
 }
 
