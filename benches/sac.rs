@@ -8,11 +8,15 @@
 //! Each measured call runs on a thread of rayon's pool, as `taper train` runs a learner, so the
 //! networks' fork-joins hand their second halves to the other thread cheaply.
 //!
+//! `sac_2steps_b256_256x256_kept_awake` runs the same steps with the pool's other thread kept
+//! polling between them (`taper_train::keep_awake`), as `taper train` runs a single run.
+//!
 //! Run: `cargo bench --bench sac`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use taper::algos::sac::{Sac, SacConfig};
 use taper::algos::Algorithm;
+use taper::train::keep_awake::keep_awake;
 
 fn filled(mut config: SacConfig) -> Sac {
     config.learning_starts = 10_000;
@@ -28,6 +32,11 @@ fn bench_steps(c: &mut Criterion) {
     let mut sac = filled(SacConfig::sac());
     g.bench_function("sac_2steps_b256_256x256", |b| {
         b.iter(|| rayon::scope(|_| sac.gradient_steps(2).unwrap()))
+    });
+    // As `taper train` runs it: the other thread kept polling for the halves between steps.
+    let mut sac = filled(SacConfig::sac());
+    g.bench_function("sac_2steps_b256_256x256_kept_awake", |b| {
+        rayon::scope(|_| keep_awake(|| b.iter(|| sac.gradient_steps(2).unwrap())))
     });
     let mut dsac = filled(SacConfig::dsac_t());
     g.bench_function("dsac_t_2steps_b256_3x256_gelu", |b| {

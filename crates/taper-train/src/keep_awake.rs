@@ -20,15 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const SPINS: u32 = 256;
 
 /// Runs `f` on this thread while another thread of rayon's pool, if it has one, polls for the
-/// pool's work instead of sleeping. Runs that share the cores with others (a sweep's) should
-/// not use it.
+/// pool's work instead of sleeping. This thread must be one of the pool's (inside
+/// `rayon::scope` or `ThreadPool::install`, as `taper train` runs its command), so that its
+/// fork-joins hand their halves to the poller; on any other thread `f` simply runs. Runs that
+/// share the cores with others (a sweep's) should not use it.
 ///
 /// ```
-/// let (a, b) = taper_train::keep_awake::keep_awake(|| rayon::join(|| 1 + 1, || 2 + 2));
+/// let (a, b) = rayon::scope(|_| taper_train::keep_awake::keep_awake(|| rayon::join(|| 1 + 1, || 2 + 2)));
 /// assert_eq!((a, b), (2, 4));
 /// ```
 pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
-    if rayon::current_num_threads() < 2 {
+    if rayon::current_num_threads() < 2 || rayon::current_thread_index().is_none() {
         return f();
     }
     let done = AtomicBool::new(false);

@@ -52,7 +52,9 @@ pub struct TrainOptions {
     /// Keep a second thread of rayon's pool polling for work while the run trains, instead of
     /// sleeping between the networks' split passes ([`crate::keep_awake`]): the same numbers,
     /// faster where a thread's wake-up is dear, at the price of a core kept busy. For a run
-    /// that has the machine to itself (`taper train` sets it for a single run; off by default).
+    /// that has the machine to itself, trained on a thread of rayon's pool (inside
+    /// `rayon::scope`); elsewhere it does nothing. `taper train` sets it for a single run; off by
+    /// default.
     pub keep_awake: bool,
 }
 
