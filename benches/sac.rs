@@ -8,7 +8,8 @@
 //! Each measured call runs on a thread of rayon's pool, as `taper train` runs a learner, so the
 //! networks' fork-joins hand their second halves to the other thread cheaply.
 //!
-//! `sac_2steps_b256_256x256_kept_awake` runs the same steps with the pool's other thread kept
+//! `sac_2steps_b256_256x256_in_pool` runs the same steps on one thread of the pool entered
+//! once, and `sac_2steps_b256_256x256_kept_awake` likewise with the pool's other thread kept
 //! polling between them (`taper_train::keep_awake`), as `taper train` runs a single run.
 //!
 //! Run: `cargo bench --bench sac`.
@@ -33,7 +34,13 @@ fn bench_steps(c: &mut Criterion) {
     g.bench_function("sac_2steps_b256_256x256", |b| {
         b.iter(|| rayon::scope(|_| sac.gradient_steps(2).unwrap()))
     });
-    // As `taper train` runs it: the other thread kept polling for the halves between steps.
+    // The steps on one thread of the pool, entered once: the other thread sleeps between
+    // the passes.
+    let mut sac = filled(SacConfig::sac());
+    g.bench_function("sac_2steps_b256_256x256_in_pool", |b| {
+        rayon::scope(|_| b.iter(|| sac.gradient_steps(2).unwrap()))
+    });
+    // As `taper train` runs it: the same, with the other thread kept polling for the halves.
     let mut sac = filled(SacConfig::sac());
     g.bench_function("sac_2steps_b256_256x256_kept_awake", |b| {
         rayon::scope(|_| keep_awake(|| b.iter(|| sac.gradient_steps(2).unwrap())))

@@ -1,5 +1,6 @@
 """One sitting against the JAX peers: each row's taper run and peer run alternated ROUNDS times
-(default 3), with the 1-minute load average before each run, then the medians and ratios.
+(default 3), who goes first alternating from round to round, with the 1-minute load average
+before each run, then the medians and ratios.
 
 Rows: PPO CartPole-v1 500k, seed 1, against PureJaxRL's compiled (second) call; 16 seeds of it,
 `taper train --seeds 0..16` against PureJaxRL's vmapped call (compiled); IPPO-FF on
@@ -11,10 +12,11 @@ Usage, from the repository root (system Python, no packages):
     python3 benches/peers/e2e/sitting.py [ROUNDS]
 Needs the jax venv at $JAX_PY (default /tmp/peers-venv-jax/bin/python) and PureJaxRL and the
 JaxMARL baselines in benches/peers/vendor/ (benches/peers/README.md, "Third-party code").
-Prints one line per run and the table; writes nothing outside a temporary folder.
+Prints one line per run and the table; writes only to a temporary folder, removed at the end.
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,8 @@ TAPER = os.path.join(ROOT, "target", "release", "taper")
 PEERS = os.path.join(ROOT, "benches", "peers")
 JAX_PY = os.environ.get("JAX_PY", "/tmp/peers-venv-jax/bin/python")
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+if ROUNDS < 1:
+    sys.exit("ROUNDS must be at least 1")
 TMP = tempfile.mkdtemp(prefix="taper-sitting-")
 
 
@@ -103,7 +107,9 @@ table = []
 for name, ours, theirs, kind in ROWS:
     got = {"taper": [], "peer": []}
     for r in range(ROUNDS):
-        for who, f in (("taper", ours), ("peer", theirs)):
+        # Who goes first alternates from round to round.
+        order = (("taper", ours), ("peer", theirs))
+        for who, f in order if r % 2 == 0 else order[::-1]:
             before = load()
             value, ret = f()
             got[who].append(value)
@@ -113,6 +119,7 @@ for name, ours, theirs, kind in ROWS:
     ratio = p / t if kind == "time" else t / p
     table.append((name, got, t, p, ratio))
 
+shutil.rmtree(TMP, ignore_errors=True)
 print()
 print("| work | taper (median) | peer (median) | ratio |")
 print("|---|---:|---:|---:|")

@@ -110,7 +110,7 @@ impl Blocks {
     }
 
     /// Every block's item, in block order, from the held blocks' `local` items (serialised to
-    /// pass between processes, every float with its bits: [`crate::wire`]).
+    /// pass between processes as CBOR, every float with its bits).
     pub fn all_gather_items<T: Serialize + serde::de::DeserializeOwned>(&self, local: Vec<T>) -> Result<Vec<T>> {
         let Some(link) = &self.link else {
             return Ok(local);

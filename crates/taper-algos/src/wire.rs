@@ -3,7 +3,8 @@
 //! CBOR writes every float with its exact bits, NaN, the infinities and negative zero
 //! included (JSON has no spelling for the first three), so a diverged loss or a NaN measurement
 //! arrives as itself, and the receiving process reports it like the sending one. It is also
-//! self-describing, so an env's JSON snapshot travels inside a block's state unchanged.
+//! self-describing, so an env's JSON snapshot travels inside a block's state unchanged (as
+//! long as no map key is longer than 4 KiB, the decoder's limit for a key).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

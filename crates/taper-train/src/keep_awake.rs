@@ -13,7 +13,7 @@
 //! after a few idle polls the poller offers it to any other thread at each poll, so runs side
 //! by side in other processes are not starved.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Polls without work before the poller starts offering its core to the system's other
 /// threads at each poll (`sched_yield`), so that processes side by side lose little to it.
@@ -30,13 +30,19 @@ const SPINS: u32 = 256;
 /// assert_eq!((a, b), (2, 4));
 /// ```
 pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
+    counted(f).0
+}
+
+/// [`keep_awake`], and how many pieces of the pool's work the poller ran.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
     if rayon::current_num_threads() < 2 || rayon::current_thread_index().is_none() {
-        return f();
+        return (f(), 0);
     }
     let done = AtomicBool::new(false);
+    let ran = AtomicUsize::new(0);
     let caller = rayon::current_thread_index();
-    rayon::in_place_scope(|s| {
-        let done = &done;
+    let r = rayon::in_place_scope(|s| {
+        let (done, ran) = (&done, &ran);
         s.spawn(move |_| {
             // Never on the run's own thread (which takes it back only when the run is over):
             // there it would have nothing to wait for.
@@ -46,6 +52,7 @@ pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
             let mut idle = 0u32;
             while !done.load(Ordering::Acquire) {
                 if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                    ran.fetch_add(1, Ordering::Relaxed);
                     idle = 0;
                 } else if idle < SPINS {
                     idle += 1;
@@ -59,7 +66,8 @@ pub fn keep_awake<R>(f: impl FnOnce() -> R) -> R {
         // Set on the way out, by return or by panic: the scope waits for the poller.
         let _stop = Stop(done);
         f()
-    })
+    });
+    (r, ran.into_inner())
 }
 
 /// Tells the poller to stop when dropped.
@@ -93,6 +101,41 @@ mod tests {
             });
             assert_eq!(sum, (0..200).map(|i| i * 3 + 1).sum::<u64>());
         }
+    }
+
+    /// The other thread is the poller, and it takes the run's work: a join's first half waits
+    /// until its second half has run, which only another thread can do. Off the pool, nothing
+    /// polls.
+    #[test]
+    fn the_poller_takes_the_second_halves() {
+        use std::sync::atomic::AtomicBool;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (sum, ran) = pool.install(|| {
+            counted(|| {
+                (0..50u64)
+                    .map(|i| {
+                        let second_ran = AtomicBool::new(false);
+                        let (a, b) = rayon::join(
+                            || {
+                                while !second_ran.load(Ordering::Acquire) {
+                                    std::hint::spin_loop();
+                                }
+                                i
+                            },
+                            || {
+                                second_ran.store(true, Ordering::Release);
+                                1
+                            },
+                        );
+                        a + b
+                    })
+                    .sum::<u64>()
+            })
+        });
+        assert_eq!(sum, (0..50).map(|i| i + 1).sum::<u64>());
+        assert_eq!(ran, 50, "every second half ran on the poller");
+        let (x, ran) = std::thread::spawn(|| counted(|| 7)).join().unwrap();
+        assert_eq!((x, ran), (7, 0));
     }
 
     /// A run that panics still stops the poller, so the panic reaches the caller instead of

@@ -53,7 +53,8 @@ pub struct TrainOptions {
     /// sleeping between the networks' split passes ([`crate::keep_awake`]): the same numbers,
     /// faster where a thread's wake-up is dear, at the price of a core kept busy. For a run
     /// that has the machine to itself, trained on a thread of rayon's pool (inside
-    /// `rayon::scope`); elsewhere it does nothing. `taper train` sets it for a single run; off by
+    /// `rayon::scope`), and one such run per pool (another run's work could reach its poller);
+    /// elsewhere it does nothing. `taper train` sets it for a single run; off by
     /// default.
     pub keep_awake: bool,
 }

@@ -123,8 +123,9 @@ fn every_algorithm_saves_loads_evaluates_and_resumes() {
 }
 
 /// A second thread kept awake (`TrainOptions::keep_awake`) changes the time only: on a pool of
-/// two threads, where PPO's minibatch passes split in two, the run writes the same rows and
-/// weights with it and without it, fresh and resumed.
+/// two threads, where each PPO minibatch's policy and value passes run side by side, the run
+/// writes the same rows and weights with it and without it, fresh and resumed. (That the
+/// poller takes the work is `taper_train::keep_awake`'s own test.)
 #[test]
 fn a_kept_awake_thread_changes_no_number() {
     let d = tempfile::tempdir().unwrap();
