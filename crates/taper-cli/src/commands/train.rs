@@ -36,7 +36,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.data_parallel {
         return super::train_parallel::run(&a, flag_kwargs(&a)?);
     }
-    let options = options_of(&a);
+    // A single run (fresh, or resumed: a resume is one run) has the machine to itself: a
+    // second thread waits awake for its split passes. A sweep's runs share the cores.
+    let options = TrainOptions {
+        keep_awake: a.resume.is_some() || a.seeds.is_none(),
+        ..options_of(&a)
+    };
     let kwargs = flag_kwargs(&a)?;
     if a.seeds.is_none() {
         if let Some(n) = crate::cluster::launched_size().filter(|&n| n > 1) {
@@ -70,11 +75,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let (out, made) = match &a.out {
         Some(o) => (o.clone(), false),
         None => (new_default_dir(&cfg, &cfg.seed.to_string())?, true),
-    };
-    // One run has the machine to itself: a second thread waits awake for its split passes.
-    let options = TrainOptions {
-        keep_awake: true,
-        ..options
     };
     let r = Trainer::new(&out)
         .options(options)
@@ -448,10 +448,6 @@ fn same_sweep(cfg: &RunConfig, seeds: &[u64], base: &Path, dir: &Path) -> bool {
 fn resume(a: &TrainArgs, dir: &Path, kwargs: Option<Kwargs>, options: TrainOptions) -> Result<()> {
     let cfg = resume_config(a, dir, kwargs)?;
     let mut learner = cfg.learner()?;
-    let options = TrainOptions {
-        keep_awake: true,
-        ..options
-    };
     Trainer::new(dir)
         .options(options)
         .resume(learner.as_mut(), cfg.total_steps)?;
