@@ -89,6 +89,13 @@ pub struct ActWorkspace {
     gauss: Option<DiagGaussian>,
 }
 
+/// The actor's part of an [`ActWorkspace`]: its activations and its distributions.
+type ActorParts<'a> = (
+    &'a mut MlpCache,
+    &'a mut Option<Categorical>,
+    &'a mut Option<DiagGaussian>,
+);
+
 impl ActorCritic {
     /// CleanRL's agent: `hidden` tanh layers, orthogonal init (√2 hidden, 0.01 policy head,
     /// 1.0 value head), zero biases, log-std `init_log_std`.
@@ -185,15 +192,37 @@ impl ActorCritic {
         actions: &mut [f32],
         logp: &mut [f32],
     ) -> Result<()> {
-        let out = self.actor.forward(obs, n, &mut ws.actor_cache)?;
+        let ActWorkspace {
+            actor_cache,
+            cat,
+            gauss,
+            ..
+        } = ws;
+        self.act_parts(obs, n, rng, deterministic, (actor_cache, cat, gauss), actions, logp)
+    }
+
+    /// [`ActorCritic::act`] on the actor's part of the workspace only (its activations and
+    /// distributions), so that the critic's part can serve a value pass beside it.
+    #[allow(clippy::too_many_arguments)]
+    fn act_parts<R: Rng + ?Sized>(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut R,
+        deterministic: bool,
+        (cache, cat, gauss): ActorParts<'_>,
+        actions: &mut [f32],
+        logp: &mut [f32],
+    ) -> Result<()> {
+        let out = self.actor.forward(obs, n, cache)?;
         match self.act_space {
             Space::Discrete { n: k } => {
-                let cat = ws.cat.get_or_insert_with(|| Categorical::new(k));
+                let cat = cat.get_or_insert_with(|| Categorical::new(k));
                 sample_logits(cat, out, (n, k), rng, deterministic, actions, logp);
             }
             _ => {
                 let d = self.log_std.len();
-                let g = ws.gauss.get_or_insert_with(|| DiagGaussian::new(self.log_std.clone()));
+                let g = gauss.get_or_insert_with(|| DiagGaussian::new(self.log_std.clone()));
                 g.set_log_std(&self.log_std);
                 for i in 0..n {
                     let mean = &out[i * d..(i + 1) * d];
@@ -208,6 +237,44 @@ impl ActorCritic {
             }
         }
         Ok(())
+    }
+
+    /// One rollout step: [`ActorCritic::act`] (sampling) on `obs` and
+    /// [`ActorCritic::critic_values`] on `cin`. The two passes share nothing, so on a pool of
+    /// more than one thread, with networks on the fast path, they run side by side (a
+    /// fork-join); each computes exactly what it computes alone, so the results are the same
+    /// at any thread count.
+    #[allow(clippy::too_many_arguments)]
+    pub fn act_and_values<R: Rng + Send + ?Sized>(
+        &self,
+        obs: &[f32],
+        cin: &[f32],
+        n: usize,
+        rng: &mut R,
+        ws: &mut ActWorkspace,
+        actions: &mut [f32],
+        logp: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<()> {
+        let ActWorkspace {
+            actor_cache,
+            critic_cache,
+            cat,
+            gauss,
+        } = ws;
+        let mut act = || self.act_parts(obs, n, rng, false, (actor_cache, cat, gauss), actions, logp);
+        let mut value = || -> Result<()> {
+            self.critic.values_into(cin, n, critic_cache, &mut values[..n])?;
+            Ok(())
+        };
+        let fast = !self.actor.placement().is_candle() && !self.critic.net.placement().is_candle();
+        if fast && rayon::current_num_threads() > 1 {
+            let (a, v) = rayon::join(act, value);
+            a.and(v)
+        } else {
+            act()?;
+            value()
+        }
     }
 
     /// `V` of `n` critic inputs (encoded observations, or global states), reusing `ws`.
@@ -335,6 +402,44 @@ impl Critic for ActorCritic {
 mod tests {
     use super::*;
     use taper_tensor::rng::{stream, Purpose};
+
+    /// A rollout step's act-and-value on a pool of two threads (the passes side by side) gives
+    /// the bits of `act` then `critic_values` on one, and leaves the sampler's stream where they
+    /// leave it; for discrete and Gaussian policies, a critic reading other inputs than the
+    /// actor, and a batch the networks split.
+    #[test]
+    fn act_and_values_side_by_side_equals_one_after_the_other() {
+        let (mut r1, mut r2) = (stream(3, Purpose::Init, 0), stream(3, Purpose::Init, 1));
+        for act in [Space::Discrete { n: 3 }, Space::uniform_box(2, -1.0, 1.0)] {
+            let obs_space = Space::uniform_box(6, -5.0, 5.0);
+            let mut m = ActorCritic::new(&obs_space, &act, &[64, 64], -0.3, &mut r1, &mut r2).unwrap();
+            m.critic = ValueCritic::new(9, &[64, 64], &mut r1).unwrap();
+            let ad = m.action_dim();
+            for n in [4, 48, 1024] {
+                let obs: Vec<f32> = (0..n * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+                let cin: Vec<f32> = (0..n * 9).map(|i| (i as f32 * 0.11).cos()).collect();
+                let mut rng = stream(5, Purpose::Action, 0);
+                let (mut a, mut lp, mut v) = (vec![0f32; n * ad], vec![0f32; n], vec![0f32; n]);
+                let mut ws = ActWorkspace::default();
+                m.act(&obs, n, &mut rng, false, &mut ws, &mut a, &mut lp).unwrap();
+                m.critic_values(&cin, n, &mut ws, &mut v).unwrap();
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+                let mut rng2 = stream(5, Purpose::Action, 0);
+                let (mut a2, mut lp2, mut v2) = (vec![0f32; n * ad], vec![0f32; n], vec![0f32; n]);
+                let mut ws2 = ActWorkspace::default();
+                pool.install(|| {
+                    assert_eq!(rayon::current_num_threads(), 2);
+                    m.act_and_values(&obs, &cin, n, &mut rng2, &mut ws2, &mut a2, &mut lp2, &mut v2)
+                })
+                .unwrap();
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&a2), "actions, {n} rows");
+                assert_eq!(bits(&lp), bits(&lp2), "log-probabilities, {n} rows");
+                assert_eq!(bits(&v), bits(&v2), "values, {n} rows");
+                assert_eq!(rng.get_word_pos(), rng2.get_word_pos(), "the sampler's stream");
+            }
+        }
+    }
 
     /// The trait methods agree with the learner's own: sampling, log-probabilities, values;
     /// and the observation gradient of a scalar of the logits equals finite differences.

@@ -78,6 +78,25 @@ pub trait OnPolicyModel: Clone + std::fmt::Debug + Sync {
         ws: &mut Self::Workspace,
         out: &mut [f32],
     ) -> Result<()>;
+    /// One rollout step: [`OnPolicyModel::act`] (sampling, not deterministic) on `obs`, then
+    /// [`OnPolicyModel::values`] on `cin`. A model whose two passes share nothing may run them
+    /// side by side, with the same results.
+    #[allow(clippy::too_many_arguments)]
+    fn act_and_values(
+        &self,
+        carry: &mut Self::Carry,
+        obs: &[f32],
+        cin: &[f32],
+        n: usize,
+        rng: &mut ChaCha8Rng,
+        ws: &mut Self::Workspace,
+        actions: &mut [f32],
+        logp: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<()> {
+        self.act(carry, obs, n, rng, false, ws, actions, logp)?;
+        self.values(carry, cin, n, ws, values)
+    }
     /// `V` of the final inputs of rows `rows` whose episode just ended by truncation: the
     /// step after the current one, from the critic's memory now, which stays unchanged.
     fn final_values(
@@ -179,6 +198,20 @@ impl OnPolicyModel for ActorCritic {
     }
     fn values(&self, _carry: &mut (), cin: &[f32], n: usize, ws: &mut ActWorkspace, out: &mut [f32]) -> Result<()> {
         self.critic_values(cin, n, ws, out)
+    }
+    fn act_and_values(
+        &self,
+        _carry: &mut (),
+        obs: &[f32],
+        cin: &[f32],
+        n: usize,
+        rng: &mut ChaCha8Rng,
+        ws: &mut ActWorkspace,
+        actions: &mut [f32],
+        logp: &mut [f32],
+        values: &mut [f32],
+    ) -> Result<()> {
+        ActorCritic::act_and_values(self, obs, cin, n, rng, ws, actions, logp, values)
     }
     fn final_values(
         &self,

@@ -410,16 +410,6 @@ pub fn collect<R: RolloutEnv, M: OnPolicyModel>(
         let r0 = step * n;
         encode_obs(envs.obs_space(), envs.obs(), n, &mut w.enc);
         b.obs[r0 * od..(r0 + n) * od].copy_from_slice(&w.enc);
-        model.act(
-            carry,
-            &w.enc,
-            n,
-            rng,
-            false,
-            &mut w.ws,
-            &mut b.actions[r0 * ad..(r0 + n) * ad],
-            &mut b.logp[r0..r0 + n],
-        )?;
         let critic_in: &[f32] = if opts.central_critic {
             envs.write_states(&mut w.cin);
             b.critic_obs[r0 * cd..(r0 + n) * cd].copy_from_slice(&w.cin);
@@ -427,7 +417,17 @@ pub fn collect<R: RolloutEnv, M: OnPolicyModel>(
         } else {
             &w.enc
         };
-        model.values(carry, critic_in, n, &mut w.ws, &mut b.values[r0..r0 + n])?;
+        model.act_and_values(
+            carry,
+            &w.enc,
+            critic_in,
+            n,
+            rng,
+            &mut w.ws,
+            &mut b.actions[r0 * ad..(r0 + n) * ad],
+            &mut b.logp[r0..r0 + n],
+            &mut b.values[r0..r0 + n],
+        )?;
         b.gae_values[r0..r0 + n].copy_from_slice(&b.values[r0..r0 + n]);
         if let Some(vn) = value_norm {
             vn.denormalize(&mut b.gae_values[r0..r0 + n]);
