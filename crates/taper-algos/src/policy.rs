@@ -89,6 +89,14 @@ pub struct ActWorkspace {
     gauss: Option<DiagGaussian>,
 }
 
+/// An error unless a buffer of `got` values holds the `expected` ones written into it.
+fn at_least(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if got < expected {
+        return Err(taper_tensor::TensorError::Shape { what, expected, got }.into());
+    }
+    Ok(())
+}
+
 /// The actor's part of an [`ActWorkspace`]: its activations and its distributions.
 type ActorParts<'a> = (
     &'a mut MlpCache,
@@ -214,6 +222,8 @@ impl ActorCritic {
         actions: &mut [f32],
         logp: &mut [f32],
     ) -> Result<()> {
+        at_least("actions", n * self.action_dim(), actions.len())?;
+        at_least("log-probabilities", n, logp.len())?;
         let out = self.actor.forward(obs, n, cache)?;
         match self.act_space {
             Space::Discrete { n: k } => {
@@ -256,6 +266,7 @@ impl ActorCritic {
         logp: &mut [f32],
         values: &mut [f32],
     ) -> Result<()> {
+        at_least("values", n, values.len())?;
         let ActWorkspace {
             actor_cache,
             critic_cache,
@@ -437,6 +448,17 @@ mod tests {
                 assert_eq!(bits(&lp), bits(&lp2), "log-probabilities, {n} rows");
                 assert_eq!(bits(&v), bits(&v2), "values, {n} rows");
                 assert_eq!(rng.get_word_pos(), rng2.get_word_pos(), "the sampler's stream");
+                // Buffers too short for the rows are errors, not panics.
+                let mut short = vec![0f32; n - 1];
+                assert!(m
+                    .act_and_values(&obs, &cin, n, &mut rng2, &mut ws2, &mut a2, &mut lp2, &mut short)
+                    .is_err());
+                assert!(m
+                    .act_and_values(&obs, &cin, n, &mut rng2, &mut ws2, &mut a2, &mut short, &mut v2)
+                    .is_err());
+                assert!(m
+                    .act(&obs, n, &mut rng2, false, &mut ws2, &mut short, &mut lp2)
+                    .is_err());
             }
         }
     }
