@@ -1,5 +1,5 @@
 //! Range checks shared by the algorithms' configs; each fails with [`AlgoError::Config`]
-//! naming the field.
+//! naming the field. Also the check that a caller's buffer holds what a call writes into it.
 
 use crate::error::{AlgoError, Result};
 
@@ -65,6 +65,15 @@ pub(crate) fn at_most(field: &'static str, what: &str, v: usize, max: usize) -> 
     } else {
         Ok(())
     }
+}
+
+/// An error (a tensor shape error) unless a buffer of `got` values holds the `expected` ones a
+/// call writes into it.
+pub(crate) fn holds(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if got < expected {
+        return Err(taper_tensor::TensorError::Shape { what, expected, got }.into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

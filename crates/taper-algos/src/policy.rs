@@ -89,14 +89,6 @@ pub struct ActWorkspace {
     gauss: Option<DiagGaussian>,
 }
 
-/// An error unless a buffer of `got` values holds the `expected` ones written into it.
-fn at_least(what: &'static str, expected: usize, got: usize) -> Result<()> {
-    if got < expected {
-        return Err(taper_tensor::TensorError::Shape { what, expected, got }.into());
-    }
-    Ok(())
-}
-
 /// The actor's part of an [`ActWorkspace`]: its activations and its distributions.
 type ActorParts<'a> = (
     &'a mut MlpCache,
@@ -222,8 +214,8 @@ impl ActorCritic {
         actions: &mut [f32],
         logp: &mut [f32],
     ) -> Result<()> {
-        at_least("actions", n * self.action_dim(), actions.len())?;
-        at_least("log-probabilities", n, logp.len())?;
+        crate::checks::holds("actions", n * self.action_dim(), actions.len())?;
+        crate::checks::holds("log-probabilities", n, logp.len())?;
         let out = self.actor.forward(obs, n, cache)?;
         match self.act_space {
             Space::Discrete { n: k } => {
@@ -266,7 +258,7 @@ impl ActorCritic {
         logp: &mut [f32],
         values: &mut [f32],
     ) -> Result<()> {
-        at_least("values", n, values.len())?;
+        crate::checks::holds("values", n, values.len())?;
         let ActWorkspace {
             actor_cache,
             critic_cache,
