@@ -1,7 +1,7 @@
 //! Row-major matrix products on slices, through the `gemm` crate (single-threaded, so results
 //! do not depend on the thread count), with a dot-product path for very small batches. Where
-//! `gemm` computes each element as one in-order chain of fused multiply-adds, an AVX-512
-//! kernel with the same bits takes the product instead (`small_gemm`).
+//! `gemm` computes each element as one in-order chain of fused multiply-adds, a kernel with
+//! the same bits (AVX-512, or AVX2 with FMA) takes the product instead (`small_gemm`).
 
 use crate::small_gemm::{self, Layout};
 
