@@ -271,6 +271,9 @@ fn bench_small_products(c: &mut Criterion) {
         ("tn", 64, 64, 128),
         ("tn", 2, 64, 128),
         ("nn", 128, 64, 64),
+        // SAC's 256-wide networks at batch 256: a weight gradient and an input gradient.
+        ("tn", 256, 256, 256),
+        ("nn", 256, 256, 256),
     ] {
         let mut rng = rand::rng();
         let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();

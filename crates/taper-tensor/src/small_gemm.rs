@@ -33,13 +33,23 @@ pub(crate) fn eligible(layout: Layout, m: usize, n: usize, k: usize) -> bool {
 }
 
 /// Whether [`product`] is faster than `gemm` here (measured with each kernel on its own
-/// machine, `benches/tensor.rs`, group `small_products`). Both reach about the same rate on
-/// the wide products, where the multiply-adds bound them; the kernel wins where `gemm`'s
-/// packing and dispatch weigh most: a short inner dimension or a narrow output. An `Nt` product pays for transposing `B`
-/// first, which only a short inner dimension repays.
-fn pays(layout: Layout, k: usize) -> bool {
-    layout != Layout::Nt || k <= NT_MAX_K
+/// machine, `benches/tensor.rs`, group `small_products`). The kernel wins where `gemm`'s
+/// packing and dispatch weigh most: a short inner dimension or a narrow output. An `Nt`
+/// product pays for transposing `B` first, which only a short inner dimension repays. On the
+/// wide products the AVX-512 kernel runs at `gemm`'s rate, while the AVX2 one, with a sixth
+/// of its block, falls behind `gemm`'s packed kernel (256 × 256 × 256: about 0.85×), so it
+/// takes at most [`AVX2_MAX_OUTPUTS`] elements of `C`.
+#[cfg(target_arch = "x86_64")]
+fn pays(isa: Isa, layout: Layout, m: usize, n: usize, k: usize) -> bool {
+    match layout {
+        Layout::Nt => k <= NT_MAX_K,
+        Layout::Tn | Layout::Nn => isa == Isa::Avx512 || m * n <= AVX2_MAX_OUTPUTS,
+    }
 }
+
+/// The most elements of `C` the AVX2 kernel computes for a `Tn` or `Nn` product (128 × 64:
+/// PPO's minibatch products on CartPole).
+const AVX2_MAX_OUTPUTS: usize = 8192;
 
 /// The deepest `Nt` product the kernel takes (a first layer's forward pass).
 const NT_MAX_K: usize = 16;
@@ -66,7 +76,7 @@ pub(crate) fn product(
     #[cfg(target_arch = "x86_64")]
     {
         match Isa::detect() {
-            Some(isa) if eligible(layout, m, n, k) && pays(layout, k) => {
+            Some(isa) if eligible(layout, m, n, k) && pays(isa, layout, m, n, k) => {
                 product_on(isa, layout, m, n, k, a, b, c, acc);
                 true
             }
@@ -534,7 +544,11 @@ mod tests {
                             let mut want = c0.clone();
                             by_gemm(layout, m, n, k, &a, &b, &mut want, acc);
                             let mut got = c0.clone();
-                            assert_eq!(product(layout, m, n, k, &a, &b, &mut got, acc), pays(layout, k));
+                            let isa = isas[0];
+                            assert_eq!(
+                                product(layout, m, n, k, &a, &b, &mut got, acc),
+                                pays(isa, layout, m, n, k)
+                            );
                             for &isa in &isas {
                                 let mut got = c0.clone();
                                 product_on(isa, layout, m, n, k, &a, &b, &mut got, acc);
